@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Build every WebAssembly plugin for wasm32-wasip2 and collect the .wasm files:
+#   target/plugins/        first-party plugins (plugins/*)
+#   target/example-plugins examples (examples/*/Cargo.toml)
+#   target/test-plugins/   test fixtures (tests/fixtures/*)
+# Each crate is built in its own cargo invocation so the SDK's `connector` /
+# `mapper` features never unify across plugins.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rustup target add wasm32-wasip2 >/dev/null 2>&1 || true
+
+build_dir() { # $1 = folder with crates, $2 = output folder
+  mkdir -p "target/$2"
+  for manifest in "$1"/*/Cargo.toml; do
+    [ -f "$manifest" ] || continue
+    local pkg
+    pkg=$(sed -n 's/^name *= *"\(.*\)"/\1/p' "$manifest" | head -n 1)
+    cargo build --quiet --release --target wasm32-wasip2 -p "$pkg"
+    local file="${pkg//-/_}.wasm" name="${pkg#usersync-}"
+    # write-temp-then-rename, so a running host never sees a half-written file
+    cp "target/wasm32-wasip2/release/$file" "target/$2/.$name.wasm.tmp"
+    mv "target/$2/.$name.wasm.tmp" "target/$2/$name.wasm"
+  done
+}
+
+build_dir plugins plugins
+build_dir examples example-plugins
+build_dir tests/fixtures test-plugins
+echo "plugins built: $(ls target/plugins target/example-plugins target/test-plugins | grep -c '\.wasm$') components"
