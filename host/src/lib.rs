@@ -1,0 +1,8 @@
+//! usersync host library: the runtime, engine, store and sync orchestration.
+//! The `usersync` binary (CLI) is a thin shell over it.
+
+pub mod config;
+pub mod engine;
+pub mod model;
+pub mod runtime;
+pub mod secret;

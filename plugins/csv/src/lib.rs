@@ -1,1 +1,170 @@
-// TODO
+//! `connector = "csv"`: reads users (and the groups named in one column)
+//! from a CSV file the host mounts read-only at `/input`.
+
+mod config;
+mod layout;
+mod parse;
+#[cfg(test)]
+mod tests;
+
+use std::fs::File;
+use std::io::BufReader;
+
+use usersync_sdk::{
+    export_connector, host, log, Check, Connector, ReadMode, ReadSummary, SourceObject,
+};
+
+pub use config::Config;
+use parse::{Reader, Row};
+
+// The SDK re-exports `Check` but not its status enum; `Skipped` needs it.
+use usersync_sdk::connector_world::exports::usersync::plugin::connector_api::CheckStatus;
+
+struct CsvConnector;
+
+fn open(config: &Config) -> Result<Reader<BufReader<File>>, String> {
+    let path = &config.path;
+    let file = File::open(path).map_err(|e| {
+        format!(
+            "cannot open {path}: {e}. Grant the folder that holds it with \
+             `[jobs.grants] input_dir = ...` and set `path` to /input/<file>"
+        )
+    })?;
+    Reader::new(BufReader::with_capacity(64 * 1024, file), config)
+        .map_err(|e| format!("{path}: {e}"))
+}
+
+fn skipped(stage: &str, detail: &str) -> Check {
+    Check {
+        stage: stage.to_string(),
+        status: CheckStatus::Skipped,
+        detail: detail.to_string(),
+    }
+}
+
+/// Sends `batch` (if not empty) with `put` and adds its size to `count`.
+fn send(
+    batch: &[SourceObject],
+    count: &mut u64,
+    what: &str,
+    put: fn(&[SourceObject]) -> Result<(), String>,
+) -> Result<(), String> {
+    if !batch.is_empty() {
+        put(batch).map_err(|e| format!("the host refused a batch of {what}: {e}"))?;
+        *count += batch.len() as u64;
+    }
+    Ok(())
+}
+
+impl Connector for CsvConnector {
+    const NAME: &'static str = "csv";
+    const DESCRIPTION: &'static str = "Users and groups from a CSV file (one row per user)";
+    const CAPABILITIES: &'static [&'static str] = &["files"];
+    type Config = Config;
+
+    fn test_connection(config: Config) -> Vec<Check> {
+        if let Err(e) = config.validate() {
+            return vec![
+                Check::failed("configuration", e),
+                skipped("file", "configuration is invalid"),
+                skipped("sample", "configuration is invalid"),
+            ];
+        }
+        let mut checks = vec![Check::ok("configuration", "parsed")];
+        let mut reader = match open(&config) {
+            Ok(r) => r,
+            Err(e) => {
+                checks.push(Check::failed("file", e));
+                checks.push(skipped("sample", "the file could not be read"));
+                return checks;
+            }
+        };
+        // `open` already failed if id_column is missing, so reaching here means it was found.
+        let mut detail = format!(
+            "columns: {}; id column `{}` found",
+            reader.headers().join(", "),
+            config.id_column
+        );
+        for w in reader.warnings() {
+            detail.push_str("; warning: ");
+            detail.push_str(w);
+        }
+        checks.push(Check::ok("file", detail));
+
+        let (mut users, mut rejected, mut first_reject) = (0u64, 0u64, None);
+        loop {
+            match reader.next_row() {
+                Ok(None) => break,
+                Ok(Some(Row::User(_))) => users += 1,
+                Ok(Some(Row::Reject { message, .. })) => {
+                    rejected += 1;
+                    first_reject.get_or_insert(message);
+                }
+                Err(e) => {
+                    checks.push(Check::failed(
+                        "sample",
+                        format!("after {} rows: {e}", reader.rows()),
+                    ));
+                    return checks;
+                }
+            }
+        }
+        let mut detail = format!(
+            "{} data rows: {users} users, {rejected} rejected",
+            reader.rows()
+        );
+        if let Some(m) = first_reject {
+            detail.push_str(&format!(" (first: {m})"));
+        }
+        checks.push(Check::ok("sample", detail));
+        checks
+    }
+
+    /// CSV has no change feed: an `Incremental` read reads the whole file
+    /// too, and is complete, so departures are detected as in a full read.
+    fn read(config: Config, mode: ReadMode) -> Result<ReadSummary, String> {
+        config.validate()?;
+        let mut reader = open(&config)?;
+        for w in reader.warnings() {
+            log::warn(&format!("{}: {w}", config.path));
+        }
+        if let ReadMode::Incremental(cursor) = &mode {
+            log::debug(&format!(
+                "csv has no change feed; reading the whole file (last cursor {cursor})"
+            ));
+        }
+        let size = config.batch_size;
+        let (mut users, mut groups) = (0u64, 0u64);
+        let mut batch = Vec::with_capacity(size.min(4096));
+        while let Some(row) = reader.next_row()? {
+            match row {
+                Row::User(user) => {
+                    batch.push(user);
+                    if batch.len() >= size {
+                        send(&batch, &mut users, "users", host::target::put_users)?;
+                        batch.clear();
+                    }
+                }
+                Row::Reject {
+                    record_ref,
+                    message,
+                } => host::target::reject(&record_ref, &message),
+            }
+        }
+        send(&batch, &mut users, "users", host::target::put_users)?;
+
+        // Groups go after every user, so each member_of ref points at a group the host will see.
+        for chunk in reader.group_objects().chunks(size) {
+            send(chunk, &mut groups, "groups", host::target::put_groups)?;
+        }
+        host::target::checkpoint(&format!("csv:rows={}", reader.rows()))
+            .map_err(|e| format!("the host refused the checkpoint: {e}"))?;
+        Ok(ReadSummary {
+            users,
+            groups,
+            complete: true,
+        })
+    }
+}
+
+export_connector!(CsvConnector);

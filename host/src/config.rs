@@ -1,0 +1,389 @@
+//! The TOML configuration: store, plugins, limits, tenants and jobs.
+//!
+//! Errors name the file and the key at fault. Relative paths are resolved
+//! against the folder that holds the config file.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+
+use crate::secret::Secret;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub store: StoreConfig,
+    #[serde(default)]
+    pub plugins: PluginsConfig,
+    /// Defaults for every tenant; a tenant's own `[tenants.limits]` wins.
+    #[serde(default)]
+    pub limits: Limits,
+    #[serde(default)]
+    pub tenants: Vec<TenantConfig>,
+    #[serde(default)]
+    pub jobs: Vec<JobConfig>,
+    /// Where the file was read from; relative paths resolve against it.
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `sqlite://usersync.db` (relative to the config file) or `sqlite::memory:`.
+    pub url: String,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            url: "sqlite://usersync.db".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginsConfig {
+    /// Folder of `.wasm` plugins shared by all tenants. A tenant's own
+    /// plugins live in `<dir>/tenants/<tenant id>/` and shadow shared ones.
+    pub dir: PathBuf,
+    /// Compiled-artifact cache (keyed by content hash and engine version).
+    pub cache_dir: PathBuf,
+}
+
+impl Default for PluginsConfig {
+    fn default() -> Self {
+        PluginsConfig {
+            dir: "plugins".into(),
+            cache_dir: ".usersync/cache".into(),
+        }
+    }
+}
+
+/// What one plugin instance may use.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Linear memory per instance.
+    pub memory_mb: u64,
+    /// Longest a plugin may compute without returning to the host.
+    pub cpu_seconds: f64,
+    /// Largest single record or batch a plugin may hand back.
+    pub max_output_kb: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            memory_mb: 256,
+            cpu_seconds: 10.0,
+            max_output_kb: 16 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantConfig {
+    pub id: String,
+    /// License seats by kind, e.g. `{ standard = 100 }`.
+    #[serde(default)]
+    pub licenses: BTreeMap<String, u32>,
+    pub limits: Option<Limits>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobConfig {
+    pub id: String,
+    #[serde(default = "default_tenant")]
+    pub tenant: String,
+    /// Connector plugin name (its manifest name, e.g. "csv").
+    pub connector: String,
+    /// Mapper chain; later mappers' fields override earlier ones.
+    #[serde(default = "default_mappers")]
+    pub mappers: Vec<String>,
+    /// Passed to the connector as JSON.
+    #[serde(default)]
+    pub source: toml::Table,
+    /// Passed to every mapper as JSON.
+    #[serde(default)]
+    pub mapping: toml::Table,
+    #[serde(default)]
+    pub grants: Grants,
+    #[serde(default)]
+    pub sync: SyncPolicy,
+    #[serde(default)]
+    pub roles: Vec<RoleBinding>,
+    #[serde(default)]
+    pub notify: Notify,
+    /// Secrets the host injects into brokered requests, by name. Values are
+    /// `{ env = "VAR" }` or `{ value = "..." }`; never passed to plugins.
+    #[serde(default)]
+    pub secrets: BTreeMap<String, Secret>,
+}
+
+fn default_tenant() -> String {
+    "default".into()
+}
+
+fn default_mappers() -> Vec<String> {
+    vec!["default-mapper".into()]
+}
+
+/// Capabilities granted to the job's connector; everything else is denied.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Grants {
+    /// A folder mounted read-only at `/input` inside the connector.
+    pub input_dir: Option<PathBuf>,
+    /// `scheme://host:port` destinations the connector may reach over HTTP.
+    #[serde(default)]
+    pub http: Vec<String>,
+    /// `ldap[s]://host:port` servers the connector may reach.
+    #[serde(default)]
+    pub ldap: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SyncPolicy {
+    /// Link locally created users with the same username instead of
+    /// reporting a conflict.
+    pub adopt_by_username: bool,
+    /// Target fields a user must have besides username and id.
+    pub required: Vec<String>,
+    /// Stop before applying if more users than this would be deactivated.
+    pub deactivate_threshold: Option<u64>,
+    /// Stop if more than this percentage of the job's active users would be.
+    pub deactivate_threshold_percent: Option<f64>,
+    /// `all`: every user the connector reads; `groups`: only members of the
+    /// selected groups.
+    pub scope: ScopeMode,
+    /// Which groups to sync: `all`, `none`, or `selected` (by names/pattern).
+    pub groups: GroupMode,
+    pub group_names: Vec<String>,
+    pub group_pattern: Option<String>,
+    /// Only users whose source attribute matches are in scope.
+    pub user_filter: Option<UserFilter>,
+    /// License kind granted to active synced users.
+    pub license_kind: Option<String>,
+    pub license_policy: LicensePolicy,
+    /// Run a full read when the last one is older than this many hours
+    /// (incremental runs cannot see deletions).
+    pub full_every_hours: f64,
+}
+
+impl Default for SyncPolicy {
+    fn default() -> Self {
+        SyncPolicy {
+            adopt_by_username: false,
+            required: Vec::new(),
+            deactivate_threshold: Some(500),
+            deactivate_threshold_percent: None,
+            scope: ScopeMode::All,
+            groups: GroupMode::All,
+            group_names: Vec::new(),
+            group_pattern: None,
+            user_filter: None,
+            license_kind: None,
+            license_policy: LicensePolicy::Stop,
+            full_every_hours: 24.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ScopeMode {
+    #[default]
+    All,
+    Groups,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupMode {
+    #[default]
+    All,
+    None,
+    Selected,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LicensePolicy {
+    /// Abort the run before changing anything.
+    #[default]
+    Stop,
+    /// Sync everyone, grant what fits, notify.
+    SyncWithoutLicense,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserFilter {
+    pub attribute: String,
+    pub pattern: String,
+}
+
+/// Members of the matching directory group(s) hold the role.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleBinding {
+    pub group: Option<String>,
+    pub group_pattern: Option<String>,
+    pub role: String,
+    #[serde(default)]
+    pub kind: RoleKind,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum RoleKind {
+    #[default]
+    Functional,
+    Organizational,
+}
+
+impl RoleKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoleKind::Functional => "functional",
+            RoleKind::Organizational => "organizational",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Notify {
+    /// POSTed a JSON summary after each run and on license shortage.
+    pub webhook: Option<String>,
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path).with_context(|| {
+            format!(
+                "cannot read config file {}; create one with `usersync init`",
+                path.display()
+            )
+        })?;
+        let base = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default()
+            .canonicalize()
+            .unwrap_or_else(|_| PathBuf::from("."));
+        Config::parse(&text, &path.display().to_string(), base)
+    }
+
+    pub fn parse(text: &str, origin: &str, base_dir: PathBuf) -> Result<Config> {
+        let mut config: Config =
+            toml::from_str(text).map_err(|e| anyhow::anyhow!("in {origin}: {e}"))?;
+        config.base_dir = base_dir;
+        if config.tenants.is_empty() {
+            config.tenants.push(TenantConfig {
+                id: default_tenant(),
+                licenses: BTreeMap::new(),
+                limits: None,
+            });
+        }
+        config.validate().with_context(|| format!("in {origin}"))?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<()> {
+        let mut seen = std::collections::HashSet::new();
+        for (i, job) in self.jobs.iter().enumerate() {
+            if !seen.insert((&job.tenant, &job.id)) {
+                bail!(
+                    "jobs[{i}].id = {:?} is used twice in tenant {:?}",
+                    job.id,
+                    job.tenant
+                );
+            }
+            if self.tenant(&job.tenant).is_none() {
+                bail!(
+                    "jobs[{i}].tenant = {:?}: no [[tenants]] entry has that id",
+                    job.tenant
+                );
+            }
+            if let Some(p) = &job.sync.group_pattern {
+                regex::Regex::new(p).with_context(|| {
+                    format!("jobs[{i}].sync.group_pattern is not a valid regex")
+                })?;
+            }
+            if let Some(f) = &job.sync.user_filter {
+                regex::Regex::new(&f.pattern).with_context(|| {
+                    format!("jobs[{i}].sync.user_filter.pattern is not a valid regex")
+                })?;
+            }
+            for (r, binding) in job.roles.iter().enumerate() {
+                if binding.group.is_none() == binding.group_pattern.is_none() {
+                    bail!("jobs[{i}].roles[{r}]: set exactly one of `group` or `group_pattern`");
+                }
+            }
+            if let Some(kind) = &job.sync.license_kind {
+                let tenant = self.tenant(&job.tenant).expect("checked above");
+                if !tenant.licenses.contains_key(kind) {
+                    bail!(
+                        "jobs[{i}].sync.license_kind = {kind:?}: tenant {:?} has no such license; add it under [tenants.licenses]",
+                        job.tenant
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn tenant(&self, id: &str) -> Option<&TenantConfig> {
+        self.tenants.iter().find(|t| t.id == id)
+    }
+
+    pub fn job(&self, id: &str) -> Result<&JobConfig> {
+        self.jobs.iter().find(|j| j.id == id).with_context(|| {
+            let known: Vec<_> = self.jobs.iter().map(|j| j.id.as_str()).collect();
+            format!("no job {id:?} in the config (jobs: {})", known.join(", "))
+        })
+    }
+
+    pub fn limits_for(&self, tenant: &str) -> Limits {
+        self.tenant(tenant)
+            .and_then(|t| t.limits)
+            .unwrap_or(self.limits)
+    }
+
+    /// A path from the config, made absolute against the config's folder.
+    pub fn resolve(&self, path: &Path) -> PathBuf {
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.base_dir.join(path)
+        }
+    }
+
+    /// The store URL with a relative SQLite path made absolute.
+    pub fn store_url(&self) -> String {
+        match self.store.url.strip_prefix("sqlite://") {
+            Some(rest) if !rest.starts_with('/') && !rest.starts_with(':') => {
+                format!("sqlite://{}", self.base_dir.join(rest).display())
+            }
+            _ => self.store.url.clone(),
+        }
+    }
+}
+
+impl JobConfig {
+    pub fn source_json(&self) -> String {
+        serde_json::to_string(&self.source).expect("TOML tables serialize to JSON")
+    }
+    pub fn mapping_json(&self) -> String {
+        serde_json::to_string(&self.mapping).expect("TOML tables serialize to JSON")
+    }
+}

@@ -1,0 +1,380 @@
+//! The user diff: create, update, rename, adopt, deactivate, reactivate,
+//! conflicts and per-record errors.
+
+use std::collections::{HashMap, HashSet};
+
+use super::groups::{change, Resolved};
+use super::plan::{Conflict, DeactivationReason, FieldChange, Plan, UserChange, UserMeta};
+use super::{Current, Policy, RunMode, Snapshot, StoredUser, UsernameOwner};
+use crate::model::{RecordError, SourceUser, UserFields, TEXT_FIELDS};
+
+pub(super) fn diff(
+    snapshot: &Snapshot,
+    current: &Current,
+    policy: &Policy,
+    mode: RunMode,
+    r: &mut Resolved,
+    plan: &mut Plan,
+) {
+    let stored: HashMap<&str, &StoredUser> = current
+        .users
+        .iter()
+        .map(|u| (u.source_id.as_str(), u))
+        .collect();
+    // Usernames each source id will hold after the run, to tell a real
+    // conflict from two users swapping names.
+    let next_name: HashMap<&str, &str> = snapshot
+        .users
+        .iter()
+        .map(|u| (u.id.as_str(), u.fields.username.as_str()))
+        .collect();
+    let mut claimed: HashMap<String, String> = HashMap::new();
+    let mut missing_lookups: HashSet<(String, String)> = HashSet::new();
+    let mut seen: HashSet<&str> = HashSet::new();
+
+    for su in &snapshot.users {
+        if !seen.insert(su.id.as_str()) {
+            plan.errors.push(error(
+                su,
+                None,
+                "the source returned this id twice; the second record was ignored",
+            ));
+            continue;
+        }
+        if let Some(e) = check_required(su, policy) {
+            plan.errors.push(e);
+            r.untouchable.insert(su.id.clone());
+            continue;
+        }
+        let in_scope = su.in_filter && r.scope.as_ref().is_none_or(|s| s.contains(&su.id));
+        let should_be_active = in_scope && su.enabled;
+        let old = stored.get(su.id.as_str()).copied();
+
+        // Who else holds the username this user wants?
+        let username = su.fields.username.as_str();
+        let taken_by = claimed
+            .get(username)
+            .cloned()
+            .map(|id| format!("source user {id:?} in this run"))
+            .or_else(|| match current.usernames.get(username) {
+                Some(UsernameOwner::ThisJob { source_id })
+                    if source_id != &su.id
+                        && next_name
+                            .get(source_id.as_str())
+                            .is_none_or(|n| *n == username) =>
+                {
+                    Some(format!("synced user {source_id:?}"))
+                }
+                Some(UsernameOwner::OtherJob { job }) => {
+                    Some(format!("a user synced by job {job:?}"))
+                }
+                Some(UsernameOwner::Local { .. })
+                    if !(policy.adopt_by_username && old.is_none()) =>
+                {
+                    Some("a user created in the application".to_string())
+                }
+                _ => None,
+            });
+
+        match old {
+            None => {
+                if !should_be_active {
+                    continue; // never create users that are disabled or out of scope
+                }
+                if let Some(holder) = taken_by {
+                    conflict(plan, r, su, &holder, policy);
+                    continue;
+                }
+                claimed.insert(username.to_string(), su.id.clone());
+                let fields = lookups(&su.fields, current, &mut missing_lookups, &r.user_refs);
+                let custom_json = su.fields.custom_json();
+                if let Some(UsernameOwner::Local { db_id }) = current.usernames.get(username) {
+                    let empty = StoredUser::default();
+                    plan.users.push(UserChange::Adopt {
+                        db_id: *db_id,
+                        source_id: su.id.clone(),
+                        ref_key: su.ref_key.clone(),
+                        changes: field_changes(&empty, &fields, custom_json.as_deref()),
+                    });
+                } else {
+                    plan.users.push(UserChange::Create {
+                        source_id: su.id.clone(),
+                        ref_key: su.ref_key.clone(),
+                        fields,
+                        custom_json,
+                    });
+                }
+                r.active_after.insert(su.id.clone());
+                r.usernames.insert(su.id.clone(), username.to_string());
+            }
+            Some(old) => {
+                let mut fields = lookups(&su.fields, current, &mut missing_lookups, &r.user_refs);
+                if username != old.fields.username {
+                    if let Some(holder) = taken_by {
+                        plan.conflicts.push(Conflict {
+                            source_id: su.id.clone(),
+                            username: username.to_string(),
+                            message: format!(
+                                "cannot rename {:?} to {username:?}: the name is held by {holder}; the old name stays",
+                                old.fields.username
+                            ),
+                        });
+                        fields.username = old.fields.username.clone();
+                    }
+                }
+                claimed.insert(fields.username.clone(), su.id.clone());
+                r.usernames.insert(su.id.clone(), fields.username.clone());
+                let custom_json = su.fields.custom_json();
+                let changes = field_changes(old, &fields, custom_json.as_deref());
+                let meta = UserMeta {
+                    ref_key: su.ref_key.clone(),
+                    in_source: true,
+                    source_enabled: su.enabled,
+                };
+                let meta_changed = old.ref_key != meta.ref_key
+                    || !old.in_source
+                    || old.source_enabled != su.enabled;
+                let username = fields.username.clone();
+                if should_be_active {
+                    r.active_after.insert(su.id.clone());
+                    if !old.active {
+                        plan.users.push(UserChange::Reactivate {
+                            source_id: su.id.clone(),
+                            username,
+                            changes,
+                        });
+                        continue;
+                    }
+                }
+                if !changes.is_empty() || meta_changed {
+                    plan.users.push(UserChange::Update {
+                        source_id: su.id.clone(),
+                        username: fields.username.clone(),
+                        changes,
+                        meta: meta_changed.then_some(meta),
+                    });
+                }
+                if !should_be_active && old.active {
+                    let reason = if su.enabled {
+                        DeactivationReason::OutOfScope
+                    } else {
+                        DeactivationReason::Disabled
+                    };
+                    plan.users.push(UserChange::Deactivate {
+                        source_id: su.id.clone(),
+                        username: fields.username,
+                        reason,
+                    });
+                }
+            }
+        }
+    }
+
+    for (kind, value) in missing_lookups {
+        plan.warnings.push(format!(
+            "{kind} {value:?} does not exist in the target, so users mapped to it keep their current {kind}; create it in the application to link it"
+        ));
+    }
+    plan.warnings.sort();
+
+    departures(snapshot, current, mode, &seen, r, plan);
+}
+
+/// Users the source no longer has: deactivated, but only after a read that
+/// can prove it (full, complete, non-empty, nothing unreadable).
+fn departures(
+    snapshot: &Snapshot,
+    current: &Current,
+    mode: RunMode,
+    seen: &HashSet<&str>,
+    r: &mut Resolved,
+    plan: &mut Plan,
+) {
+    let gone: Vec<&StoredUser> = match mode {
+        RunMode::Incremental => {
+            let removed: HashSet<&str> =
+                snapshot.removed_users.iter().map(String::as_str).collect();
+            current
+                .users
+                .iter()
+                .filter(|u| removed.contains(u.source_id.as_str()))
+                .collect()
+        }
+        RunMode::Full => {
+            let active_before = current.users.iter().any(|u| u.active);
+            if !snapshot.complete {
+                plan.warnings.push("the connector reported a partial read, so nobody was deactivated for being absent".into());
+                return;
+            }
+            if snapshot.users.is_empty() && active_before {
+                plan.warnings.push("the source returned no users; an empty read is treated as a failed read, so nobody was deactivated".into());
+                return;
+            }
+            if snapshot
+                .errors
+                .iter()
+                .any(|e| !snapshot.unreadable_user_ids.contains(&e.record))
+            {
+                plan.warnings.push("some source records could not be read, so nobody was deactivated for being absent this run; fix the records listed as errors".into());
+                return;
+            }
+            r.departures_allowed = true;
+            current
+                .users
+                .iter()
+                .filter(|u| {
+                    !seen.contains(u.source_id.as_str())
+                        && !snapshot.unreadable_user_ids.contains(&u.source_id)
+                })
+                .collect()
+        }
+    };
+    for u in gone {
+        r.usernames
+            .entry(u.source_id.clone())
+            .or_insert_with(|| u.fields.username.clone());
+        if u.active {
+            plan.users.push(UserChange::Deactivate {
+                source_id: u.source_id.clone(),
+                username: u.fields.username.clone(),
+                reason: DeactivationReason::Gone,
+            });
+        } else if u.in_source {
+            plan.users.push(UserChange::Update {
+                source_id: u.source_id.clone(),
+                username: u.fields.username.clone(),
+                changes: Vec::new(),
+                meta: Some(UserMeta {
+                    ref_key: u.ref_key.clone(),
+                    in_source: false,
+                    source_enabled: u.source_enabled,
+                }),
+            });
+        }
+    }
+    // Users this run did not read keep their names for membership output.
+    for u in &current.users {
+        r.usernames
+            .entry(u.source_id.clone())
+            .or_insert_with(|| u.fields.username.clone());
+        if mode == RunMode::Incremental
+            && u.active
+            && !seen.contains(u.source_id.as_str())
+            && !snapshot.removed_users.contains(&u.source_id)
+        {
+            r.active_after.insert(u.source_id.clone());
+        }
+    }
+}
+
+fn check_required(su: &SourceUser, policy: &Policy) -> Option<RecordError> {
+    if su.fields.username.trim().is_empty() {
+        return Some(error(
+            su,
+            Some("username"),
+            "required field `username` is empty",
+        ));
+    }
+    let missing: Vec<&str> = policy
+        .required
+        .iter()
+        .filter(|f| su.fields.get(f).is_none_or(|v| v.trim().is_empty()))
+        .map(String::as_str)
+        .collect();
+    (!missing.is_empty()).then(|| {
+        error(
+            su,
+            Some(missing[0]),
+            &format!(
+                "required field(s) {} empty (sync.required); the user was not created or changed",
+                missing
+                    .iter()
+                    .map(|m| format!("`{m}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
+    })
+}
+
+fn error(su: &SourceUser, field: Option<&str>, message: &str) -> RecordError {
+    RecordError {
+        record: su.id.clone(),
+        field: field.map(str::to_string),
+        message: message.to_string(),
+    }
+}
+
+fn conflict(plan: &mut Plan, r: &mut Resolved, su: &SourceUser, holder: &str, policy: &Policy) {
+    let hint = if holder.contains("created in the application") && !policy.adopt_by_username {
+        "; set sync.adopt_by_username = true to link them"
+    } else {
+        ""
+    };
+    plan.conflicts.push(Conflict {
+        source_id: su.id.clone(),
+        username: su.fields.username.clone(),
+        message: format!(
+            "username {:?} is already held by {holder}; the user was not synced{hint}",
+            su.fields.username
+        ),
+    });
+    r.untouchable.insert(su.id.clone());
+}
+
+/// Resolve the manager ref to a source id; keep lookup fields only when
+/// the value already exists in the target (never invent one).
+fn lookups(
+    fields: &UserFields,
+    current: &Current,
+    missing: &mut HashSet<(String, String)>,
+    user_refs: &HashMap<String, String>,
+) -> UserFields {
+    let mut f = fields.clone();
+    for (kind, table, value) in [
+        ("job title", &current.job_titles, &mut f.job_title),
+        ("company", &current.companies, &mut f.company),
+    ] {
+        if let Some(v) = value {
+            if !table.contains(v.as_str()) {
+                missing.insert((kind.to_string(), v.clone()));
+                *value = None;
+            }
+        }
+    }
+    if let Some(m) = &f.manager {
+        f.manager = user_refs.get(m).cloned();
+    }
+    f
+}
+
+/// Fields that differ; `None` in the mapped record leaves a field alone.
+fn field_changes(
+    old: &StoredUser,
+    new: &UserFields,
+    custom_json: Option<&str>,
+) -> Vec<FieldChange> {
+    let mut changes = Vec::new();
+    if new.username != old.fields.username {
+        changes.push(change(
+            "username",
+            Some(&old.fields.username)
+                .filter(|s| !s.is_empty())
+                .map(|s| s.as_str()),
+            Some(&new.username),
+        ));
+    }
+    for field in TEXT_FIELDS {
+        if let Some(v) = new.get(field) {
+            if old.fields.get(field) != Some(v) {
+                changes.push(change(field, old.fields.get(field), Some(v)));
+            }
+        }
+    }
+    if let Some(c) = custom_json {
+        if old.custom_json.as_deref() != Some(c) {
+            changes.push(change("custom", old.custom_json.as_deref(), Some(c)));
+        }
+    }
+    changes
+}

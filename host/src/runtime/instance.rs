@@ -1,0 +1,378 @@
+//! Running plugin instances: a fresh store per instance with its memory
+//! limit, CPU deadline, output cap and deny-by-default WASI context.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Context, Result};
+use wasmtime::component::ResourceTable;
+use wasmtime::{Store, StoreLimitsBuilder, UpdateDeadline};
+use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
+
+use super::host_state::{CallContext, PluginHost, TargetSink};
+use super::loader::{LoadedPlugin, PluginPre};
+use super::v0_1::{self, connector_api, connector_bindings, mapper_bindings};
+use super::{Runtime, WireObject};
+use crate::config::Limits;
+use crate::model::{Check, ReadMode, ReadSummary, RecordError, UserFields};
+
+/// Host-side limits of one instance, derived from the tenant's `Limits`.
+#[derive(Debug, Clone, Copy)]
+pub struct InstanceLimits {
+    pub memory_bytes: usize,
+    pub cpu: Duration,
+    pub max_output: usize,
+}
+
+impl InstanceLimits {
+    pub fn from_config(l: &Limits) -> Self {
+        InstanceLimits {
+            memory_bytes: (l.memory_mb as usize).saturating_mul(1 << 20),
+            cpu: Duration::from_secs_f64(l.cpu_seconds.max(0.01)),
+            max_output: (l.max_output_kb as usize).saturating_mul(1024),
+        }
+    }
+
+    /// For `describe` at load time: small and short.
+    pub(super) fn probe() -> Self {
+        InstanceLimits {
+            memory_bytes: 64 << 20,
+            cpu: Duration::from_secs(2),
+            max_output: 1 << 20,
+        }
+    }
+}
+
+/// What the job grants its connector beyond computing.
+#[derive(Debug, Clone, Default)]
+pub struct Grant {
+    /// Host folder mounted read-only at `/input`.
+    pub input_dir: Option<PathBuf>,
+}
+
+/// Raised from the epoch callback when a plugin computes too long.
+#[derive(Debug)]
+struct CpuLimitExceeded;
+
+impl std::fmt::Display for CpuLimitExceeded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CPU time limit exceeded")
+    }
+}
+impl std::error::Error for CpuLimitExceeded {}
+
+fn new_store(
+    rt: &Runtime,
+    limits: &InstanceLimits,
+    ctx: CallContext,
+    grant: &Grant,
+) -> Result<Store<PluginHost>> {
+    // Deny by default: no env, no args, no network, no files but the grant.
+    let mut wasi = WasiCtxBuilder::new();
+    wasi.allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false);
+    if let Some(dir) = &grant.input_dir {
+        wasi.preopened_dir(dir, "/input", FsPerms::ReadOnly)
+            .map_err(anyhow::Error::from)
+            .with_context(|| {
+                format!(
+                    "cannot open the granted input folder {} (grants.input_dir)",
+                    dir.display()
+                )
+            })?;
+    }
+    let host = PluginHost {
+        wasi: wasi.build(),
+        table: ResourceTable::new(),
+        limits: StoreLimitsBuilder::new()
+            .memory_size(limits.memory_bytes)
+            .trap_on_grow_failure(true)
+            .build(),
+        ctx,
+        resumed_at: Instant::now(),
+        cpu_limit: limits.cpu,
+        max_output: limits.max_output,
+        sink: None,
+        fatal: None,
+    };
+    let mut store = Store::new(rt.engine(), host);
+    store.limiter(|h| &mut h.limits);
+    // Checked every epoch tick: trap once the guest has computed longer
+    // than its limit since it last returned to the host.
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(|ctx| {
+        let host = ctx.data();
+        if host.resumed_at.elapsed() > host.cpu_limit {
+            Err(CpuLimitExceeded.into())
+        } else {
+            Ok(UpdateDeadline::Continue(1))
+        }
+    });
+    Ok(store)
+}
+
+pub(super) fn probe_store(rt: &Runtime, limits: &InstanceLimits) -> Store<PluginHost> {
+    new_store(rt, limits, CallContext::default(), &Grant::default())
+        .expect("a store without grants cannot fail")
+}
+
+/// Turn a trap into a message a person can act on.
+fn explain(err: wasmtime::Error, plugin: &LoadedPlugin, limits: &InstanceLimits) -> anyhow::Error {
+    let who = format!("{} `{}`", plugin.kind(), plugin.label());
+    if err.downcast_ref::<CpuLimitExceeded>().is_some() {
+        return anyhow!(
+            "{who} computed for more than {:.1} s without returning to the host (an endless loop?); it was stopped. Raise limits.cpu_seconds if it really needs longer",
+            limits.cpu.as_secs_f64()
+        );
+    }
+    let text = format!("{err:#}");
+    if text.contains("growing memory") || text.contains("memory size") {
+        return anyhow!(
+            "{who} exceeded its memory limit of {} MiB and was stopped. Raise limits.memory_mb if it really needs more",
+            limits.memory_bytes >> 20
+        );
+    }
+    if let Some(trap) = err.downcast_ref::<wasmtime::Trap>() {
+        return anyhow!("{who} crashed ({trap}); see its log lines above for a reason");
+    }
+    anyhow!("{who} failed: {text}")
+}
+
+fn start_call(store: &mut Store<PluginHost>) {
+    store.data_mut().resume();
+}
+
+pub struct ConnectorInstance {
+    store: Store<PluginHost>,
+    bindings: connector_bindings::Connector,
+    plugin: LoadedPlugin,
+    limits: InstanceLimits,
+}
+
+impl ConnectorInstance {
+    pub fn new(
+        rt: &Runtime,
+        plugin: &LoadedPlugin,
+        limits: &Limits,
+        ctx: CallContext,
+        grant: &Grant,
+    ) -> Result<Self> {
+        let PluginPre::Connector(pre) = &plugin.pre else {
+            anyhow::bail!(
+                "`{}` is a {}, not a connector",
+                plugin.label(),
+                plugin.kind()
+            );
+        };
+        let limits = InstanceLimits::from_config(limits);
+        let mut store = new_store(rt, &limits, ctx, grant)?;
+        let bindings = pre
+            .instantiate(&mut store)
+            .map_err(|e| explain(e, plugin, &limits))?;
+        Ok(ConnectorInstance {
+            store,
+            bindings,
+            plugin: plugin.clone(),
+            limits,
+        })
+    }
+
+    pub fn test_connection(&mut self, config: &str) -> Result<Vec<Check>> {
+        start_call(&mut self.store);
+        let checks = self
+            .bindings
+            .usersync_plugin_connector_api()
+            .call_test_connection(&mut self.store, config)
+            .map_err(|e| explain(e, &self.plugin, &self.limits))?;
+        Ok(checks.into_iter().map(Into::into).collect())
+    }
+
+    /// Run `read`, streaming into `sink`. The outer error is the plugin
+    /// failing (trap, limit); the inner one is the error it reported.
+    pub fn read(
+        &mut self,
+        config: &str,
+        mode: &ReadMode,
+        sink: Box<dyn TargetSink>,
+    ) -> Result<ReadSummary> {
+        let mode = match mode {
+            ReadMode::Full => connector_api::ReadMode::Full,
+            ReadMode::Incremental(c) => connector_api::ReadMode::Incremental(c.clone()),
+        };
+        self.store.data_mut().sink = Some(sink);
+        start_call(&mut self.store);
+        let result =
+            self.bindings
+                .usersync_plugin_connector_api()
+                .call_read(&mut self.store, config, &mode);
+        let host = self.store.data_mut();
+        host.sink = None;
+        if let Some(fatal) = host.fatal.take() {
+            return Err(fatal);
+        }
+        match result {
+            Err(trap) => Err(explain(trap, &self.plugin, &self.limits)),
+            Ok(Err(reported)) => Err(anyhow!(
+                "connector `{}` could not read: {reported}",
+                self.plugin.label()
+            )),
+            Ok(Ok(s)) => Ok(ReadSummary {
+                users: s.users,
+                groups: s.groups,
+                complete: s.complete,
+            }),
+        }
+    }
+}
+
+pub type MapResult<T> = Result<Option<T>, RecordError>;
+
+pub struct MapperInstance {
+    store: Store<PluginHost>,
+    bindings: mapper_bindings::Mapper,
+    plugin: LoadedPlugin,
+    limits: InstanceLimits,
+}
+
+impl MapperInstance {
+    /// Instantiate and configure with the job's `[mapping]` JSON.
+    pub fn new(
+        rt: &Runtime,
+        plugin: &LoadedPlugin,
+        limits: &Limits,
+        ctx: CallContext,
+        mapping_json: &str,
+    ) -> Result<Self> {
+        let PluginPre::Mapper(pre) = &plugin.pre else {
+            anyhow::bail!("`{}` is a {}, not a mapper", plugin.label(), plugin.kind());
+        };
+        let limits = InstanceLimits::from_config(limits);
+        let mut store = new_store(rt, &limits, ctx, &Grant::default())?;
+        let bindings = pre
+            .instantiate(&mut store)
+            .map_err(|e| explain(e, plugin, &limits))?;
+        let mut me = MapperInstance {
+            store,
+            bindings,
+            plugin: plugin.clone(),
+            limits,
+        };
+        start_call(&mut me.store);
+        me.bindings
+            .usersync_plugin_mapper_api()
+            .call_configure(&mut me.store, mapping_json)
+            .map_err(|e| explain(e, &me.plugin, &me.limits))?
+            .map_err(|e| {
+                anyhow!(
+                    "mapper `{}` rejected its configuration: {e}",
+                    me.plugin.label()
+                )
+            })?;
+        Ok(me)
+    }
+
+    pub fn plugin(&self) -> &LoadedPlugin {
+        &self.plugin
+    }
+
+    pub fn map_users(&mut self, batch: &[WireObject]) -> Result<Vec<MapResult<UserFields>>> {
+        start_call(&mut self.store);
+        let out = self
+            .bindings
+            .usersync_plugin_mapper_api()
+            .call_map_users(&mut self.store, batch)
+            .map_err(|e| explain(e, &self.plugin, &self.limits))?;
+        self.check_len(out.len(), batch.len())?;
+        let mut mapped = Vec::with_capacity(out.len());
+        for (result, source) in out.into_iter().zip(batch) {
+            mapped.push(match result {
+                Ok(Some(user)) => {
+                    self.check_size(user_size(&user), &source.id)?;
+                    Ok(Some(user.into()))
+                }
+                Ok(None) => Ok(None),
+                Err(e) => Err(record_error(&source.id, e)),
+            });
+        }
+        Ok(mapped)
+    }
+
+    pub fn map_groups(
+        &mut self,
+        batch: &[WireObject],
+    ) -> Result<Vec<MapResult<(String, Option<String>)>>> {
+        start_call(&mut self.store);
+        let out = self
+            .bindings
+            .usersync_plugin_mapper_api()
+            .call_map_groups(&mut self.store, batch)
+            .map_err(|e| explain(e, &self.plugin, &self.limits))?;
+        self.check_len(out.len(), batch.len())?;
+        let mut mapped = Vec::with_capacity(out.len());
+        for (result, source) in out.into_iter().zip(batch) {
+            mapped.push(match result {
+                Ok(Some(g)) => {
+                    let size = g.name.len() + g.description.as_ref().map_or(0, String::len);
+                    self.check_size(size, &source.id)?;
+                    Ok(Some((g.name, g.description)))
+                }
+                Ok(None) => Ok(None),
+                Err(e) => Err(record_error(&source.id, e)),
+            });
+        }
+        Ok(mapped)
+    }
+
+    fn check_len(&self, got: usize, want: usize) -> Result<()> {
+        if got != want {
+            anyhow::bail!(
+                "mapper `{}` returned {got} results for {want} records; it must return one per record",
+                self.plugin.label()
+            );
+        }
+        Ok(())
+    }
+
+    fn check_size(&self, size: usize, id: &str) -> Result<()> {
+        if size > self.limits.max_output {
+            anyhow::bail!(
+                "mapper `{}` returned {} KiB for record {id:?}, over the {} KiB limit (limits.max_output_kb)",
+                self.plugin.label(),
+                size / 1024,
+                self.limits.max_output / 1024
+            );
+        }
+        Ok(())
+    }
+}
+
+fn record_error(
+    id: &str,
+    e: v0_1::connector_bindings::usersync::plugin::types::RecordError,
+) -> RecordError {
+    RecordError {
+        record: id.to_string(),
+        field: e.field,
+        message: e.message,
+    }
+}
+
+fn user_size(u: &v0_1::connector_bindings::usersync::plugin::types::TargetUser) -> usize {
+    let opt = |o: &Option<String>| o.as_ref().map_or(0, String::len);
+    u.username.len()
+        + opt(&u.display_name)
+        + opt(&u.given_name)
+        + opt(&u.family_name)
+        + opt(&u.email)
+        + opt(&u.phone)
+        + opt(&u.job_title)
+        + opt(&u.company)
+        + opt(&u.department)
+        + opt(&u.manager)
+        + opt(&u.employee_id)
+        + u.custom
+            .iter()
+            .map(|(k, v)| k.len() + v.len())
+            .sum::<usize>()
+}

@@ -1,0 +1,175 @@
+//! Validating and loading a plugin file. A file is served only if it is a
+//! component, exports a supported version of the connector or mapper API,
+//! links against what the host offers, and describes itself consistently.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use wasmtime::component::types::ComponentItem;
+use wasmtime::component::Component;
+
+use super::cache::ArtifactCache;
+use super::instance::{probe_store, InstanceLimits};
+use super::v0_1::{connector_bindings::ConnectorPre, mapper_bindings::MapperPre};
+use super::Runtime;
+use crate::model::{Manifest, PluginKind};
+
+/// The contract versions this host serves.
+pub const SUPPORTED_VERSIONS: &[&str] = &[super::v0_1::VERSION];
+
+/// A validated plugin, ready to instantiate in microseconds.
+#[derive(Clone)]
+pub struct LoadedPlugin {
+    pub manifest: Manifest,
+    pub wit_version: String,
+    pub hash: String,
+    pub path: PathBuf,
+    pub loaded_at: DateTime<Utc>,
+    pub(crate) pre: PluginPre,
+}
+
+#[derive(Clone)]
+pub(crate) enum PluginPre {
+    Connector(ConnectorPre<super::PluginHost>),
+    Mapper(MapperPre<super::PluginHost>),
+}
+
+impl LoadedPlugin {
+    pub fn kind(&self) -> PluginKind {
+        self.manifest.kind
+    }
+    /// `name version` for run records and logs.
+    pub fn label(&self) -> String {
+        format!("{} {}", self.manifest.name, self.manifest.version)
+    }
+}
+
+impl std::fmt::Debug for LoadedPlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedPlugin")
+            .field("manifest", &self.manifest)
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a file was refused; names the file and the fix.
+#[derive(Debug, Clone, Serialize, thiserror::Error)]
+#[error("plugin {path} refused: {reason}")]
+pub struct PluginError {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+pub(super) fn load(rt: &Runtime, path: &Path) -> Result<LoadedPlugin, PluginError> {
+    let refuse = |reason: String| PluginError {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let bytes = std::fs::read(path).map_err(|e| refuse(format!("cannot read the file: {e}")))?;
+    check_header(&bytes).map_err(refuse)?;
+
+    let started = Instant::now();
+    let hash = ArtifactCache::content_hash(&bytes);
+    let component = rt
+        .cache
+        .component(&rt.engine, &bytes, &hash)
+        .map_err(|e| refuse(format!("it does not compile: {e:#}")))?;
+    let (kind, version) = exported_api(rt, &component).map_err(refuse)?;
+
+    let pre = match kind {
+        PluginKind::Connector => rt
+            .connector_linker
+            .instantiate_pre(&component)
+            .and_then(ConnectorPre::new)
+            .map(PluginPre::Connector),
+        PluginKind::Mapper => rt
+            .mapper_linker
+            .instantiate_pre(&component)
+            .and_then(MapperPre::new)
+            .map(PluginPre::Mapper),
+    }
+    .map_err(|e| refuse(format!("it needs imports this host does not offer: {e:#}")))?;
+
+    let manifest = describe(rt, &pre).map_err(|e| refuse(format!("`describe` failed: {e:#}")))?;
+    if manifest.kind != kind {
+        return Err(refuse(format!(
+            "it exports the {kind} API but its manifest says it is a {}",
+            manifest.kind
+        )));
+    }
+    if manifest.name.trim().is_empty() {
+        return Err(refuse("its manifest has an empty name".into()));
+    }
+    tracing::debug!(plugin = %manifest.name, version = %manifest.version, ms = started.elapsed().as_millis() as u64, "plugin validated");
+    Ok(LoadedPlugin {
+        manifest,
+        wit_version: version,
+        hash,
+        path: path.to_path_buf(),
+        loaded_at: Utc::now(),
+        pre,
+    })
+}
+
+fn check_header(bytes: &[u8]) -> Result<(), String> {
+    if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
+        return Err("it is not a WebAssembly file (no `\\0asm` header); was it fully written? Copy plugins to a temp name and rename them into place".into());
+    }
+    if bytes[4..8] == [1, 0, 0, 0] {
+        return Err("it is a core WebAssembly module, not a component; build it with `--target wasm32-wasip2`".into());
+    }
+    Ok(())
+}
+
+/// Which API, at which contract version, the component exports.
+fn exported_api(rt: &Runtime, component: &Component) -> Result<(PluginKind, String), String> {
+    let ty = component.component_type();
+    let mut names = Vec::new();
+    for (name, item) in ty.exports(&rt.engine) {
+        if !matches!(item.ty, ComponentItem::ComponentInstance(_)) {
+            names.push(name.to_string());
+            continue;
+        }
+        let kind = if name.starts_with("usersync:plugin/connector-api@") {
+            PluginKind::Connector
+        } else if name.starts_with("usersync:plugin/mapper-api@") {
+            PluginKind::Mapper
+        } else {
+            names.push(name.to_string());
+            continue;
+        };
+        let version = name.rsplit('@').next().unwrap_or_default().to_string();
+        if !SUPPORTED_VERSIONS.contains(&version.as_str()) {
+            return Err(format!(
+                "it targets contract version {version}, this host serves {}; rebuild it with a matching usersync-sdk",
+                SUPPORTED_VERSIONS.join(", ")
+            ));
+        }
+        return Ok((kind, version));
+    }
+    Err(format!(
+        "it is not a usersync plugin: it exports [{}], but a connector must export \
+         `usersync:plugin/connector-api@{v}` and a mapper `usersync:plugin/mapper-api@{v}` \
+         (build it with usersync-sdk's export_connector! or export_mapper!)",
+        names.join(", "),
+        v = super::v0_1::VERSION
+    ))
+}
+
+fn describe(rt: &Runtime, pre: &PluginPre) -> anyhow::Result<Manifest> {
+    let mut store = probe_store(rt, &InstanceLimits::probe());
+    let manifest = match pre {
+        PluginPre::Connector(pre) => pre
+            .instantiate(&mut store)?
+            .usersync_plugin_connector_api()
+            .call_describe(&mut store)?,
+        PluginPre::Mapper(pre) => pre
+            .instantiate(&mut store)?
+            .usersync_plugin_mapper_api()
+            .call_describe(&mut store)?,
+    };
+    Ok(manifest.into())
+}

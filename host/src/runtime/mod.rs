@@ -1,0 +1,88 @@
+//! The WebAssembly runtime: one wasmtime engine, compiled-artifact cache,
+//! plugin validation and loading, and sandboxed instances.
+//!
+//! Plugins are loaded into an [`InstancePre`](wasmtime::component::InstancePre)
+//! once; each run instantiates from it in microseconds with its own store,
+//! memory limit, CPU deadline and WASI context (deny-by-default).
+
+mod cache;
+mod host_state;
+mod instance;
+mod loader;
+pub mod v0_1;
+
+pub use host_state::{CallContext, PluginHost, TargetSink};
+pub use instance::{ConnectorInstance, Grant, MapperInstance};
+pub use loader::{LoadedPlugin, PluginError};
+
+/// A raw source record as connectors send it (contract 0.1's wire type).
+pub use v0_1::connector_bindings::usersync::plugin::types::{
+    AttrValue as WireValue, Attribute as WireAttribute, SourceObject as WireObject,
+};
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+use wasmtime::component::Linker;
+use wasmtime::{Config, Engine};
+
+/// How often the epoch ticks; CPU deadlines are checked at this granularity.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+pub struct Runtime {
+    engine: Engine,
+    cache: cache::ArtifactCache,
+    connector_linker: Linker<PluginHost>,
+    mapper_linker: Linker<PluginHost>,
+    stop_ticker: Arc<AtomicBool>,
+}
+
+impl Runtime {
+    pub fn new(cache_dir: &Path) -> Result<Runtime> {
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        // Plugins call synchronously; the async machinery costs 2-4x per call.
+        config.concurrency_support(false);
+        config.epoch_interruption(true);
+        let engine = Engine::new(&config)?;
+
+        let stop_ticker = Arc::new(AtomicBool::new(false));
+        let (ticking, stop) = (engine.clone(), stop_ticker.clone());
+        std::thread::Builder::new()
+            .name("usersync-epoch".into())
+            .spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    ticking.increment_epoch();
+                }
+            })?;
+
+        Ok(Runtime {
+            cache: cache::ArtifactCache::new(cache_dir, &engine),
+            connector_linker: v0_1::connector_linker(&engine)?,
+            mapper_linker: v0_1::mapper_linker(&engine)?,
+            engine,
+            stop_ticker,
+        })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Validate and load one `.wasm` file: it must be a component that
+    /// exports a supported version of the connector or mapper API, link
+    /// against what the host offers, and describe itself.
+    pub fn load(&self, path: &Path) -> Result<LoadedPlugin, PluginError> {
+        loader::load(self, path)
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.stop_ticker.store(true, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,303 @@
+//! Contract version 0.1: generated bindings, the host side of every import,
+//! and conversions between WIT types and the host's own model types.
+//!
+//! A later contract version gets a sibling module; the loader dispatches on
+//! the version a component exports, so old plugins keep loading.
+
+use anyhow::Result;
+use wasmtime::component::{HasSelf, Linker, Resource};
+use wasmtime::Engine;
+
+use super::host_state::PluginHost;
+use crate::model;
+
+pub const VERSION: &str = "0.1.0";
+
+pub mod connector_bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit/v0.1",
+        world: "connector",
+    });
+}
+
+pub mod mapper_bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit/v0.1",
+        world: "mapper",
+        with: {
+            "usersync:plugin/types": super::connector_bindings::usersync::plugin::types,
+            "usersync:plugin/log": super::connector_bindings::usersync::plugin::log,
+        },
+    });
+}
+
+pub use connector_bindings::exports::usersync::plugin::connector_api;
+use connector_bindings::usersync::plugin::{
+    http, ldap, licensing, log, schedule, state, target, types,
+};
+
+pub fn connector_linker(engine: &Engine) -> Result<Linker<PluginHost>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    connector_bindings::Connector::add_to_linker::<PluginHost, HasSelf<PluginHost>>(
+        &mut linker,
+        |h| h,
+    )?;
+    Ok(linker)
+}
+
+pub fn mapper_linker(engine: &Engine) -> Result<Linker<PluginHost>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    mapper_bindings::Mapper::add_to_linker::<PluginHost, HasSelf<PluginHost>>(&mut linker, |h| h)?;
+    Ok(linker)
+}
+
+// ---- host side of the imports -------------------------------------------
+
+impl types::Host for PluginHost {}
+
+impl log::Host for PluginHost {
+    fn log(&mut self, level: log::Level, message: String) {
+        let c = &self.ctx;
+        let message = truncate(&message, 4096);
+        match level {
+            log::Level::Trace => {
+                tracing::trace!(tenant = %c.tenant, job = %c.job, run = %c.run, plugin = %c.plugin, "{message}")
+            }
+            log::Level::Debug => {
+                tracing::debug!(tenant = %c.tenant, job = %c.job, run = %c.run, plugin = %c.plugin, "{message}")
+            }
+            log::Level::Info => {
+                tracing::info!(tenant = %c.tenant, job = %c.job, run = %c.run, plugin = %c.plugin, "{message}")
+            }
+            log::Level::Warn => {
+                tracing::warn!(tenant = %c.tenant, job = %c.job, run = %c.run, plugin = %c.plugin, "{message}")
+            }
+            log::Level::Error => {
+                tracing::error!(tenant = %c.tenant, job = %c.job, run = %c.run, plugin = %c.plugin, "{message}")
+            }
+        }
+        self.resume();
+    }
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+impl PluginHost {
+    /// Refuse batches larger than the tenant's output cap.
+    fn check_batch(&self, batch: &[types::SourceObject]) -> Result<(), String> {
+        let size: usize = batch.iter().map(|o| approx_size(o)).sum();
+        if size > self.max_output {
+            return Err(format!(
+                "batch of {} records is {} KiB, over the {} KiB limit (limits.max_output_kb); send smaller batches",
+                batch.len(),
+                size / 1024,
+                self.max_output / 1024
+            ));
+        }
+        Ok(())
+    }
+
+    fn with_sink<T>(
+        &mut self,
+        f: impl FnOnce(&mut dyn super::TargetSink) -> Result<T, String>,
+    ) -> Result<T, String> {
+        let out = self.sink().and_then(|s| f(s.as_mut()));
+        self.resume();
+        out
+    }
+}
+
+fn approx_size(o: &types::SourceObject) -> usize {
+    let attrs: usize = o
+        .attributes
+        .iter()
+        .map(|a| {
+            a.name.len()
+                + a.values
+                    .iter()
+                    .map(|v| match v {
+                        types::AttrValue::Text(t) => t.len(),
+                        types::AttrValue::Binary(b) => b.len(),
+                    })
+                    .sum::<usize>()
+        })
+        .sum();
+    let refs: usize = o.member_of.iter().chain(&o.members).map(String::len).sum();
+    o.id.len() + o.ref_key.len() + attrs + refs
+}
+
+impl target::Host for PluginHost {
+    fn put_users(&mut self, batch: Vec<types::SourceObject>) -> Result<(), String> {
+        self.check_batch(&batch)?;
+        self.with_sink(|s| s.put_users(batch))
+    }
+
+    fn put_groups(&mut self, batch: Vec<types::SourceObject>) -> Result<(), String> {
+        self.check_batch(&batch)?;
+        self.with_sink(|s| s.put_groups(batch))
+    }
+
+    fn put_members(&mut self, group_ref: String, member_refs: Vec<String>) -> Result<(), String> {
+        self.with_sink(|s| s.put_members(group_ref, member_refs))
+    }
+
+    fn remove(&mut self, kind: types::ObjectKind, ids: Vec<String>) -> Result<(), String> {
+        self.with_sink(|s| s.remove(kind.into(), ids))
+    }
+
+    fn reject(&mut self, record_ref: String, message: String) {
+        let _ = self.with_sink(|s| {
+            s.reject(model::RecordError {
+                record: record_ref,
+                field: None,
+                message,
+            });
+            Ok(())
+        });
+    }
+
+    fn checkpoint(&mut self, cursor: String) -> Result<(), String> {
+        self.with_sink(|s| s.checkpoint(cursor))
+    }
+}
+
+impl state::Host for PluginHost {
+    fn get(&mut self, key: String) -> Option<Vec<u8>> {
+        self.with_sink(|s| Ok(s.state_get(&key))).ok().flatten()
+    }
+    fn set(&mut self, key: String, value: Vec<u8>) {
+        let _ = self.with_sink(|s| {
+            s.state_set(key, Some(value));
+            Ok(())
+        });
+    }
+    fn delete(&mut self, key: String) {
+        let _ = self.with_sink(|s| {
+            s.state_set(key, None);
+            Ok(())
+        });
+    }
+}
+
+impl licensing::Host for PluginHost {
+    fn seats(&mut self) -> Vec<licensing::SeatCount> {
+        self.with_sink(|s| Ok(s.seats()))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(kind, total, used)| licensing::SeatCount { kind, total, used })
+            .collect()
+    }
+}
+
+impl schedule::Host for PluginHost {
+    fn run_again_in(&mut self, seconds: u32) {
+        let _ = self.with_sink(|s| {
+            s.run_again_in(seconds);
+            Ok(())
+        });
+    }
+}
+
+impl http::Host for PluginHost {
+    fn send(&mut self, req: http::Request) -> Result<http::Response, String> {
+        self.resume();
+        Err(format!(
+            "HTTP to {} is not granted: this host build does not broker HTTP for plugins yet",
+            req.url
+        ))
+    }
+}
+
+impl ldap::Host for PluginHost {
+    fn open_search(&mut self, _req: ldap::SearchRequest) -> Result<Resource<ldap::Search>, String> {
+        self.resume();
+        Err("LDAP is not granted: this host build does not broker LDAP for plugins yet".into())
+    }
+
+    fn root_dse(&mut self) -> Result<ldap::Entry, String> {
+        self.resume();
+        Err("LDAP is not granted: this host build does not broker LDAP for plugins yet".into())
+    }
+}
+
+impl ldap::HostSearch for PluginHost {
+    fn next_page(&mut self, _search: Resource<ldap::Search>) -> Result<Vec<ldap::Entry>, String> {
+        Err("no such search".into())
+    }
+
+    fn drop(&mut self, search: Resource<ldap::Search>) -> wasmtime::Result<()> {
+        let _ = self.table.delete(search);
+        Ok(())
+    }
+}
+
+// ---- conversions ---------------------------------------------------------
+
+impl From<types::ObjectKind> for model::ObjectKind {
+    fn from(k: types::ObjectKind) -> Self {
+        match k {
+            types::ObjectKind::User => model::ObjectKind::User,
+            types::ObjectKind::Group => model::ObjectKind::Group,
+        }
+    }
+}
+
+impl From<types::TargetUser> for model::UserFields {
+    fn from(u: types::TargetUser) -> Self {
+        model::UserFields {
+            username: u.username,
+            display_name: u.display_name,
+            given_name: u.given_name,
+            family_name: u.family_name,
+            email: u.email,
+            phone: u.phone,
+            job_title: u.job_title,
+            company: u.company,
+            department: u.department,
+            manager: u.manager,
+            employee_id: u.employee_id,
+            custom: u.custom,
+        }
+    }
+}
+
+impl From<types::Manifest> for model::Manifest {
+    fn from(m: types::Manifest) -> Self {
+        model::Manifest {
+            name: m.name,
+            version: m.version,
+            kind: match m.kind {
+                types::PluginKind::Connector => model::PluginKind::Connector,
+                types::PluginKind::Mapper => model::PluginKind::Mapper,
+            },
+            description: m.description,
+            config_schema: m.config_schema,
+            capabilities: m.capabilities,
+        }
+    }
+}
+
+impl From<connector_api::Check> for model::Check {
+    fn from(c: connector_api::Check) -> Self {
+        model::Check {
+            stage: c.stage,
+            status: match c.status {
+                connector_api::CheckStatus::Ok => model::CheckStatus::Ok,
+                connector_api::CheckStatus::Failed => model::CheckStatus::Failed,
+                connector_api::CheckStatus::Skipped => model::CheckStatus::Skipped,
+            },
+            detail: c.detail,
+        }
+    }
+}

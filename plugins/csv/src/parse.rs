@@ -1,0 +1,203 @@
+//! Turning CSV rows into source objects. Pure: no host calls, so the unit
+//! tests run natively; `lib.rs` does the sending.
+
+use std::collections::{HashMap, HashSet};
+use std::io::Read;
+
+use csv::ByteRecord;
+use usersync_sdk::{ObjectKind, SourceObject};
+
+use crate::config::Config;
+use crate::layout::Layout;
+
+/// What one data row became.
+#[derive(Debug)]
+pub enum Row {
+    User(SourceObject),
+    /// The row is unusable; `record_ref` is "line N".
+    Reject {
+        record_ref: String,
+        message: String,
+    },
+}
+
+/// Values that mark an account disabled; anything else (even empty) is enabled.
+pub fn is_disabled(value: &str) -> bool {
+    ["false", "0", "no", "n", "disabled", "inactive"]
+        .iter()
+        .any(|d| value.eq_ignore_ascii_case(d))
+}
+
+/// Split, trim, drop empty parts and duplicates (order kept).
+pub fn split_values(value: &str, separator: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for part in value
+        .split(separator)
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
+        if !out.iter().any(|o| o == part) {
+            out.push(part.to_string());
+        }
+    }
+    out
+}
+
+/// Reads a CSV file row by row into [`Row`]s, remembering ids and groups.
+pub struct Reader<R> {
+    csv: csv::Reader<R>,
+    layout: Layout,
+    groups_separator: String,
+    multi_separator: String,
+    record: ByteRecord,
+    /// id -> line it was first seen on, to reject duplicates.
+    seen: HashMap<String, u64>,
+    groups: Vec<String>,
+    group_set: HashSet<String>,
+    rows: u64,
+}
+
+impl<R: Read> Reader<R> {
+    /// Reads the header row and resolves the configured columns against it.
+    pub fn new(input: R, config: &Config) -> Result<Self, String> {
+        let mut csv = csv::ReaderBuilder::new()
+            .delimiter(config.delimiter as u8)
+            .has_headers(false) // we read the header ourselves, as bytes
+            .flexible(true) // a short/long row is one bad record, not the end of the read
+            .from_reader(input);
+        let mut header = ByteRecord::new();
+        match csv.read_byte_record(&mut header) {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err("the file is empty; expected a header row naming the columns".into())
+            }
+            Err(e) => return Err(format!("cannot read the header row: {e}")),
+        }
+        Ok(Reader {
+            csv,
+            layout: Layout::new(config, &header)?,
+            groups_separator: config.groups_separator.clone(),
+            multi_separator: config.multi_value_separator.clone(),
+            record: ByteRecord::new(),
+            seen: HashMap::new(),
+            groups: Vec::new(),
+            group_set: HashSet::new(),
+            rows: 0,
+        })
+    }
+
+    pub fn headers(&self) -> &[String] {
+        &self.layout.headers
+    }
+
+    /// Header problems worth a log line (unknown `columns` keys, unnamed columns).
+    pub fn warnings(&self) -> &[String] {
+        &self.layout.warnings
+    }
+
+    /// Data rows read so far, rejected ones included.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// The next row; `Ok(None)` at the end. `Err` only when the file itself
+    /// cannot be read any more (an I/O error): one bad row is a `Row::Reject`.
+    pub fn next_row(&mut self) -> Result<Option<Row>, String> {
+        match self.csv.read_byte_record(&mut self.record) {
+            Ok(false) => Ok(None),
+            Ok(true) => {
+                self.rows += 1;
+                let line = self.record.position().map_or(0, |p| p.line());
+                Ok(Some(match self.user(line) {
+                    Ok(user) => Row::User(user),
+                    Err(message) => Row::Reject {
+                        record_ref: format!("line {line}"),
+                        message: format!("line {line}: {message}"),
+                    },
+                }))
+            }
+            Err(e) if e.is_io_error() => Err(format!("reading stopped: {e}")),
+            Err(e) => {
+                self.rows += 1;
+                let line = e.position().map_or(0, |p| p.line());
+                Ok(Some(Row::Reject {
+                    record_ref: format!("line {line}"),
+                    message: format!("line {line}: {e}; check quoting"),
+                }))
+            }
+        }
+    }
+
+    /// The current record as a user, or why it cannot be one.
+    fn user(&mut self, line: u64) -> Result<SourceObject, String> {
+        let layout = &self.layout;
+        if self.record.len() != layout.headers.len() {
+            return Err(format!(
+                "has {} fields but the header has {}; check quoting and delimiters",
+                self.record.len(),
+                layout.headers.len()
+            ));
+        }
+        let mut fields = Vec::with_capacity(self.record.len());
+        for (i, raw) in self.record.iter().enumerate() {
+            let text = std::str::from_utf8(raw).map_err(|_| {
+                format!(
+                    "column `{}` is not valid UTF-8; save the file as UTF-8",
+                    layout.headers[i]
+                )
+            })?;
+            fields.push(text.trim());
+        }
+        let id = fields[layout.id];
+        if id.is_empty() {
+            return Err(format!(
+                "the id column `{}` is empty; every row needs an id",
+                layout.headers[layout.id]
+            ));
+        }
+        if let Some(first) = self.seen.get(id) {
+            return Err(format!("id `{id}` already used on line {first}; ids must be unique, so this row is skipped"));
+        }
+        self.seen.insert(id.to_string(), line);
+
+        let mut user = SourceObject::new(ObjectKind::User, id);
+        user.enabled = layout.enabled.is_none_or(|i| !is_disabled(fields[i]));
+        for (i, value) in fields.iter().enumerate() {
+            let Some((name, multi)) = &layout.attrs[i] else {
+                continue;
+            };
+            if value.is_empty() {
+                continue; // empty cells are "no value", not an empty string
+            }
+            let values = if *multi {
+                split_values(value, &self.multi_separator)
+            } else {
+                vec![value.to_string()]
+            };
+            if !values.is_empty() {
+                user.push_text(name.clone(), values);
+            }
+        }
+        if let Some(g) = layout.groups {
+            user.member_of = split_values(fields[g], &self.groups_separator);
+            for group in &user.member_of {
+                if self.group_set.insert(group.clone()) {
+                    self.groups.push(group.clone());
+                }
+            }
+        }
+        Ok(user)
+    }
+
+    /// One group object per distinct group name seen so far, in first-seen order.
+    pub fn group_objects(&self) -> Vec<SourceObject> {
+        self.groups
+            .iter()
+            .map(|name| {
+                let mut group = SourceObject::new(ObjectKind::Group, name.clone());
+                group.ref_key = name.clone();
+                group.with_text("cn", vec![name.clone()])
+            })
+            .collect()
+    }
+}
