@@ -4,5 +4,8 @@
 pub mod config;
 pub mod engine;
 pub mod model;
+pub mod registry;
 pub mod runtime;
 pub mod secret;
+pub mod store;
+pub mod sync;

@@ -13,7 +13,7 @@ mod mapper;
 mod records;
 
 #[cfg(feature = "connector")]
-pub use connector::{host, Check, Connector, ReadMode, ReadSummary};
+pub use connector::{host, Check, CheckStatus, Connector, ReadMode, ReadSummary};
 #[cfg(feature = "mapper")]
 pub use mapper::Mapper;
 

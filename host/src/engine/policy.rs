@@ -200,6 +200,7 @@ pub(super) fn entitlements(current: &Current, policy: &Policy, r: &Resolved, pla
     let Some(rule) = &policy.license else { return };
     let mut holders: Vec<&String> = current.licensed.iter().collect();
     holders.sort();
+    let mut freed = 0;
     for user in holders {
         if !r.active_after.contains(user) && r.touchable(user) {
             plan.licenses.push(LicenseChange {
@@ -208,13 +209,12 @@ pub(super) fn entitlements(current: &Current, policy: &Policy, r: &Resolved, pla
                 kind: rule.kind.clone(),
                 grant: false,
             });
+            freed += 1;
         }
     }
-    let keep = r
-        .active_after
-        .iter()
-        .filter(|u| current.licensed.contains(*u))
-        .count() as u32;
+    // Every seat not freed stays taken, including those of users this run
+    // must not touch.
+    let keep = (current.licensed.len() - freed) as u32;
     let mut wanting: Vec<&String> = r
         .active_after
         .iter()

@@ -31,6 +31,9 @@ pub(super) fn diff(
     let mut claimed: HashMap<String, String> = HashMap::new();
     let mut missing_lookups: HashSet<(String, String)> = HashSet::new();
     let mut seen: HashSet<&str> = HashSet::new();
+    // Users whose records failed mapping are left exactly as they are.
+    r.untouchable
+        .extend(snapshot.unreadable_user_ids.iter().cloned());
 
     for su in &snapshot.users {
         if !seen.insert(su.id.as_str()) {
@@ -202,33 +205,38 @@ fn departures(
         }
         RunMode::Full => {
             let active_before = current.users.iter().any(|u| u.active);
-            if !snapshot.complete {
-                plan.warnings.push("the connector reported a partial read, so nobody was deactivated for being absent".into());
-                return;
-            }
-            if snapshot.users.is_empty() && active_before {
-                plan.warnings.push("the source returned no users; an empty read is treated as a failed read, so nobody was deactivated".into());
-                return;
-            }
-            if snapshot
+            // A read that cannot prove departures deactivates nobody; the
+            // users it did not see stay active (below).
+            let blocked = if !snapshot.complete {
+                Some("the connector reported a partial read, so nobody was deactivated for being absent")
+            } else if snapshot.users.is_empty() && active_before {
+                Some("the source returned no users; an empty read is treated as a failed read, so nobody was deactivated")
+            } else if snapshot
                 .errors
                 .iter()
                 .any(|e| !snapshot.unreadable_user_ids.contains(&e.record))
             {
-                plan.warnings.push("some source records could not be read, so nobody was deactivated for being absent this run; fix the records listed as errors".into());
-                return;
+                Some("some source records could not be read, so nobody was deactivated for being absent this run; fix the records listed as errors")
+            } else {
+                None
+            };
+            if let Some(warning) = blocked {
+                plan.warnings.push(warning.into());
+                Vec::new()
+            } else {
+                r.departures_allowed = true;
+                current
+                    .users
+                    .iter()
+                    .filter(|u| {
+                        !seen.contains(u.source_id.as_str())
+                            && !snapshot.unreadable_user_ids.contains(&u.source_id)
+                    })
+                    .collect()
             }
-            r.departures_allowed = true;
-            current
-                .users
-                .iter()
-                .filter(|u| {
-                    !seen.contains(u.source_id.as_str())
-                        && !snapshot.unreadable_user_ids.contains(&u.source_id)
-                })
-                .collect()
         }
     };
+    let gone_ids: HashSet<&str> = gone.iter().map(|u| u.source_id.as_str()).collect();
     for u in gone {
         r.usernames
             .entry(u.source_id.clone())
@@ -252,15 +260,16 @@ fn departures(
             });
         }
     }
-    // Users this run did not read keep their names for membership output.
+    // Users this run did not read keep their names for membership output,
+    // and stay active unless they were just deactivated (incremental runs,
+    // unreadable records, reads that cannot prove departures).
     for u in &current.users {
         r.usernames
             .entry(u.source_id.clone())
             .or_insert_with(|| u.fields.username.clone());
-        if mode == RunMode::Incremental
-            && u.active
+        if u.active
             && !seen.contains(u.source_id.as_str())
-            && !snapshot.removed_users.contains(&u.source_id)
+            && !gone_ids.contains(u.source_id.as_str())
         {
             r.active_after.insert(u.source_id.clone());
         }

@@ -75,18 +75,25 @@ impl Template {
     /// values render empty; the output is trimmed and runs of spaces are
     /// collapsed, so `"{givenName} {middleName} {sn}"` never leaves a gap.
     pub fn render(&self, values: &Values, out: &mut String) -> bool {
-        let mut any_attr = false;
-        let mut any_value = false;
-        for slot in self.attrs() {
-            any_attr = true;
-            if values.get(slot).is_some() {
-                any_value = true;
-                break;
+        // First pass: is there any value, and how long can the output get
+        // (reserving once avoids regrowing the string per piece).
+        let (mut any_attr, mut any_value, mut len) = (false, false, 0);
+        for piece in &self.pieces {
+            match piece {
+                Piece::Text(t) => len += t.len(),
+                Piece::Attr(slot) => {
+                    any_attr = true;
+                    if let Some(v) = values.get(*slot) {
+                        any_value = true;
+                        len += v.len();
+                    }
+                }
             }
         }
         if any_attr && !any_value {
             return false;
         }
+        out.reserve(len);
         let start = out.len();
         for piece in &self.pieces {
             let text = match piece {

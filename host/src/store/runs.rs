@@ -1,0 +1,267 @@
+//! Run records and audit events.
+
+use anyhow::Result;
+use serde::Serialize;
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+
+use super::{ApplyContext, Store, MAX_PARAMS};
+use crate::engine::{FieldChange, GroupChange, Plan, UserChange};
+use crate::model::TEXT_FIELDS;
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct RunRecord {
+    pub id: String,
+    pub tenant_id: String,
+    pub job_id: String,
+    pub mode: String,
+    pub dry_run: bool,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub duration_ms: Option<i64>,
+    pub outcome: String,
+    pub message: Option<String>,
+    pub counts: Option<String>,
+    pub errors: Option<String>,
+    pub warnings: Option<String>,
+    pub connector_version: Option<String>,
+    pub mapper_versions: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct AuditRow {
+    pub id: i64,
+    pub tenant_id: String,
+    pub job_id: Option<String>,
+    pub run_id: Option<String>,
+    pub at: String,
+    pub category: String,
+    pub action: String,
+    pub subject: String,
+    pub subject_source_id: Option<String>,
+    pub changes: Option<String>,
+    pub plugin_versions: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub tenant: Option<String>,
+    pub job: Option<String>,
+    pub subject: Option<String>,
+    pub category: Option<String>,
+    pub since: Option<String>,
+    pub limit: i64,
+}
+
+impl Store {
+    pub async fn start_run(&self, run: &RunRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO runs (id, tenant_id, job_id, mode, dry_run, started_at, outcome, connector_version, mapper_versions)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&run.id)
+        .bind(&run.tenant_id)
+        .bind(&run.job_id)
+        .bind(&run.mode)
+        .bind(run.dry_run)
+        .bind(&run.started_at)
+        .bind(&run.outcome)
+        .bind(&run.connector_version)
+        .bind(&run.mapper_versions)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn finish_run(&self, run: &RunRecord) -> Result<()> {
+        sqlx::query(
+            "UPDATE runs SET finished_at = ?, duration_ms = ?, outcome = ?, message = ?, counts = ?, errors = ?,
+             warnings = ?, connector_version = ?, mapper_versions = ? WHERE id = ?",
+        )
+        .bind(&run.finished_at)
+        .bind(run.duration_ms)
+        .bind(&run.outcome)
+        .bind(&run.message)
+        .bind(&run.counts)
+        .bind(&run.errors)
+        .bind(&run.warnings)
+        .bind(&run.connector_version)
+        .bind(&run.mapper_versions)
+        .bind(&run.id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Runs left "running" by a process that died are marked as such.
+    pub async fn mark_interrupted_runs(&self) -> Result<u64> {
+        let r = sqlx::query(
+            "UPDATE runs SET outcome = 'failed', message = 'interrupted: the process stopped during this run; nothing it had not committed was applied'
+             WHERE outcome = 'running'",
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected())
+    }
+
+    pub async fn runs(&self, job: Option<&str>, limit: i64) -> Result<Vec<RunRecord>> {
+        Ok(sqlx::query_as(
+            "SELECT * FROM runs WHERE (?1 IS NULL OR job_id = ?1) ORDER BY started_at DESC LIMIT ?2",
+        )
+        .bind(job)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    pub async fn run(&self, id: &str) -> Result<Option<RunRecord>> {
+        Ok(sqlx::query_as(
+            "SELECT * FROM runs WHERE id = ? OR id LIKE ? || '%' ORDER BY started_at DESC LIMIT 1",
+        )
+        .bind(id)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    pub async fn audit(&self, f: &AuditFilter) -> Result<Vec<AuditRow>> {
+        Ok(sqlx::query_as(
+            "SELECT * FROM audit_events WHERE (?1 IS NULL OR tenant_id = ?1) AND (?2 IS NULL OR job_id = ?2)
+             AND (?3 IS NULL OR subject = ?3 OR subject_source_id = ?3) AND (?4 IS NULL OR category = ?4)
+             AND (?5 IS NULL OR at >= ?5) ORDER BY id DESC LIMIT ?6",
+        )
+        .bind(&f.tenant)
+        .bind(&f.job)
+        .bind(&f.subject)
+        .bind(&f.category)
+        .bind(&f.since)
+        .bind(f.limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}
+
+struct Event<'a> {
+    category: &'static str,
+    action: &'a str,
+    subject: &'a str,
+    source_id: &'a str,
+    changes: Option<String>,
+}
+
+fn json(changes: &[FieldChange]) -> Option<String> {
+    (!changes.is_empty()).then(|| serde_json::to_string(changes).expect("serializable"))
+}
+
+/// One audit event per change in the plan, in the run's transaction.
+pub(super) async fn write_audit(
+    conn: &mut SqliteConnection,
+    plan: &Plan,
+    ctx: &ApplyContext,
+    now: &str,
+) -> Result<()> {
+    let mut events = Vec::new();
+    for u in &plan.users {
+        let changes = match u {
+            UserChange::Create {
+                fields,
+                custom_json,
+                ..
+            } => {
+                let mut c: Vec<FieldChange> = std::iter::once("username")
+                    .chain(TEXT_FIELDS)
+                    .filter_map(|f| {
+                        fields.get(f).map(|v| FieldChange {
+                            field: f.into(),
+                            old: None,
+                            new: Some(v.into()),
+                        })
+                    })
+                    .collect();
+                if let Some(j) = custom_json {
+                    c.push(FieldChange {
+                        field: "custom".into(),
+                        old: None,
+                        new: Some(j.clone()),
+                    });
+                }
+                json(&c)
+            }
+            UserChange::Deactivate { reason, .. } => Some(format!(
+                r#"[{{"field":"active","old":"true","new":"false","reason":"{}"}}]"#,
+                reason.as_str()
+            )),
+            other => json(other.changes()),
+        };
+        if u.action() == "refresh" {
+            continue;
+        }
+        events.push(Event {
+            category: "user",
+            action: u.action(),
+            subject: u.username(),
+            source_id: u.source_id(),
+            changes,
+        });
+    }
+    for g in &plan.groups {
+        let changes = match g {
+            GroupChange::Update { changes, .. } => json(changes),
+            _ => None,
+        };
+        events.push(Event {
+            category: "group",
+            action: g.action(),
+            subject: g.name(),
+            source_id: g.source_id(),
+            changes,
+        });
+    }
+    for m in &plan.memberships {
+        events.push(Event {
+            category: "membership",
+            action: if m.add { "add" } else { "remove" },
+            subject: &m.username,
+            source_id: &m.user,
+            changes: Some(
+                serde_json::json!({ "group": m.group_name, "group_id": m.group }).to_string(),
+            ),
+        });
+    }
+    for r in &plan.roles {
+        events.push(Event {
+            category: "role",
+            action: if r.grant { "grant" } else { "revoke" },
+            subject: &r.username,
+            source_id: &r.user,
+            changes: Some(serde_json::json!({ "role": r.role, "kind": r.role_kind }).to_string()),
+        });
+    }
+    for l in &plan.licenses {
+        events.push(Event {
+            category: "license",
+            action: if l.grant { "grant" } else { "free" },
+            subject: &l.username,
+            source_id: &l.user,
+            changes: Some(serde_json::json!({ "kind": l.kind }).to_string()),
+        });
+    }
+    for chunk in events.chunks(MAX_PARAMS / 10) {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT INTO audit_events (tenant_id, job_id, run_id, at, category, action, subject, subject_source_id, changes, plugin_versions) ",
+        );
+        q.push_values(chunk, |mut b, e| {
+            b.push_bind(&ctx.tenant)
+                .push_bind(&ctx.job)
+                .push_bind(&ctx.run_id)
+                .push_bind(now)
+                .push_bind(e.category)
+                .push_bind(e.action)
+                .push_bind(e.subject)
+                .push_bind(e.source_id)
+                .push_bind(e.changes.as_deref())
+                .push_bind(&ctx.plugin_versions);
+        });
+        q.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,139 @@
+//! Reading users for the CLI/API, and edits "by hand" in the application
+//! (local users, deactivation, deletion) that sync must respect or repair.
+
+use anyhow::{bail, Result};
+use serde::Serialize;
+
+use super::{now, Store};
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct UserRow {
+    pub id: i64,
+    pub tenant_id: String,
+    pub job_id: Option<String>,
+    pub source_id: Option<String>,
+    pub origin: String,
+    pub username: String,
+    pub display_name: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub job_title: Option<String>,
+    pub company: Option<String>,
+    pub department: Option<String>,
+    pub manager: Option<String>,
+    pub employee_id: Option<String>,
+    pub custom: Option<String>,
+    pub active: bool,
+    pub deactivation_reason: Option<String>,
+    pub groups: Option<String>,
+    pub roles: Option<String>,
+    pub licenses: Option<String>,
+}
+
+impl Store {
+    pub async fn users(&self, tenant: Option<&str>) -> Result<Vec<UserRow>> {
+        Ok(sqlx::query_as(
+            "SELECT u.id, u.tenant_id, u.job_id, u.source_id, u.origin, u.username, u.display_name, u.given_name,
+                    u.family_name, u.email, u.phone, jt.name AS job_title, c.name AS company, u.department,
+                    m.username AS manager, u.employee_id, u.custom, u.active, u.deactivation_reason,
+                    (SELECT group_concat(g.name, ', ') FROM memberships ms JOIN groups g ON g.id = ms.group_id WHERE ms.user_id = u.id) AS groups,
+                    (SELECT group_concat(r.name, ', ') FROM user_roles ur JOIN roles r ON r.id = ur.role_id WHERE ur.user_id = u.id) AS roles,
+                    (SELECT group_concat(la.kind, ', ') FROM license_assignments la WHERE la.user_id = u.id) AS licenses
+             FROM users u
+             LEFT JOIN job_titles jt ON jt.id = u.job_title_id
+             LEFT JOIN companies c ON c.id = u.company_id
+             LEFT JOIN users m ON m.id = u.manager_id
+             WHERE ?1 IS NULL OR u.tenant_id = ?1
+             ORDER BY u.username",
+        )
+        .bind(tenant)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    pub async fn add_local_user(
+        &self,
+        tenant: &str,
+        username: &str,
+        email: Option<&str>,
+    ) -> Result<()> {
+        let now = now();
+        sqlx::query("INSERT OR IGNORE INTO tenants (id, created_at) VALUES (?, ?)")
+            .bind(tenant)
+            .bind(&now)
+            .execute(&self.pool)
+            .await?;
+        sqlx::query("INSERT INTO users (tenant_id, origin, username, email, created_at, updated_at) VALUES (?, 'local', ?, ?, ?, ?)")
+            .bind(tenant)
+            .bind(username)
+            .bind(email)
+            .bind(&now)
+            .bind(&now)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Deactivate by hand; a synced user still active in the source comes
+    /// back on the next run (the source is authoritative).
+    pub async fn deactivate_user(&self, tenant: &str, username: &str) -> Result<()> {
+        let r = sqlx::query("UPDATE users SET active = 0, deactivation_reason = 'manual', updated_at = ? WHERE tenant_id = ? AND username = ?")
+            .bind(now())
+            .bind(tenant)
+            .bind(username)
+            .execute(&self.pool)
+            .await?;
+        if r.rows_affected() == 0 {
+            bail!("no user {username:?} in tenant {tenant:?}");
+        }
+        Ok(())
+    }
+
+    /// Delete by hand (with its memberships, roles and licenses); a user
+    /// still in the source is recreated on the next run.
+    pub async fn delete_user(&self, tenant: &str, username: &str) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let id: Option<(i64,)> =
+            sqlx::query_as("SELECT id FROM users WHERE tenant_id = ? AND username = ?")
+                .bind(tenant)
+                .bind(username)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some((id,)) = id else {
+            bail!("no user {username:?} in tenant {tenant:?}")
+        };
+        for sql in [
+            "DELETE FROM memberships WHERE user_id = ?",
+            "DELETE FROM user_roles WHERE user_id = ?",
+            "DELETE FROM license_assignments WHERE user_id = ?",
+            "UPDATE users SET manager_id = NULL WHERE manager_id = ?",
+            "DELETE FROM users WHERE id = ?",
+        ] {
+            sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Add entries to a lookup table (job titles or companies).
+    pub async fn add_lookup(&self, tenant: &str, table: Lookup, name: &str) -> Result<()> {
+        let sql = match table {
+            Lookup::JobTitle => "INSERT OR IGNORE INTO job_titles (tenant_id, name) VALUES (?, ?)",
+            Lookup::Company => "INSERT OR IGNORE INTO companies (tenant_id, name) VALUES (?, ?)",
+        };
+        sqlx::query(sql)
+            .bind(tenant)
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum Lookup {
+    JobTitle,
+    Company,
+}

@@ -1,0 +1,324 @@
+//! Orchestrating one run: pick the plugins, read through the connector into
+//! the mapper chain, plan against the store, apply (or not, for a dry run),
+//! and record what happened.
+
+mod collector;
+
+pub use collector::{Collected, Collector};
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use anyhow::{anyhow, Context, Result};
+use serde::Serialize;
+
+use crate::config::{Config, JobConfig};
+use crate::engine::{self, Plan, Policy, RunMode};
+use crate::model::{ReadMode, ReadSummary};
+use crate::registry::Registry;
+use crate::runtime::{
+    CallContext, ConnectorInstance, Grant, LoadedPlugin, MapperInstance, Runtime,
+};
+use crate::store::{ApplyContext, RunRecord, Store};
+
+/// The host library's front door: config, runtime, plugins and store.
+pub struct Host {
+    pub config: Config,
+    pub runtime: Arc<Runtime>,
+    pub registry: Registry,
+    pub store: Store,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SyncRequest {
+    pub job: String,
+    pub dry_run: bool,
+    /// Force a full read even when an incremental one would do.
+    pub full: bool,
+    /// Apply even if more users than the threshold would be deactivated.
+    pub confirm_deletions: bool,
+}
+
+/// What a run did (or, for a dry run, would do).
+#[derive(Debug, Serialize)]
+pub struct RunReport {
+    pub run: RunRecord,
+    pub read: ReadSummary,
+    pub plan: Plan,
+}
+
+impl Host {
+    pub async fn open(config: Config) -> Result<Host> {
+        let runtime = Arc::new(Runtime::new(&config.resolve(&config.plugins.cache_dir))?);
+        let plugins_dir = config.resolve(&config.plugins.dir);
+        let rt = runtime.clone();
+        let registry =
+            tokio::task::spawn_blocking(move || Registry::scan(&rt, &plugins_dir)).await?;
+        let store = Store::open(&config.store_url()).await?;
+        store.mark_interrupted_runs().await?;
+        Ok(Host {
+            config,
+            runtime,
+            registry,
+            store,
+        })
+    }
+
+    fn plugin(&self, tenant: &str, name: &str, key: &str) -> Result<LoadedPlugin> {
+        self.registry.get(tenant, name).cloned().ok_or_else(|| {
+            let dir = self.config.resolve(&self.config.plugins.dir);
+            let refused = self
+                .registry
+                .errors
+                .iter()
+                .map(|e| format!("\n  - {e}"))
+                .collect::<String>();
+            anyhow!(
+                "{key} = {name:?}: no plugin with that name in {} (build the plugins with scripts/build-plugins.sh and copy them there){}",
+                dir.display(),
+                if refused.is_empty() { String::new() } else { format!("; refused files:{refused}") }
+            )
+        })
+    }
+
+    pub async fn test_connection(&self, job: &str) -> Result<Vec<crate::model::Check>> {
+        let job = self.config.job(job)?.clone();
+        let connector = self.plugin(&job.tenant, &job.connector, "connector")?;
+        let limits = self.config.limits_for(&job.tenant);
+        let grant = self.grant(&job);
+        let rt = self.runtime.clone();
+        let ctx = CallContext {
+            tenant: job.tenant.clone(),
+            job: job.id.clone(),
+            plugin: connector.manifest.name.clone(),
+            version: connector.manifest.version.clone(),
+            ..Default::default()
+        };
+        tokio::task::spawn_blocking(move || {
+            let mut instance = ConnectorInstance::new(&rt, &connector, &limits, ctx, &grant)?;
+            instance.test_connection(&job.source_json())
+        })
+        .await?
+    }
+
+    fn grant(&self, job: &JobConfig) -> Grant {
+        Grant {
+            input_dir: job
+                .grants
+                .input_dir
+                .as_ref()
+                .map(|d| self.config.resolve(d)),
+        }
+    }
+
+    /// Run one sync of a job.
+    pub async fn sync(&self, req: &SyncRequest) -> Result<RunReport> {
+        let job = self.config.job(&req.job)?.clone();
+        let connector = self.plugin(&job.tenant, &job.connector, "connector")?;
+        let mappers = job
+            .mappers
+            .iter()
+            .map(|m| self.plugin(&job.tenant, m, "mappers"))
+            .collect::<Result<Vec<_>>>()?;
+
+        let (cursor, last_full) = self.store.job_cursor(&job.tenant, &job.id).await?;
+        let mode = match (&cursor, req.full) {
+            (Some(c), false) if !full_run_due(last_full.as_deref(), job.sync.full_every_hours) => {
+                ReadMode::Incremental(c.clone())
+            }
+            _ => ReadMode::Full,
+        };
+        let run_mode = if mode == ReadMode::Full {
+            RunMode::Full
+        } else {
+            RunMode::Incremental
+        };
+        let started = Instant::now();
+        let mut run = RunRecord {
+            id: uuid::Uuid::new_v4().to_string(),
+            tenant_id: job.tenant.clone(),
+            job_id: job.id.clone(),
+            mode: if run_mode == RunMode::Full {
+                "full"
+            } else {
+                "incremental"
+            }
+            .into(),
+            dry_run: req.dry_run,
+            started_at: crate::store::now(),
+            finished_at: None,
+            duration_ms: None,
+            outcome: "running".into(),
+            message: None,
+            counts: None,
+            errors: None,
+            warnings: None,
+            connector_version: Some(connector.label()),
+            mapper_versions: Some(
+                mappers
+                    .iter()
+                    .map(LoadedPlugin::label)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+        };
+        self.store.start_run(&run).await?;
+        tracing::info!(run = %run.id, job = %job.id, mode = %run.mode, dry_run = req.dry_run, "run started");
+
+        let result = self
+            .read_plan_apply(&job, req, &connector, &mappers, &mode, run_mode, &run.id)
+            .await;
+        run.finished_at = Some(crate::store::now());
+        run.duration_ms = Some(started.elapsed().as_millis() as i64);
+        let report = match result {
+            Ok((read, plan)) => {
+                run.outcome = match &plan.stop {
+                    Some(stop) => stop.outcome().into(),
+                    None => "succeeded".into(),
+                };
+                run.message = plan.stop.as_ref().map(|s| s.message(&job.id));
+                run.counts = Some(serde_json::to_string(&plan.counts())?);
+                run.errors = Some(serde_json::to_string(&plan.errors)?);
+                run.warnings = Some(serde_json::to_string(&plan.warnings)?);
+                Ok(RunReport {
+                    run: run.clone(),
+                    read,
+                    plan,
+                })
+            }
+            Err(e) => {
+                run.outcome = "failed".into();
+                run.message = Some(format!("{e:#}"));
+                Err(e)
+            }
+        };
+        self.store.finish_run(&run).await?;
+        tracing::info!(run = %run.id, outcome = %run.outcome, ms = run.duration_ms.unwrap_or(0), "run finished");
+        report
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn read_plan_apply(
+        &self,
+        job: &JobConfig,
+        req: &SyncRequest,
+        connector: &LoadedPlugin,
+        mappers: &[LoadedPlugin],
+        mode: &ReadMode,
+        run_mode: RunMode,
+        run_id: &str,
+    ) -> Result<(ReadSummary, Plan)> {
+        let tenant = self.config.tenant(&job.tenant).expect("validated");
+        let seats = job
+            .sync
+            .license_kind
+            .as_ref()
+            .and_then(|k| tenant.licenses.get(k).copied());
+        let mut policy = Policy::from_job(job, seats);
+        policy.confirm_deletions = req.confirm_deletions;
+
+        let stored_state = self
+            .store
+            .plugin_state(&job.tenant, &job.id, &connector.manifest.name)
+            .await?
+            .into_iter()
+            .collect();
+        let shared = Arc::new(Mutex::new(Collected::default()));
+        let (read, collected) = {
+            let rt = self.runtime.clone();
+            let (job, connector, mappers, mode) = (
+                job.clone(),
+                connector.clone(),
+                mappers.to_vec(),
+                mode.clone(),
+            );
+            let limits = self.config.limits_for(&job.tenant);
+            let grant = self.grant(&job);
+            let run_id = run_id.to_string();
+            let shared = shared.clone();
+            let seats_info = tenant
+                .licenses
+                .iter()
+                .map(|(k, v)| (k.clone(), *v, 0))
+                .collect();
+            tokio::task::spawn_blocking(move || -> Result<(ReadSummary, Collected)> {
+                let ctx = |p: &LoadedPlugin| CallContext {
+                    tenant: job.tenant.clone(),
+                    job: job.id.clone(),
+                    run: run_id.clone(),
+                    plugin: p.manifest.name.clone(),
+                    version: p.manifest.version.clone(),
+                };
+                let mapping = job.mapping_json();
+                let mapper_instances = mappers
+                    .iter()
+                    .map(|m| MapperInstance::new(&rt, m, &limits, ctx(m), &mapping))
+                    .collect::<Result<Vec<_>>>()?;
+                let sink = Collector {
+                    shared: shared.clone(),
+                    mappers: mapper_instances,
+                    user_filter: job.sync.user_filter.as_ref().map(|f| {
+                        (
+                            f.attribute.clone(),
+                            regex::Regex::new(&f.pattern).expect("validated"),
+                        )
+                    }),
+                    seats: seats_info,
+                    stored_state,
+                };
+                let mut instance =
+                    ConnectorInstance::new(&rt, &connector, &limits, ctx(&connector), &grant)?;
+                let read = instance.read(&job.source_json(), &mode, Box::new(sink))?;
+                drop(instance);
+                let collected = std::mem::take(&mut *shared.lock().expect("collector lock"));
+                Ok((read, collected))
+            })
+            .await
+            .context("the read task panicked")??
+        };
+        let mut collected = collected;
+        collector::merge_extra_members(&mut collected);
+        collected.snapshot.complete = read.complete;
+
+        let current = self
+            .store
+            .load_current(&job.tenant, &job.id, job.sync.license_kind.as_deref())
+            .await?;
+        let plan = engine::plan(&collected.snapshot, &current, &policy, run_mode);
+        if req.dry_run || plan.stop.is_some() {
+            return Ok((read, plan));
+        }
+        let ctx = ApplyContext {
+            tenant: job.tenant.clone(),
+            job: job.id.clone(),
+            run_id: run_id.to_string(),
+            plugin_versions: serde_json::json!({
+                "connector": connector.label(),
+                "mappers": mappers.iter().map(LoadedPlugin::label).collect::<Vec<_>>(),
+            })
+            .to_string(),
+            cursor: collected.cursor.clone(),
+            full: run_mode == RunMode::Full,
+            roles: policy
+                .roles
+                .iter()
+                .map(|r| (r.role.clone(), r.kind.clone()))
+                .collect(),
+            state: collected
+                .state
+                .into_iter()
+                .map(|(k, v)| (connector.manifest.name.clone(), k, v))
+                .collect(),
+        };
+        self.store.apply(&plan, &ctx).await?;
+        Ok((read, plan))
+    }
+}
+
+fn full_run_due(last_full: Option<&str>, every_hours: f64) -> bool {
+    let Some(last) = last_full.and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()) else {
+        return true;
+    };
+    let age = chrono::Utc::now().signed_duration_since(last);
+    age.num_seconds() as f64 >= every_hours * 3600.0
+}
