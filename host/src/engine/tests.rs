@@ -764,8 +764,10 @@ fn new_group_is_created_with_members() {
 #[test]
 fn group_rename_keeps_source_id() {
     let s = snap_groups(Vec::new(), vec![group("g1", "Engineering", &[])]);
-    let mut c = Current::default();
-    c.groups = vec![stored_group("g1", "Dev")];
+    let c = Current {
+        groups: vec![stored_group("g1", "Dev")],
+        ..Current::default()
+    };
     let p = full_default(&s, &c);
     assert_eq!(group_actions(&p), [("g1", "rename")]);
     assert_eq!(p.groups[0].name(), "Engineering");
@@ -1050,8 +1052,10 @@ fn license_shortage_stops_run() {
         user("u2", "bob"),
         user("u3", "carol"),
     ]);
-    let mut c = Current::default();
-    c.seats_used_elsewhere = 1;
+    let c = Current {
+        seats_used_elsewhere: 1,
+        ..Current::default()
+    };
     let p = full(&s, &c, &license_policy(3, LicensePolicy::Stop));
     assert_eq!(
         p.stop,

@@ -173,12 +173,17 @@ pub(super) fn diff(
         }
     }
 
+    let mut by_kind: std::collections::BTreeMap<String, Vec<String>> = Default::default();
     for (kind, value) in missing_lookups {
+        by_kind.entry(kind).or_default().push(format!("{value:?}"));
+    }
+    for (kind, mut values) in by_kind {
+        values.sort();
         plan.warnings.push(format!(
-            "{kind} {value:?} does not exist in the target, so users mapped to it keep their current {kind}; create it in the application to link it"
+            "{kind} {} not in the target, so users mapped to them keep their current {kind} (lookups never create entries; add them with `usersync lookup`)",
+            values.join(", ")
         ));
     }
-    plan.warnings.sort();
 
     departures(snapshot, current, mode, &seen, r, plan);
 }

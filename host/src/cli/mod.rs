@@ -1,0 +1,324 @@
+//! Command-line interface (clap). Each subcommand is a few lines over the
+//! host library; output is a readable table, or JSON with `--json`.
+
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+use crate::runtime::Runtime;
+use crate::store::{AuditFilter, Lookup, Store};
+use crate::sync::{Host, SyncRequest};
+
+#[derive(Parser)]
+#[command(
+    name = "usersync",
+    version,
+    about = "Keep an application's users and groups in step with the directories an organization runs.\nConnectors and mappers are sandboxed WebAssembly plugins."
+)]
+struct Cli {
+    /// Configuration file.
+    #[arg(
+        short,
+        long,
+        global = true,
+        env = "USERSYNC_CONFIG",
+        default_value = "usersync.toml"
+    )]
+    config: PathBuf,
+    /// Print machine-readable JSON instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write an example configuration file.
+    Init {
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Run a sync of one job now.
+    Sync {
+        #[arg(long)]
+        job: String,
+        /// Show exactly what would change, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Read everything even if an incremental read would do.
+        #[arg(long)]
+        full: bool,
+        /// Apply even if more users than the threshold would be deactivated.
+        #[arg(long)]
+        confirm_deletions: bool,
+    },
+    /// Check that a job's source is reachable and configured right.
+    TestConnection {
+        #[arg(long)]
+        job: String,
+    },
+    /// List or check plugins.
+    Plugins {
+        #[command(subcommand)]
+        command: PluginsCommand,
+    },
+    /// Past runs; `runs show ID` for one in detail.
+    Runs {
+        #[command(subcommand)]
+        command: Option<RunsCommand>,
+        #[arg(long)]
+        job: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+    },
+    /// Users in the target store, and edits by hand.
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+    /// Add an entry to a lookup table (job titles, companies) of a tenant.
+    Lookup {
+        #[arg(value_parser = ["job-title", "company"])]
+        table: String,
+        name: String,
+        #[arg(long, default_value = "default")]
+        tenant: String,
+    },
+    /// The audit trail: every change to users, groups, memberships, roles, licenses.
+    Audit {
+        #[arg(long)]
+        job: Option<String>,
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Username, group name or source id.
+        #[arg(long)]
+        user: Option<String>,
+        /// user, group, membership, role or license.
+        #[arg(long)]
+        kind: Option<String>,
+        /// RFC 3339 time, e.g. 2026-11-01T00:00:00Z.
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+}
+
+#[derive(Subcommand)]
+enum PluginsCommand {
+    /// Every plugin in the plugins folder, and files that were refused.
+    List,
+    /// Validate one .wasm file as the host would before serving it.
+    Check { file: PathBuf },
+}
+
+#[derive(Subcommand)]
+enum RunsCommand {
+    Show { id: String },
+}
+
+#[derive(Subcommand)]
+enum UsersCommand {
+    List {
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Create a user locally (not by sync).
+    Add {
+        username: String,
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long, default_value = "default")]
+        tenant: String,
+    },
+    /// Deactivate by hand (a user still active in the source returns next run).
+    Deactivate {
+        username: String,
+        #[arg(long, default_value = "default")]
+        tenant: String,
+    },
+    /// Delete by hand (a user still in the source is recreated next run).
+    Delete {
+        username: String,
+        #[arg(long, default_value = "default")]
+        tenant: String,
+    },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("USERSYNC_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
+    match rt.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode> {
+    let json = cli.json;
+    match cli.command {
+        Command::Init { force } => {
+            if cli.config.exists() && !force {
+                anyhow::bail!(
+                    "{} already exists; use --force to overwrite it",
+                    cli.config.display()
+                );
+            }
+            std::fs::write(&cli.config, output::EXAMPLE_CONFIG)
+                .with_context(|| format!("cannot write {}", cli.config.display()))?;
+            println!("wrote {}", cli.config.display());
+        }
+        Command::Sync {
+            job,
+            dry_run,
+            full,
+            confirm_deletions,
+        } => {
+            let host = Host::open(Config::load(&cli.config)?).await?;
+            let spinner = output::spinner(&format!("syncing job {job}"));
+            let result = host
+                .sync(&SyncRequest {
+                    job,
+                    dry_run,
+                    full,
+                    confirm_deletions,
+                })
+                .await;
+            spinner.finish_and_clear();
+            let report = result?;
+            output::report(&report, json)?;
+            if report.run.outcome != "succeeded" {
+                return Ok(ExitCode::from(2));
+            }
+        }
+        Command::TestConnection { job } => {
+            let host = Host::open(Config::load(&cli.config)?).await?;
+            let checks = host.test_connection(&job).await?;
+            let ok = output::checks(&checks, json)?;
+            if !ok {
+                return Ok(ExitCode::from(2));
+            }
+        }
+        Command::Plugins {
+            command: PluginsCommand::List,
+        } => {
+            let host = Host::open(Config::load(&cli.config)?).await?;
+            output::plugins(&host.registry, json)?;
+        }
+        Command::Plugins {
+            command: PluginsCommand::Check { file },
+        } => {
+            let cache = std::env::temp_dir().join("usersync-check-cache");
+            let rt = Runtime::new(&cache)?;
+            let plugin = rt.load(&file)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&plugin.manifest)?);
+            } else {
+                println!(
+                    "ok: {} {} ({}, contract {})",
+                    plugin.manifest.name,
+                    plugin.manifest.version,
+                    plugin.manifest.kind,
+                    plugin.wit_version
+                );
+            }
+        }
+        Command::Runs {
+            command,
+            job,
+            limit,
+        } => {
+            let store = open_store(&cli.config).await?;
+            match command {
+                None => output::runs(&store.runs(job.as_deref(), limit).await?, json)?,
+                Some(RunsCommand::Show { id }) => {
+                    let run = store
+                        .run(&id)
+                        .await?
+                        .with_context(|| format!("no run {id:?}"))?;
+                    output::run_detail(&run, json)?;
+                }
+            }
+        }
+        Command::Users { command } => {
+            let store = open_store(&cli.config).await?;
+            match command {
+                UsersCommand::List { tenant } => {
+                    output::users(&store.users(tenant.as_deref()).await?, json)?
+                }
+                UsersCommand::Add {
+                    username,
+                    email,
+                    tenant,
+                } => {
+                    store
+                        .add_local_user(&tenant, &username, email.as_deref())
+                        .await?
+                }
+                UsersCommand::Deactivate { username, tenant } => {
+                    store.deactivate_user(&tenant, &username).await?
+                }
+                UsersCommand::Delete { username, tenant } => {
+                    store.delete_user(&tenant, &username).await?
+                }
+            }
+        }
+        Command::Lookup {
+            table,
+            name,
+            tenant,
+        } => {
+            let store = open_store(&cli.config).await?;
+            let table = if table == "company" {
+                Lookup::Company
+            } else {
+                Lookup::JobTitle
+            };
+            store.add_lookup(&tenant, table, &name).await?;
+        }
+        Command::Audit {
+            job,
+            tenant,
+            user,
+            kind,
+            since,
+            limit,
+        } => {
+            let store = open_store(&cli.config).await?;
+            let rows = store
+                .audit(&AuditFilter {
+                    tenant,
+                    job,
+                    subject: user,
+                    category: kind,
+                    since,
+                    limit,
+                })
+                .await?;
+            output::audit(&rows, json)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn open_store(config: &std::path::Path) -> Result<Store> {
+    let config = Config::load(config)?;
+    Store::open(&config.store_url()).await
+}

@@ -1,0 +1,318 @@
+//! Tables and JSON for the CLI.
+
+use std::io::IsTerminal;
+
+use anyhow::Result;
+use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::model::{Check, CheckStatus};
+use crate::registry::Registry;
+use crate::store::{AuditRow, RunRecord, UserRow};
+use crate::sync::RunReport;
+
+pub const EXAMPLE_CONFIG: &str = include_str!("../../../examples/quickstart/usersync.toml");
+
+/// A spinner on long work, only when a person is watching.
+pub fn spinner(message: &str) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new_spinner().with_message(message.to_string());
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} {elapsed}").expect("valid template"),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(100));
+    bar
+}
+
+fn table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED)
+        .set_header(header.to_vec());
+    t
+}
+
+fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+pub fn report(r: &RunReport, json: bool) -> Result<()> {
+    if json {
+        return print_json(r);
+    }
+    let p = &r.plan;
+    let dry = if r.run.dry_run {
+        " (dry run: nothing was changed)"
+    } else {
+        ""
+    };
+    println!(
+        "run {} · {} · {} read {} users, {} groups{dry}",
+        r.run.id, r.run.mode, r.run.outcome, r.read.users, r.read.groups
+    );
+    if let Some(m) = &r.run.message {
+        println!("{m}");
+    }
+    if r.run.dry_run {
+        let mut t = table(&["change", "subject", "details"]);
+        for u in &p.users {
+            let details = u
+                .changes()
+                .iter()
+                .map(|c| {
+                    format!(
+                        "{}: {} → {}",
+                        c.field,
+                        c.old.as_deref().unwrap_or("∅"),
+                        c.new.as_deref().unwrap_or("∅")
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; ");
+            t.add_row(vec![
+                format!("user {}", u.action()),
+                u.username().to_string(),
+                details,
+            ]);
+        }
+        for g in &p.groups {
+            t.add_row(vec![
+                format!("group {}", g.action()),
+                g.name().to_string(),
+                String::new(),
+            ]);
+        }
+        for m in &p.memberships {
+            t.add_row(vec![
+                if m.add { "member add" } else { "member remove" }.to_string(),
+                m.username.clone(),
+                m.group_name.clone(),
+            ]);
+        }
+        for x in &p.roles {
+            t.add_row(vec![
+                if x.grant { "role grant" } else { "role revoke" }.to_string(),
+                x.username.clone(),
+                x.role.clone(),
+            ]);
+        }
+        for l in &p.licenses {
+            t.add_row(vec![
+                if l.grant {
+                    "license grant"
+                } else {
+                    "license free"
+                }
+                .to_string(),
+                l.username.clone(),
+                l.kind.clone(),
+            ]);
+        }
+        if t.row_count() > 0 {
+            println!("{t}");
+        }
+    }
+    let c = p.counts();
+    println!(
+        "users: {} created, {} updated, {} renamed, {} deactivated, {} reactivated, {} adopted · groups: {} created, {} updated, {} deactivated · memberships: +{} −{} · roles: +{} −{} · licenses: +{} −{}",
+        c.created, c.updated, c.renamed, c.deactivated, c.reactivated, c.adopted, c.groups_created, c.groups_updated, c.groups_deactivated,
+        c.memberships_added, c.memberships_removed, c.roles_granted, c.roles_revoked, c.licenses_granted, c.licenses_freed
+    );
+    for x in &p.conflicts {
+        println!("conflict: {}", x.message);
+    }
+    for e in &p.errors {
+        println!(
+            "error: {}{}: {}",
+            e.record,
+            e.field
+                .as_ref()
+                .map(|f| format!(" ({f})"))
+                .unwrap_or_default(),
+            e.message
+        );
+    }
+    for w in &p.warnings {
+        println!("warning: {w}");
+    }
+    Ok(())
+}
+
+pub fn checks(checks: &[Check], json: bool) -> Result<bool> {
+    let ok = checks.iter().all(|c| c.status != CheckStatus::Failed);
+    if json {
+        print_json(&serde_json::json!({ "ok": ok, "checks": checks }))?;
+        return Ok(ok);
+    }
+    for c in checks {
+        let mark = match c.status {
+            CheckStatus::Ok => "ok  ",
+            CheckStatus::Failed => "FAIL",
+            CheckStatus::Skipped => "skip",
+        };
+        println!("[{mark}] {}: {}", c.stage, c.detail);
+    }
+    println!(
+        "{}",
+        if ok {
+            "connection ok"
+        } else {
+            "connection FAILED"
+        }
+    );
+    Ok(ok)
+}
+
+pub fn plugins(reg: &Registry, json: bool) -> Result<()> {
+    if json {
+        let list: Vec<_> = reg
+            .all()
+            .map(|(tenant, p)| serde_json::json!({ "tenant": tenant, "manifest": p.manifest, "wit_version": p.wit_version, "hash": p.hash, "path": p.path, "loaded_at": p.loaded_at }))
+            .collect();
+        return print_json(&serde_json::json!({ "plugins": list, "refused": reg.errors }));
+    }
+    let mut t = table(&["name", "version", "kind", "contract", "tenant", "file"]);
+    for (tenant, p) in reg.all() {
+        t.add_row(vec![
+            p.manifest.name.clone(),
+            p.manifest.version.clone(),
+            p.manifest.kind.to_string(),
+            p.wit_version.clone(),
+            tenant.unwrap_or("(shared)").to_string(),
+            p.path.display().to_string(),
+        ]);
+    }
+    println!("{t}");
+    for e in &reg.errors {
+        println!("refused: {e}");
+    }
+    Ok(())
+}
+
+pub fn runs(runs: &[RunRecord], json: bool) -> Result<()> {
+    if json {
+        return print_json(&runs);
+    }
+    let mut t = table(&["id", "job", "mode", "started", "ms", "outcome", "counts"]);
+    for r in runs {
+        let mode = if r.dry_run {
+            format!("{} (dry)", r.mode)
+        } else {
+            r.mode.clone()
+        };
+        t.add_row(vec![
+            r.id[..8].to_string(),
+            r.job_id.clone(),
+            mode,
+            r.started_at.clone(),
+            r.duration_ms.map(|d| d.to_string()).unwrap_or_default(),
+            r.outcome.clone(),
+            summary(r.counts.as_deref()),
+        ]);
+    }
+    println!("{t}");
+    Ok(())
+}
+
+fn summary(counts: Option<&str>) -> String {
+    let Some(c) = counts
+        .and_then(|c| serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(c).ok())
+    else {
+        return String::new();
+    };
+    c.iter()
+        .filter(|(_, v)| v.as_u64().unwrap_or(0) > 0)
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+pub fn run_detail(r: &RunRecord, json: bool) -> Result<()> {
+    if json {
+        return print_json(r);
+    }
+    println!("run {}\n  job: {} (tenant {})\n  mode: {}{}\n  started: {}\n  finished: {}\n  duration: {} ms\n  outcome: {}",
+        r.id, r.job_id, r.tenant_id, r.mode, if r.dry_run { " (dry run)" } else { "" }, r.started_at, r.finished_at.as_deref().unwrap_or("-"), r.duration_ms.unwrap_or(0), r.outcome);
+    if let Some(m) = &r.message {
+        println!("  message: {m}");
+    }
+    println!(
+        "  connector: {}\n  mappers: {}",
+        r.connector_version.as_deref().unwrap_or("-"),
+        r.mapper_versions.as_deref().unwrap_or("-")
+    );
+    println!("  counts: {}", summary(r.counts.as_deref()));
+    for (label, list) in [("errors", &r.errors), ("warnings", &r.warnings)] {
+        if let Some(items) = list
+            .as_deref()
+            .and_then(|l| serde_json::from_str::<Vec<serde_json::Value>>(l).ok())
+            .filter(|v| !v.is_empty())
+        {
+            println!("  {label}:");
+            for i in items {
+                println!("    - {i}");
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn users(users: &[UserRow], json: bool) -> Result<()> {
+    if json {
+        return print_json(&users);
+    }
+    let mut t = table(&[
+        "username",
+        "name",
+        "email",
+        "title",
+        "department",
+        "active",
+        "origin",
+        "groups",
+        "roles",
+        "licenses",
+    ]);
+    for u in users {
+        let active = if u.active {
+            "yes".to_string()
+        } else {
+            format!("no ({})", u.deactivation_reason.as_deref().unwrap_or("-"))
+        };
+        t.add_row(vec![
+            u.username.clone(),
+            u.display_name.clone().unwrap_or_default(),
+            u.email.clone().unwrap_or_default(),
+            u.job_title.clone().unwrap_or_default(),
+            u.department.clone().unwrap_or_default(),
+            active,
+            u.origin.clone(),
+            u.groups.clone().unwrap_or_default(),
+            u.roles.clone().unwrap_or_default(),
+            u.licenses.clone().unwrap_or_default(),
+        ]);
+    }
+    println!("{t}");
+    Ok(())
+}
+
+pub fn audit(rows: &[AuditRow], json: bool) -> Result<()> {
+    if json {
+        return print_json(&rows);
+    }
+    let mut t = table(&["at", "job", "kind", "action", "subject", "changes"]);
+    for r in rows {
+        t.add_row(vec![
+            r.at.clone(),
+            r.job_id.clone().unwrap_or_default(),
+            r.category.clone(),
+            r.action.clone(),
+            r.subject.clone(),
+            r.changes.clone().unwrap_or_default(),
+        ]);
+    }
+    println!("{t}");
+    Ok(())
+}
