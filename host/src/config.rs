@@ -74,6 +74,8 @@ pub struct Limits {
     pub cpu_seconds: f64,
     /// Largest single record or batch a plugin may hand back.
     pub max_output_kb: u64,
+    /// Everything a connector may send in one run.
+    pub max_read_mb: u64,
 }
 
 impl Default for Limits {
@@ -82,6 +84,7 @@ impl Default for Limits {
             memory_mb: 256,
             cpu_seconds: 10.0,
             max_output_kb: 16 * 1024,
+            max_read_mb: 4096,
         }
     }
 }

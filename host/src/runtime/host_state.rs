@@ -48,6 +48,9 @@ pub struct PluginHost {
     pub(crate) resumed_at: Instant,
     pub(crate) cpu_limit: Duration,
     pub(crate) max_output: usize,
+    /// Everything a connector may send in one run, and what it sent so far.
+    pub(crate) max_read: usize,
+    pub(crate) read_bytes: usize,
     pub(crate) sink: Option<Box<dyn TargetSink>>,
     /// The first fatal problem a host call saw (e.g. the mapper trapped
     /// inside `put-users`); reported instead of the connector's own error.

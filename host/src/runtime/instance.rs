@@ -22,6 +22,7 @@ pub struct InstanceLimits {
     pub memory_bytes: usize,
     pub cpu: Duration,
     pub max_output: usize,
+    pub max_read: usize,
 }
 
 impl InstanceLimits {
@@ -30,6 +31,7 @@ impl InstanceLimits {
             memory_bytes: (l.memory_mb as usize).saturating_mul(1 << 20),
             cpu: Duration::from_secs_f64(l.cpu_seconds.max(0.01)),
             max_output: (l.max_output_kb as usize).saturating_mul(1024),
+            max_read: (l.max_read_mb as usize).saturating_mul(1 << 20),
         }
     }
 
@@ -39,6 +41,7 @@ impl InstanceLimits {
             memory_bytes: 64 << 20,
             cpu: Duration::from_secs(2),
             max_output: 1 << 20,
+            max_read: 1 << 20,
         }
     }
 }
@@ -93,6 +96,8 @@ fn new_store(
         resumed_at: Instant::now(),
         cpu_limit: limits.cpu,
         max_output: limits.max_output,
+        max_read: limits.max_read,
+        read_bytes: 0,
         sink: None,
         fatal: None,
     };
@@ -103,7 +108,7 @@ fn new_store(
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(|ctx| {
         let host = ctx.data();
-        if host.resumed_at.elapsed() > host.cpu_limit {
+        if host.fatal.is_some() || host.resumed_at.elapsed() > host.cpu_limit {
             Err(CpuLimitExceeded.into())
         } else {
             Ok(UpdateDeadline::Continue(1))

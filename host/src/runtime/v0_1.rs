@@ -95,8 +95,8 @@ fn truncate(s: &str, max: usize) -> &str {
 
 impl PluginHost {
     /// Refuse batches larger than the tenant's output cap.
-    fn check_batch(&self, batch: &[types::SourceObject]) -> Result<(), String> {
-        let size: usize = batch.iter().map(|o| approx_size(o)).sum();
+    fn check_batch(&mut self, batch: &[types::SourceObject]) -> Result<(), String> {
+        let size: usize = batch.iter().map(approx_size).sum();
         if size > self.max_output {
             return Err(format!(
                 "batch of {} records is {} KiB, over the {} KiB limit (limits.max_output_kb); send smaller batches",
@@ -104,6 +104,16 @@ impl PluginHost {
                 size / 1024,
                 self.max_output / 1024
             ));
+        }
+        self.read_bytes += size;
+        if self.read_bytes > self.max_read {
+            let msg = format!(
+                "connector sent more than {} MiB in one run (limits.max_read_mb); it was stopped",
+                self.max_read >> 20
+            );
+            self.fatal
+                .get_or_insert_with(|| anyhow::anyhow!(msg.clone()));
+            return Err(msg);
         }
         Ok(())
     }

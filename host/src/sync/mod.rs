@@ -122,8 +122,19 @@ impl Host {
             .collect::<Result<Vec<_>>>()?;
 
         let (cursor, last_full) = self.store.job_cursor(&job.tenant, &job.id).await?;
+        // Incremental only for connectors that can read changes, with a
+        // cursor, and when the periodic full run (which sees deletions) is
+        // not due.
+        let can_increment = connector
+            .manifest
+            .capabilities
+            .iter()
+            .any(|c| c == "incremental");
         let mode = match (&cursor, req.full) {
-            (Some(c), false) if !full_run_due(last_full.as_deref(), job.sync.full_every_hours) => {
+            (Some(c), false)
+                if can_increment
+                    && !full_run_due(last_full.as_deref(), job.sync.full_every_hours) =>
+            {
                 ReadMode::Incremental(c.clone())
             }
             _ => ReadMode::Full,

@@ -1,0 +1,109 @@
+//! A throwaway installation: plugins folder, input folder, config, store.
+
+use std::path::{Path, PathBuf};
+
+use usersync_host::config::Config;
+use usersync_host::sync::{Host, RunReport, SyncRequest};
+
+pub struct TestEnv {
+    pub dir: tempfile::TempDir,
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A built plugin: `target/<folder>/<name>.wasm`.
+pub fn built(folder: &str, name: &str) -> PathBuf {
+    let path = repo()
+        .join("target")
+        .join(folder)
+        .join(format!("{name}.wasm"));
+    assert!(
+        path.exists(),
+        "{} is missing: run `bash scripts/build-plugins.sh` first (the README's test command does)",
+        path.display()
+    );
+    path
+}
+
+pub const CSV_SOURCE: &str = r#"
+[jobs.source]
+path = "/input/people.csv"
+id_column = "id"
+enabled_column = "active"
+groups_column = "groups"
+"#;
+
+impl TestEnv {
+    /// An installation with the given plugins (folder, name) and a job
+    /// `people` whose extra TOML is appended to the config.
+    pub fn new(plugins: &[(&str, &str)], job: &str) -> TestEnv {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("plugins")).unwrap();
+        std::fs::create_dir_all(dir.path().join("data")).unwrap();
+        for (folder, name) in plugins {
+            std::fs::copy(
+                built(folder, name),
+                dir.path().join("plugins").join(format!("{name}.wasm")),
+            )
+            .unwrap();
+        }
+        let config = format!(
+            r#"
+[store]
+url = "sqlite://usersync.db"
+[plugins]
+dir = "plugins"
+cache_dir = "{cache}"
+[limits]
+memory_mb = 64
+cpu_seconds = 1.0
+max_output_kb = 1024
+max_read_mb = 16
+[[tenants]]
+id = "default"
+licenses = {{ standard = 1000 }}
+[[jobs]]
+id = "people"
+{job}
+"#,
+            cache = repo().join("target/test-plugin-cache").display()
+        );
+        std::fs::write(dir.path().join("usersync.toml"), config).unwrap();
+        TestEnv { dir }
+    }
+
+    /// The standard CSV job with the default mapper.
+    pub fn csv() -> TestEnv {
+        TestEnv::new(
+            &[("plugins", "csv"), ("plugins", "default-mapper")],
+            &format!("connector = \"csv\"\nmappers = [\"default-mapper\"]\n[jobs.grants]\ninput_dir = \"data\"\n{CSV_SOURCE}"),
+        )
+    }
+
+    pub fn write_csv(&self, text: &str) {
+        // temp-then-rename, as users are told to do
+        let tmp = self.dir.path().join("data/.people.csv.tmp");
+        std::fs::write(&tmp, text).unwrap();
+        std::fs::rename(tmp, self.dir.path().join("data/people.csv")).unwrap();
+    }
+
+    pub fn config(&self) -> Config {
+        Config::load(&self.dir.path().join("usersync.toml")).unwrap()
+    }
+
+    pub async fn host(&self) -> Host {
+        Host::open(self.config()).await.unwrap()
+    }
+
+    pub async fn sync(&self) -> anyhow::Result<RunReport> {
+        self.host()
+            .await
+            .sync(&SyncRequest {
+                job: "people".into(),
+                ..Default::default()
+            })
+            .await
+    }
+}
