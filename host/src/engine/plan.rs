@@ -56,7 +56,7 @@ pub enum UserChange {
     Create {
         source_id: String,
         ref_key: String,
-        fields: UserFields,
+        fields: Box<UserFields>,
         custom_json: Option<String>,
     },
     /// Link a locally created user with the same username (opt-in).

@@ -103,7 +103,7 @@ pub(super) fn diff(
                     plan.users.push(UserChange::Create {
                         source_id: su.id.clone(),
                         ref_key: su.ref_key.clone(),
-                        fields,
+                        fields: Box::new(fields),
                         custom_json,
                     });
                 }

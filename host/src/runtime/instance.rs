@@ -233,6 +233,9 @@ impl ConnectorInstance {
 
 pub type MapResult<T> = Result<Option<T>, RecordError>;
 
+/// A mapped group: name and optional description.
+pub type GroupNaming = (String, Option<String>);
+
 pub struct MapperInstance {
     store: Store<PluginHost>,
     bindings: mapper_bindings::Mapper,
@@ -303,10 +306,7 @@ impl MapperInstance {
         Ok(mapped)
     }
 
-    pub fn map_groups(
-        &mut self,
-        batch: &[WireObject],
-    ) -> Result<Vec<MapResult<(String, Option<String>)>>> {
+    pub fn map_groups(&mut self, batch: &[WireObject]) -> Result<Vec<MapResult<GroupNaming>>> {
         start_call(&mut self.store);
         let out = self
             .bindings

@@ -17,7 +17,8 @@ pub use loader::{LoadedPlugin, PluginError};
 
 /// A raw source record as connectors send it (contract 0.1's wire type).
 pub use v0_1::connector_bindings::usersync::plugin::types::{
-    AttrValue as WireValue, Attribute as WireAttribute, SourceObject as WireObject,
+    AttrValue as WireValue, Attribute as WireAttribute, ObjectKind as WireKind,
+    SourceObject as WireObject,
 };
 
 use std::path::Path;

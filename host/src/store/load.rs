@@ -6,6 +6,9 @@ use anyhow::Result;
 use sqlx::Row;
 
 use super::Store;
+
+/// username, row id, origin, job, source id
+type OwnerRow = (String, i64, String, Option<String>, Option<String>);
 use crate::engine::{Current, StoredGroup, StoredUser, UsernameOwner};
 use crate::model::UserFields;
 
@@ -60,7 +63,7 @@ impl Store {
             })
             .collect();
 
-        let owners: Vec<(String, i64, String, Option<String>, Option<String>)> = sqlx::query_as(
+        let owners: Vec<OwnerRow> = sqlx::query_as(
             "SELECT username, id, origin, job_id, source_id FROM users WHERE tenant_id = ?",
         )
         .bind(tenant)

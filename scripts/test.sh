@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The whole test suite: build the WebAssembly plugins, then run every test
+# (engine unit tests, plugin unit tests, end-to-end tests with the real
+# host and real plugins), then the lint gates.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/build-plugins.sh
+cargo fmt --all -- --check
+cargo clippy --release -p usersync-host -p usersync-sdk --all-targets -- -D warnings
+for pkg in usersync-csv usersync-default-mapper contractor-mapper hostile-mapper hostile-connector wrong-world; do
+  cargo clippy --quiet --release --target wasm32-wasip2 -p "$pkg" -- -D warnings
+done
+cargo test --release -p usersync-host -p usersync-sdk
+cargo test --release -p usersync-csv -p usersync-default-mapper
