@@ -10,3 +10,4 @@ pub mod runtime;
 pub mod secret;
 pub mod store;
 pub mod sync;
+pub mod notify;

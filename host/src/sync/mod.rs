@@ -204,7 +204,8 @@ impl Host {
             }
         };
         self.store.finish_run(&run).await?;
-        tracing::info!(run = %run.id, outcome = %run.outcome, ms = run.duration_ms.unwrap_or(0), "run finished");
+        let plan = report.as_ref().ok().map(|r| &r.plan);
+        crate::notify::run_finished(&run, plan, job.notify.webhook.as_deref()).await;
         report
     }
 
