@@ -118,25 +118,24 @@ CREATE TABLE runs (
     errors             TEXT,                 -- JSON list of per-record errors
     warnings           TEXT,                 -- JSON list
     connector_version  TEXT,
-    mapper_versions    TEXT
+    mapper_versions    TEXT,
+    plugin_versions    TEXT                  -- JSON, as audit events cite them
 );
 CREATE INDEX runs_job ON runs(tenant_id, job_id, started_at);
 
+-- One row per change; tenant, job, time and plugin versions come from the
+-- run (audit rows of a run share them, so they are not repeated per row).
 CREATE TABLE audit_events (
-    id                 INTEGER PRIMARY KEY AUTOINCREMENT,
-    tenant_id          TEXT NOT NULL,
-    job_id             TEXT,
-    run_id             TEXT,
-    at                 TEXT NOT NULL,
+    id                 INTEGER PRIMARY KEY,
+    run_id             TEXT NOT NULL REFERENCES runs(id),
     category           TEXT NOT NULL,        -- user, group, membership, role, license
     action             TEXT NOT NULL,
     subject            TEXT NOT NULL,        -- username or group name
     subject_source_id  TEXT,
-    changes            TEXT,                 -- JSON: [{field, old, new}]
-    plugin_versions    TEXT
+    changes            TEXT                  -- JSON: [{field, old, new}] or details
 );
-CREATE INDEX audit_lookup ON audit_events(tenant_id, job_id, category, at);
-CREATE INDEX audit_subject ON audit_events(tenant_id, subject);
+CREATE INDEX audit_run ON audit_events(run_id, category);
+CREATE INDEX audit_subject ON audit_events(subject);
 
 CREATE TABLE plugin_state (
     tenant_id  TEXT NOT NULL,

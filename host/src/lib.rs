@@ -5,9 +5,14 @@ pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod model;
+pub mod notify;
 pub mod registry;
 pub mod runtime;
 pub mod secret;
 pub mod store;
 pub mod sync;
-pub mod notify;
+
+/// A run allocates millions of small strings; mimalloc is markedly faster
+/// than the system allocator at that (measured with `benches/csv_sync.rs`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

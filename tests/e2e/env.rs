@@ -98,12 +98,62 @@ id = "people"
     }
 
     pub async fn sync(&self) -> anyhow::Result<RunReport> {
-        self.host()
-            .await
-            .sync(&SyncRequest {
-                job: "people".into(),
-                ..Default::default()
-            })
-            .await
+        self.sync_with(SyncRequest::default()).await
+    }
+
+    /// A run of job `people` with the request's flags.
+    pub async fn sync_with(&self, req: SyncRequest) -> anyhow::Result<RunReport> {
+        let req = SyncRequest {
+            job: "people".into(),
+            ..req
+        };
+        self.host().await.sync(&req).await
+    }
+
+    /// The scripted connector and the default mapper; `source` is the
+    /// job's `[jobs.source]` (see tests/fixtures/README.md).
+    pub fn scripted(source: serde_json::Value) -> TestEnv {
+        let env = TestEnv::new(
+            &[
+                ("test-plugins", "scripted-connector"),
+                ("plugins", "default-mapper"),
+            ],
+            "connector = \"scripted-connector\"\nmappers = [\"default-mapper\"]\n",
+        );
+        env.set_job("source", source);
+        env
+    }
+
+    /// Edit usersync.toml as a TOML document (written temp-then-rename, so
+    /// a host never reads a half-written file).
+    pub fn edit(&self, f: impl FnOnce(&mut toml::Table)) {
+        let path = self.dir.path().join("usersync.toml");
+        let mut doc: toml::Table = std::fs::read_to_string(&path).unwrap().parse().unwrap();
+        f(&mut doc);
+        let tmp = self.dir.path().join(".usersync.toml.tmp");
+        std::fs::write(&tmp, toml::to_string(&doc).unwrap()).unwrap();
+        std::fs::rename(tmp, path).unwrap();
+    }
+
+    /// Replace one key of job `people` (`source`, `mapping`, `sync`, `roles`).
+    pub fn set_job(&self, key: &str, value: serde_json::Value) {
+        let value = toml::Value::try_from(value).unwrap();
+        self.edit(|doc| {
+            doc["jobs"].as_array_mut().unwrap()[0]
+                .as_table_mut()
+                .unwrap()
+                .insert(key.into(), value);
+        });
+    }
+
+    /// Replace the tenant's license seats, e.g. `json!({"standard": 2})`.
+    pub fn set_licenses(&self, licenses: serde_json::Value) {
+        let value = toml::Value::try_from(licenses).unwrap();
+        self.edit(|doc| {
+            doc["tenants"].as_array_mut().unwrap()[0]
+                .as_table_mut()
+                .unwrap()
+                .insert("licenses".into(), value);
+        });
     }
 }

@@ -1,10 +1,19 @@
 //! End-to-end tests: the real host loads the real plugins (built for
 //! wasm32-wasip2 by scripts/build-plugins.sh) and syncs into a real SQLite
-//! store in a temporary folder.
+//! store in a temporary folder. The behaviour tests (lifecycle, scope,
+//! attributes, groups_roles, licensing, incremental, safety, runs) script
+//! their source with the scripted-connector fixture.
 
-mod crash;
+mod attributes;
 mod csv_sync;
 mod env;
+mod groups_roles;
 mod hostile;
-mod notify;
+mod incremental;
+mod licensing;
+mod lifecycle;
+mod runs;
+mod safety;
+mod scope;
+mod script;
 mod validation;

@@ -511,6 +511,38 @@ fn partial_read_keeps_unseen_users_licensed() {
     assert!(p.licenses.is_empty(), "{:?}", p.licenses);
 }
 
+#[test]
+fn read_that_cannot_prove_departures_keeps_unseen_users_memberships_and_roles() {
+    // Memberships come from each user's own record (memberOf), so a user
+    // the read missed seems to have left the group it did read.
+    let mut c = current(vec![stored("u1", "alice"), stored("u2", "bob")]);
+    c.groups = vec![stored_group("g1", "Admins")];
+    c.memberships = pairs(&[("g1", "u1"), ("g1", "u2")]);
+    c.roles = pairs(&[("u1", "admin"), ("u2", "admin")]);
+    let policy = Policy {
+        roles: vec![RoleRule {
+            group: Some("Admins".into()),
+            pattern: None,
+            role: "admin".into(),
+            kind: "functional".into(),
+        }],
+        ..Policy::default()
+    };
+    let mut alice = user("u1", "alice");
+    alice.member_of = vec![group_dn("g1")];
+    let partial = Snapshot {
+        complete: false,
+        ..snap_groups(vec![alice], vec![group("g1", "Admins", &[])])
+    };
+    let empty = snap_groups(Vec::new(), vec![group("g1", "Admins", &[])]);
+    for s in [partial, empty] {
+        let p = full(&s, &c, &policy);
+        assert!(p.memberships.is_empty(), "{:?}", p.memberships);
+        assert!(p.roles.is_empty(), "{:?}", p.roles);
+        assert!(p.users.is_empty(), "{:?}", p.users);
+    }
+}
+
 // --------------------------------------------------------------- threshold
 
 #[test]

@@ -227,6 +227,16 @@ fn departures(
             };
             if let Some(warning) = blocked {
                 plan.warnings.push(warning.into());
+                // The users it did not see may be the ones it missed, and
+                // their memberships with them: leave them exactly as they are
+                // (no membership removed, role revoked or license freed).
+                r.untouchable.extend(
+                    current
+                        .users
+                        .iter()
+                        .filter(|u| !seen.contains(u.source_id.as_str()))
+                        .map(|u| u.source_id.clone()),
+                );
                 Vec::new()
             } else {
                 r.departures_allowed = true;

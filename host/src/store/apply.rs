@@ -18,8 +18,6 @@ pub struct ApplyContext {
     pub tenant: String,
     pub job: String,
     pub run_id: String,
-    /// JSON: the connector and mapper versions, for audit events.
-    pub plugin_versions: String,
     /// The connector's last checkpoint; `None` keeps the stored one.
     pub cursor: Option<String>,
     pub full: bool,
@@ -63,10 +61,16 @@ impl Store {
             .execute(&mut *conn)
             .await?;
 
+        let t = std::time::Instant::now();
         let lookups = Lookups::load(conn, &ctx.tenant).await?;
         create_users(conn, plan, ctx, &lookups, &now).await?;
+        tracing::debug!(ms = t.elapsed().as_millis() as u64, "users created");
         update_users(conn, plan, ctx, &lookups, &now).await?;
         apply_groups(conn, plan, ctx, &now).await?;
+        tracing::debug!(
+            ms = t.elapsed().as_millis() as u64,
+            "users updated, groups written"
+        );
         let needs_ids =
             !plan.memberships.is_empty() || !plan.roles.is_empty() || !plan.licenses.is_empty();
         if needs_ids {
@@ -76,7 +80,12 @@ impl Store {
             apply_roles(conn, plan, ctx, &users).await?;
             apply_licenses(conn, plan, ctx, &users, &now).await?;
         }
+        tracing::debug!(
+            ms = t.elapsed().as_millis() as u64,
+            "memberships, roles, licenses written"
+        );
         super::runs::write_audit(conn, plan, ctx, &now).await?;
+        tracing::debug!(ms = t.elapsed().as_millis() as u64, "audit written");
 
         sqlx::query(
             "INSERT INTO jobs (tenant_id, id, cursor, last_full_at) VALUES (?1, ?2, ?3, CASE WHEN ?4 THEN ?5 END)

@@ -4,7 +4,7 @@ use anyhow::Result;
 use serde::Serialize;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
-use super::{ApplyContext, Store, MAX_PARAMS};
+use super::{ApplyContext, Store};
 use crate::engine::{FieldChange, GroupChange, Plan, UserChange};
 use crate::model::TEXT_FIELDS;
 
@@ -25,6 +25,14 @@ pub struct RunRecord {
     pub warnings: Option<String>,
     pub connector_version: Option<String>,
     pub mapper_versions: Option<String>,
+}
+
+impl RunRecord {
+    /// The plugin versions audit events of this run cite.
+    pub fn plugin_versions(&self) -> String {
+        serde_json::json!({ "connector": self.connector_version, "mappers": self.mapper_versions })
+            .to_string()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -55,8 +63,8 @@ pub struct AuditFilter {
 impl Store {
     pub async fn start_run(&self, run: &RunRecord) -> Result<()> {
         sqlx::query(
-            "INSERT INTO runs (id, tenant_id, job_id, mode, dry_run, started_at, outcome, connector_version, mapper_versions)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO runs (id, tenant_id, job_id, mode, dry_run, started_at, outcome, connector_version, mapper_versions, plugin_versions)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&run.id)
         .bind(&run.tenant_id)
@@ -67,6 +75,7 @@ impl Store {
         .bind(&run.outcome)
         .bind(&run.connector_version)
         .bind(&run.mapper_versions)
+        .bind(run.plugin_versions())
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -105,7 +114,7 @@ impl Store {
 
     pub async fn runs(&self, job: Option<&str>, limit: i64) -> Result<Vec<RunRecord>> {
         Ok(sqlx::query_as(
-            "SELECT * FROM runs WHERE (?1 IS NULL OR job_id = ?1) ORDER BY started_at DESC LIMIT ?2",
+            "SELECT id, tenant_id, job_id, mode, dry_run, started_at, finished_at, duration_ms, outcome, message, counts, errors, warnings, connector_version, mapper_versions FROM runs WHERE (?1 IS NULL OR job_id = ?1) ORDER BY started_at DESC LIMIT ?2",
         )
         .bind(job)
         .bind(limit)
@@ -115,7 +124,7 @@ impl Store {
 
     pub async fn run(&self, id: &str) -> Result<Option<RunRecord>> {
         Ok(sqlx::query_as(
-            "SELECT * FROM runs WHERE id = ? OR id LIKE ? || '%' ORDER BY started_at DESC LIMIT 1",
+            "SELECT id, tenant_id, job_id, mode, dry_run, started_at, finished_at, duration_ms, outcome, message, counts, errors, warnings, connector_version, mapper_versions FROM runs WHERE id = ? OR id LIKE ? || '%' ORDER BY started_at DESC LIMIT 1",
         )
         .bind(id)
         .bind(id)
@@ -125,9 +134,12 @@ impl Store {
 
     pub async fn audit(&self, f: &AuditFilter) -> Result<Vec<AuditRow>> {
         Ok(sqlx::query_as(
-            "SELECT * FROM audit_events WHERE (?1 IS NULL OR tenant_id = ?1) AND (?2 IS NULL OR job_id = ?2)
-             AND (?3 IS NULL OR subject = ?3 OR subject_source_id = ?3) AND (?4 IS NULL OR category = ?4)
-             AND (?5 IS NULL OR at >= ?5) ORDER BY id DESC LIMIT ?6",
+            "SELECT a.id, r.tenant_id, r.job_id, a.run_id, r.started_at AS at, a.category, a.action, a.subject,
+                    a.subject_source_id, a.changes, r.plugin_versions
+             FROM audit_events a JOIN runs r ON r.id = a.run_id
+             WHERE (?1 IS NULL OR r.tenant_id = ?1) AND (?2 IS NULL OR r.job_id = ?2)
+             AND (?3 IS NULL OR a.subject = ?3 OR a.subject_source_id = ?3) AND (?4 IS NULL OR a.category = ?4)
+             AND (?5 IS NULL OR r.started_at >= ?5) ORDER BY a.id DESC LIMIT ?6",
         )
         .bind(&f.tenant)
         .bind(&f.job)
@@ -245,21 +257,20 @@ pub(super) async fn write_audit(
             changes: Some(serde_json::json!({ "kind": l.kind }).to_string()),
         });
     }
-    for chunk in events.chunks(MAX_PARAMS / 10) {
+    let _ = now; // the run record carries the time
+    tracing::debug!(events = events.len(), "audit events built");
+    // Chunks of a fixed size reuse one prepared statement.
+    for chunk in events.chunks(500) {
         let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "INSERT INTO audit_events (tenant_id, job_id, run_id, at, category, action, subject, subject_source_id, changes, plugin_versions) ",
+            "INSERT INTO audit_events (run_id, category, action, subject, subject_source_id, changes) ",
         );
         q.push_values(chunk, |mut b, e| {
-            b.push_bind(&ctx.tenant)
-                .push_bind(&ctx.job)
-                .push_bind(&ctx.run_id)
-                .push_bind(now)
+            b.push_bind(&ctx.run_id)
                 .push_bind(e.category)
                 .push_bind(e.action)
                 .push_bind(e.subject)
                 .push_bind(e.source_id)
-                .push_bind(e.changes.as_deref())
-                .push_bind(&ctx.plugin_versions);
+                .push_bind(e.changes.as_deref());
         });
         q.build().execute(&mut *conn).await?;
     }

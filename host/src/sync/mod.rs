@@ -236,6 +236,7 @@ impl Host {
             .into_iter()
             .collect();
         let shared = Arc::new(Mutex::new(Collected::default()));
+        let phase = Instant::now();
         let (read, collected) = {
             let rt = self.runtime.clone();
             let (job, connector, mappers, mode) = (
@@ -291,12 +292,23 @@ impl Host {
         let mut collected = collected;
         collector::merge_extra_members(&mut collected);
         collected.snapshot.complete = read.complete;
+        tracing::debug!(
+            ms = phase.elapsed().as_millis() as u64,
+            users = collected.snapshot.users.len(),
+            "read and mapped"
+        );
 
         let current = self
             .store
             .load_current(&job.tenant, &job.id, job.sync.license_kind.as_deref())
             .await?;
+        tracing::debug!(
+            ms = phase.elapsed().as_millis() as u64,
+            "read, mapped and loaded the store"
+        );
+        let phase = Instant::now();
         let plan = engine::plan(&collected.snapshot, &current, &policy, run_mode);
+        tracing::debug!(ms = phase.elapsed().as_millis() as u64, "planned");
         if req.dry_run || plan.stop.is_some() {
             return Ok((read, plan));
         }
@@ -304,11 +316,6 @@ impl Host {
             tenant: job.tenant.clone(),
             job: job.id.clone(),
             run_id: run_id.to_string(),
-            plugin_versions: serde_json::json!({
-                "connector": connector.label(),
-                "mappers": mappers.iter().map(LoadedPlugin::label).collect::<Vec<_>>(),
-            })
-            .to_string(),
             cursor: collected.cursor.clone(),
             full: run_mode == RunMode::Full,
             roles: policy
@@ -322,7 +329,9 @@ impl Host {
                 .map(|(k, v)| (connector.manifest.name.clone(), k, v))
                 .collect(),
         };
+        let phase = Instant::now();
         self.store.apply(&plan, &ctx).await?;
+        tracing::debug!(ms = phase.elapsed().as_millis() as u64, "applied");
         Ok((read, plan))
     }
 }

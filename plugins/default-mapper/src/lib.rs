@@ -11,8 +11,10 @@
 //! department = { template = "{department}", replace = { pattern = "^Dept-", with = "" } }
 //! [mapping.custom]
 //! cost_center = "{costCenter}"
+//! guid = { from = "objectGUID", encode = "guid" }   # binary values: hex, base64 or guid
 //! ```
 
+mod encode;
 mod rule;
 mod slots;
 mod template;
@@ -94,6 +96,14 @@ fn yes() -> bool {
     true
 }
 
+/// A value the rule could not turn into text (e.g. a GUID of the wrong size).
+fn unusable(field: &str, e: String) -> RecordError {
+    RecordError {
+        field: Some(field.to_string()),
+        message: format!("{field}: {e}"),
+    }
+}
+
 pub struct DefaultMapper {
     slots: Slots,
     /// One rule per entry of [`FIELDS`]; `None` leaves the field alone.
@@ -112,7 +122,7 @@ impl DefaultMapper {
         rule: &Rule,
         values: &Values,
     ) -> Result<Option<String>, RecordError> {
-        match rule.eval(values) {
+        match rule.eval(values).map_err(|e| unusable(name, e))? {
             Some(v) => Ok(Some(v)),
             None if rule.required => Err(RecordError {
                 field: Some(name.to_string()),
@@ -194,10 +204,13 @@ impl Mapper for DefaultMapper {
         // No username rule at all (defaults = false, none configured) means
         // "leave alone" in a mapper chain; a rule that yields nothing is an error.
         let username = match &self.fields[0] {
-            Some(rule) => rule.eval(&v).ok_or_else(|| RecordError {
-                field: Some("username".to_string()),
-                message: format!("username is empty: {}", rule.describe_sources(&self.slots)),
-            })?,
+            Some(rule) => rule
+                .eval(&v)
+                .map_err(|e| unusable("username", e))?
+                .ok_or_else(|| RecordError {
+                    field: Some("username".to_string()),
+                    message: format!("username is empty: {}", rule.describe_sources(&self.slots)),
+                })?,
             None => String::new(),
         };
         let mut custom = Vec::with_capacity(self.custom.len());

@@ -7,6 +7,7 @@ use regex::Regex;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::encode::Encode;
 use crate::slots::{Slots, Values};
 use crate::template::Template;
 
@@ -19,6 +20,8 @@ struct Table {
     value: Option<String>,
     replace: Option<Replace>,
     case: Option<Case>,
+    /// Binary values of `from` attributes, as text.
+    encode: Option<Encode>,
     #[serde(default)]
     prefix: String,
     #[serde(default)]
@@ -61,6 +64,8 @@ pub struct Rule {
     source: Source,
     replace: Option<(Regex, String)>,
     case: Option<Case>,
+    /// With the `from` names: their first binary value is encoded.
+    encode: Option<(Encode, Vec<Box<str>>)>,
     prefix: String,
     suffix: String,
     pub required: bool,
@@ -78,6 +83,7 @@ impl Rule {
             source,
             replace: None,
             case: None,
+            encode: None,
             prefix: String::new(),
             suffix: String::new(),
             required: false,
@@ -101,6 +107,7 @@ impl Rule {
                 ))
             }
         };
+        let mut encode = None;
         let source = match (table.from, table.template, table.value) {
             (Some(from), None, None) => {
                 let names = match from {
@@ -110,7 +117,15 @@ impl Rule {
                 if names.is_empty() || names.iter().any(|n| n.trim().is_empty()) {
                     return Err(fail("`from` needs one or more attribute names".into()));
                 }
+                encode = table
+                    .encode
+                    .map(|e| (e, names.iter().map(|n| n.trim().into()).collect()));
                 Source::From(names.iter().map(|n| slots.intern(n.trim())).collect())
+            }
+            _ if table.encode.is_some() => {
+                return Err(fail(
+                    "`encode` works with `from` only (it encodes binary attribute values)".into(),
+                ))
             }
             (None, Some(t), None) => Source::Template(Template::parse(&t, slots).map_err(fail)?),
             (None, None, Some(v)) => Source::Value(Some(v)),
@@ -132,6 +147,7 @@ impl Rule {
             source,
             replace,
             case: table.case,
+            encode,
             prefix: table.prefix,
             suffix: table.suffix,
             required: table.required,
@@ -145,21 +161,38 @@ impl Rule {
     }
 
     /// The field's value for one record; `None` when it comes out empty.
-    pub fn eval(&self, values: &Values) -> Option<String> {
-        match &self.source {
+    /// Errs only when a binary value cannot be encoded as asked.
+    pub fn eval(&self, values: &Values) -> Result<Option<String>, String> {
+        Ok(match &self.source {
             Source::Value(v) => v.clone(),
             Source::From(from) => {
-                let v = from.iter().find_map(|&s| values.get(s))?;
-                self.finish(Cow::Borrowed(v))
+                if let Some((encode, names)) = &self.encode {
+                    // Per attribute, in order: its binary value (encoded),
+                    // else its text (sources that already give text).
+                    for (name, &slot) in names.iter().zip(from) {
+                        if let Some(bytes) = values.bytes(name) {
+                            let text = encode.apply(bytes).map_err(|e| format!("`{name}`: {e}"))?;
+                            return Ok(self.finish(Cow::Owned(text)));
+                        }
+                        if let Some(v) = values.get(slot) {
+                            return Ok(self.finish(Cow::Borrowed(v)));
+                        }
+                    }
+                    return Ok(None);
+                }
+                match from.iter().find_map(|&s| values.get(s)) {
+                    Some(v) => self.finish(Cow::Borrowed(v)),
+                    None => None,
+                }
             }
             Source::Template(t) => {
                 let mut out = String::new();
                 if !t.render(values, &mut out) {
-                    return None;
+                    return Ok(None);
                 }
                 self.finish(Cow::Owned(out))
             }
-        }
+        })
     }
 
     /// Applies replace, case, prefix and suffix, in that order. An empty

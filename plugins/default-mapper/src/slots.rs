@@ -95,6 +95,11 @@ impl<'a> Values<'a> {
         }
     }
 
+    /// The first binary value of the attribute `name` (case-insensitive).
+    pub fn bytes(&self, name: &str) -> Option<&'a [u8]> {
+        self.object.bytes(name).filter(|b| !b.is_empty())
+    }
+
     /// The record's own id (group names fall back to it).
     pub fn id(&self) -> &'a str {
         &self.object.id

@@ -238,6 +238,117 @@ fn group_names() {
     assert_eq!(m.map_group(&g).unwrap().unwrap().name, "ad-admins");
 }
 
+fn with_binary(mut u: SourceObject, name: &str, bytes: &[u8]) -> SourceObject {
+    u.attributes.push(Attribute {
+        name: name.into(),
+        values: vec![AttrValue::Binary(bytes.to_vec())],
+    });
+    u
+}
+
+const GUID_BYTES: [u8; 16] = [
+    0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff,
+];
+
+#[test]
+fn binary_values_are_encoded_on_request() {
+    let m = mapper(json!({"custom": {
+        "guid": {"from": "objectGUID", "encode": "guid"},
+        "hex": {"from": "objectGUID", "encode": "hex"},
+        "b64": {"from": "objectGUID", "encode": "base64"},
+        "sid": {"from": "objectSid", "encode": "base64"},
+        "upper": {"from": "objectGUID", "encode": "guid", "case": "upper", "prefix": "{", "suffix": "}"},
+        "plain": {"from": "objectGUID"},
+    }}))
+    .unwrap();
+    let u = with_binary(user(&[("uid", "a")]), "objectguid", &GUID_BYTES);
+    let u = with_binary(u, "objectSid", &[1, 2, 3, 4]);
+    let custom: std::collections::BTreeMap<_, _> = m
+        .map_user(&u)
+        .unwrap()
+        .unwrap()
+        .custom
+        .into_iter()
+        .collect();
+    assert_eq!(custom["guid"], "33221100-5544-7766-8899-aabbccddeeff");
+    assert_eq!(custom["hex"], "00112233445566778899aabbccddeeff");
+    assert_eq!(custom["b64"], "ABEiM0RVZneImaq7zN3u/w==");
+    assert_eq!(
+        custom["sid"], "AQIDBA==",
+        "padding for a partial last chunk"
+    );
+    assert_eq!(custom["upper"], "{33221100-5544-7766-8899-AABBCCDDEEFF}");
+    assert!(
+        !custom.contains_key("plain"),
+        "without `encode` binary is ignored"
+    );
+}
+
+#[test]
+fn base64_pads_every_length() {
+    let m = mapper(json!({"custom": {"b": {"from": "bin", "encode": "base64"}}})).unwrap();
+    for (bytes, want) in [
+        (&b"f"[..], "Zg=="),
+        (b"fo", "Zm8="),
+        (b"foo", "Zm9v"),
+        (b"foob", "Zm9vYg=="),
+        (b"fooba", "Zm9vYmE="),
+        (b"foobar", "Zm9vYmFy"),
+    ] {
+        let u = with_binary(user(&[("uid", "a")]), "bin", bytes);
+        let t = m.map_user(&u).unwrap().unwrap();
+        assert_eq!(t.custom, [("b".to_string(), want.to_string())]);
+    }
+}
+
+#[test]
+fn encode_falls_back_to_text_and_rejects_bad_guids() {
+    let m = mapper(json!({
+        "employee_id": {"from": ["objectGUID", "employeeID"], "encode": "guid"},
+    }))
+    .unwrap();
+    // A source that already gives text: passed through.
+    let t = map(&m, &[("uid", "a"), ("objectGUID", "already-text")]);
+    assert_eq!(t.employee_id.as_deref(), Some("already-text"));
+    let t = map(&m, &[("uid", "a"), ("employeeID", "42")]);
+    assert_eq!(t.employee_id.as_deref(), Some("42"));
+    // Binary beats the next attribute's text.
+    let u = with_binary(
+        user(&[("uid", "a"), ("employeeID", "42")]),
+        "objectGUID",
+        &GUID_BYTES,
+    );
+    let t = m.map_user(&u).unwrap().unwrap();
+    assert_eq!(
+        t.employee_id.as_deref(),
+        Some("33221100-5544-7766-8899-aabbccddeeff")
+    );
+    // A GUID must have 16 bytes: a per-record error naming the field.
+    let u = with_binary(user(&[("uid", "a")]), "objectGUID", &[1, 2, 3]);
+    let e = m.map_user(&u).unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("employee_id"));
+    assert!(
+        e.message.contains("16 bytes") && e.message.contains("objectGUID"),
+        "{}",
+        e.message
+    );
+    // `encode` needs `from`, and a known encoding.
+    let e = mapper(json!({"email": {"template": "{mail}", "encode": "hex"}}))
+        .err()
+        .unwrap();
+    assert!(
+        e.starts_with("mapping.email:") && e.contains("`from` only"),
+        "{e}"
+    );
+    let e = mapper(json!({"email": {"from": "mail", "encode": "rot13"}}))
+        .err()
+        .unwrap();
+    assert!(
+        e.starts_with("mapping.email:") && e.contains("rot13"),
+        "{e}"
+    );
+}
+
 /// Rough native speed check: `cargo test --release -p usersync-default-mapper -- --ignored --nocapture`.
 #[test]
 #[ignore]
