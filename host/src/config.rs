@@ -327,6 +327,12 @@ impl Config {
                     format!("jobs[{i}].sync.user_filter.pattern is not a valid regex")
                 })?;
             }
+            for (g, origin) in job.grants.http.iter().enumerate() {
+                let url = reqwest::Url::parse(origin).ok();
+                if url.as_ref().and_then(|u| u.host_str()).is_none() {
+                    bail!("jobs[{i}].grants.http[{g}] = {origin:?} is not an origin like \"https://graph.example.com\"");
+                }
+            }
             for (r, binding) in job.roles.iter().enumerate() {
                 if binding.group.is_none() == binding.group_pattern.is_none() {
                     bail!("jobs[{i}].roles[{r}]: set exactly one of `group` or `group_pattern`");

@@ -52,6 +52,8 @@ pub struct PluginHost {
     pub(crate) max_read: usize,
     pub(crate) read_bytes: usize,
     pub(crate) sink: Option<Box<dyn TargetSink>>,
+    /// Brokered HTTP, when the job grants any origin.
+    pub(crate) http: Option<super::http_broker::HttpBroker>,
     /// The first fatal problem a host call saw (e.g. the mapper trapped
     /// inside `put-users`); reported instead of the connector's own error.
     pub(crate) fatal: Option<anyhow::Error>,

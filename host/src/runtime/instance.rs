@@ -51,6 +51,8 @@ impl InstanceLimits {
 pub struct Grant {
     /// Host folder mounted read-only at `/input`.
     pub input_dir: Option<PathBuf>,
+    /// Origins (`scheme://host:port`) the plugin may reach over HTTP.
+    pub http: Vec<String>,
 }
 
 /// Raised from the epoch callback when a plugin computes too long.
@@ -99,6 +101,11 @@ fn new_store(
         max_read: limits.max_read,
         read_bytes: 0,
         sink: None,
+        http: if grant.http.is_empty() {
+            None
+        } else {
+            super::http_broker::HttpBroker::new(&grant.http, limits.max_output)
+        },
         fatal: None,
     };
     let mut store = Store::new(rt.engine(), host);

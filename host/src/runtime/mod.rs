@@ -7,6 +7,7 @@
 
 mod cache;
 mod host_state;
+mod http_broker;
 mod instance;
 mod loader;
 pub mod v0_1;

@@ -221,11 +221,24 @@ impl schedule::Host for PluginHost {
 
 impl http::Host for PluginHost {
     fn send(&mut self, req: http::Request) -> Result<http::Response, String> {
+        let out = match (&self.http, &req.credential) {
+            (_, Some(name)) => Err(format!(
+                "credential {name:?}: credential injection is not available in this host build yet"
+            )),
+            (None, _) => Err(format!(
+                "HTTP to {} is not granted to this plugin; grant its origin in [jobs.grants] http",
+                req.url
+            )),
+            (Some(broker), None) => broker
+                .send(&req.method, &req.url, &req.headers, req.body)
+                .map(|r| http::Response {
+                    status: r.status,
+                    headers: r.headers,
+                    body: r.body,
+                }),
+        };
         self.resume();
-        Err(format!(
-            "HTTP to {} is not granted: this host build does not broker HTTP for plugins yet",
-            req.url
-        ))
+        out
     }
 }
 
