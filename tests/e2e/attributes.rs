@@ -249,7 +249,6 @@ fn team(ada_boss: &str) -> Value {
 }
 
 #[tokio::test]
-#[ignore = "bug in host/src/store/apply.rs: update_users returns before linking managers when a run has no updates, so users created with a manager keep manager_id NULL"]
 async fn manager_of_a_new_user_is_linked_by_source_id_or_ref_key() {
     let env = TestEnv::scripted(team("u2"));
     env.set_job("mapping", json!({ "manager": "{boss}" }));

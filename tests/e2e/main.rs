@@ -5,6 +5,7 @@
 //! their source with the scripted-connector fixture.
 
 mod attributes;
+mod crash;
 mod csv_sync;
 mod env;
 mod groups_roles;
@@ -12,6 +13,7 @@ mod hostile;
 mod incremental;
 mod licensing;
 mod lifecycle;
+mod notify;
 mod runs;
 mod safety;
 mod scope;

@@ -24,7 +24,12 @@ pub struct Response {
 
 /// `scheme://host:port`, with the scheme's default port made explicit.
 pub fn origin(url: &Url) -> Option<String> {
-    Some(format!("{}://{}:{}", url.scheme(), url.host_str()?, url.port_or_known_default()?))
+    Some(format!(
+        "{}://{}:{}",
+        url.scheme(),
+        url.host_str()?,
+        url.port_or_known_default()?
+    ))
 }
 
 impl HttpBroker {
@@ -58,12 +63,16 @@ impl HttpBroker {
                 "HTTP to {origin} is not granted to this plugin; add it to the job's [jobs.grants] http = [\"{origin}\"]"
             ));
         }
-        let method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|_| format!("invalid HTTP method {method:?}"))?;
+        let method = reqwest::Method::from_bytes(method.as_bytes())
+            .map_err(|_| format!("invalid HTTP method {method:?}"))?;
         let mut req = self.client.request(method, parsed);
         for (k, v) in headers {
             // Credentials are the host's to inject, never the plugin's.
             if k.eq_ignore_ascii_case("authorization") {
-                return Err("plugins may not set Authorization; the host injects configured credentials".into());
+                return Err(
+                    "plugins may not set Authorization; the host injects configured credentials"
+                        .into(),
+                );
             }
             req = req.header(k, v);
         }
@@ -72,21 +81,41 @@ impl HttpBroker {
         }
         let max = self.max_body;
         self.handle.block_on(async move {
-            let mut resp = req.send().await.map_err(|e| format!("HTTP request to {origin} failed: {}", e.without_url()))?;
+            let mut resp = req
+                .send()
+                .await
+                .map_err(|e| format!("HTTP request to {origin} failed: {}", e.without_url()))?;
             let status = resp.status().as_u16();
             let headers = resp
                 .headers()
                 .iter()
-                .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+                .map(|(k, v)| {
+                    (
+                        k.to_string(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
                 .collect();
             let mut body = Vec::new();
-            while let Some(chunk) = resp.chunk().await.map_err(|e| format!("reading the answer from {origin} failed: {}", e.without_url()))? {
+            while let Some(chunk) = resp.chunk().await.map_err(|e| {
+                format!(
+                    "reading the answer from {origin} failed: {}",
+                    e.without_url()
+                )
+            })? {
                 if body.len() + chunk.len() > max {
-                    return Err(format!("the answer from {origin} is larger than {} KiB (limits.max_output_kb)", max / 1024));
+                    return Err(format!(
+                        "the answer from {origin} is larger than {} KiB (limits.max_output_kb)",
+                        max / 1024
+                    ));
                 }
                 body.extend_from_slice(&chunk);
             }
-            Ok(Response { status, headers, body })
+            Ok(Response {
+                status,
+                headers,
+                body,
+            })
         })
     }
 }
@@ -97,7 +126,13 @@ mod tests {
 
     #[test]
     fn origins_make_default_ports_explicit() {
-        assert_eq!(origin(&Url::parse("https://graph.example.com/v1.0/users").unwrap()).unwrap(), "https://graph.example.com:443");
-        assert_eq!(origin(&Url::parse("http://127.0.0.1:8080/x").unwrap()).unwrap(), "http://127.0.0.1:8080");
+        assert_eq!(
+            origin(&Url::parse("https://graph.example.com/v1.0/users").unwrap()).unwrap(),
+            "https://graph.example.com:443"
+        );
+        assert_eq!(
+            origin(&Url::parse("http://127.0.0.1:8080/x").unwrap()).unwrap(),
+            "http://127.0.0.1:8080"
+        );
     }
 }

@@ -10,7 +10,6 @@ use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use super::{now, Store, MAX_PARAMS};
 use crate::engine::{DeactivationReason, FieldChange, GroupChange, Plan, UserChange};
-use crate::model::TEXT_FIELDS;
 
 /// Everything besides the plan that a run commits.
 #[derive(Debug, Default)]
@@ -66,6 +65,9 @@ impl Store {
         create_users(conn, plan, ctx, &lookups, &now).await?;
         tracing::debug!(ms = t.elapsed().as_millis() as u64, "users created");
         update_users(conn, plan, ctx, &lookups, &now).await?;
+        if !plan.users.is_empty() {
+            link_managers(conn, ctx).await?;
+        }
         apply_groups(conn, plan, ctx, &now).await?;
         tracing::debug!(
             ms = t.elapsed().as_millis() as u64,
@@ -358,7 +360,12 @@ async fn update_users(
     .execute(&mut *conn)
     .await
     .context("cannot update users")?;
-    // Managers are linked by source id; resolve them to row ids.
+    Ok(())
+}
+
+/// Managers are linked by source id; resolve them to row ids (new users
+/// included, so this runs after every create and update).
+async fn link_managers(conn: &mut SqliteConnection, ctx: &ApplyContext) -> Result<()> {
     sqlx::query(
         "UPDATE users SET manager_id = (SELECT m.id FROM users m WHERE m.tenant_id = users.tenant_id
            AND m.job_id = users.job_id AND m.source_id = users.manager_source_id)
@@ -368,7 +375,6 @@ async fn update_users(
     .bind(&ctx.job)
     .execute(&mut *conn)
     .await?;
-    let _ = TEXT_FIELDS; // the staged columns cover every text field
     Ok(())
 }
 

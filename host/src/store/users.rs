@@ -38,7 +38,7 @@ impl Store {
             "SELECT u.id, u.tenant_id, u.job_id, u.source_id, u.origin, u.username, u.display_name, u.given_name,
                     u.family_name, u.email, u.phone, jt.name AS job_title, c.name AS company, u.department,
                     m.username AS manager, u.employee_id, u.custom, u.active, u.deactivation_reason,
-                    (SELECT group_concat(g.name, ', ') FROM memberships ms JOIN groups g ON g.id = ms.group_id WHERE ms.user_id = u.id) AS groups,
+                    (SELECT group_concat(g.name, ', ') FROM memberships ms JOIN groups g ON g.id = ms.group_id WHERE ms.user_id = u.id AND g.active) AS groups,
                     (SELECT group_concat(r.name, ', ') FROM user_roles ur JOIN roles r ON r.id = ur.role_id WHERE ur.user_id = u.id) AS roles,
                     (SELECT group_concat(la.kind, ', ') FROM license_assignments la WHERE la.user_id = u.id) AS licenses
              FROM users u

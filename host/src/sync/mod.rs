@@ -103,11 +103,14 @@ impl Host {
 
     fn grant(&self, job: &JobConfig) -> Grant {
         Grant {
-            input_dir: job.grants.input_dir.as_ref().map(|d| self.config.resolve(d)),
+            input_dir: job
+                .grants
+                .input_dir
+                .as_ref()
+                .map(|d| self.config.resolve(d)),
             http: job.grants.http.clone(),
         }
     }
-
 
     /// Run one sync of a job.
     pub async fn sync(&self, req: &SyncRequest) -> Result<RunReport> {
