@@ -61,7 +61,9 @@ impl Store {
         sqlx::migrate!("./migrations")
             .run(&pool)
             .await
-            .context("cannot migrate the store's schema")?;
+            .with_context(|| {
+                format!("cannot migrate the store's schema at {url}; if it was made by a pre-release build, move it away and sync again")
+            })?;
         Ok(Store { pool })
     }
 
