@@ -1,0 +1,287 @@
+//! Engine tests: groups, group scope, roles.
+
+use super::*;
+
+// ------------------------------------------------------------------ groups
+
+#[test]
+fn new_group_is_created_with_members() {
+    let s = snap_groups(
+        vec![user("u1", "alice")],
+        vec![group("g1", "Staff", &[dn("u1")])],
+    );
+    let p = full_default(&s, &Current::default());
+    assert_eq!(group_actions(&p), [("g1", "create")]);
+    assert_eq!(p.groups[0].name(), "Staff");
+    assert_eq!(memberships(&p), [("g1", "u1", true)]);
+    let counts = p.counts();
+    assert_eq!(
+        (
+            counts.created,
+            counts.groups_created,
+            counts.memberships_added
+        ),
+        (1, 1, 1)
+    );
+}
+
+#[test]
+fn group_rename_keeps_source_id() {
+    let s = snap_groups(Vec::new(), vec![group("g1", "Engineering", &[])]);
+    let c = Current {
+        groups: vec![stored_group("g1", "Dev")],
+        ..Current::default()
+    };
+    let p = full_default(&s, &c);
+    assert_eq!(group_actions(&p), [("g1", "rename")]);
+    assert_eq!(p.groups[0].name(), "Engineering");
+}
+
+#[test]
+fn group_gone_in_full_run_is_deactivated() {
+    let s = snap_groups(vec![user("u1", "alice")], vec![group("g1", "Staff", &[])]);
+    let mut c = current(vec![stored("u1", "alice")]);
+    c.groups = vec![stored_group("g1", "Staff"), stored_group("g2", "Old")];
+    let p = full_default(&s, &c);
+    assert_eq!(group_actions(&p), [("g2", "deactivate")]);
+    assert_eq!(p.counts().groups_deactivated, 1);
+}
+
+#[test]
+fn membership_removed_when_user_leaves_group() {
+    let s = snap_groups(
+        vec![user("u1", "alice"), user("u2", "bob")],
+        vec![group("g1", "Staff", &[dn("u1")])],
+    );
+    let mut c = current(vec![stored("u1", "alice"), stored("u2", "bob")]);
+    c.groups = vec![stored_group("g1", "Staff")];
+    c.memberships = pairs(&[("g1", "u1"), ("g1", "u2")]);
+    let p = full_default(&s, &c);
+    assert_eq!(memberships(&p), [("g1", "u2", false)]);
+    assert_eq!(p.memberships[0].username, "bob");
+}
+
+#[test]
+fn nested_group_members_are_effective_members_of_parent() {
+    let s = snap_groups(
+        vec![user("u1", "alice")],
+        vec![
+            group("parent", "All Staff", &[group_dn("child")]),
+            group("child", "Engineering", &[dn("u1")]),
+        ],
+    );
+    let p = full_default(&s, &Current::default());
+    assert_eq!(
+        memberships(&p),
+        [("child", "u1", true), ("parent", "u1", true)]
+    );
+}
+
+#[test]
+fn nested_group_via_member_of_is_resolved() {
+    let mut child = group("child", "Engineering", &[]);
+    child.member_of = vec![group_dn("parent")];
+    let mut u = user("u1", "alice");
+    u.member_of = vec!["child".into()];
+    let s = snap_groups(vec![u], vec![group("parent", "All Staff", &[]), child]);
+    let p = full_default(&s, &Current::default());
+    assert_eq!(
+        memberships(&p),
+        [("child", "u1", true), ("parent", "u1", true)]
+    );
+}
+
+#[test]
+fn group_cycle_terminates_with_members_of_both() {
+    let mut a = group("ga", "A", &[group_dn("gb")]);
+    a.members.push(dn("u1"));
+    let mut b = group("gb", "B", &[group_dn("ga")]);
+    b.members.push(dn("u2"));
+    let s = snap_groups(vec![user("u1", "alice"), user("u2", "bob")], vec![a, b]);
+    let p = full_default(&s, &Current::default());
+    assert_eq!(
+        memberships(&p),
+        [
+            ("ga", "u1", true),
+            ("ga", "u2", true),
+            ("gb", "u1", true),
+            ("gb", "u2", true)
+        ]
+    );
+}
+
+#[test]
+fn group_selection_by_names() {
+    let s = snap_groups(
+        Vec::new(),
+        vec![
+            group("g1", "Staff", &[]),
+            group("g2", "Contractors", &[]),
+            group("g3", "Admins", &[]),
+        ],
+    );
+    let policy = Policy {
+        groups: selected(&["Staff", "Admins"], None),
+        ..Policy::default()
+    };
+    let p = full(&s, &Current::default(), &policy);
+    assert_eq!(group_actions(&p), [("g1", "create"), ("g3", "create")]);
+}
+
+#[test]
+fn group_selection_by_pattern() {
+    let s = snap_groups(
+        Vec::new(),
+        vec![
+            group("g1", "eng-backend", &[]),
+            group("g2", "sales", &[]),
+            group("g3", "eng-frontend", &[]),
+        ],
+    );
+    let policy = Policy {
+        groups: selected(&[], Some("^eng-")),
+        ..Policy::default()
+    };
+    let p = full(&s, &Current::default(), &policy);
+    assert_eq!(group_actions(&p), [("g1", "create"), ("g3", "create")]);
+}
+
+// ------------------------------------------------------------- group scope
+
+fn scoped(names: &[&str]) -> Policy {
+    Policy {
+        scope_by_groups: true,
+        groups: selected(names, None),
+        ..Policy::default()
+    }
+}
+
+#[test]
+fn group_scope_creates_only_members() {
+    let s = snap_groups(
+        vec![user("u1", "alice"), user("u2", "bob"), user("u3", "carol")],
+        vec![
+            group("g1", "Staff", &[dn("u1")]),
+            group("g2", "Other", &[dn("u3")]),
+        ],
+    );
+    let p = full(&s, &Current::default(), &scoped(&["Staff"]));
+    assert_eq!(created(&p), ["u1"]);
+}
+
+#[test]
+fn group_scope_deactivates_user_who_left_group() {
+    let s = snap_groups(
+        vec![user("u1", "alice"), user("u2", "bob")],
+        vec![group("g1", "Staff", &[dn("u1")])],
+    );
+    let mut c = current(vec![stored("u1", "alice"), stored("u2", "bob")]);
+    c.groups = vec![stored_group("g1", "Staff")];
+    c.memberships = pairs(&[("g1", "u1"), ("g1", "u2")]);
+    let p = full(&s, &c, &scoped(&["Staff"]));
+    assert_eq!(deactivations(&p), [("u2", DeactivationReason::OutOfScope)]);
+    assert_eq!(memberships(&p), [("g1", "u2", false)]);
+}
+
+#[test]
+fn group_scope_creates_user_who_joined() {
+    let mut joiner = user("u2", "bob");
+    joiner.member_of = vec![group_dn("g1")];
+    let s = snap_groups(
+        vec![user("u1", "alice"), joiner],
+        vec![group("g1", "Staff", &[dn("u1")])],
+    );
+    let mut c = current(vec![stored("u1", "alice")]);
+    c.groups = vec![stored_group("g1", "Staff")];
+    c.memberships = pairs(&[("g1", "u1")]);
+    let p = full(&s, &c, &scoped(&["Staff"]));
+    assert_eq!(actions(&p), [("u2", "create")]);
+    assert_eq!(memberships(&p), [("g1", "u2", true)]);
+}
+
+#[test]
+fn group_scope_with_no_selection_stops() {
+    let s = snap_groups(
+        vec![user("u1", "alice")],
+        vec![group("g1", "Staff", &[dn("u1")])],
+    );
+    let policy = Policy {
+        scope_by_groups: true,
+        groups: GroupSelection::None,
+        ..Policy::default()
+    };
+    let p = full(&s, &Current::default(), &policy);
+    assert_eq!(p.stop, Some(Stop::NoGroupSelected));
+    assert!(p.users.is_empty() && p.groups.is_empty() && p.memberships.is_empty());
+}
+
+#[test]
+fn group_scope_with_empty_selection_stops() {
+    let s = snap_groups(
+        vec![user("u1", "alice")],
+        vec![group("g1", "Staff", &[dn("u1")])],
+    );
+    let c = current(vec![stored("u2", "bob")]);
+    let p = full(&s, &c, &scoped(&[]));
+    assert_eq!(p.stop, Some(Stop::NoGroupSelected));
+    assert!(p.users.is_empty() && p.groups.is_empty() && p.memberships.is_empty());
+}
+
+// ------------------------------------------------------------------- roles
+
+fn admin_rule() -> Policy {
+    Policy {
+        roles: vec![RoleRule {
+            group: Some("Admins".into()),
+            pattern: None,
+            role: "admin".into(),
+            kind: "global".into(),
+        }],
+        ..Policy::default()
+    }
+}
+
+#[test]
+fn role_granted_to_active_group_members() {
+    let mut disabled = user("u3", "carol");
+    disabled.enabled = false;
+    let s = snap_groups(
+        vec![user("u1", "alice"), user("u2", "bob"), disabled],
+        vec![group("g1", "Admins", &[dn("u1"), dn("u3")])],
+    );
+    let p = full(&s, &Current::default(), &admin_rule());
+    let roles: Vec<_> = p
+        .roles
+        .iter()
+        .map(|r| {
+            (
+                r.user.as_str(),
+                r.role.as_str(),
+                r.role_kind.as_str(),
+                r.grant,
+            )
+        })
+        .collect();
+    assert_eq!(roles, [("u1", "admin", "global", true)]);
+    assert_eq!(p.counts().roles_granted, 1);
+}
+
+#[test]
+fn role_revoked_when_holder_leaves_group() {
+    let s = snap_groups(
+        vec![user("u1", "alice"), user("u2", "bob")],
+        vec![group("g1", "Admins", &[dn("u1")])],
+    );
+    let mut c = current(vec![stored("u1", "alice"), stored("u2", "bob")]);
+    c.groups = vec![stored_group("g1", "Admins")];
+    c.memberships = pairs(&[("g1", "u1"), ("g1", "u2")]);
+    c.roles = pairs(&[("u1", "admin"), ("u2", "admin")]);
+    let p = full(&s, &c, &admin_rule());
+    let roles: Vec<_> = p
+        .roles
+        .iter()
+        .map(|r| (r.user.as_str(), r.username.as_str(), r.grant))
+        .collect();
+    assert_eq!(roles, [("u2", "bob", false)]);
+    assert_eq!(p.counts().roles_revoked, 1);
+}

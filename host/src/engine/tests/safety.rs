@@ -1,0 +1,229 @@
+//! Engine tests: safety, threshold.
+
+use super::*;
+
+// ------------------------------------------------------------------ safety
+
+#[test]
+fn partial_read_deactivates_nobody_and_warns() {
+    let s = Snapshot {
+        complete: false,
+        ..snap(vec![user("u1", "alice")])
+    };
+    let p = full_default(
+        &s,
+        &current(vec![stored("u1", "alice"), stored("u2", "bob")]),
+    );
+    assert!(deactivations(&p).is_empty(), "{:?}", p.users);
+    assert!(has_warning(&p, "partial read"), "{:?}", p.warnings);
+}
+
+#[test]
+fn empty_read_deactivates_nobody_and_warns() {
+    let p = full_default(
+        &snap(Vec::new()),
+        &current(vec![stored("u1", "alice"), stored("u2", "bob")]),
+    );
+    assert!(p.users.is_empty(), "{:?}", p.users);
+    assert!(has_warning(&p, "no users"), "{:?}", p.warnings);
+}
+
+#[test]
+fn rejected_records_block_deactivations() {
+    let s = Snapshot {
+        errors: vec![RecordError {
+            record: "line 17".into(),
+            field: None,
+            message: "unterminated quote".into(),
+        }],
+        ..snap(vec![user("u1", "alice")])
+    };
+    let p = full_default(
+        &s,
+        &current(vec![stored("u1", "alice"), stored("u2", "bob")]),
+    );
+    assert!(deactivations(&p).is_empty(), "{:?}", p.users);
+    assert!(has_warning(&p, "could not be read"), "{:?}", p.warnings);
+    assert_eq!(p.errors.len(), 1);
+}
+
+#[test]
+fn unreadable_user_is_not_deactivated() {
+    let s = Snapshot {
+        errors: vec![RecordError {
+            record: "u2".into(),
+            field: Some("email".into()),
+            message: "mapper failed".into(),
+        }],
+        unreadable_user_ids: HashSet::from(["u2".to_string()]),
+        ..snap(vec![user("u1", "alice")])
+    };
+    let c = current(vec![
+        stored("u1", "alice"),
+        stored("u2", "bob"),
+        stored("u3", "carol"),
+    ]);
+    let p = full_default(&s, &c);
+    // u3 really left; u2 exists but could not be mapped.
+    assert_eq!(deactivations(&p), [("u3", DeactivationReason::Gone)]);
+}
+
+#[test]
+fn unreadable_user_keeps_license_and_roles() {
+    let s = Snapshot {
+        errors: vec![RecordError {
+            record: "u2".into(),
+            field: None,
+            message: "mapper failed".into(),
+        }],
+        unreadable_user_ids: HashSet::from(["u2".to_string()]),
+        // u2's membership came from its own (unreadable) record.
+        groups: vec![group("g1", "Admins", &[dn("u1")])],
+        ..snap(vec![user("u1", "alice")])
+    };
+    let mut c = current(vec![stored("u1", "alice"), stored("u2", "bob")]);
+    c.groups = vec![stored_group("g1", "Admins")];
+    c.memberships = pairs(&[("g1", "u1"), ("g1", "u2")]);
+    c.licensed = HashSet::from(["u1".to_string(), "u2".to_string()]);
+    c.roles = pairs(&[("u1", "admin"), ("u2", "admin")]);
+    let mut policy = license_policy(10, LicensePolicy::Stop);
+    policy.roles = vec![RoleRule {
+        group: Some("Admins".into()),
+        pattern: None,
+        role: "admin".into(),
+        kind: "global".into(),
+    }];
+    let p = full(&s, &c, &policy);
+    assert!(p.users.is_empty(), "{:?}", p.users);
+    assert!(p.licenses.is_empty(), "{:?}", p.licenses);
+    assert!(p.roles.is_empty(), "{:?}", p.roles);
+    assert!(p.memberships.is_empty(), "{:?}", p.memberships);
+}
+
+#[test]
+fn partial_read_keeps_unseen_users_licensed() {
+    let s = Snapshot {
+        complete: false,
+        ..snap(vec![user("u1", "alice")])
+    };
+    let mut c = current(vec![stored("u1", "alice"), stored("u2", "bob")]);
+    c.licensed = HashSet::from(["u1".to_string(), "u2".to_string()]);
+    let p = full(&s, &c, &license_policy(2, LicensePolicy::Stop));
+    assert!(p.stop.is_none(), "{:?}", p.stop);
+    assert!(p.licenses.is_empty(), "{:?}", p.licenses);
+}
+
+#[test]
+fn read_that_cannot_prove_departures_keeps_unseen_users_memberships_and_roles() {
+    // Memberships come from each user's own record (memberOf), so a user
+    // the read missed seems to have left the group it did read.
+    let mut c = current(vec![stored("u1", "alice"), stored("u2", "bob")]);
+    c.groups = vec![stored_group("g1", "Admins")];
+    c.memberships = pairs(&[("g1", "u1"), ("g1", "u2")]);
+    c.roles = pairs(&[("u1", "admin"), ("u2", "admin")]);
+    let policy = Policy {
+        roles: vec![RoleRule {
+            group: Some("Admins".into()),
+            pattern: None,
+            role: "admin".into(),
+            kind: "functional".into(),
+        }],
+        ..Policy::default()
+    };
+    let mut alice = user("u1", "alice");
+    alice.member_of = vec![group_dn("g1")];
+    let partial = Snapshot {
+        complete: false,
+        ..snap_groups(vec![alice], vec![group("g1", "Admins", &[])])
+    };
+    let empty = snap_groups(Vec::new(), vec![group("g1", "Admins", &[])]);
+    for s in [partial, empty] {
+        let p = full(&s, &c, &policy);
+        assert!(p.memberships.is_empty(), "{:?}", p.memberships);
+        assert!(p.roles.is_empty(), "{:?}", p.roles);
+        assert!(p.users.is_empty(), "{:?}", p.users);
+    }
+}
+
+// --------------------------------------------------------------- threshold
+
+#[test]
+fn threshold_count_stops_run() {
+    let c = current(vec![
+        stored("u1", "alice"),
+        stored("u2", "bob"),
+        stored("u3", "carol"),
+        stored("u4", "dave"),
+    ]);
+    let mut policy = Policy::default();
+    policy.threshold.count = Some(2);
+    let p = full(&snap(vec![user("u1", "alice")]), &c, &policy);
+    assert!(
+        matches!(
+            p.stop,
+            Some(Stop::Threshold {
+                deactivations: 3,
+                ..
+            })
+        ),
+        "{:?}",
+        p.stop
+    );
+    let msg = p.stop.as_ref().unwrap().message("hr");
+    assert!(msg.contains("--confirm-deletions"), "{msg}");
+}
+
+#[test]
+fn confirm_deletions_lets_deactivations_stand() {
+    let c = current(vec![
+        stored("u1", "alice"),
+        stored("u2", "bob"),
+        stored("u3", "carol"),
+        stored("u4", "dave"),
+    ]);
+    let mut policy = Policy::default();
+    policy.threshold.count = Some(2);
+    policy.confirm_deletions = true;
+    let p = full(&snap(vec![user("u1", "alice")]), &c, &policy);
+    assert!(p.stop.is_none(), "{:?}", p.stop);
+    assert_eq!(p.counts().deactivated, 3);
+}
+
+#[test]
+fn threshold_percent_stops_run() {
+    let c = current(vec![
+        stored("u1", "alice"),
+        stored("u2", "bob"),
+        stored("u3", "carol"),
+        stored("u4", "dave"),
+    ]);
+    let policy = Policy {
+        threshold: Threshold {
+            count: None,
+            percent: Some(25.0),
+        },
+        ..Policy::default()
+    };
+    // 1 of 4 = 25%: at the limit, allowed.
+    let users = vec![user("u1", "alice"), user("u2", "bob"), user("u3", "carol")];
+    let p = full(&snap(users), &c, &policy);
+    assert!(p.stop.is_none(), "{:?}", p.stop);
+    assert_eq!(p.counts().deactivated, 1);
+    // 2 of 4 = 50%: over.
+    let p = full(
+        &snap(vec![user("u1", "alice"), user("u2", "bob")]),
+        &c,
+        &policy,
+    );
+    assert!(
+        matches!(
+            p.stop,
+            Some(Stop::Threshold {
+                deactivations: 2,
+                ..
+            })
+        ),
+        "{:?}",
+        p.stop
+    );
+}

@@ -1,0 +1,172 @@
+//! Applying a plan: one transaction per run, multi-row statements, the
+//! connector's cursor and plugin state committed with the data they cover.
+//! A crash before commit leaves the store exactly as it was, so re-running
+//! converges.
+
+mod relations;
+mod users;
+
+use std::collections::HashMap;
+
+use anyhow::{Context, Result};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+
+use super::{now, Store, MAX_PARAMS};
+use crate::engine::Plan;
+use relations::{apply_groups, apply_licenses, apply_memberships, apply_roles};
+use users::{create_users, link_managers, update_users};
+
+/// Everything besides the plan that a run commits.
+#[derive(Debug, Default)]
+pub struct ApplyContext {
+    pub tenant: String,
+    pub job: String,
+    pub run_id: String,
+    /// The connector's last checkpoint; `None` keeps the stored one.
+    pub cursor: Option<String>,
+    pub full: bool,
+    /// Roles the job's bindings name: (name, kind).
+    pub roles: Vec<(String, String)>,
+    /// Plugin state writes: (plugin, key, value or delete).
+    pub state: Vec<(String, String, Option<Vec<u8>>)>,
+}
+
+impl Store {
+    pub async fn apply(&self, plan: &Plan, ctx: &ApplyContext) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let conn: &mut SqliteConnection = &mut tx;
+        let now = now();
+        sqlx::query("INSERT OR IGNORE INTO tenants (id, created_at) VALUES (?, ?)")
+            .bind(&ctx.tenant)
+            .bind(&now)
+            .execute(&mut *conn)
+            .await?;
+
+        let t = std::time::Instant::now();
+        let lookups = Lookups::load(conn, &ctx.tenant).await?;
+        create_users(conn, plan, ctx, &lookups, &now).await?;
+        tracing::debug!(ms = t.elapsed().as_millis() as u64, "users created");
+        update_users(conn, plan, ctx, &lookups, &now).await?;
+        if !plan.users.is_empty() {
+            link_managers(conn, ctx).await?;
+        }
+        apply_groups(conn, plan, ctx, &now).await?;
+        tracing::debug!(
+            ms = t.elapsed().as_millis() as u64,
+            "users updated, groups written"
+        );
+        let needs_ids =
+            !plan.memberships.is_empty() || !plan.roles.is_empty() || !plan.licenses.is_empty();
+        if needs_ids {
+            let users = id_map(conn, "users", ctx).await?;
+            let groups = id_map(conn, "groups", ctx).await?;
+            apply_memberships(conn, plan, &users, &groups).await?;
+            apply_roles(conn, plan, ctx, &users).await?;
+            apply_licenses(conn, plan, ctx, &users, &now).await?;
+        }
+        tracing::debug!(
+            ms = t.elapsed().as_millis() as u64,
+            "memberships, roles, licenses written"
+        );
+        super::runs::write_audit(conn, plan, ctx, &now).await?;
+        tracing::debug!(ms = t.elapsed().as_millis() as u64, "audit written");
+
+        sqlx::query(
+            "INSERT INTO jobs (tenant_id, id, cursor, last_full_at) VALUES (?1, ?2, ?3, CASE WHEN ?4 THEN ?5 END)
+             ON CONFLICT (tenant_id, id) DO UPDATE SET
+               cursor = COALESCE(excluded.cursor, jobs.cursor),
+               last_full_at = CASE WHEN ?4 THEN ?5 ELSE jobs.last_full_at END",
+        )
+        .bind(&ctx.tenant)
+        .bind(&ctx.job)
+        .bind(&ctx.cursor)
+        .bind(ctx.full)
+        .bind(&now)
+        .execute(&mut *conn)
+        .await?;
+        for (plugin, key, value) in &ctx.state {
+            let q = match value {
+                Some(_) => "INSERT OR REPLACE INTO plugin_state (tenant_id, job_id, plugin, key, value) VALUES (?, ?, ?, ?, ?)",
+                None => "DELETE FROM plugin_state WHERE tenant_id = ? AND job_id = ? AND plugin = ? AND key = ?",
+            };
+            let mut q = sqlx::query(q)
+                .bind(&ctx.tenant)
+                .bind(&ctx.job)
+                .bind(plugin)
+                .bind(key);
+            if let Some(v) = value {
+                q = q.bind(v);
+            }
+            q.execute(&mut *conn).await?;
+        }
+        tx.commit()
+            .await
+            .context("cannot commit the run's changes")?;
+        Ok(())
+    }
+}
+
+/// Name -> id of the lookup tables (job titles, companies).
+pub(super) struct Lookups {
+    job_titles: HashMap<String, i64>,
+    companies: HashMap<String, i64>,
+}
+
+impl Lookups {
+    async fn load(conn: &mut SqliteConnection, tenant: &str) -> Result<Lookups> {
+        let mut load = async |table: &str| -> Result<HashMap<String, i64>> {
+            let rows: Vec<(String, i64)> =
+                sqlx::query_as(&format!("SELECT name, id FROM {table} WHERE tenant_id = ?"))
+                    .bind(tenant)
+                    .fetch_all(&mut *conn)
+                    .await?;
+            Ok(rows.into_iter().collect())
+        };
+        Ok(Lookups {
+            job_titles: load("job_titles").await?,
+            companies: load("companies").await?,
+        })
+    }
+
+    pub(super) fn id(&self, field: &str, name: Option<&str>) -> Option<String> {
+        let table = if field == "job_title" {
+            &self.job_titles
+        } else {
+            &self.companies
+        };
+        name.and_then(|n| table.get(n)).map(i64::to_string)
+    }
+}
+
+pub(super) async fn id_map(
+    conn: &mut SqliteConnection,
+    table: &str,
+    ctx: &ApplyContext,
+) -> Result<HashMap<String, i64>> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(&format!(
+        "SELECT source_id, id FROM {table} WHERE tenant_id = ? AND job_id = ?"
+    ))
+    .bind(&ctx.tenant)
+    .bind(&ctx.job)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// Run `sql_head (VALUES ...)` for pairs in chunks.
+pub(super) async fn pairs(
+    conn: &mut SqliteConnection,
+    head: &str,
+    tail: &str,
+    rows: &[(i64, i64)],
+) -> Result<()> {
+    for chunk in rows.chunks(MAX_PARAMS / 2) {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(head);
+        q.push_values(chunk, |mut b, (a, c)| {
+            b.push_bind(*a).push_bind(*c);
+        });
+        q.push(tail);
+        q.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}

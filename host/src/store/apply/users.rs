@@ -1,0 +1,256 @@
+//! Writing users: multi-row inserts for new users, one staged `UPDATE …
+//! FROM` for every other change, manager links resolved last.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+
+use super::{ApplyContext, Lookups};
+use crate::engine::{DeactivationReason, FieldChange, Plan, UserChange};
+use crate::store::MAX_PARAMS;
+
+/// Columns of the staging table for user updates; NULL means "unchanged".
+const STAGED: [&str; 17] = [
+    "username",
+    "display_name",
+    "given_name",
+    "family_name",
+    "email",
+    "phone",
+    "job_title_id",
+    "company_id",
+    "department",
+    "manager_source_id",
+    "employee_id",
+    "custom",
+    "ref_key",
+    "in_source",
+    "source_enabled",
+    "active",
+    "deactivation_reason",
+];
+
+type Staged = BTreeMap<&'static str, String>;
+
+pub(super) async fn create_users(
+    conn: &mut SqliteConnection,
+    plan: &Plan,
+    ctx: &ApplyContext,
+    lookups: &Lookups,
+    now: &str,
+) -> Result<()> {
+    let creates: Vec<_> = plan
+        .users
+        .iter()
+        .filter_map(|u| match u {
+            UserChange::Create {
+                source_id,
+                ref_key,
+                fields,
+                custom_json,
+            } => Some((source_id, ref_key, fields, custom_json)),
+            _ => None,
+        })
+        .collect();
+    for chunk in creates.chunks(MAX_PARAMS / 19) {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT INTO users (tenant_id, job_id, source_id, ref_key, origin, username, display_name, given_name,
+             family_name, email, phone, job_title_id, company_id, department, manager_source_id, employee_id,
+             custom, created_at, updated_at) ",
+        );
+        q.push_values(chunk, |mut b, (source_id, ref_key, f, custom)| {
+            b.push_bind(&ctx.tenant)
+                .push_bind(&ctx.job)
+                .push_bind(source_id.as_str())
+                .push_bind(ref_key.as_str())
+                .push_bind("sync")
+                .push_bind(f.username.as_str())
+                .push_bind(f.display_name.as_deref())
+                .push_bind(f.given_name.as_deref())
+                .push_bind(f.family_name.as_deref())
+                .push_bind(f.email.as_deref())
+                .push_bind(f.phone.as_deref())
+                .push_bind(lookups.id("job_title", f.job_title.as_deref()))
+                .push_bind(lookups.id("company", f.company.as_deref()))
+                .push_bind(f.department.as_deref())
+                .push_bind(f.manager.as_deref())
+                .push_bind(f.employee_id.as_deref())
+                .push_bind(custom.as_deref())
+                .push_bind(now)
+                .push_bind(now);
+        });
+        q.build()
+            .execute(&mut *conn)
+            .await
+            .context("cannot insert new users")?;
+    }
+    Ok(())
+}
+
+fn stage_changes(row: &mut Staged, changes: &[FieldChange], lookups: &Lookups) {
+    for c in changes {
+        let value = match c.field.as_str() {
+            "job_title" | "company" => lookups.id(&c.field, c.new.as_deref()),
+            _ => c.new.clone(),
+        };
+        let column = match c.field.as_str() {
+            "job_title" => "job_title_id",
+            "company" => "company_id",
+            "manager" => "manager_source_id",
+            f => STAGED.iter().copied().find(|s| *s == f).unwrap_or("custom"),
+        };
+        if let Some(v) = value {
+            row.insert(column, v);
+        }
+    }
+}
+
+pub(super) async fn update_users(
+    conn: &mut SqliteConnection,
+    plan: &Plan,
+    ctx: &ApplyContext,
+    lookups: &Lookups,
+    now: &str,
+) -> Result<()> {
+    let mut staged: BTreeMap<&str, Staged> = BTreeMap::new();
+    for change in &plan.users {
+        match change {
+            UserChange::Create { .. } => {}
+            UserChange::Adopt {
+                db_id,
+                source_id,
+                ref_key,
+                changes,
+            } => {
+                sqlx::query("UPDATE users SET job_id = ?, source_id = ?, ref_key = ?, origin = 'sync', active = 1, deactivation_reason = NULL WHERE id = ?")
+                    .bind(&ctx.job)
+                    .bind(source_id)
+                    .bind(ref_key)
+                    .bind(db_id)
+                    .execute(&mut *conn)
+                    .await?;
+                stage_changes(staged.entry(source_id).or_default(), changes, lookups);
+            }
+            UserChange::Update {
+                source_id,
+                changes,
+                meta,
+                ..
+            } => {
+                let row = staged.entry(source_id).or_default();
+                stage_changes(row, changes, lookups);
+                if let Some(m) = meta {
+                    row.insert("ref_key", m.ref_key.clone());
+                    row.insert("in_source", (m.in_source as i32).to_string());
+                    row.insert("source_enabled", (m.source_enabled as i32).to_string());
+                }
+            }
+            UserChange::Reactivate {
+                source_id, changes, ..
+            } => {
+                let row = staged.entry(source_id).or_default();
+                stage_changes(row, changes, lookups);
+                row.insert("active", "1".into());
+                row.insert("in_source", "1".into());
+                row.insert("source_enabled", "1".into());
+                row.insert("deactivation_reason", String::new());
+            }
+            UserChange::Deactivate {
+                source_id, reason, ..
+            } => {
+                let row = staged.entry(source_id).or_default();
+                row.insert("active", "0".into());
+                row.insert("deactivation_reason", reason.as_str().into());
+                match reason {
+                    DeactivationReason::Gone => row.insert("in_source", "0".into()),
+                    DeactivationReason::Disabled => row.insert("source_enabled", "0".into()),
+                    DeactivationReason::OutOfScope => None,
+                };
+            }
+        }
+    }
+    if staged.is_empty() {
+        return Ok(());
+    }
+    let columns = STAGED
+        .iter()
+        .map(|c| {
+            let kind = if matches!(
+                *c,
+                "job_title_id" | "company_id" | "in_source" | "source_enabled" | "active"
+            ) {
+                "INTEGER"
+            } else {
+                "TEXT"
+            };
+            format!("{c} {kind}")
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    sqlx::query(&format!(
+        "CREATE TEMP TABLE IF NOT EXISTS user_changes (source_id TEXT PRIMARY KEY, {columns})"
+    ))
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("DELETE FROM user_changes")
+        .execute(&mut *conn)
+        .await?;
+    let rows: Vec<_> = staged.into_iter().collect();
+    for chunk in rows.chunks(MAX_PARAMS / (STAGED.len() + 1)) {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+            "INSERT INTO user_changes (source_id, {}) ",
+            STAGED.join(", ")
+        ));
+        q.push_values(chunk, |mut b, (source_id, row)| {
+            b.push_bind(*source_id);
+            for c in STAGED {
+                b.push_bind(row.get(c).map(String::as_str));
+            }
+        });
+        q.build().execute(&mut *conn).await?;
+    }
+    // Two steps for renames, so users swapping names never collide.
+    let scope = "users.tenant_id = ? AND users.job_id = ? AND users.source_id = t.source_id";
+    sqlx::query(&format!(
+        "UPDATE users SET username = '#renaming#' || users.id FROM user_changes t
+         WHERE {scope} AND t.username IS NOT NULL AND t.username != users.username"
+    ))
+    .bind(&ctx.tenant)
+    .bind(&ctx.job)
+    .execute(&mut *conn)
+    .await?;
+    let sets = STAGED
+        .iter()
+        .map(|c| match *c {
+            "deactivation_reason" => "deactivation_reason = CASE WHEN t.deactivation_reason IS NULL THEN users.deactivation_reason ELSE NULLIF(t.deactivation_reason, '') END".to_string(),
+            c => format!("{c} = COALESCE(t.{c}, users.{c})"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    sqlx::query(&format!(
+        "UPDATE users SET {sets}, updated_at = ? FROM user_changes t WHERE {scope}"
+    ))
+    .bind(now)
+    .bind(&ctx.tenant)
+    .bind(&ctx.job)
+    .execute(&mut *conn)
+    .await
+    .context("cannot update users")?;
+    Ok(())
+}
+
+/// Managers are linked by source id; resolve them to row ids (new users
+/// included, so this runs after every create and update).
+pub(super) async fn link_managers(conn: &mut SqliteConnection, ctx: &ApplyContext) -> Result<()> {
+    sqlx::query(
+        "UPDATE users SET manager_id = (SELECT m.id FROM users m WHERE m.tenant_id = users.tenant_id
+           AND m.job_id = users.job_id AND m.source_id = users.manager_source_id)
+         WHERE tenant_id = ? AND job_id = ? AND manager_source_id IS NOT NULL",
+    )
+    .bind(&ctx.tenant)
+    .bind(&ctx.job)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
