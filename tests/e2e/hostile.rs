@@ -119,3 +119,24 @@ async fn well_behaved_connector_fixture_syncs() {
     let report = connector_env("well-behaved").sync().await.unwrap();
     assert_eq!(report.plan.counts().created, 3);
 }
+
+#[tokio::test]
+async fn connector_sandbox_escape_attempts_are_denied() {
+    let env = TestEnv::new(
+        &[("test-plugins", "hostile-connector"), ("plugins", "default-mapper")],
+        "connector = \"hostile-connector\"\n[jobs.source]\nmode = \"probe\"\n\
+         [jobs.mapping.custom]\nenv_vars = \"{env_vars}\"\nread_etc_passwd = \"{read_etc_passwd}\"\n\
+         list_root = \"{list_root}\"\ntcp_connect = \"{tcp_connect}\"\n",
+    );
+    env.sync().await.unwrap();
+    let users = env.host().await.store.users(None).await.unwrap();
+    let custom: serde_json::Value =
+        serde_json::from_str(users[0].custom.as_deref().unwrap()).unwrap();
+    assert_eq!(custom["env_vars"], "0", "{custom}");
+    for key in ["read_etc_passwd", "list_root", "tcp_connect"] {
+        assert!(
+            custom[key].as_str().unwrap().starts_with("denied"),
+            "{key}: {custom}"
+        );
+    }
+}
