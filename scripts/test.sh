@@ -12,3 +12,5 @@ for pkg in usersync-csv usersync-default-mapper contractor-mapper hostile-mapper
 done
 cargo test --release -p usersync-host -p usersync-sdk
 cargo test --release -p usersync-csv -p usersync-default-mapper
+# Real directory servers: a throwaway slapd and a Samba AD DC on loopback.
+cargo test --release -p ldap-harness -- --test-threads=1
