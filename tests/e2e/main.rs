@@ -18,4 +18,5 @@ mod runs;
 mod safety;
 mod scope;
 mod script;
+mod tenants;
 mod validation;
