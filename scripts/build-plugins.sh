@@ -26,4 +26,13 @@ build_dir() { # $1 = folder with crates, $2 = output folder
 build_dir plugins plugins
 build_dir examples example-plugins
 build_dir tests/fixtures test-plugins
+
+# Two builds of the hot-reload fixture that map a field differently (the
+# variant is baked in at compile time; build.rs makes cargo rebuild when
+# FLIP_VARIANT changes): target/test-plugins/flip-mapper-{a,b}.wasm
+for variant in a b; do
+  FLIP_VARIANT=$variant cargo build --quiet --release --target wasm32-wasip2 -p flip-mapper
+  cp target/wasm32-wasip2/release/flip_mapper.wasm "target/test-plugins/.flip-mapper-$variant.wasm.tmp"
+  mv "target/test-plugins/.flip-mapper-$variant.wasm.tmp" "target/test-plugins/flip-mapper-$variant.wasm"
+done
 echo "plugins built: $(ls target/plugins target/example-plugins target/test-plugins | grep -c '\.wasm$') components"

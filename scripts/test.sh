@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 bash scripts/build-plugins.sh
 cargo fmt --all -- --check
 cargo clippy --release -p usersync-host -p usersync-sdk --all-targets -- -D warnings
-for pkg in usersync-csv usersync-default-mapper contractor-mapper hostile-mapper hostile-connector scripted-connector wrong-world; do
+for pkg in usersync-csv usersync-default-mapper contractor-mapper hostile-mapper hostile-connector scripted-connector wrong-world flip-mapper; do
   cargo clippy --quiet --release --target wasm32-wasip2 -p "$pkg" -- -D warnings
 done
 cargo test --release -p usersync-host -p usersync-sdk

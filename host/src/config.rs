@@ -11,6 +11,9 @@ use serde::Deserialize;
 
 use crate::secret::Secret;
 
+mod daemon;
+pub use daemon::{RetryPolicy, ServerConfig};
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -25,6 +28,9 @@ pub struct Config {
     pub tenants: Vec<TenantConfig>,
     #[serde(default)]
     pub jobs: Vec<JobConfig>,
+    /// The admin API of `usersync serve`.
+    #[serde(default)]
+    pub server: ServerConfig,
     /// Where the file was read from; relative paths resolve against it.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -128,6 +134,14 @@ pub struct JobConfig {
     /// `{ env = "VAR" }` or `{ value = "..." }`; never passed to plugins.
     #[serde(default)]
     pub secrets: BTreeMap<String, Secret>,
+    /// When `usersync serve` runs the job: a cron expression (five fields,
+    /// local time), e.g. `"*/15 * * * *"`, or `interval_seconds`. Neither:
+    /// only when triggered.
+    pub schedule: Option<String>,
+    pub interval_seconds: Option<u64>,
+    /// Retries of failed runs (exponential backoff with a cap).
+    #[serde(default)]
+    pub retry: RetryPolicy,
 }
 
 fn default_tenant() -> String {
@@ -302,8 +316,10 @@ impl Config {
     }
 
     fn validate(&self) -> Result<()> {
+        self.server.validate()?;
         let mut seen = std::collections::HashSet::new();
         for (i, job) in self.jobs.iter().enumerate() {
+            daemon::validate_job(i, job)?;
             if !seen.insert((&job.tenant, &job.id)) {
                 bail!(
                     "jobs[{i}].id = {:?} is used twice in tenant {:?}",

@@ -3,7 +3,7 @@
 //! tenant's plugin never serves another tenant.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::runtime::{LoadedPlugin, PluginError, Runtime};
 
@@ -39,6 +39,79 @@ impl Registry {
             .or_else(|| self.shared.get(name))
     }
 
+    /// The plugin loaded from `path`, if one is served.
+    pub fn at_path(&self, path: &Path) -> Option<&LoadedPlugin> {
+        self.all().map(|(_, p)| p).find(|p| p.path == path)
+    }
+
+    /// A copy of this registry with one file of the plugins folder `dir`
+    /// loaded again (hot reload), or dropped if it is gone. A file that
+    /// fails validation is refused and the plugin it would have replaced
+    /// keeps serving. Only `*.wasm` files directly in `dir` or in
+    /// `dir/tenants/<tenant>/` count; hidden files never load.
+    pub fn with_file(&self, rt: &Runtime, dir: &Path, path: &Path) -> (Registry, FileChange) {
+        let Some(tenant) = scope_of(dir, path) else {
+            return (self.clone(), FileChange::Ignored);
+        };
+        let mut next = self.clone();
+        next.errors.retain(|e| e.path != path);
+        let previous = self.at_path(path).map(LoadedPlugin::label);
+        if !path.exists() {
+            next.scope_mut(tenant.as_deref())
+                .retain(|_, p| p.path != path);
+            return (next, FileChange::Removed(previous));
+        }
+        let loaded =
+            rt.load(path).and_then(
+                |p| match next.scope(tenant.as_deref()).get(&p.manifest.name) {
+                    Some(other) if other.path != path => Err(PluginError {
+                        path: path.to_path_buf(),
+                        reason: format!(
+                            "plugin name {:?} is already served by {}; rename one of them",
+                            p.manifest.name,
+                            other.path.display()
+                        ),
+                    }),
+                    _ => Ok(p),
+                },
+            );
+        match loaded {
+            Ok(p) if self.at_path(path).is_some_and(|old| old.hash == p.hash) => {
+                (next, FileChange::Unchanged)
+            }
+            Ok(p) => {
+                let scope = next.scope_mut(tenant.as_deref());
+                scope.retain(|_, old| old.path != path);
+                let label = p.label();
+                scope.insert(p.manifest.name.clone(), p);
+                (next, FileChange::Loaded(label, previous))
+            }
+            Err(error) => {
+                next.errors.push(error.clone());
+                (next, FileChange::Refused(error, previous))
+            }
+        }
+    }
+
+    fn scope(&self, tenant: Option<&str>) -> &HashMap<String, LoadedPlugin> {
+        static EMPTY: std::sync::OnceLock<HashMap<String, LoadedPlugin>> =
+            std::sync::OnceLock::new();
+        match tenant {
+            None => &self.shared,
+            Some(t) => self
+                .tenants
+                .get(t)
+                .unwrap_or_else(|| EMPTY.get_or_init(HashMap::new)),
+        }
+    }
+
+    fn scope_mut(&mut self, tenant: Option<&str>) -> &mut HashMap<String, LoadedPlugin> {
+        match tenant {
+            None => &mut self.shared,
+            Some(t) => self.tenants.entry(t.to_string()).or_default(),
+        }
+    }
+
     pub fn all(&self) -> impl Iterator<Item = (Option<&str>, &LoadedPlugin)> {
         self.shared.values().map(|p| (None, p)).chain(
             self.tenants
@@ -46,6 +119,49 @@ impl Registry {
                 .flat_map(|(t, ps)| ps.values().map(move |p| (Some(t.as_str()), p))),
         )
     }
+}
+
+/// What a hot reload did with one file; plugins are named by their label
+/// (`name version`).
+#[derive(Debug)]
+pub enum FileChange {
+    /// A new plugin, or a new version of the one at that path (the second).
+    Loaded(String, Option<String>),
+    /// Same content as the version already served (an earlier refusal of
+    /// this path is cleared).
+    Unchanged,
+    /// The file is gone; this plugin (if any) is no longer served.
+    Removed(Option<String>),
+    /// Refused; the plugin loaded earlier from that path (if any) keeps serving.
+    Refused(PluginError, Option<String>),
+    /// Not a plugin file (hidden, temporary, or outside the plugin folders).
+    Ignored,
+}
+
+/// Whether `path` names a file the registry would load: `*.wasm`, not
+/// hidden (temp files mid-copy are hidden or carry another extension).
+pub fn is_plugin_file(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "wasm")
+        && !path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+}
+
+/// `Some(None)` for a shared plugin file, `Some(Some(tenant))` for one in
+/// `dir/tenants/<tenant>/`, `None` for anything else.
+fn scope_of(dir: &Path, path: &Path) -> Option<Option<String>> {
+    if !is_plugin_file(path) {
+        return None;
+    }
+    let parent = path.parent()?;
+    if parent == dir {
+        return Some(None);
+    }
+    let tenants: PathBuf = dir.join("tenants");
+    if parent.parent()? == tenants {
+        return Some(Some(parent.file_name()?.to_string_lossy().to_string()));
+    }
+    None
 }
 
 fn load_dir(
@@ -61,12 +177,7 @@ fn load_dir(
         .flatten()
         .map(|e| e.path())
         // Hidden files are temp files mid-copy: never load them.
-        .filter(|p| {
-            p.extension().is_some_and(|e| e == "wasm")
-                && !p
-                    .file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-        })
+        .filter(|p| is_plugin_file(p))
         .collect();
     paths.sort();
     for path in paths {

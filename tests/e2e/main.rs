@@ -7,6 +7,10 @@
 mod attributes;
 mod crash;
 mod csv_sync;
+mod daemon;
+mod daemon_env;
+mod daemon_plugins;
+mod daemon_shutdown;
 mod env;
 mod groups_roles;
 mod hostile;

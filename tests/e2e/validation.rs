@@ -78,7 +78,7 @@ async fn a_bad_file_in_the_plugins_folder_does_not_stop_the_others() {
     std::fs::write(env.dir.path().join("plugins/broken.wasm"), b"nope").unwrap();
     env.write_csv("id,uid,active,groups\n1,ada,true,Staff\n");
     let host = env.host().await;
-    assert_eq!(host.registry.errors.len(), 1);
+    assert_eq!(host.registry().errors.len(), 1);
     let report = env.sync().await.unwrap();
     assert_eq!(report.run.outcome, "succeeded");
 }

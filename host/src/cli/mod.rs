@@ -91,6 +91,15 @@ enum Command {
         #[arg(long, default_value = "default")]
         tenant: String,
     },
+    /// Run as a service: scheduler, hot-reloaded plugins and config, admin
+    /// HTTP API with metrics. Stops gracefully on SIGTERM/SIGINT; SIGHUP
+    /// reloads the config.
+    Serve {
+        /// Address of the admin API (overrides server.listen; port 0 picks
+        /// a free port, printed on stdout).
+        #[arg(long)]
+        listen: Option<String>,
+    },
     /// The audit trail: every change to users, groups, memberships, roles, licenses.
     Audit {
         #[arg(long)]
@@ -154,10 +163,16 @@ enum UsersCommand {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // A service logs what it does; a command only what went wrong.
+    let default_log = if matches!(cli.command, Command::Serve { .. }) {
+        "info"
+    } else {
+        "warn"
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("USERSYNC_LOG")
-                .unwrap_or_else(|_| "warn".into()),
+                .unwrap_or_else(|_| default_log.into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -199,6 +214,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                     dry_run,
                     full,
                     confirm_deletions,
+                    ..SyncRequest::default()
                 })
                 .await;
             spinner.finish_and_clear();
@@ -220,7 +236,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             command: PluginsCommand::List,
         } => {
             let host = Host::open(Config::load(&cli.config)?).await?;
-            output::plugins(&host.registry, json)?;
+            output::plugins(&host.registry(), json)?;
         }
         Command::Plugins {
             command: PluginsCommand::Check { file },
@@ -292,6 +308,16 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 Lookup::JobTitle
             };
             store.add_lookup(&tenant, table, &name).await?;
+        }
+        Command::Serve { listen } => {
+            let clean = crate::daemon::serve(crate::daemon::ServeOptions {
+                config_path: cli.config,
+                listen,
+            })
+            .await?;
+            if !clean {
+                return Ok(ExitCode::FAILURE);
+            }
         }
         Command::Audit {
             job,

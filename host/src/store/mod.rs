@@ -3,11 +3,13 @@
 //! plugin state. The schema lives in `host/migrations/`.
 
 mod apply;
+mod groups;
 mod load;
 mod runs;
 mod users;
 
 pub use apply::ApplyContext;
+pub use groups::GroupRow;
 pub use runs::{AuditFilter, AuditRow, RunRecord};
 pub use users::{Lookup, UserRow};
 

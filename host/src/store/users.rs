@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::{now, Store};
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct UserRow {
     pub id: i64,
     pub tenant_id: String,

@@ -3,13 +3,17 @@
 //! builds the engine's snapshot.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use regex::Regex;
 
 use crate::engine::Snapshot;
 use crate::model::{ObjectKind, RecordError, SourceGroup, SourceUser, UserFields};
 use crate::runtime::{MapperInstance, TargetSink, WireObject, WireValue};
+
+use super::hooks::CallObserver;
 
 /// What one read produced, shared between the sink (inside the plugin's
 /// store) and the orchestrator.
@@ -29,6 +33,12 @@ pub struct Collector {
     pub user_filter: Option<(String, Regex)>,
     pub seats: Vec<(String, u32, u32)>,
     pub stored_state: HashMap<String, Vec<u8>>,
+    /// Told how long each mapper call took; `mapper_names` match `mappers`.
+    pub observer: Option<Arc<dyn CallObserver>>,
+    pub mapper_names: Vec<String>,
+    /// Set when the host shuts down: the next batch is refused, so the
+    /// connector stops at a batch boundary.
+    pub cancel: Option<Arc<AtomicBool>>,
 }
 
 impl Collector {
@@ -46,13 +56,32 @@ impl Collector {
     fn fail(e: anyhow::Error) -> String {
         format!("{e:#}")
     }
+
+    fn check_cancelled(&self) -> Result<(), String> {
+        match &self.cancel {
+            Some(c) if c.load(Ordering::Relaxed) => {
+                Err("the host is shutting down; this run is cancelled".into())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn observe(&self, mapper: usize, call: &str, started: Instant) {
+        if let (Some(o), Some(name)) = (&self.observer, self.mapper_names.get(mapper)) {
+            o.plugin_call(name, call, started.elapsed());
+        }
+    }
 }
 
 impl TargetSink for Collector {
     fn put_users(&mut self, batch: Vec<WireObject>) -> Result<(), String> {
+        self.check_cancelled()?;
         let mut merged: Vec<Result<Option<UserFields>, RecordError>> = Vec::new();
-        for (i, mapper) in self.mappers.iter_mut().enumerate() {
-            let out = mapper.map_users(&batch).map_err(Self::fail)?;
+        for i in 0..self.mappers.len() {
+            let started = Instant::now();
+            let out = self.mappers[i].map_users(&batch);
+            self.observe(i, "map-users", started);
+            let out = out.map_err(Self::fail)?;
             if i == 0 {
                 merged = out;
                 continue;
@@ -89,8 +118,14 @@ impl TargetSink for Collector {
     }
 
     fn put_groups(&mut self, batch: Vec<WireObject>) -> Result<(), String> {
+        self.check_cancelled()?;
+        let started = Instant::now();
         let names = match self.mappers.first_mut() {
-            Some(m) => m.map_groups(&batch).map_err(Self::fail)?,
+            Some(m) => {
+                let out = m.map_groups(&batch);
+                self.observe(0, "map-groups", started);
+                out.map_err(Self::fail)?
+            }
             None => batch
                 .iter()
                 .map(|o| Ok(Some((o.id.clone(), None))))

@@ -3,13 +3,17 @@
 //! and record what happened.
 
 mod collector;
+mod hooks;
 
 pub use collector::{Collected, Collector};
+pub use hooks::{CallObserver, RunAgainIn};
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use anyhow::{anyhow, Context, Result};
+use arc_swap::ArcSwap;
 use serde::Serialize;
 
 use crate::config::{Config, JobConfig};
@@ -22,11 +26,14 @@ use crate::runtime::{
 use crate::store::{ApplyContext, RunRecord, Store};
 
 /// The host library's front door: config, runtime, plugins and store.
+/// Config and registry are swappable (the daemon reloads them); a run takes
+/// a snapshot of both when it starts and keeps it to the end.
 pub struct Host {
-    pub config: Config,
+    config: ArcSwap<Config>,
     pub runtime: Arc<Runtime>,
-    pub registry: Registry,
+    registry: ArcSwap<Registry>,
     pub store: Store,
+    observer: Option<Arc<dyn CallObserver>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -37,6 +44,12 @@ pub struct SyncRequest {
     pub full: bool,
     /// Apply even if more users than the threshold would be deactivated.
     pub confirm_deletions: bool,
+    /// The id for the run record (the daemon hands it out before the run
+    /// starts); a new one when `None`.
+    pub run_id: Option<String>,
+    /// Set to stop the run at the next batch the connector sends (the
+    /// daemon shutting down); the run is recorded as `cancelled`.
+    pub cancel: Option<Arc<AtomicBool>>,
 }
 
 /// What a run did (or, for a dry run, would do).
@@ -45,6 +58,9 @@ pub struct RunReport {
     pub run: RunRecord,
     pub read: ReadSummary,
     pub plan: Plan,
+    /// The connector asked (through `schedule`) for the next run in this
+    /// many seconds.
+    pub run_again_in: Option<u32>,
 }
 
 impl Host {
@@ -57,18 +73,51 @@ impl Host {
         let store = Store::open(&config.store_url()).await?;
         store.mark_interrupted_runs().await?;
         Ok(Host {
-            config,
+            config: ArcSwap::from_pointee(config),
             runtime,
-            registry,
+            registry: ArcSwap::from_pointee(registry),
             store,
+            observer: None,
         })
     }
 
+    /// The config now in force.
+    pub fn config(&self) -> Arc<Config> {
+        self.config.load_full()
+    }
+
+    /// Serve a new config; runs in flight keep the one they started with.
+    pub fn set_config(&self, config: Config) {
+        self.config.store(Arc::new(config));
+    }
+
+    /// The plugins now served.
+    pub fn registry(&self) -> Arc<Registry> {
+        self.registry.load_full()
+    }
+
+    /// Serve a new set of plugins; runs in flight keep their versions.
+    pub fn set_registry(&self, registry: Registry) {
+        self.registry.store(Arc::new(registry));
+    }
+
+    /// Report plugin call durations to `observer`.
+    pub fn set_observer(&mut self, observer: Arc<dyn CallObserver>) {
+        self.observer = Some(observer);
+    }
+
+    fn observe(&self, plugin: &str, call: &str, started: Instant) {
+        if let Some(o) = &self.observer {
+            o.plugin_call(plugin, call, started.elapsed());
+        }
+    }
+
     fn plugin(&self, tenant: &str, name: &str, key: &str) -> Result<LoadedPlugin> {
-        self.registry.get(tenant, name).cloned().ok_or_else(|| {
-            let dir = self.config.resolve(&self.config.plugins.dir);
-            let refused = self
-                .registry
+        let registry = self.registry();
+        registry.get(tenant, name).cloned().ok_or_else(|| {
+            let config = self.config();
+            let dir = config.resolve(&config.plugins.dir);
+            let refused = registry
                 .errors
                 .iter()
                 .map(|e| format!("\n  - {e}"))
@@ -82,39 +131,34 @@ impl Host {
     }
 
     pub async fn test_connection(&self, job: &str) -> Result<Vec<crate::model::Check>> {
-        let job = self.config.job(job)?.clone();
+        let config = self.config();
+        let job = config.job(job)?.clone();
         let connector = self.plugin(&job.tenant, &job.connector, "connector")?;
-        let limits = self.config.limits_for(&job.tenant);
-        let grant = self.grant(&job);
+        let limits = config.limits_for(&job.tenant);
+        let grant = grant(&config, &job);
         let rt = self.runtime.clone();
+        let plugin = connector.manifest.name.clone();
         let ctx = CallContext {
             tenant: job.tenant.clone(),
             job: job.id.clone(),
-            plugin: connector.manifest.name.clone(),
+            plugin: plugin.clone(),
             version: connector.manifest.version.clone(),
             ..Default::default()
         };
-        tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        let checks = tokio::task::spawn_blocking(move || {
             let mut instance = ConnectorInstance::new(&rt, &connector, &limits, ctx, &grant)?;
             instance.test_connection(&job.source_json())
         })
-        .await?
-    }
-
-    fn grant(&self, job: &JobConfig) -> Grant {
-        Grant {
-            input_dir: job
-                .grants
-                .input_dir
-                .as_ref()
-                .map(|d| self.config.resolve(d)),
-            http: job.grants.http.clone(),
-        }
+        .await?;
+        self.observe(&plugin, "test-connection", started);
+        checks
     }
 
     /// Run one sync of a job.
     pub async fn sync(&self, req: &SyncRequest) -> Result<RunReport> {
-        let job = self.config.job(&req.job)?.clone();
+        let config = self.config();
+        let job = config.job(&req.job)?.clone();
         let connector = self.plugin(&job.tenant, &job.connector, "connector")?;
         let mappers = job
             .mappers
@@ -147,7 +191,10 @@ impl Host {
         };
         let started = Instant::now();
         let mut run = RunRecord {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: req
+                .run_id
+                .clone()
+                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
             tenant_id: job.tenant.clone(),
             job_id: job.id.clone(),
             mode: if run_mode == RunMode::Full {
@@ -177,13 +224,16 @@ impl Host {
         self.store.start_run(&run).await?;
         tracing::info!(run = %run.id, job = %job.id, mode = %run.mode, dry_run = req.dry_run, "run started");
 
+        let shared = Arc::new(Mutex::new(Collected::default()));
         let result = self
-            .read_plan_apply(&job, req, &connector, &mappers, &mode, run_mode, &run.id)
+            .read_plan_apply(
+                &config, &job, req, &connector, &mappers, &mode, run_mode, &run.id, &shared,
+            )
             .await;
         run.finished_at = Some(crate::store::now());
         run.duration_ms = Some(started.elapsed().as_millis() as i64);
         let report = match result {
-            Ok((read, plan)) => {
+            Ok((read, plan, run_again_in)) => {
                 run.outcome = match &plan.stop {
                     Some(stop) => stop.outcome().into(),
                     None => "succeeded".into(),
@@ -196,12 +246,30 @@ impl Host {
                     run: run.clone(),
                     read,
                     plan,
+                    run_again_in,
                 })
+            }
+            Err(e)
+                if req
+                    .cancel
+                    .as_ref()
+                    .is_some_and(|c| c.load(Ordering::Relaxed)) =>
+            {
+                run.outcome = "cancelled".into();
+                run.message = Some(format!(
+                    "cancelled: the host is shutting down, so the run stopped at a batch boundary; nothing of it was applied ({e:#})"
+                ));
+                Err(e.context("the run was cancelled (the host is shutting down)"))
             }
             Err(e) => {
                 run.outcome = "failed".into();
                 run.message = Some(format!("{e:#}"));
-                Err(e)
+                // A failed read may still have asked for its next run
+                // (e.g. after HTTP 429): keep that for the scheduler.
+                match shared.lock().map(|c| c.run_again_in) {
+                    Ok(Some(secs)) => Err(e.context(RunAgainIn(secs))),
+                    _ => Err(e),
+                }
             }
         };
         self.store.finish_run(&run).await?;
@@ -213,6 +281,7 @@ impl Host {
     #[allow(clippy::too_many_arguments)]
     async fn read_plan_apply(
         &self,
+        config: &Config,
         job: &JobConfig,
         req: &SyncRequest,
         connector: &LoadedPlugin,
@@ -220,8 +289,9 @@ impl Host {
         mode: &ReadMode,
         run_mode: RunMode,
         run_id: &str,
-    ) -> Result<(ReadSummary, Plan)> {
-        let tenant = self.config.tenant(&job.tenant).expect("validated");
+        shared: &Arc<Mutex<Collected>>,
+    ) -> Result<(ReadSummary, Plan, Option<u32>)> {
+        let tenant = config.tenant(&job.tenant).expect("validated");
         let seats = job
             .sync
             .license_kind
@@ -236,7 +306,6 @@ impl Host {
             .await?
             .into_iter()
             .collect();
-        let shared = Arc::new(Mutex::new(Collected::default()));
         let phase = Instant::now();
         let (read, collected) = {
             let rt = self.runtime.clone();
@@ -246,8 +315,10 @@ impl Host {
                 mappers.to_vec(),
                 mode.clone(),
             );
-            let limits = self.config.limits_for(&job.tenant);
-            let grant = self.grant(&job);
+            let limits = config.limits_for(&job.tenant);
+            let grant = grant(config, &job);
+            let observer = self.observer.clone();
+            let cancel = req.cancel.clone();
             let run_id = run_id.to_string();
             let shared = shared.clone();
             let seats_info = tenant
@@ -264,12 +335,25 @@ impl Host {
                     version: p.manifest.version.clone(),
                 };
                 let mapping = job.mapping_json();
+                let observe = |plugin: &str, call: &str, started: Instant| {
+                    if let Some(o) = &observer {
+                        o.plugin_call(plugin, call, started.elapsed());
+                    }
+                };
                 let mapper_instances = mappers
                     .iter()
-                    .map(|m| MapperInstance::new(&rt, m, &limits, ctx(m), &mapping))
+                    .map(|m| {
+                        let started = Instant::now();
+                        let instance = MapperInstance::new(&rt, m, &limits, ctx(m), &mapping);
+                        observe(&m.manifest.name, "configure", started);
+                        instance
+                    })
                     .collect::<Result<Vec<_>>>()?;
                 let sink = Collector {
                     shared: shared.clone(),
+                    observer: observer.clone(),
+                    mapper_names: mappers.iter().map(|m| m.manifest.name.clone()).collect(),
+                    cancel,
                     mappers: mapper_instances,
                     user_filter: job.sync.user_filter.as_ref().map(|f| {
                         (
@@ -282,7 +366,10 @@ impl Host {
                 };
                 let mut instance =
                     ConnectorInstance::new(&rt, &connector, &limits, ctx(&connector), &grant)?;
-                let read = instance.read(&job.source_json(), &mode, Box::new(sink))?;
+                let started = Instant::now();
+                let read = instance.read(&job.source_json(), &mode, Box::new(sink));
+                observe(&connector.manifest.name, "read", started);
+                let read = read?;
                 drop(instance);
                 let collected = std::mem::take(&mut *shared.lock().expect("collector lock"));
                 Ok((read, collected))
@@ -290,6 +377,15 @@ impl Host {
             .await
             .context("the read task panicked")??
         };
+        // A connector may ignore the refused batches and report success:
+        // a cancelled read is never planned, let alone applied.
+        if req
+            .cancel
+            .as_ref()
+            .is_some_and(|c| c.load(Ordering::Relaxed))
+        {
+            anyhow::bail!("the read was stopped before it was planned");
+        }
         let mut collected = collected;
         collector::merge_extra_members(&mut collected);
         collected.snapshot.complete = read.complete;
@@ -310,8 +406,9 @@ impl Host {
         let phase = Instant::now();
         let plan = engine::plan(&collected.snapshot, &current, &policy, run_mode);
         tracing::debug!(ms = phase.elapsed().as_millis() as u64, "planned");
+        let run_again_in = collected.run_again_in;
         if req.dry_run || plan.stop.is_some() {
-            return Ok((read, plan));
+            return Ok((read, plan, run_again_in));
         }
         let ctx = ApplyContext {
             tenant: job.tenant.clone(),
@@ -333,7 +430,15 @@ impl Host {
         let phase = Instant::now();
         self.store.apply(&plan, &ctx).await?;
         tracing::debug!(ms = phase.elapsed().as_millis() as u64, "applied");
-        Ok((read, plan))
+        Ok((read, plan, run_again_in))
+    }
+}
+
+/// What a job's connector may reach: its input folder and HTTP origins.
+fn grant(config: &Config, job: &JobConfig) -> Grant {
+    Grant {
+        input_dir: job.grants.input_dir.as_ref().map(|d| config.resolve(d)),
+        http: job.grants.http.clone(),
     }
 }
 

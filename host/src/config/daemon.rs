@@ -1,0 +1,193 @@
+//! The daemon's part of the config: the `[server]` table (admin API) and a
+//! job's schedule and retry policy.
+
+use std::net::SocketAddr;
+use std::str::FromStr;
+
+use anyhow::{bail, Result};
+use serde::Deserialize;
+
+use super::JobConfig;
+use crate::secret::Secret;
+
+/// `[server]`: the admin API of `usersync serve`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Where the API listens; loopback unless you mean otherwise.
+    pub listen: String,
+    /// Bearer token for the API: `{ env = "VAR" }` or `{ value = "..." }`.
+    /// The environment variable `USERSYNC_API_TOKEN` takes precedence.
+    pub token: Option<Secret>,
+    /// How long shutdown waits for runs in flight to stop.
+    pub shutdown_grace_seconds: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:8080".into(),
+            token: None,
+            shutdown_grace_seconds: 60,
+        }
+    }
+}
+
+/// `[jobs.retry]`: failed runs are retried after `initial_seconds`, doubling
+/// up to `max_seconds`, at most `attempts` times; then the job waits for its
+/// next scheduled run.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryPolicy {
+    pub attempts: u32,
+    pub initial_seconds: f64,
+    pub max_seconds: f64,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 3,
+            initial_seconds: 30.0,
+            max_seconds: 900.0,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait before retry number `attempt` (1-based), or `None` once the
+    /// attempts are used up.
+    pub fn delay(&self, attempt: u32) -> Option<std::time::Duration> {
+        if attempt == 0 || attempt > self.attempts {
+            return None;
+        }
+        let secs = self.initial_seconds * 2f64.powi(attempt as i32 - 1);
+        Some(std::time::Duration::from_secs_f64(
+            secs.min(self.max_seconds),
+        ))
+    }
+}
+
+impl ServerConfig {
+    pub fn listen_addr(&self) -> Result<SocketAddr> {
+        self.listen.parse().map_err(|_| {
+            anyhow::anyhow!(
+                "server.listen = {:?} is not an address like \"127.0.0.1:8080\"",
+                self.listen
+            )
+        })
+    }
+
+    pub(super) fn validate(&self) -> Result<()> {
+        self.listen_addr()?;
+        Ok(())
+    }
+}
+
+impl JobConfig {
+    /// The job's cron schedule (checked when the config was loaded).
+    pub fn cron(&self) -> Option<croner::Cron> {
+        self.schedule
+            .as_deref()
+            .and_then(|s| croner::Cron::from_str(s).ok())
+    }
+}
+
+/// Schedule and retry keys of `jobs[i]`; errors name the key.
+pub(super) fn validate_job(i: usize, job: &JobConfig) -> Result<()> {
+    if job.schedule.is_some() && job.interval_seconds.is_some() {
+        bail!("jobs[{i}]: set `schedule` (cron) or `interval_seconds`, not both");
+    }
+    if let Some(expr) = &job.schedule {
+        if let Err(e) = croner::Cron::from_str(expr) {
+            bail!(
+                "jobs[{i}].schedule = {expr:?} is not a valid cron expression ({e}); \
+                 use five fields, minute hour day-of-month month day-of-week, e.g. \"*/15 * * * *\""
+            );
+        }
+    }
+    if job.interval_seconds == Some(0) {
+        bail!("jobs[{i}].interval_seconds must be at least 1");
+    }
+    let r = &job.retry;
+    if !(r.initial_seconds > 0.0 && r.max_seconds >= r.initial_seconds) {
+        bail!(
+            "jobs[{i}].retry: initial_seconds must be above 0 and max_seconds at least initial_seconds"
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap_then_stops() {
+        let r = RetryPolicy {
+            attempts: 5,
+            initial_seconds: 10.0,
+            max_seconds: 30.0,
+        };
+        let secs: Vec<_> = (1..=6).map(|a| r.delay(a).map(|d| d.as_secs())).collect();
+        assert_eq!(
+            secs,
+            [Some(10), Some(20), Some(30), Some(30), Some(30), None]
+        );
+    }
+}
+
+#[cfg(test)]
+mod config_tests {
+    use crate::config::Config;
+
+    fn parse(job_extra: &str) -> anyhow::Result<Config> {
+        Config::parse(
+            &format!("[[jobs]]\nid = \"j\"\nconnector = \"c\"\n{job_extra}"),
+            "test.toml",
+            std::path::PathBuf::from("/tmp"),
+        )
+    }
+
+    #[test]
+    fn schedules_are_checked_and_errors_name_the_key() {
+        assert!(parse("schedule = \"*/15 * * * *\"").is_ok());
+        assert!(parse("interval_seconds = 60").is_ok());
+        for bad in ["61 * * * *", "*/15 * * *", "every day", "* * 32 * *"] {
+            let e = format!("{:#}", parse(&format!("schedule = {bad:?}")).unwrap_err());
+            assert!(
+                e.contains("jobs[0].schedule") && e.contains("cron"),
+                "{bad}: {e}"
+            );
+        }
+        let e = format!(
+            "{:#}",
+            parse("schedule = \"* * * * *\"\ninterval_seconds = 5").unwrap_err()
+        );
+        assert!(e.contains("not both"), "{e}");
+        let e = format!("{:#}", parse("interval_seconds = 0").unwrap_err());
+        assert!(e.contains("jobs[0].interval_seconds"), "{e}");
+        let e = format!(
+            "{:#}",
+            parse("[jobs.retry]\ninitial_seconds = 0").unwrap_err()
+        );
+        assert!(e.contains("jobs[0].retry"), "{e}");
+        let e = format!("{:#}", parse("[jobs.retry]\ntries = 3").unwrap_err());
+        assert!(e.contains("unknown field `tries`"), "{e}");
+    }
+
+    #[test]
+    fn the_server_table_is_checked() {
+        let c = Config::parse("", "t", "/tmp".into()).unwrap();
+        assert_eq!(c.server.listen, "127.0.0.1:8080");
+        let e = Config::parse("[server]\nlisten = \"localhost\"", "t", "/tmp".into()).unwrap_err();
+        assert!(format!("{e:#}").contains("server.listen"), "{e:#}");
+        let c = Config::parse(
+            "[server]\ntoken = { value = \"s3cret-s3cret-s3cret\" }",
+            "t",
+            "/tmp".into(),
+        )
+        .unwrap();
+        assert!(!format!("{c:?}").contains("s3cret"));
+    }
+}

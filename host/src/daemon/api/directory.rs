@@ -1,0 +1,81 @@
+//! `/users` and `/groups`: what the target store holds, filtered and paged.
+
+use axum::extract::State;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::{ApiQuery, ApiResult, AppState, Page};
+use crate::store::{GroupRow, UserRow};
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DirectoryParams {
+    tenant: Option<String>,
+    /// Only what this job synced.
+    job: Option<String>,
+    /// Only active (`true`) or deactivated (`false`) entries.
+    active: Option<bool>,
+    /// Page size, 1 to 1000 (default 100).
+    limit: Option<usize>,
+    offset: Option<usize>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UsersPage {
+    /// By username.
+    pub users: Vec<UserRow>,
+    pub total: usize,
+    pub next_offset: Option<usize>,
+}
+
+#[utoipa::path(get, path = "/users", tag = "directory", params(DirectoryParams),
+    responses((status = 200, body = UsersPage), (status = 400, body = super::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn users(
+    State(d): State<AppState>,
+    ApiQuery(p): ApiQuery<DirectoryParams>,
+) -> ApiResult<UsersPage> {
+    let page = Page::new(p.limit, p.offset)?;
+    let mut rows = d.host.store.users(p.tenant.as_deref()).await?;
+    rows.retain(|u| {
+        p.job.as_ref().is_none_or(|j| u.job_id.as_ref() == Some(j))
+            && p.active.is_none_or(|a| u.active == a)
+    });
+    let total = rows.len();
+    let (users, next_offset) = page.slice(rows);
+    Ok(Json(UsersPage {
+        users,
+        total,
+        next_offset,
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GroupsPage {
+    /// By name.
+    pub groups: Vec<GroupRow>,
+    pub total: usize,
+    pub next_offset: Option<usize>,
+}
+
+#[utoipa::path(get, path = "/groups", tag = "directory", params(DirectoryParams),
+    responses((status = 200, body = GroupsPage), (status = 400, body = super::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn groups(
+    State(d): State<AppState>,
+    ApiQuery(p): ApiQuery<DirectoryParams>,
+) -> ApiResult<GroupsPage> {
+    let page = Page::new(p.limit, p.offset)?;
+    let mut rows = d.host.store.groups(p.tenant.as_deref()).await?;
+    rows.retain(|g| {
+        p.job.as_ref().is_none_or(|j| &g.job_id == j) && p.active.is_none_or(|a| g.active == a)
+    });
+    let total = rows.len();
+    let (groups, next_offset) = page.slice(rows);
+    Ok(Json(GroupsPage {
+        groups,
+        total,
+        next_offset,
+    }))
+}

@@ -1,0 +1,171 @@
+//! The admin HTTP API (axum). Every answer is JSON (or Prometheus text for
+//! `/metrics`); errors are `{"error": "..."}` with a message a person can act
+//! on. Everything but `/health` and `/openapi.json` needs the bearer token.
+//! No answer carries a secret: jobs are shown without their source, mapping
+//! or secrets, and config errors without the offending line.
+
+pub mod auth;
+mod directory;
+mod health;
+mod jobs;
+pub mod openapi;
+mod plugins;
+mod runs;
+
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, Query};
+use axum::http::request::Parts;
+use axum::http::{Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::Daemon;
+
+type AppState = Arc<Daemon>;
+
+pub fn router(daemon: Arc<Daemon>) -> Router {
+    let protected = Router::new()
+        .route("/jobs", get(jobs::list))
+        .route("/jobs/{id}", get(jobs::get))
+        .route("/jobs/{id}/run", post(jobs::run))
+        .route("/jobs/{id}/test-connection", post(jobs::test_connection))
+        .route("/runs", get(runs::list))
+        .route("/runs/{id}", get(runs::get))
+        .route("/audit", get(runs::audit))
+        .route("/plugins", get(plugins::list))
+        .route("/users", get(directory::users))
+        .route("/groups", get(directory::groups))
+        .route("/metrics", get(health::metrics))
+        .route_layer(axum::middleware::from_fn_with_state(
+            daemon.clone(),
+            auth::require_token,
+        ));
+    Router::new()
+        .route("/health", get(health::health))
+        .route("/openapi.json", get(openapi::document))
+        .merge(protected)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(daemon)
+}
+
+/// An error answer: `{"error": message}` with a status.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    body: ErrorBody,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong, and what to do about it.
+    pub error: String,
+    /// For `409 already running`: the run in progress.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            body: ErrorBody {
+                error: message.into(),
+                run_id: None,
+            },
+        }
+    }
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, message)
+    }
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, message)
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(e: anyhow::Error) -> ApiError {
+        tracing::error!("API request failed: {e:#}");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}"))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(self.body)).into_response()
+    }
+}
+
+pub type ApiResult<T> = Result<Json<T>, ApiError>;
+
+/// `Query<T>` whose rejection is a JSON error naming the bad parameter.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(q)| ApiQuery(q))
+            .map_err(|e| ApiError::bad_request(format!("bad query parameters: {}", e.body_text())))
+    }
+}
+
+/// `limit` (default 100, at most 1000) and `offset` of a listing.
+#[derive(Debug, Clone, Copy)]
+pub struct Page {
+    pub limit: usize,
+    pub offset: usize,
+}
+
+impl Page {
+    pub fn new(limit: Option<usize>, offset: Option<usize>) -> Result<Page, ApiError> {
+        let limit = limit.unwrap_or(100);
+        if !(1..=1000).contains(&limit) {
+            return Err(ApiError::bad_request(format!(
+                "limit = {limit}: use 1 to 1000"
+            )));
+        }
+        let offset = offset.unwrap_or(0);
+        if offset > 10_000_000 {
+            return Err(ApiError::bad_request(format!(
+                "offset = {offset}: use at most 10000000 (narrow the filters instead)"
+            )));
+        }
+        Ok(Page { limit, offset })
+    }
+
+    /// This page of `items`, and the offset of the next page if any.
+    pub fn slice<T>(&self, items: Vec<T>) -> (Vec<T>, Option<usize>) {
+        let more = items.len() > self.offset + self.limit;
+        let page = items
+            .into_iter()
+            .skip(self.offset)
+            .take(self.limit)
+            .collect();
+        (page, more.then_some(self.offset + self.limit))
+    }
+}
+
+async fn not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::not_found(format!(
+        "no endpoint {method} {}; the API is described at /openapi.json",
+        uri.path()
+    ))
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!(
+            "{} does not take {method}; the API is described at /openapi.json",
+            uri.path()
+        ),
+    )
+}

@@ -1,0 +1,50 @@
+//! The OpenAPI document, served at `/openapi.json`.
+
+use axum::Json;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::{directory, health, jobs, plugins, runs, ErrorBody};
+use crate::daemon::jobs::{LastRun, NextRun, Running, Trigger};
+use crate::store::{GroupRow, UserRow};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "usersync admin API",
+        description = "The admin API of `usersync serve`. Send `Authorization: Bearer <token>` (server.token or USERSYNC_API_TOKEN) to every endpoint but /health and /openapi.json. Errors are `{\"error\": \"...\"}`."
+    ),
+    paths(
+        health::health, health::metrics,
+        jobs::list, jobs::get, jobs::run, jobs::test_connection,
+        runs::list, runs::get, runs::audit,
+        plugins::list,
+        directory::users, directory::groups,
+    ),
+    components(schemas(
+        ErrorBody, health::Health, health::HealthDetails,
+        jobs::JobView, jobs::RunStarted, jobs::ConnectionTest, jobs::CheckView,
+        Running, NextRun, LastRun, Trigger,
+        runs::RunView, runs::RunsPage, runs::AuditEvent, runs::AuditPage,
+        plugins::PluginsView, plugins::PluginView, plugins::RefusedFile,
+        directory::UsersPage, directory::GroupsPage, UserRow, GroupRow,
+    )),
+    modifiers(&BearerAuth),
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+pub async fn document() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}

@@ -1,0 +1,346 @@
+//! Job state and the run guard: never two runs of one job at once, what a
+//! finished run means for the next one (schedule, retry with backoff, the
+//! plugin's own `schedule` request), and the metrics of each run.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::Daemon;
+use crate::config::JobConfig;
+use crate::sync::{RunAgainIn, RunReport, SyncRequest};
+
+/// Why a run started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    /// The job's cron schedule or interval.
+    Schedule,
+    /// A retry after a failed run (exponential backoff).
+    Retry,
+    /// The connector asked for it through the `schedule` import.
+    PluginRequest,
+    /// `POST /jobs/{id}/run`.
+    Api,
+}
+
+impl std::fmt::Display for Trigger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Trigger::Schedule => "schedule",
+            Trigger::Retry => "retry",
+            Trigger::PluginRequest => "plugin_request",
+            Trigger::Api => "api",
+        })
+    }
+}
+
+/// What one job is doing, and what it did last.
+#[derive(Debug, Clone, Default)]
+pub struct JobState {
+    pub running: Option<Running>,
+    pub next: Option<NextRun>,
+    pub last: Option<LastRun>,
+    /// Failed runs in a row (retries count them).
+    pub failures: u32,
+    /// The schedule `next` was computed from; a reload that changes it
+    /// recomputes `next`.
+    pub(super) schedule_key: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Running {
+    pub run_id: String,
+    pub trigger: Trigger,
+    pub started_at: DateTime<Utc>,
+    pub dry_run: bool,
+    pub full: bool,
+    #[serde(skip)]
+    pub(super) cancel: Arc<AtomicBool>,
+    #[serde(skip)]
+    started: Option<Instant>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct NextRun {
+    pub at: DateTime<Utc>,
+    pub trigger: Trigger,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LastRun {
+    /// `None` when the run could not start (e.g. its plugin is missing).
+    pub run_id: Option<String>,
+    pub trigger: Trigger,
+    pub dry_run: bool,
+    /// `succeeded`, `failed`, `cancelled` or `stopped_by_*`.
+    pub outcome: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub message: Option<String>,
+}
+
+/// Flags of a run, as `POST /jobs/{id}/run` takes them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunOptions {
+    pub dry_run: bool,
+    pub full: bool,
+    pub confirm_deletions: bool,
+}
+
+/// Why a run was not started.
+#[derive(Debug, Clone)]
+pub enum StartError {
+    UnknownJob(String),
+    AlreadyRunning(Running),
+    ShuttingDown,
+}
+
+/// A plugin may ask for its next run between 1 s and a week from now.
+const PLUGIN_REQUEST_RANGE: (u32, u32) = (1, 7 * 24 * 3600);
+
+/// The job's next run by its schedule, strictly after `now`.
+pub fn scheduled_after(job: &JobConfig, now: DateTime<Utc>) -> Option<NextRun> {
+    let at = if let Some(cron) = job.cron() {
+        let local = now.with_timezone(&chrono::Local);
+        cron.find_next_occurrence(&local, false)
+            .ok()?
+            .with_timezone(&Utc)
+    } else {
+        now + chrono::Duration::seconds(job.interval_seconds? as i64)
+    };
+    Some(NextRun {
+        at,
+        trigger: Trigger::Schedule,
+    })
+}
+
+/// What identifies a job's schedule, to notice when a reload changes it.
+pub fn schedule_key(job: &JobConfig) -> String {
+    format!("{:?}/{:?}", job.schedule, job.interval_seconds)
+}
+
+/// Clears the job's `running` slot even if the run task panics.
+struct RunGuard {
+    daemon: Arc<Daemon>,
+    job: String,
+    running: Running,
+    finished: bool,
+}
+
+impl Drop for RunGuard {
+    fn drop(&mut self) {
+        if !self.finished {
+            let err = anyhow::anyhow!("the run task stopped unexpectedly (a bug in usersync)");
+            self.daemon
+                .finish(&self.job, &self.running, &Err(err), true);
+        }
+    }
+}
+
+impl Daemon {
+    /// Start a run of `job` in the background and return its run id, unless
+    /// the job is already running (never two runs of one job at once).
+    pub fn start_run(
+        self: &Arc<Self>,
+        job: &str,
+        trigger: Trigger,
+        opts: RunOptions,
+    ) -> Result<Running, StartError> {
+        if self.shutting_down() {
+            return Err(StartError::ShuttingDown);
+        }
+        let config = self.host.config();
+        if let Err(e) = config.job(job) {
+            return Err(StartError::UnknownJob(format!("{e:#}")));
+        }
+        let running = {
+            let mut jobs = self.jobs.lock().expect("jobs lock");
+            let state = jobs.entry(job.to_string()).or_default();
+            if let Some(r) = &state.running {
+                return Err(StartError::AlreadyRunning(r.clone()));
+            }
+            let running = Running {
+                run_id: uuid::Uuid::new_v4().to_string(),
+                trigger,
+                started_at: Utc::now(),
+                dry_run: opts.dry_run,
+                full: opts.full,
+                cancel: Arc::new(AtomicBool::new(false)),
+                started: Some(Instant::now()),
+            };
+            state.running = Some(running.clone());
+            // The run's end decides the next one.
+            state.next = None;
+            running
+        };
+        self.metrics.runs_in_progress.inc();
+        let req = SyncRequest {
+            job: job.to_string(),
+            dry_run: opts.dry_run,
+            full: opts.full,
+            confirm_deletions: opts.confirm_deletions,
+            run_id: Some(running.run_id.clone()),
+            cancel: Some(running.cancel.clone()),
+        };
+        let mut guard = RunGuard {
+            daemon: self.clone(),
+            job: job.to_string(),
+            running: running.clone(),
+            finished: false,
+        };
+        tokio::spawn(async move {
+            let result = guard.daemon.host.sync(&req).await;
+            // A run that failed before it started (unknown job, missing
+            // plugin) has no record in the store.
+            let recorded = match &result {
+                Ok(_) => true,
+                Err(_) => matches!(
+                    guard.daemon.host.store.run(&guard.running.run_id).await,
+                    Ok(Some(_))
+                ),
+            };
+            guard.finished = true;
+            guard
+                .daemon
+                .finish(&guard.job, &guard.running, &result, recorded);
+        });
+        Ok(running)
+    }
+
+    /// Record a finished run and decide when the job runs next.
+    fn finish(
+        &self,
+        job_id: &str,
+        run: &Running,
+        result: &anyhow::Result<RunReport>,
+        recorded: bool,
+    ) {
+        let now = Utc::now();
+        let cancelled = run.cancel.load(Ordering::Relaxed) && result.is_err();
+        let (outcome, message, run_again_in) = match result {
+            Ok(r) => (r.run.outcome.clone(), r.run.message.clone(), r.run_again_in),
+            Err(e) => (
+                if cancelled { "cancelled" } else { "failed" }.to_string(),
+                Some(format!("{e:#}")),
+                e.downcast_ref::<RunAgainIn>().map(|r| r.0),
+            ),
+        };
+        match result {
+            Ok(r) if r.run.outcome == "succeeded" => {
+                tracing::info!(job = job_id, run = %run.run_id, outcome, "run finished")
+            }
+            _ => tracing::warn!(
+                job = job_id,
+                run = %run.run_id,
+                outcome,
+                "run finished: {}",
+                message.as_deref().unwrap_or("")
+            ),
+        }
+        self.metrics
+            .run_finished(job_id, &outcome, run.started.map(|s| s.elapsed()));
+        if let Ok(report) = result {
+            self.metrics.records(&report.run, report);
+        }
+        self.metrics.runs_in_progress.dec();
+
+        let config = self.host.config();
+        let job = config.job(job_id).ok();
+        let mut jobs = self.jobs.lock().expect("jobs lock");
+        let state = jobs.entry(job_id.to_string()).or_default();
+        state.running = None;
+        state.last = Some(LastRun {
+            run_id: recorded.then(|| run.run_id.clone()),
+            trigger: run.trigger,
+            dry_run: run.dry_run,
+            outcome: outcome.clone(),
+            started_at: run.started_at,
+            finished_at: now,
+            message,
+        });
+        if !run.dry_run && !cancelled {
+            let failed = outcome == "failed";
+            state.failures = if failed { state.failures + 1 } else { 0 };
+            state.next = match (run_again_in, job) {
+                (Some(secs), _) => {
+                    let secs = secs.clamp(PLUGIN_REQUEST_RANGE.0, PLUGIN_REQUEST_RANGE.1);
+                    tracing::info!(
+                        job = job_id,
+                        "the plugin asked for the next run in {secs} s"
+                    );
+                    Some(NextRun {
+                        at: now + chrono::Duration::seconds(secs.into()),
+                        trigger: Trigger::PluginRequest,
+                    })
+                }
+                (None, Some(job)) if failed => match job.retry.delay(state.failures) {
+                    Some(delay) => {
+                        tracing::info!(
+                            job = job_id,
+                            "retry {} of {} in {:.0} s",
+                            state.failures,
+                            job.retry.attempts,
+                            delay.as_secs_f64()
+                        );
+                        Some(NextRun {
+                            at: now + to_chrono(delay),
+                            trigger: Trigger::Retry,
+                        })
+                    }
+                    None => {
+                        state.failures = 0;
+                        scheduled_after(job, now)
+                    }
+                },
+                (None, Some(job)) => scheduled_after(job, now),
+                (None, None) => None,
+            };
+            state.schedule_key = job.map(schedule_key);
+        }
+        drop(jobs);
+        self.run_ended.notify_waiters();
+        self.wake.notify_one();
+    }
+
+    /// Ask every run in flight to stop at its next batch; returns how many.
+    pub(super) fn cancel_all(&self) -> usize {
+        let jobs = self.jobs.lock().expect("jobs lock");
+        jobs.values()
+            .filter_map(|s| s.running.as_ref())
+            .inspect(|r| r.cancel.store(true, Ordering::Relaxed))
+            .count()
+    }
+
+    pub(super) fn running_count(&self) -> usize {
+        let jobs = self.jobs.lock().expect("jobs lock");
+        jobs.values().filter(|s| s.running.is_some()).count()
+    }
+
+    /// Wait until no run is in flight.
+    pub(super) async fn idle(&self) {
+        loop {
+            let ended = self.run_ended.notified();
+            tokio::pin!(ended);
+            ended.as_mut().enable();
+            if self.running_count() == 0 {
+                return;
+            }
+            ended.await;
+        }
+    }
+
+    /// A copy of one job's state.
+    pub fn job_state(&self, job: &str) -> JobState {
+        let jobs = self.jobs.lock().expect("jobs lock");
+        jobs.get(job).cloned().unwrap_or_default()
+    }
+}
+
+fn to_chrono(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}

@@ -1,0 +1,191 @@
+//! `usersync serve`: the long-running service. It wires together the
+//! scheduler (`scheduler.rs`), the run guard and retries (`jobs.rs`), config
+//! reload (`reload.rs`), plugin hot reload (`plugins.rs`, over `watch.rs`),
+//! metrics (`metrics.rs`) and the admin HTTP API (`api/`), and shuts down
+//! gracefully on SIGTERM/SIGINT: no new runs, runs in flight stop at their
+//! next batch and record an honest outcome, then the process exits.
+
+pub mod api;
+pub mod jobs;
+pub mod metrics;
+mod plugins;
+pub mod reload;
+mod scheduler;
+mod watch;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use arc_swap::ArcSwapOption;
+use chrono::{DateTime, Utc};
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::Notify;
+
+use crate::config::Config;
+use crate::sync::Host;
+use jobs::JobState;
+use metrics::Metrics;
+use reload::ConfigStatus;
+
+/// What `usersync serve` was asked to do.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub config_path: PathBuf,
+    /// Overrides `server.listen`.
+    pub listen: Option<String>,
+}
+
+/// Everything the daemon's tasks share.
+pub struct Daemon {
+    pub host: Arc<Host>,
+    pub metrics: Arc<Metrics>,
+    jobs: Mutex<HashMap<String, JobState>>,
+    refusals: plugins::Refusals,
+    config_path: PathBuf,
+    config_status: Mutex<ConfigStatus>,
+    /// SHA-256 of the API token in force (`None`: no token configured).
+    token: ArcSwapOption<[u8; 32]>,
+    /// The address the API is bound to.
+    pub listen: SocketAddr,
+    pub started_at: DateTime<Utc>,
+    shutting_down: AtomicBool,
+    /// Wakes the scheduler (a run ended, the config changed, shutdown).
+    wake: Notify,
+    run_ended: Notify,
+}
+
+impl Daemon {
+    pub fn shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Relaxed)
+    }
+
+    pub fn config_status(&self) -> ConfigStatus {
+        self.config_status
+            .lock()
+            .expect("config status lock")
+            .clone()
+    }
+}
+
+/// Run the daemon until SIGTERM/SIGINT. `Ok(true)`: every run in flight
+/// stopped cleanly; `Ok(false)`: the shutdown grace period ran out.
+pub async fn serve(opts: ServeOptions) -> Result<bool> {
+    // Absolute, so reloads and watched paths agree whatever the cwd.
+    let config_path = std::path::absolute(&opts.config_path)?;
+    let config = Config::load(&config_path)?;
+    let listen: SocketAddr = match &opts.listen {
+        Some(l) => l
+            .parse()
+            .with_context(|| format!("--listen {l:?} is not an address like 127.0.0.1:8080"))?,
+        None => config.server.listen_addr()?,
+    };
+    let token = api::auth::resolve_token(&config)?;
+    if token.is_none() && !listen.ip().is_loopback() {
+        bail!(
+            "the API would listen on {listen} without a token: set server.token \
+             (e.g. token = {{ env = \"USERSYNC_API_TOKEN\" }}) or USERSYNC_API_TOKEN, or listen on 127.0.0.1"
+        );
+    }
+    let plugins_dir = config.resolve(&config.plugins.dir);
+    let grace = Duration::from_secs(config.server.shutdown_grace_seconds);
+    let metrics = Arc::new(Metrics::new());
+    let mut host = Host::open(config).await?;
+    host.set_observer(metrics.clone());
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let listen = listener.local_addr()?;
+    let daemon = Arc::new(Daemon {
+        host: Arc::new(host),
+        metrics,
+        jobs: Mutex::new(HashMap::new()),
+        refusals: plugins::Refusals::default(),
+        config_status: Mutex::new(ConfigStatus {
+            path: config_path.clone(),
+            loaded_at: Utc::now(),
+            last_error: None,
+            last_error_at: None,
+        }),
+        config_path,
+        token: ArcSwapOption::empty(),
+        listen,
+        started_at: Utc::now(),
+        shutting_down: AtomicBool::new(false),
+        wake: Notify::new(),
+        run_ended: Notify::new(),
+    });
+    daemon.set_token(token.as_deref());
+    if token.is_none() {
+        tracing::warn!("no API token configured (server.token or USERSYNC_API_TOKEN): anyone on this machine can use the API on {listen}");
+    }
+    daemon.note_initial_plugins();
+
+    std::fs::create_dir_all(&plugins_dir)
+        .with_context(|| format!("cannot create the plugins folder {}", plugins_dir.display()))?;
+    let plugin_watch = watch::Watch::new(&plugins_dir, true)?;
+    tokio::spawn(plugins::watch(daemon.clone(), plugins_dir, plugin_watch));
+    let config_dir = daemon
+        .config_path
+        .parent()
+        .unwrap_or(std::path::Path::new("."));
+    let config_watch = watch::Watch::new(config_dir, false)?;
+    tokio::spawn(reload::watch(daemon.clone(), config_watch));
+    let scheduler = tokio::spawn(scheduler::run(daemon.clone()));
+
+    let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
+    let app = api::router(daemon.clone());
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = http_stopped.await;
+            })
+            .await
+    });
+    // Scripts and tests read this line to find the port (`--listen 127.0.0.1:0`).
+    println!("usersync serve: listening on http://{listen}");
+    tracing::info!(
+        "listening on http://{listen}; {} jobs, {} plugins",
+        daemon.host.config().jobs.len(),
+        daemon.host.registry().all().count()
+    );
+
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    let why = loop {
+        tokio::select! {
+            _ = term.recv() => break "SIGTERM",
+            _ = int.recv() => break "SIGINT",
+            _ = hup.recv() => reload::reload(&daemon, "SIGHUP"),
+        }
+    };
+
+    // No new runs; runs in flight stop at their next batch.
+    daemon.shutting_down.store(true, Ordering::Relaxed);
+    daemon.wake.notify_one();
+    let in_flight = daemon.cancel_all();
+    tracing::info!(
+        "{why}: shutting down; runs in flight: {in_flight} (they stop at their next batch)"
+    );
+    let clean = tokio::select! {
+        _ = daemon.idle() => true,
+        _ = tokio::time::sleep(grace) => {
+            tracing::error!("runs still in flight after server.shutdown_grace_seconds = {}; exiting anyway (the next start marks them interrupted)", grace.as_secs());
+            false
+        }
+        _ = term.recv() => false,
+        _ = int.recv() => false,
+    };
+    let _ = stop_http.send(());
+    let _ = scheduler.await;
+    if let Ok(Err(e)) = server.await {
+        tracing::warn!("the API server stopped with an error: {e}");
+    }
+    tracing::info!("stopped");
+    Ok(clean)
+}
