@@ -7,7 +7,7 @@ use std::fs;
 use anyhow::{anyhow, bail, Context, Result};
 
 use super::SambaDc;
-use crate::util::{count_dns, escape_dn_value, ldif_line, parse_ldif, run, run_stdout, LdifEntry};
+use crate::util::{escape_dn_value, ldif_line, parse_ldif, run, search, LdifEntry};
 
 const ADD_WORKERS: usize = 4;
 
@@ -33,55 +33,23 @@ impl SambaDc {
 
     /// `ldapsearch -LLL -o ldif-wrap=no` bound as Administrator with `args` appended.
     pub fn ldapsearch(&self, args: &[&str]) -> Result<String> {
-        run_stdout(
-            self.client("ldapsearch")
-                .args(["-LLL", "-o", "ldif-wrap=no"])
-                .args(args),
-        )
+        search::ldapsearch(self.client("ldapsearch"), args)
     }
 
-    /// Entries under `base` matching `filter` (paged, referrals skipped).
+    /// Entries under `base` (subtree) matching `filter`, read with a paged search.
     pub fn search_count(&self, base: &str, filter: &str) -> Result<usize> {
-        let out = self.ldapsearch(&[
-            "-E",
-            "pr=1000/noprompt",
-            "-b",
-            base,
-            "-s",
-            "sub",
-            filter,
-            "1.1",
-        ])?;
-        Ok(count_dns(&out))
+        search::search_count(self.client("ldapsearch"), base, filter)
     }
 
-    /// Entries under `base` matching `filter` with `attrs`, paged.
+    /// Entries under `base` (subtree) matching `filter` with `attrs` (empty = all user
+    /// attributes; add "+" for operational ones), paged.
     pub fn search(&self, base: &str, filter: &str, attrs: &[&str]) -> Result<Vec<LdifEntry>> {
-        let mut args = vec!["-E", "pr=1000/noprompt", "-b", base, "-s", "sub", filter];
-        args.extend_from_slice(attrs);
-        parse_ldif(&self.ldapsearch(&args)?)
+        search::search(self.client("ldapsearch"), base, filter, attrs)
     }
 
-    /// The entry at `dn`, if it exists.
+    /// The entry at `dn` (base search), if it exists.
     pub fn get(&self, dn: &str, attrs: &[&str]) -> Result<Option<LdifEntry>> {
-        let mut args = vec!["-b", dn, "-s", "base", "(objectClass=*)"];
-        args.extend_from_slice(attrs);
-        let out = self
-            .client("ldapsearch")
-            .args(["-LLL", "-o", "ldif-wrap=no"])
-            .args(&args)
-            .output()?;
-        match out.status.code() {
-            Some(0) => Ok(parse_ldif(&String::from_utf8_lossy(&out.stdout))?
-                .into_iter()
-                .next()),
-            Some(32) => Ok(None),
-            _ => bail!(
-                "ldapsearch -b {dn} failed ({}): {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        }
+        search::get(self.client("ldapsearch"), dn, attrs)
     }
 
     /// Searches including deleted objects (tombstones; control 1.2.840.113556.1.4.417).

@@ -4,10 +4,10 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 
 use super::Slapd;
-use crate::util::{count_dns, parse_ldif, run, run_stdout, LdifEntry};
+use crate::util::{run, search, LdifEntry};
 
 impl Slapd {
     /// Adds entries with `ldapadd` (through the overlays: don't include `memberOf`).
@@ -41,60 +41,25 @@ impl Slapd {
         run(self.client("ldapdelete").arg(dn)).map(|_| ())
     }
 
-    /// Runs `ldapsearch -LLL -o ldif-wrap=no` with the admin bind and `args` appended; returns
-    /// stdout.
+    /// `ldapsearch -LLL -o ldif-wrap=no` bound as the admin with `args` appended.
     pub fn ldapsearch(&self, args: &[&str]) -> Result<String> {
-        run_stdout(
-            self.client("ldapsearch")
-                .args(["-LLL", "-o", "ldif-wrap=no"])
-                .args(args),
-        )
+        search::ldapsearch(self.client("ldapsearch"), args)
     }
 
-    /// Number of entries under `base` (subtree) matching `filter`, read with a paged search
-    /// (`-E pr=1000/noprompt`).
+    /// Entries under `base` (subtree) matching `filter`, read with a paged search.
     pub fn search_count(&self, base: &str, filter: &str) -> Result<usize> {
-        let out = self.ldapsearch(&[
-            "-E",
-            "pr=1000/noprompt",
-            "-b",
-            base,
-            "-s",
-            "sub",
-            filter,
-            "1.1",
-        ])?;
-        Ok(count_dns(&out))
+        search::search_count(self.client("ldapsearch"), base, filter)
     }
 
     /// Entries under `base` (subtree) matching `filter` with `attrs` (empty = all user
     /// attributes; add "+" for operational ones), paged.
     pub fn search(&self, base: &str, filter: &str, attrs: &[&str]) -> Result<Vec<LdifEntry>> {
-        let mut args = vec!["-E", "pr=1000/noprompt", "-b", base, "-s", "sub", filter];
-        args.extend_from_slice(attrs);
-        parse_ldif(&self.ldapsearch(&args)?)
+        search::search(self.client("ldapsearch"), base, filter, attrs)
     }
 
     /// The entry at `dn` (base search), if it exists.
     pub fn get(&self, dn: &str, attrs: &[&str]) -> Result<Option<LdifEntry>> {
-        let mut args = vec!["-b", dn, "-s", "base", "(objectClass=*)"];
-        args.extend_from_slice(attrs);
-        let out = self
-            .client("ldapsearch")
-            .args(["-LLL", "-o", "ldif-wrap=no"])
-            .args(&args)
-            .output()?;
-        match out.status.code() {
-            Some(0) => Ok(parse_ldif(&String::from_utf8_lossy(&out.stdout))?
-                .into_iter()
-                .next()),
-            Some(32) => Ok(None), // noSuchObject
-            _ => bail!(
-                "ldapsearch -b {dn} failed ({}): {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        }
+        search::get(self.client("ldapsearch"), dn, attrs)
     }
 
     /// Adds a non-admin account `cn=<cn>,<suffix>` (simpleSecurityObject) with `password`. It

@@ -9,6 +9,7 @@ mod leftovers;
 mod net;
 mod parse;
 mod process;
+pub(crate) mod search;
 
 pub use apt::ensure_packages;
 pub use base64::{base64_decode, base64_encode};
