@@ -22,7 +22,7 @@ use tempfile::TempDir;
 use crate::tls::TlsFiles;
 use crate::util::{
     copy_tree, ensure_dir, ensure_packages, escape_dn_value, port_open, read_tail, sweep_leftovers,
-    tool, wait_until, write_private, ServerProcess,
+    wait_until, write_private, ServerProcess,
 };
 
 pub use options::{SambaOptions, SambaTimings};
@@ -264,11 +264,13 @@ impl SambaDc {
     }
 
     pub fn client_url(&self, program: &str, url: &str) -> Command {
-        let mut c = tool(program);
-        c.env("LDAPTLS_CACERT", self.ca_cert_path())
-            .args(["-H", url, "-x", "-D", &self.admin_upn(), "-y"])
-            .arg(self.admin_password_file());
-        c
+        crate::util::search::bound_client(
+            program,
+            url,
+            self.ca_cert_path(),
+            &self.admin_upn(),
+            self.admin_password_file().as_ref(),
+        )
     }
 }
 

@@ -15,7 +15,7 @@ use tempfile::TempDir;
 
 use crate::tls::TlsFiles;
 use crate::util::{
-    ensure_packages, free_port, read_tail, run, sweep_leftovers, tool, wait_until, write_private,
+    ensure_packages, free_port, read_tail, run, sweep_leftovers, wait_until, write_private,
     ServerProcess,
 };
 
@@ -296,11 +296,13 @@ impl Slapd {
 
     /// Like [`Slapd::client`] against another URL (e.g. [`Slapd::ldaps_url`]).
     pub fn client_url(&self, program: &str, url: &str) -> Command {
-        let mut c = tool(program);
-        c.env("LDAPTLS_CACERT", self.ca_cert_path())
-            .args(["-H", url, "-x", "-D", &self.admin_dn(), "-y"])
-            .arg(self.admin_password_file());
-        c
+        crate::util::search::bound_client(
+            program,
+            url,
+            self.ca_cert_path(),
+            &self.admin_dn(),
+            self.admin_password_file().as_ref(),
+        )
     }
 }
 

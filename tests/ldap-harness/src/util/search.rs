@@ -1,11 +1,28 @@
 //! `ldapsearch` helpers shared by both servers; each server supplies a
 //! `client(tool)` command that already carries its URL, bind and CA.
 
+use anyhow::{bail, Result};
 use std::process::Command;
 
-use anyhow::{bail, Result};
+use std::path::Path;
 
-use super::{count_dns, parse_ldif, run_stdout, LdifEntry};
+use super::{count_dns, parse_ldif, run_stdout, tool, LdifEntry};
+
+/// An OpenLDAP client tool with `-H url -x -D bind -y password_file` and
+/// `LDAPTLS_CACERT` set: how both servers' helpers talk to them.
+pub(crate) fn bound_client(
+    program: &str,
+    url: &str,
+    ca: &Path,
+    bind: &str,
+    password_file: &Path,
+) -> Command {
+    let mut c = tool(program);
+    c.env("LDAPTLS_CACERT", ca)
+        .args(["-H", url, "-x", "-D", bind, "-y"])
+        .arg(password_file);
+    c
+}
 
 const LDIF_FLAGS: [&str; 3] = ["-LLL", "-o", "ldif-wrap=no"];
 
