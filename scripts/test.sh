@@ -6,11 +6,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build-plugins.sh
 cargo fmt --all -- --check
-cargo clippy --release -p usersync-host -p usersync-sdk --all-targets -- -D warnings
-for pkg in usersync-csv usersync-default-mapper contractor-mapper hostile-mapper hostile-connector scripted-connector wrong-world flip-mapper; do
+cargo clippy --release -p usersync-host -p usersync-sdk -p cloud-servers -p usersync-bench --all-targets -- -D warnings
+for pkg in usersync-csv usersync-graph usersync-okta usersync-ldap usersync-default-mapper contractor-mapper hostile-mapper hostile-connector scripted-connector wrong-world flip-mapper; do
   cargo clippy --quiet --release --target wasm32-wasip2 -p "$pkg" -- -D warnings
 done
 cargo test --release -p usersync-host -p usersync-sdk
-cargo test --release -p usersync-csv -p usersync-default-mapper
+cargo test --release -p usersync-csv -p usersync-graph -p usersync-okta -p usersync-ldap -p usersync-default-mapper -p cloud-servers
 # Real directory servers: a throwaway slapd and a Samba AD DC on loopback.
 cargo test --release -p ldap-harness -- --test-threads=1
+# Benchmark harness smoke run (1k users, < 1 minute): it still runs, and the
+# store equals the directory after full and incremental syncs. The full
+# benchmark is `bash bench/run.sh` (see bench/README.md); never in CI.
+cargo build --quiet --release -p usersync-host --bin usersync
+USERSYNC_BENCH_SKIP_BUILD=1 bash bench/run.sh --smoke --json target/bench-smoke.json

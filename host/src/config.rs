@@ -11,8 +11,12 @@ use serde::Deserialize;
 
 use crate::secret::Secret;
 
+mod credentials;
 mod daemon;
+mod ldap;
+pub use credentials::{Credential, CredentialKind};
 pub use daemon::{RetryPolicy, ServerConfig};
+pub use ldap::{LdapConnection, TlsMode};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -124,6 +128,9 @@ pub struct JobConfig {
     pub mapping: toml::Table,
     #[serde(default)]
     pub grants: Grants,
+    /// The directory server the connector's LDAP searches go to (the host
+    /// connects and binds; the plugin never sees the password).
+    pub ldap: Option<LdapConnection>,
     #[serde(default)]
     pub sync: SyncPolicy,
     #[serde(default)]
@@ -132,8 +139,14 @@ pub struct JobConfig {
     pub notify: Notify,
     /// Secrets the host injects into brokered requests, by name. Values are
     /// `{ env = "VAR" }` or `{ value = "..." }`; never passed to plugins.
+    /// A name here that a plugin uses as `request.credential` (and that is
+    /// not in `credentials`) is sent as `Authorization: Bearer <secret>`.
     #[serde(default)]
     pub secrets: BTreeMap<String, Secret>,
+    /// How the host authenticates brokered HTTP requests, by name
+    /// (`[jobs.credentials.NAME]`, see config/credentials.rs).
+    #[serde(default)]
+    pub credentials: BTreeMap<String, Credential>,
     /// When `usersync serve` runs the job: a cron expression (five fields,
     /// local time), e.g. `"*/15 * * * *"`, or `interval_seconds`. Neither:
     /// only when triggered.
@@ -161,9 +174,9 @@ pub struct Grants {
     /// `scheme://host:port` destinations the connector may reach over HTTP.
     #[serde(default)]
     pub http: Vec<String>,
-    /// `ldap[s]://host:port` servers the connector may reach.
-    #[serde(default)]
-    pub ldap: Vec<String>,
+    /// Extra PEM CA certificate(s) trusted for brokered HTTPS (e.g. a test
+    /// server's); the public web roots stay trusted and TLS is always verified.
+    pub http_ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -320,6 +333,7 @@ impl Config {
         let mut seen = std::collections::HashSet::new();
         for (i, job) in self.jobs.iter().enumerate() {
             daemon::validate_job(i, job)?;
+            credentials::validate_job(i, job)?;
             if !seen.insert((&job.tenant, &job.id)) {
                 bail!(
                     "jobs[{i}].id = {:?} is used twice in tenant {:?}",
@@ -348,6 +362,9 @@ impl Config {
                 if url.as_ref().and_then(|u| u.host_str()).is_none() {
                     bail!("jobs[{i}].grants.http[{g}] = {origin:?} is not an origin like \"https://graph.example.com\"");
                 }
+            }
+            if let Some(ldap) = &job.ldap {
+                ldap.validate(&format!("jobs[{i}].ldap"))?;
             }
             for (r, binding) in job.roles.iter().enumerate() {
                 if binding.group.is_none() == binding.group_pattern.is_none() {

@@ -156,9 +156,66 @@ pub mod host {
         pub use super::wit::ldap::*;
     }
 
-    /// Brokered HTTP (the host checks the destination and adds credentials).
+    /// Brokered HTTP: the host checks the destination against the job's
+    /// grant, adds the credential named in `request.credential` (the plugin
+    /// never sees the secret), retries throttled requests and caps the size.
     pub mod http {
         pub use super::wit::http::*;
+
+        /// `GET url`, authenticated with the job's credential `credential`.
+        pub fn get(
+            url: &str,
+            credential: Option<&str>,
+            headers: &[(&str, &str)],
+        ) -> Result<Response, String> {
+            send(&Request {
+                method: "GET".into(),
+                url: url.into(),
+                headers: headers
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                body: None,
+                credential: credential.map(String::from),
+            })
+        }
+
+        impl Response {
+            /// The first value of header `name` (case-insensitive).
+            pub fn header(&self, name: &str) -> Option<&str> {
+                self.headers
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v.as_str())
+            }
+
+            /// Every value of header `name` (e.g. several `Link` headers).
+            pub fn headers_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> {
+                self.headers
+                    .iter()
+                    .filter(move |(k, _)| k.eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v.as_str())
+            }
+
+            pub fn is_success(&self) -> bool {
+                (200..300).contains(&self.status)
+            }
+
+            /// The body as text (invalid UTF-8 replaced).
+            pub fn text(&self) -> String {
+                String::from_utf8_lossy(&self.body).into_owned()
+            }
+
+            /// The body parsed as JSON.
+            pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, String> {
+                serde_json::from_slice(&self.body).map_err(|e| {
+                    format!(
+                        "the answer (HTTP {}) is not the JSON expected: {e}",
+                        self.status
+                    )
+                })
+            }
+        }
     }
 
     pub mod licensing {

@@ -100,6 +100,17 @@ impl Served {
         self.send(req).await
     }
 
+    /// POST a JSON body with the token.
+    pub async fn post_json(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        self.send(
+            self.client
+                .post(self.url(path))
+                .bearer_auth(TOKEN)
+                .json(body),
+        )
+        .await
+    }
+
     pub async fn post(&self, path: &str) -> (StatusCode, Value) {
         self.send(self.client.post(self.url(path)).bearer_auth(TOKEN))
             .await

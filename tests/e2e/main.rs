@@ -5,6 +5,9 @@
 //! their source with the scripted-connector fixture.
 
 mod attributes;
+mod cloud_env;
+mod cloud_graph;
+mod cloud_okta;
 mod crash;
 mod csv_sync;
 mod daemon;
@@ -15,9 +18,14 @@ mod env;
 mod groups_roles;
 mod hostile;
 mod incremental;
+mod ldap_env;
+mod ldap_openldap;
+mod ldap_samba;
+mod ldap_verify;
 mod licensing;
 mod lifecycle;
 mod notify;
+mod remote_csv;
 mod runs;
 mod safety;
 mod scope;

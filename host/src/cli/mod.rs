@@ -2,6 +2,7 @@
 //! host library; output is a readable table, or JSON with `--json`.
 
 mod output;
+mod verify;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -99,6 +100,19 @@ enum Command {
         /// a free port, printed on stdout).
         #[arg(long)]
         listen: Option<String>,
+    },
+    /// Check a synced user's directory password by an LDAP bind (for
+    /// applications that log people in with their domain password). The
+    /// password is read from the terminal, or from stdin with
+    /// --password-stdin; it reaches only the directory server.
+    /// Exit code 0: accepted, 1: refused (the reason is printed).
+    VerifyPassword {
+        #[arg(long)]
+        job: String,
+        username: String,
+        /// Read the password from the first line of stdin (for scripts).
+        #[arg(long)]
+        password_stdin: bool,
     },
     /// The audit trail: every change to users, groups, memberships, roles, licenses.
     Audit {
@@ -308,6 +322,16 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 Lookup::JobTitle
             };
             store.add_lookup(&tenant, table, &name).await?;
+        }
+        Command::VerifyPassword {
+            job,
+            username,
+            password_stdin,
+        } => {
+            let password = verify::read_password(&username, password_stdin)?;
+            let host = Host::open(Config::load(&cli.config)?).await?;
+            let check = host.verify_password(&job, &username, &password).await?;
+            return Ok(verify::report(&check, json));
         }
         Command::Serve { listen } => {
             let clean = crate::daemon::serve(crate::daemon::ServeOptions {

@@ -1,66 +1,118 @@
 //! Groups: which are selected, their effective (nested) members, the group
 //! scope, and the group changes themselves.
+//!
+//! Users are numbered once per plan ([`UserTable`]: the snapshot's users,
+//! then the store's); everything here works on those numbers and on
+//! borrowed ids, so planning 100k users and 450k memberships copies no
+//! strings until it writes the plan.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use super::plan::{FieldChange, GroupChange, MembershipChange, Plan, Stop};
 use super::{Current, GroupSelection, Policy, RunMode, Snapshot};
-use crate::model::SourceGroup;
+
+/// Every user id this plan knows (the snapshot's, then the store's), numbered.
+#[derive(Debug, Default)]
+pub(super) struct UserTable<'a> {
+    pub ids: Vec<&'a str>,
+    pub index: HashMap<&'a str, u32>,
+}
+
+impl<'a> UserTable<'a> {
+    fn add(&mut self, id: &'a str) -> u32 {
+        let next = self.ids.len() as u32;
+        *self.index.entry(id).or_insert_with(|| {
+            self.ids.push(id);
+            next
+        })
+    }
+    pub fn get(&self, id: &str) -> Option<u32> {
+        self.index.get(id).copied()
+    }
+    pub fn id(&self, i: u32) -> &'a str {
+        self.ids[i as usize]
+    }
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+}
 
 /// What group resolution found, shared by the later steps of planning.
 #[derive(Debug, Default)]
-pub(super) struct Resolved {
-    /// Selected groups present in the source: (source id, name), in order.
-    pub group_names: Vec<(String, String)>,
-    pub selected: Vec<SourceGroup>,
-    /// Effective user members of each selected group (nested resolved).
-    pub members: HashMap<String, BTreeSet<String>>,
+pub(super) struct Resolved<'a> {
+    pub users: UserTable<'a>,
+    /// Selected groups present in the source (index into `snapshot.groups`,
+    /// in order) with their effective user members (nested resolved),
+    /// sorted by user id.
+    pub selected: Vec<(usize, Vec<u32>)>,
     /// `Some` when only members of selected groups are in scope.
-    pub scope: Option<HashSet<String>>,
-    /// Any user ref (id or ref key) -> user source id.
-    pub user_refs: HashMap<String, String>,
+    pub scope: Option<Vec<bool>>,
+    /// Any user ref (id or ref key) -> user.
+    pub user_refs: HashMap<&'a str, u32>,
     /// Filled by the user diff: who is active after the run, and names.
-    pub active_after: HashSet<String>,
-    pub usernames: HashMap<String, String>,
+    pub active_after: Vec<bool>,
+    pub usernames: Vec<Option<&'a str>>,
     /// Users this run must not touch (conflicts, unreadable records).
-    pub untouchable: HashSet<String>,
+    pub untouchable: Vec<bool>,
     /// A complete, non-empty full read: things missing from it are gone.
     pub departures_allowed: bool,
 }
 
-impl Resolved {
-    pub fn username(&self, user: &str) -> String {
-        self.usernames
-            .get(user)
-            .cloned()
-            .unwrap_or_else(|| user.to_string())
+impl<'a> Resolved<'a> {
+    pub fn username(&self, user: u32) -> &'a str {
+        self.usernames[user as usize].unwrap_or_else(|| self.users.id(user))
     }
 
-    pub fn touchable(&self, user: &str) -> bool {
-        !self.untouchable.contains(user)
+    pub fn touchable(&self, user: u32) -> bool {
+        !self.untouchable[user as usize]
+    }
+
+    pub fn untouch(&mut self, id: &str) {
+        if let Some(i) = self.users.get(id) {
+            self.untouchable[i as usize] = true;
+        }
+    }
+
+    pub fn in_scope(&self, user: u32) -> bool {
+        self.scope.as_ref().is_none_or(|s| s[user as usize])
     }
 }
 
-pub(super) fn resolve(
-    snapshot: &Snapshot,
-    current: &Current,
+pub(super) fn resolve<'a>(
+    snapshot: &'a Snapshot,
+    current: &'a Current,
     policy: &Policy,
     mode: RunMode,
     plan: &mut Plan,
-) -> Resolved {
+) -> Resolved<'a> {
     let mut r = Resolved::default();
+    let mut users = UserTable::default();
+    for u in &snapshot.users {
+        users.add(&u.id);
+    }
     for u in &current.users {
-        r.user_refs.insert(u.source_id.clone(), u.source_id.clone());
+        users.add(&u.source_id);
+    }
+    let mut user_refs: HashMap<&'a str, u32> =
+        HashMap::with_capacity(2 * (current.users.len() + snapshot.users.len()));
+    for u in &current.users {
+        let i = users.get(&u.source_id).expect("numbered");
+        user_refs.insert(&u.source_id, i);
         if !u.ref_key.is_empty() {
-            r.user_refs.insert(u.ref_key.clone(), u.source_id.clone());
+            user_refs.insert(&u.ref_key, i);
         }
     }
     for u in &snapshot.users {
-        r.user_refs.insert(u.id.clone(), u.id.clone());
+        let i = users.get(&u.id).expect("numbered");
+        user_refs.insert(&u.id, i);
         if !u.ref_key.is_empty() {
-            r.user_refs.insert(u.ref_key.clone(), u.id.clone());
+            user_refs.insert(&u.ref_key, i);
         }
     }
+    let n_users = users.len();
+    r.active_after = vec![false; n_users];
+    r.usernames = vec![None; n_users];
+    r.untouchable = vec![false; n_users];
 
     // Group refs -> index into snapshot.groups.
     let mut group_refs: HashMap<&str, usize> = HashMap::new();
@@ -73,13 +125,13 @@ pub(super) fn resolve(
     // Direct edges, from both directions of the source's data.
     let n = snapshot.groups.len();
     let mut child_groups: Vec<Vec<usize>> = vec![Vec::new(); n];
-    let mut direct_users: Vec<Vec<&str>> = vec![Vec::new(); n];
+    let mut direct_users: Vec<Vec<u32>> = vec![Vec::new(); n];
     for (i, g) in snapshot.groups.iter().enumerate() {
         for m in &g.members {
             if let Some(&child) = group_refs.get(m.as_str()) {
                 child_groups[i].push(child);
-            } else if let Some(uid) = r.user_refs.get(m) {
-                direct_users[i].push(uid);
+            } else if let Some(&u) = user_refs.get(m.as_str()) {
+                direct_users[i].push(u);
             }
         }
         for parent in &g.member_of {
@@ -89,33 +141,40 @@ pub(super) fn resolve(
         }
     }
     for u in &snapshot.users {
+        if u.member_of.is_empty() {
+            continue;
+        }
+        let ui = users.get(&u.id).expect("numbered");
         for g in &u.member_of {
             if let Some(&gi) = group_refs.get(g.as_str()) {
-                direct_users[gi].push(&u.id);
+                direct_users[gi].push(ui);
             }
         }
     }
 
-    let selected: Vec<usize> = (0..n)
-        .filter(|&i| policy.groups.selects(&snapshot.groups[i].name))
-        .collect();
-    for &i in &selected {
+    let mut seen = vec![false; n];
+    let mut visited: Vec<usize> = Vec::new();
+    for i in (0..n).filter(|&i| policy.groups.selects(&snapshot.groups[i].name)) {
         // Depth-first over nested groups; `seen` makes cycles harmless.
-        let mut users = BTreeSet::new();
-        let mut seen = vec![false; n];
+        let mut members: Vec<u32> = Vec::new();
         let mut stack = vec![i];
         while let Some(g) = stack.pop() {
             if std::mem::replace(&mut seen[g], true) {
                 continue;
             }
-            users.extend(direct_users[g].iter().map(|u| u.to_string()));
+            visited.push(g);
+            members.extend_from_slice(&direct_users[g]);
             stack.extend(child_groups[g].iter().copied());
         }
-        let g = &snapshot.groups[i];
-        r.members.insert(g.id.clone(), users);
-        r.group_names.push((g.id.clone(), g.name.clone()));
-        r.selected.push(g.clone());
+        for g in visited.drain(..) {
+            seen[g] = false;
+        }
+        members.sort_unstable_by(|a, b| users.id(*a).cmp(users.id(*b)));
+        members.dedup();
+        r.selected.push((i, members));
     }
+    r.users = users;
+    r.user_refs = user_refs;
 
     if policy.scope_by_groups {
         let nothing_selected = match &policy.groups {
@@ -127,26 +186,33 @@ pub(super) fn resolve(
             plan.stop = Some(Stop::NoGroupSelected);
             return r;
         }
-        if selected.is_empty() && mode == RunMode::Full {
+        if r.selected.is_empty() && mode == RunMode::Full {
             plan.warnings.push(
                 "group scope: none of the source's groups matched the selection, so no user is in scope"
                     .into(),
             );
         }
-        r.scope = Some(r.members.values().flatten().cloned().collect());
+        let mut scope = vec![false; n_users];
+        for (_, members) in &r.selected {
+            for &u in members {
+                scope[u as usize] = true;
+            }
+        }
+        r.scope = Some(scope);
     }
     r
 }
 
 /// Group creates/renames/deactivations and membership changes.
-pub(super) fn diff(current: &Current, r: &Resolved, plan: &mut Plan) {
+pub(super) fn diff(snapshot: &Snapshot, current: &Current, r: &Resolved, plan: &mut Plan) {
     let stored: HashMap<&str, _> = current
         .groups
         .iter()
         .map(|g| (g.source_id.as_str(), g))
         .collect();
     let mut seen = HashSet::new();
-    for g in &r.selected {
+    for (gi, _) in &r.selected {
+        let g = &snapshot.groups[*gi];
         seen.insert(g.id.as_str());
         match stored.get(g.id.as_str()) {
             None => plan.groups.push(GroupChange::Create {
@@ -195,36 +261,64 @@ pub(super) fn diff(current: &Current, r: &Resolved, plan: &mut Plan) {
         }
     }
 
-    // Memberships of the groups this run read.
-    let mut current_members: HashMap<&str, BTreeSet<&str>> = HashMap::new();
+    // Memberships of the groups this run read: both sides sorted by user id.
+    let mut current_members: HashMap<&str, Vec<u32>> = HashMap::new();
     for (g, u) in &current.memberships {
-        current_members
-            .entry(g.as_str())
-            .or_default()
-            .insert(u.as_str());
+        if let Some(ui) = r.users.get(u) {
+            current_members.entry(g.as_str()).or_default().push(ui);
+        }
     }
-    for (gid, name) in &r.group_names {
-        let want = &r.members[gid];
-        let have = current_members.remove(gid.as_str()).unwrap_or_default();
-        for u in want {
-            if !have.contains(u.as_str()) && r.usernames.contains_key(u) {
-                plan.memberships.push(membership(gid, name, u, r, true));
+    for (gi, want) in &r.selected {
+        let g = &snapshot.groups[*gi];
+        let mut have = current_members.remove(g.id.as_str()).unwrap_or_default();
+        have.sort_unstable_by(|a, b| r.users.id(*a).cmp(r.users.id(*b)));
+        let (mut a, mut b) = (0, 0);
+        let mut adds = Vec::new();
+        let mut removes = Vec::new();
+        while a < want.len() || b < have.len() {
+            let order = match (want.get(a), have.get(b)) {
+                (Some(w), Some(h)) => r.users.id(*w).cmp(r.users.id(*h)),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                _ => std::cmp::Ordering::Greater,
+            };
+            match order {
+                std::cmp::Ordering::Less => {
+                    let u = want[a];
+                    if r.usernames[u as usize].is_some() {
+                        adds.push(u);
+                    }
+                    a += 1;
+                }
+                std::cmp::Ordering::Greater => {
+                    let u = have[b];
+                    if r.touchable(u) {
+                        removes.push(u);
+                    }
+                    b += 1;
+                }
+                std::cmp::Ordering::Equal => {
+                    a += 1;
+                    b += 1;
+                }
             }
         }
-        for u in have {
-            if !want.contains(u) && r.touchable(u) {
-                plan.memberships.push(membership(gid, name, u, r, false));
-            }
+        for u in adds {
+            plan.memberships
+                .push(membership(&g.id, &g.name, u, r, true));
+        }
+        for u in removes {
+            plan.memberships
+                .push(membership(&g.id, &g.name, u, r, false));
         }
     }
 }
 
-fn membership(gid: &str, name: &str, user: &str, r: &Resolved, add: bool) -> MembershipChange {
+fn membership(gid: &str, name: &str, user: u32, r: &Resolved, add: bool) -> MembershipChange {
     MembershipChange {
         group: gid.to_string(),
         group_name: name.to_string(),
-        user: user.to_string(),
-        username: r.username(user),
+        user: r.users.id(user).to_string(),
+        username: r.username(user).to_string(),
         add,
     }
 }

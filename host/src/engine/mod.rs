@@ -109,8 +109,8 @@ pub fn plan(snapshot: &Snapshot, current: &Current, policy: &Policy, mode: RunMo
         return plan;
     }
     users::diff(snapshot, current, policy, mode, &mut resolved, &mut plan);
-    groups::diff(current, &resolved, &mut plan);
-    policy::entitlements(current, policy, &resolved, &mut plan);
+    groups::diff(snapshot, current, &resolved, &mut plan);
+    policy::entitlements(snapshot, current, policy, &resolved, &mut plan);
     policy::check_threshold(current, policy, &mut plan);
     plan
 }

@@ -7,7 +7,7 @@ use regex::Regex;
 
 use super::groups::Resolved;
 use super::plan::{LicenseChange, Plan, RoleChange, Stop, UserChange};
-use super::Current;
+use super::{Current, Snapshot};
 use crate::config::{GroupMode, LicensePolicy, ScopeMode};
 
 #[derive(Debug, Clone)]
@@ -155,56 +155,77 @@ impl Policy {
 }
 
 /// Roles follow group membership; licenses follow being active.
-pub(super) fn entitlements(current: &Current, policy: &Policy, r: &Resolved, plan: &mut Plan) {
+pub(super) fn entitlements(
+    snapshot: &Snapshot,
+    current: &Current,
+    policy: &Policy,
+    r: &Resolved,
+    plan: &mut Plan,
+) {
     // Roles: members (active after the run) of bound groups hold the role.
-    let mut desired: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut desired: BTreeSet<(&str, &str)> = BTreeSet::new();
     let mut kinds = std::collections::HashMap::new();
     for rule in &policy.roles {
-        kinds.insert(rule.role.clone(), rule.kind.clone());
-        for (gid, name) in &r.group_names {
-            if !rule.matches(name) {
+        kinds.insert(rule.role.as_str(), rule.kind.as_str());
+        for (gi, members) in &r.selected {
+            if !rule.matches(&snapshot.groups[*gi].name) {
                 continue;
             }
-            for uid in r.members.get(gid).into_iter().flatten() {
-                if r.active_after.contains(uid) {
-                    desired.insert((uid.clone(), rule.role.clone()));
+            for &u in members {
+                if r.active_after[u as usize] {
+                    desired.insert((r.users.id(u), rule.role.as_str()));
                 }
             }
         }
     }
-    for (user, role) in &desired {
-        if !current.roles.contains(&(user.clone(), role.clone())) {
+    let held: HashSet<(&str, &str)> = current
+        .roles
+        .iter()
+        .map(|(u, role)| (u.as_str(), role.as_str()))
+        .collect();
+    let username = |user: &str| match r.users.get(user) {
+        Some(i) => r.username(i).to_string(),
+        None => user.to_string(),
+    };
+    let touchable = |user: &str| r.users.get(user).is_none_or(|i| r.touchable(i));
+    for &(user, role) in &desired {
+        if !held.contains(&(user, role)) {
             plan.roles.push(RoleChange {
-                username: r.username(user),
-                user: user.clone(),
-                role: role.clone(),
-                role_kind: kinds.get(role).cloned().unwrap_or_default(),
+                username: username(user),
+                user: user.to_string(),
+                role: role.to_string(),
+                role_kind: kinds.get(role).map(|k| k.to_string()).unwrap_or_default(),
                 grant: true,
             });
         }
     }
-    let mut held: Vec<_> = current.roles.iter().collect();
+    let mut held: Vec<_> = held.into_iter().collect();
     held.sort();
     for (user, role) in held {
-        if !desired.contains(&(user.clone(), role.clone())) && r.touchable(user) {
+        if !desired.contains(&(user, role)) && touchable(user) {
             plan.roles.push(RoleChange {
-                username: r.username(user),
-                user: user.clone(),
-                role: role.clone(),
-                role_kind: kinds.get(role).cloned().unwrap_or_default(),
+                username: username(user),
+                user: user.to_string(),
+                role: role.to_string(),
+                role_kind: kinds.get(role).map(|k| k.to_string()).unwrap_or_default(),
                 grant: false,
             });
         }
     }
 
     let Some(rule) = &policy.license else { return };
+    let active_after = |user: &str| {
+        r.users
+            .get(user)
+            .is_some_and(|i| r.active_after[i as usize])
+    };
     let mut holders: Vec<&String> = current.licensed.iter().collect();
     holders.sort();
     let mut freed = 0;
     for user in holders {
-        if !r.active_after.contains(user) && r.touchable(user) {
+        if !active_after(user) && touchable(user) {
             plan.licenses.push(LicenseChange {
-                username: r.username(user),
+                username: username(user),
                 user: user.clone(),
                 kind: rule.kind.clone(),
                 grant: false,
@@ -215,12 +236,10 @@ pub(super) fn entitlements(current: &Current, policy: &Policy, r: &Resolved, pla
     // Every seat not freed stays taken, including those of users this run
     // must not touch.
     let keep = (current.licensed.len() - freed) as u32;
-    let mut wanting: Vec<&String> = r
-        .active_after
-        .iter()
-        .filter(|u| !current.licensed.contains(*u))
+    let mut wanting: Vec<u32> = (0..r.users.len() as u32)
+        .filter(|&u| r.active_after[u as usize] && !current.licensed.contains(r.users.id(u)))
         .collect();
-    wanting.sort_by_key(|u| r.username(u));
+    wanting.sort_by_key(|&u| r.username(u));
     let available = rule.seats.saturating_sub(current.seats_used_elsewhere);
     let needed = keep + wanting.len() as u32;
     if needed > available {
@@ -244,10 +263,10 @@ pub(super) fn entitlements(current: &Current, policy: &Policy, r: &Resolved, pla
             }
         }
     }
-    for user in wanting {
+    for u in wanting {
         plan.licenses.push(LicenseChange {
-            username: r.username(user),
-            user: user.clone(),
+            username: r.username(u).to_string(),
+            user: r.users.id(u).to_string(),
             kind: rule.kind.clone(),
             grant: true,
         });

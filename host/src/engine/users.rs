@@ -8,12 +8,12 @@ use super::plan::{Conflict, DeactivationReason, FieldChange, Plan, UserChange, U
 use super::{Current, Policy, RunMode, Snapshot, StoredUser, UsernameOwner};
 use crate::model::{RecordError, SourceUser, UserFields, TEXT_FIELDS};
 
-pub(super) fn diff(
-    snapshot: &Snapshot,
-    current: &Current,
+pub(super) fn diff<'a>(
+    snapshot: &'a Snapshot,
+    current: &'a Current,
     policy: &Policy,
     mode: RunMode,
-    r: &mut Resolved,
+    r: &mut Resolved<'a>,
     plan: &mut Plan,
 ) {
     let stored: HashMap<&str, &StoredUser> = current
@@ -28,15 +28,17 @@ pub(super) fn diff(
         .iter()
         .map(|u| (u.id.as_str(), u.fields.username.as_str()))
         .collect();
-    let mut claimed: HashMap<String, String> = HashMap::new();
+    let mut claimed: HashMap<&'a str, &'a str> = HashMap::new();
     let mut missing_lookups: HashSet<(String, String)> = HashSet::new();
-    let mut seen: HashSet<&str> = HashSet::new();
+    let mut seen = vec![false; r.users.len()];
     // Users whose records failed mapping are left exactly as they are.
-    r.untouchable
-        .extend(snapshot.unreadable_user_ids.iter().cloned());
+    for id in &snapshot.unreadable_user_ids {
+        r.untouch(id);
+    }
 
     for su in &snapshot.users {
-        if !seen.insert(su.id.as_str()) {
+        let ui = r.users.get(&su.id).expect("numbered") as usize;
+        if std::mem::replace(&mut seen[ui], true) {
             plan.errors.push(error(
                 su,
                 None,
@@ -46,10 +48,10 @@ pub(super) fn diff(
         }
         if let Some(e) = check_required(su, policy) {
             plan.errors.push(e);
-            r.untouchable.insert(su.id.clone());
+            r.untouchable[ui] = true;
             continue;
         }
-        let in_scope = su.in_filter && r.scope.as_ref().is_none_or(|s| s.contains(&su.id));
+        let in_scope = su.in_filter && r.in_scope(ui as u32);
         let should_be_active = in_scope && su.enabled;
         let old = stored.get(su.id.as_str()).copied();
 
@@ -57,7 +59,6 @@ pub(super) fn diff(
         let username = su.fields.username.as_str();
         let taken_by = claimed
             .get(username)
-            .cloned()
             .map(|id| format!("source user {id:?} in this run"))
             .or_else(|| match current.usernames.get(username) {
                 Some(UsernameOwner::ThisJob { source_id })
@@ -78,6 +79,7 @@ pub(super) fn diff(
                 }
                 _ => None,
             });
+        let mapped = Mapped::new(&su.fields, current, &mut missing_lookups, r);
 
         match old {
             None => {
@@ -88,8 +90,8 @@ pub(super) fn diff(
                     conflict(plan, r, su, &holder, policy);
                     continue;
                 }
-                claimed.insert(username.to_string(), su.id.clone());
-                let fields = lookups(&su.fields, current, &mut missing_lookups, &r.user_refs);
+                claimed.insert(username, &su.id);
+                let fields = mapped.to_fields();
                 let custom_json = su.fields.custom_json();
                 if let Some(UsernameOwner::Local { db_id }) = current.usernames.get(username) {
                     let empty = StoredUser::default();
@@ -97,7 +99,11 @@ pub(super) fn diff(
                         db_id: *db_id,
                         source_id: su.id.clone(),
                         ref_key: su.ref_key.clone(),
-                        changes: field_changes(&empty, &fields, custom_json.as_deref()),
+                        changes: field_changes(
+                            &empty,
+                            &Mapped::of(&fields),
+                            custom_json.as_deref(),
+                        ),
                     });
                 } else {
                     plan.users.push(UserChange::Create {
@@ -107,11 +113,11 @@ pub(super) fn diff(
                         custom_json,
                     });
                 }
-                r.active_after.insert(su.id.clone());
-                r.usernames.insert(su.id.clone(), username.to_string());
+                r.active_after[ui] = true;
+                r.usernames[ui] = Some(username);
             }
             Some(old) => {
-                let mut fields = lookups(&su.fields, current, &mut missing_lookups, &r.user_refs);
+                let mut mapped = mapped;
                 if username != old.fields.username {
                     if let Some(holder) = taken_by {
                         plan.conflicts.push(Conflict {
@@ -122,28 +128,22 @@ pub(super) fn diff(
                                 old.fields.username
                             ),
                         });
-                        fields.username = old.fields.username.clone();
+                        mapped.username = &old.fields.username;
                     }
                 }
-                claimed.insert(fields.username.clone(), su.id.clone());
-                r.usernames.insert(su.id.clone(), fields.username.clone());
+                claimed.insert(mapped.username, &su.id);
+                r.usernames[ui] = Some(mapped.username);
                 let custom_json = su.fields.custom_json();
-                let changes = field_changes(old, &fields, custom_json.as_deref());
-                let meta = UserMeta {
-                    ref_key: su.ref_key.clone(),
-                    in_source: true,
-                    source_enabled: su.enabled,
-                };
-                let meta_changed = old.ref_key != meta.ref_key
-                    || !old.in_source
-                    || old.source_enabled != su.enabled;
-                let username = fields.username.clone();
+                let changes = field_changes(old, &mapped, custom_json.as_deref());
+                let meta_changed =
+                    old.ref_key != su.ref_key || !old.in_source || old.source_enabled != su.enabled;
+                let username = mapped.username;
                 if should_be_active {
-                    r.active_after.insert(su.id.clone());
+                    r.active_after[ui] = true;
                     if !old.active {
                         plan.users.push(UserChange::Reactivate {
                             source_id: su.id.clone(),
-                            username,
+                            username: username.to_string(),
                             changes,
                         });
                         continue;
@@ -152,9 +152,13 @@ pub(super) fn diff(
                 if !changes.is_empty() || meta_changed {
                     plan.users.push(UserChange::Update {
                         source_id: su.id.clone(),
-                        username: fields.username.clone(),
+                        username: username.to_string(),
                         changes,
-                        meta: meta_changed.then_some(meta),
+                        meta: meta_changed.then(|| UserMeta {
+                            ref_key: su.ref_key.clone(),
+                            in_source: true,
+                            source_enabled: su.enabled,
+                        }),
                     });
                 }
                 if !should_be_active && old.active {
@@ -165,7 +169,7 @@ pub(super) fn diff(
                     };
                     plan.users.push(UserChange::Deactivate {
                         source_id: su.id.clone(),
-                        username: fields.username,
+                        username: username.to_string(),
                         reason,
                     });
                 }
@@ -190,14 +194,15 @@ pub(super) fn diff(
 
 /// Users the source no longer has: deactivated, but only after a read that
 /// can prove it (full, complete, non-empty, nothing unreadable).
-fn departures(
+fn departures<'a>(
     snapshot: &Snapshot,
-    current: &Current,
+    current: &'a Current,
     mode: RunMode,
-    seen: &HashSet<&str>,
-    r: &mut Resolved,
+    seen: &[bool],
+    r: &mut Resolved<'a>,
     plan: &mut Plan,
 ) {
+    let index = |u: &StoredUser| r.users.get(&u.source_id).expect("numbered") as usize;
     let gone: Vec<&StoredUser> = match mode {
         RunMode::Incremental => {
             let removed: HashSet<&str> =
@@ -230,13 +235,12 @@ fn departures(
                 // The users it did not see may be the ones it missed, and
                 // their memberships with them: leave them exactly as they are
                 // (no membership removed, role revoked or license freed).
-                r.untouchable.extend(
-                    current
-                        .users
-                        .iter()
-                        .filter(|u| !seen.contains(u.source_id.as_str()))
-                        .map(|u| u.source_id.clone()),
-                );
+                for u in &current.users {
+                    let i = index(u);
+                    if !seen[i] {
+                        r.untouchable[i] = true;
+                    }
+                }
                 Vec::new()
             } else {
                 r.departures_allowed = true;
@@ -244,18 +248,17 @@ fn departures(
                     .users
                     .iter()
                     .filter(|u| {
-                        !seen.contains(u.source_id.as_str())
-                            && !snapshot.unreadable_user_ids.contains(&u.source_id)
+                        !seen[index(u)] && !snapshot.unreadable_user_ids.contains(&u.source_id)
                     })
                     .collect()
             }
         }
     };
-    let gone_ids: HashSet<&str> = gone.iter().map(|u| u.source_id.as_str()).collect();
+    let mut gone_now = vec![false; r.users.len()];
     for u in gone {
-        r.usernames
-            .entry(u.source_id.clone())
-            .or_insert_with(|| u.fields.username.clone());
+        let i = index(u);
+        gone_now[i] = true;
+        r.usernames[i].get_or_insert(&u.fields.username);
         if u.active {
             plan.users.push(UserChange::Deactivate {
                 source_id: u.source_id.clone(),
@@ -279,14 +282,10 @@ fn departures(
     // and stay active unless they were just deactivated (incremental runs,
     // unreadable records, reads that cannot prove departures).
     for u in &current.users {
-        r.usernames
-            .entry(u.source_id.clone())
-            .or_insert_with(|| u.fields.username.clone());
-        if u.active
-            && !seen.contains(u.source_id.as_str())
-            && !gone_ids.contains(u.source_id.as_str())
-        {
-            r.active_after.insert(u.source_id.clone());
+        let i = index(u);
+        r.usernames[i].get_or_insert(&u.fields.username);
+        if u.active && !seen[i] && !gone_now[i] {
+            r.active_after[i] = true;
         }
     }
 }
@@ -343,41 +342,83 @@ fn conflict(plan: &mut Plan, r: &mut Resolved, su: &SourceUser, holder: &str, po
             su.fields.username
         ),
     });
-    r.untouchable.insert(su.id.clone());
+    r.untouch(&su.id);
 }
 
-/// Resolve the manager ref to a source id; keep lookup fields only when
-/// the value already exists in the target (never invent one).
-fn lookups(
-    fields: &UserFields,
-    current: &Current,
-    missing: &mut HashSet<(String, String)>,
-    user_refs: &HashMap<String, String>,
-) -> UserFields {
-    let mut f = fields.clone();
-    for (kind, table, value) in [
-        ("job title", &current.job_titles, &mut f.job_title),
-        ("company", &current.companies, &mut f.company),
-    ] {
-        if let Some(v) = value {
-            if !table.contains(v.as_str()) {
-                missing.insert((kind.to_string(), v.clone()));
-                *value = None;
+/// A mapped record as it will be stored: the manager ref resolved to a
+/// source id, lookup fields kept only when the value already exists in the
+/// target (never invent one). Borrows, so unchanged users cost no copies.
+struct Mapped<'a> {
+    fields: &'a UserFields,
+    username: &'a str,
+    job_title: Option<&'a str>,
+    company: Option<&'a str>,
+    manager: Option<&'a str>,
+}
+
+impl<'a> Mapped<'a> {
+    fn new(
+        fields: &'a UserFields,
+        current: &Current,
+        missing: &mut HashSet<(String, String)>,
+        r: &Resolved<'a>,
+    ) -> Mapped<'a> {
+        let mut lookup = |kind: &str, table: &HashSet<String>, value: &'a Option<String>| {
+            let v = value.as_deref()?;
+            if table.contains(v) {
+                Some(v)
+            } else {
+                missing.insert((kind.to_string(), v.to_string()));
+                None
             }
+        };
+        Mapped {
+            fields,
+            username: &fields.username,
+            job_title: lookup("job title", &current.job_titles, &fields.job_title),
+            company: lookup("company", &current.companies, &fields.company),
+            manager: fields
+                .manager
+                .as_deref()
+                .and_then(|m| r.user_refs.get(m))
+                .map(|&i| r.users.id(i)),
         }
     }
-    if let Some(m) = &f.manager {
-        f.manager = user_refs.get(m).cloned();
+
+    /// The fields as they are, for records built by hand.
+    fn of(fields: &'a UserFields) -> Mapped<'a> {
+        Mapped {
+            fields,
+            username: &fields.username,
+            job_title: fields.job_title.as_deref(),
+            company: fields.company.as_deref(),
+            manager: fields.manager.as_deref(),
+        }
     }
-    f
+
+    fn get(&self, field: &str) -> Option<&'a str> {
+        match field {
+            "job_title" => self.job_title,
+            "company" => self.company,
+            "manager" => self.manager,
+            f => self.fields.get(f),
+        }
+    }
+
+    fn to_fields(&self) -> UserFields {
+        let own = |v: Option<&str>| v.map(str::to_string);
+        UserFields {
+            username: self.username.to_string(),
+            job_title: own(self.job_title),
+            company: own(self.company),
+            manager: own(self.manager),
+            ..self.fields.clone()
+        }
+    }
 }
 
 /// Fields that differ; `None` in the mapped record leaves a field alone.
-fn field_changes(
-    old: &StoredUser,
-    new: &UserFields,
-    custom_json: Option<&str>,
-) -> Vec<FieldChange> {
+fn field_changes(old: &StoredUser, new: &Mapped, custom_json: Option<&str>) -> Vec<FieldChange> {
     let mut changes = Vec::new();
     if new.username != old.fields.username {
         changes.push(change(
@@ -385,7 +426,7 @@ fn field_changes(
             Some(&old.fields.username)
                 .filter(|s| !s.is_empty())
                 .map(|s| s.as_str()),
-            Some(&new.username),
+            Some(new.username),
         ));
     }
     for field in TEXT_FIELDS {

@@ -54,6 +54,8 @@ pub struct PluginHost {
     pub(crate) sink: Option<Box<dyn TargetSink>>,
     /// Brokered HTTP, when the job grants any origin.
     pub(crate) http: Option<super::http_broker::HttpBroker>,
+    /// Brokered LDAP, when the job has a `[jobs.ldap]` server.
+    pub(crate) ldap: Option<super::ldap::LdapBroker>,
     /// The first fatal problem a host call saw (e.g. the mapper trapped
     /// inside `put-users`); reported instead of the connector's own error.
     pub(crate) fatal: Option<anyhow::Error>,

@@ -53,6 +53,12 @@ pub struct Grant {
     pub input_dir: Option<PathBuf>,
     /// Origins (`scheme://host:port`) the plugin may reach over HTTP.
     pub http: Vec<String>,
+    /// Extra trusted CA (PEM) for brokered HTTPS.
+    pub http_ca_file: Option<PathBuf>,
+    /// Credentials the host may add to brokered HTTP requests, by name.
+    pub http_credentials: std::collections::BTreeMap<String, crate::config::Credential>,
+    /// The one directory server its LDAP searches go to.
+    pub ldap: Option<crate::config::LdapConnection>,
 }
 
 /// Raised from the epoch callback when a plugin computes too long.
@@ -87,6 +93,16 @@ fn new_store(
                 )
             })?;
     }
+    // Brokered HTTP only when the job grants an origin.
+    let http = if grant.http.is_empty() {
+        None
+    } else {
+        Some(super::http_broker::HttpBroker::new(
+            grant,
+            &ctx,
+            limits.max_output,
+        )?)
+    };
     let host = PluginHost {
         wasi: wasi.build(),
         table: ResourceTable::new(),
@@ -101,11 +117,8 @@ fn new_store(
         max_read: limits.max_read,
         read_bytes: 0,
         sink: None,
-        http: if grant.http.is_empty() {
-            None
-        } else {
-            super::http_broker::HttpBroker::new(&grant.http, limits.max_output)
-        },
+        http,
+        ldap: grant.ldap.clone().and_then(super::ldap::LdapBroker::new),
         fatal: None,
     };
     let mut store = Store::new(rt.engine(), host);

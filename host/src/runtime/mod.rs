@@ -9,6 +9,7 @@ mod cache;
 mod host_state;
 mod http_broker;
 mod instance;
+pub mod ldap;
 mod loader;
 pub mod v0_1;
 

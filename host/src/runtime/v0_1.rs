@@ -5,7 +5,7 @@
 //! the version a component exports, so old plugins keep loading.
 
 use anyhow::Result;
-use wasmtime::component::{HasSelf, Linker, Resource};
+use wasmtime::component::{HasSelf, Linker};
 use wasmtime::Engine;
 
 use super::host_state::PluginHost;
@@ -17,6 +17,9 @@ pub mod connector_bindings {
     wasmtime::component::bindgen!({
         path: "../wit/v0.1",
         world: "connector",
+        with: {
+            "usersync:plugin/ldap.search": crate::runtime::ldap::SearchHandle,
+        },
     });
 }
 
@@ -32,9 +35,7 @@ pub mod mapper_bindings {
 }
 
 pub use connector_bindings::exports::usersync::plugin::connector_api;
-use connector_bindings::usersync::plugin::{
-    http, ldap, licensing, log, schedule, state, target, types,
-};
+use connector_bindings::usersync::plugin::{http, licensing, log, schedule, state, target, types};
 
 pub fn connector_linker(engine: &Engine) -> Result<Linker<PluginHost>> {
     let mut linker = Linker::new(engine);
@@ -220,17 +221,19 @@ impl schedule::Host for PluginHost {
 }
 
 impl http::Host for PluginHost {
+    /// Brokered HTTP (see `http_broker.rs`). The wait for the answer, and
+    /// for any retries, is not charged to the plugin's CPU time.
     fn send(&mut self, req: http::Request) -> Result<http::Response, String> {
-        let out = match (&self.http, &req.credential) {
-            (_, Some(name)) => Err(format!(
-                "credential {name:?}: credential injection is not available in this host build yet"
-            )),
-            (None, _) => Err(format!(
-                "HTTP to {} is not granted to this plugin; grant its origin in [jobs.grants] http",
-                req.url
-            )),
-            (Some(broker), None) => broker
-                .send(&req.method, &req.url, &req.headers, req.body)
+        let out = match &self.http {
+            None => Err(super::http_broker::not_granted(&req.url)),
+            Some(broker) => broker
+                .send(super::http_broker::Request {
+                    method: req.method,
+                    url: req.url,
+                    headers: req.headers,
+                    body: req.body,
+                    credential: req.credential,
+                })
                 .map(|r| http::Response {
                     status: r.status,
                     headers: r.headers,
@@ -242,28 +245,7 @@ impl http::Host for PluginHost {
     }
 }
 
-impl ldap::Host for PluginHost {
-    fn open_search(&mut self, _req: ldap::SearchRequest) -> Result<Resource<ldap::Search>, String> {
-        self.resume();
-        Err("LDAP is not granted: this host build does not broker LDAP for plugins yet".into())
-    }
-
-    fn root_dse(&mut self) -> Result<ldap::Entry, String> {
-        self.resume();
-        Err("LDAP is not granted: this host build does not broker LDAP for plugins yet".into())
-    }
-}
-
-impl ldap::HostSearch for PluginHost {
-    fn next_page(&mut self, _search: Resource<ldap::Search>) -> Result<Vec<ldap::Entry>, String> {
-        Err("no such search".into())
-    }
-
-    fn drop(&mut self, search: Resource<ldap::Search>) -> wasmtime::Result<()> {
-        let _ = self.table.delete(search);
-        Ok(())
-    }
-}
+// `impl ldap::Host` lives beside the broker: runtime/ldap/v0_1.rs
 
 // ---- conversions ---------------------------------------------------------
 

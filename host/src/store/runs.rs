@@ -164,6 +164,53 @@ fn json(changes: &[FieldChange]) -> Option<String> {
     (!changes.is_empty()).then(|| serde_json::to_string(changes).expect("serializable"))
 }
 
+/// Audit rows are written in chunks of this many: one prepared statement,
+/// reused, and only one chunk of events in memory at a time.
+const AUDIT_CHUNK: usize = 500;
+
+/// Buffers events and inserts them a chunk at a time.
+struct AuditWriter<'a> {
+    run_id: &'a str,
+    events: Vec<Event<'a>>,
+    written: usize,
+}
+
+impl<'a> AuditWriter<'a> {
+    async fn push(&mut self, conn: &mut SqliteConnection, e: Event<'a>) -> Result<()> {
+        self.events.push(e);
+        if self.events.len() == AUDIT_CHUNK {
+            self.flush(conn).await?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self, conn: &mut SqliteConnection) -> Result<()> {
+        if self.events.is_empty() {
+            return Ok(());
+        }
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT INTO audit_events (run_id, category, action, subject, subject_source_id, changes) ",
+        );
+        q.push_values(&self.events, |mut b, e| {
+            b.push_bind(self.run_id)
+                .push_bind(e.category)
+                .push_bind(e.action)
+                .push_bind(e.subject)
+                .push_bind(e.source_id)
+                .push_bind(e.changes.as_deref());
+        });
+        q.build().persistent(true).execute(&mut *conn).await?;
+        self.written += self.events.len();
+        self.events.clear();
+        Ok(())
+    }
+}
+
+/// A JSON string literal.
+fn js(s: &str) -> String {
+    serde_json::to_string(s).expect("strings serialize")
+}
+
 /// One audit event per change in the plan, in the run's transaction.
 pub(super) async fn write_audit(
     conn: &mut SqliteConnection,
@@ -171,8 +218,16 @@ pub(super) async fn write_audit(
     ctx: &ApplyContext,
     now: &str,
 ) -> Result<()> {
-    let mut events = Vec::new();
+    let _ = now; // the run record carries the time
+    let mut w = AuditWriter {
+        run_id: &ctx.run_id,
+        events: Vec::with_capacity(AUDIT_CHUNK),
+        written: 0,
+    };
     for u in &plan.users {
+        if u.action() == "refresh" {
+            continue;
+        }
         let changes = match u {
             UserChange::Create {
                 fields,
@@ -204,75 +259,69 @@ pub(super) async fn write_audit(
             )),
             other => json(other.changes()),
         };
-        if u.action() == "refresh" {
-            continue;
-        }
-        events.push(Event {
+        let e = Event {
             category: "user",
             action: u.action(),
             subject: u.username(),
             source_id: u.source_id(),
             changes,
-        });
+        };
+        w.push(conn, e).await?;
     }
     for g in &plan.groups {
         let changes = match g {
             GroupChange::Update { changes, .. } => json(changes),
             _ => None,
         };
-        events.push(Event {
+        let e = Event {
             category: "group",
             action: g.action(),
             subject: g.name(),
             source_id: g.source_id(),
             changes,
-        });
+        };
+        w.push(conn, e).await?;
     }
     for m in &plan.memberships {
-        events.push(Event {
+        let e = Event {
             category: "membership",
             action: if m.add { "add" } else { "remove" },
             subject: &m.username,
             source_id: &m.user,
-            changes: Some(
-                serde_json::json!({ "group": m.group_name, "group_id": m.group }).to_string(),
-            ),
-        });
+            // keys in sorted order, as serde_json writes an object
+            changes: Some(format!(
+                r#"{{"group":{},"group_id":{}}}"#,
+                js(&m.group_name),
+                js(&m.group)
+            )),
+        };
+        w.push(conn, e).await?;
     }
     for r in &plan.roles {
-        events.push(Event {
+        let e = Event {
             category: "role",
             action: if r.grant { "grant" } else { "revoke" },
             subject: &r.username,
             source_id: &r.user,
-            changes: Some(serde_json::json!({ "role": r.role, "kind": r.role_kind }).to_string()),
-        });
+            changes: Some(format!(
+                r#"{{"kind":{},"role":{}}}"#,
+                js(&r.role_kind),
+                js(&r.role)
+            )),
+        };
+        w.push(conn, e).await?;
     }
     for l in &plan.licenses {
-        events.push(Event {
+        let e = Event {
             category: "license",
             action: if l.grant { "grant" } else { "free" },
             subject: &l.username,
             source_id: &l.user,
-            changes: Some(serde_json::json!({ "kind": l.kind }).to_string()),
-        });
+            changes: Some(format!(r#"{{"kind":{}}}"#, js(&l.kind))),
+        };
+        w.push(conn, e).await?;
     }
-    let _ = now; // the run record carries the time
-    tracing::debug!(events = events.len(), "audit events built");
-    // Chunks of a fixed size reuse one prepared statement.
-    for chunk in events.chunks(500) {
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "INSERT INTO audit_events (run_id, category, action, subject, subject_source_id, changes) ",
-        );
-        q.push_values(chunk, |mut b, e| {
-            b.push_bind(&ctx.run_id)
-                .push_bind(e.category)
-                .push_bind(e.action)
-                .push_bind(e.subject)
-                .push_bind(e.source_id)
-                .push_bind(e.changes.as_deref());
-        });
-        q.build().execute(&mut *conn).await?;
-    }
+    w.flush(conn).await?;
+    tracing::debug!(events = w.written, "audit events written");
     Ok(())
 }

@@ -4,6 +4,9 @@
 
 mod collector;
 mod hooks;
+mod verify;
+
+pub use verify::PasswordCheck;
 
 pub use collector::{Collected, Collector};
 pub use hooks::{CallObserver, RunAgainIn};
@@ -439,7 +442,27 @@ fn grant(config: &Config, job: &JobConfig) -> Grant {
     Grant {
         input_dir: job.grants.input_dir.as_ref().map(|d| config.resolve(d)),
         http: job.grants.http.clone(),
+        http_ca_file: job.grants.http_ca_file.as_ref().map(|f| config.resolve(f)),
+        http_credentials: http_credentials(job),
+        ldap: job.ldap.clone().map(|mut l| {
+            l.ca_file = l.ca_file.map(|f| config.resolve(&f));
+            l
+        }),
     }
+}
+
+/// The job's `[jobs.credentials]`, plus each `secrets` entry as a bearer
+/// token under its name (a credential of the same name wins).
+fn http_credentials(
+    job: &JobConfig,
+) -> std::collections::BTreeMap<String, crate::config::Credential> {
+    let mut creds = job.credentials.clone();
+    for (name, secret) in &job.secrets {
+        creds
+            .entry(name.clone())
+            .or_insert_with(|| crate::config::Credential::bearer(secret.clone()));
+    }
+    creds
 }
 
 fn full_run_due(last_full: Option<&str>, every_hours: f64) -> bool {

@@ -12,6 +12,9 @@ pub struct Layout {
     pub id: usize,
     pub enabled: Option<usize>,
     pub groups: Option<usize>,
+    /// The user match field and the manager column.
+    pub matching: Option<usize>,
+    pub manager: Option<usize>,
     /// Per header position: (attribute name, multi-valued); `None` = not an attribute.
     pub attrs: Vec<Option<(String, bool)>>,
     pub warnings: Vec<String>,
@@ -52,7 +55,17 @@ impl Layout {
                 )
             })
         };
-        let id = find("id_column", &config.id_column)?;
+        let id = find("id_column", config.id_column())?;
+        let matching = config
+            .match_field
+            .as_deref()
+            .map(|c| find("match_field", c))
+            .transpose()?;
+        let manager = config
+            .manager_column
+            .as_deref()
+            .map(|c| find("manager_column", c))
+            .transpose()?;
         let enabled = config
             .enabled_column
             .as_deref()
@@ -117,6 +130,8 @@ impl Layout {
             id,
             enabled,
             groups,
+            matching,
+            manager,
             attrs,
             warnings,
         })

@@ -1,5 +1,6 @@
 //! `connector = "csv"`: reads users (and the groups named in one column)
-//! from a CSV file the host mounts read-only at `/input`.
+//! from a CSV file the host mounts read-only at `/input`, or fetches it
+//! over HTTPS through the host (`url`, with a credential such as basic auth).
 
 mod config;
 mod layout;
@@ -8,7 +9,7 @@ mod parse;
 mod tests;
 
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufReader, Cursor, Read};
 
 use usersync_sdk::{
     export_connector, host, log, Check, Connector, ReadMode, ReadSummary, SourceObject,
@@ -22,7 +23,12 @@ use usersync_sdk::connector_world::exports::usersync::plugin::connector_api::Che
 
 struct CsvConnector;
 
-fn open(config: &Config) -> Result<Reader<BufReader<File>>, String> {
+fn open(config: &Config) -> Result<Reader<Box<dyn Read>>, String> {
+    if let Some(url) = &config.url {
+        let body = fetch(url, config.credential.as_deref())?;
+        return Reader::new(Box::new(Cursor::new(body)) as Box<dyn Read>, config)
+            .map_err(|e| format!("{url}: {e}"));
+    }
     let path = &config.path;
     let file = File::open(path).map_err(|e| {
         format!(
@@ -30,8 +36,23 @@ fn open(config: &Config) -> Result<Reader<BufReader<File>>, String> {
              `[jobs.grants] input_dir = ...` and set `path` to /input/<file>"
         )
     })?;
-    Reader::new(BufReader::with_capacity(64 * 1024, file), config)
-        .map_err(|e| format!("{path}: {e}"))
+    let input = BufReader::with_capacity(64 * 1024, file);
+    Reader::new(Box::new(input) as Box<dyn Read>, config).map_err(|e| format!("{path}: {e}"))
+}
+
+/// The file at `url`, through the host's brokered HTTP (which checks the
+/// grant, adds the credential and caps the size at limits.max_output_kb).
+fn fetch(url: &str, credential: Option<&str>) -> Result<Vec<u8>, String> {
+    let r = host::http::get(url, credential, &[("Accept", "text/csv, text/plain, */*")])?;
+    match r.status {
+        200..=299 => Ok(r.body),
+        401 | 403 => Err(format!(
+            "{url}: the server refused the credentials (HTTP {}); check the job's [jobs.credentials.{}]",
+            r.status,
+            credential.unwrap_or("<set `credential` in [jobs.source]>")
+        )),
+        s => Err(format!("{url}: the server answered HTTP {s}")),
+    }
 }
 
 fn skipped(stage: &str, detail: &str) -> Check {
@@ -59,7 +80,7 @@ fn send(
 impl Connector for CsvConnector {
     const NAME: &'static str = "csv";
     const DESCRIPTION: &'static str = "Users and groups from a CSV file (one row per user)";
-    const CAPABILITIES: &'static [&'static str] = &["files"];
+    const CAPABILITIES: &'static [&'static str] = &["files", "http"];
     type Config = Config;
 
     fn test_connection(config: Config) -> Vec<Check> {
@@ -83,7 +104,7 @@ impl Connector for CsvConnector {
         let mut detail = format!(
             "columns: {}; id column `{}` found",
             reader.headers().join(", "),
-            config.id_column
+            config.id_column()
         );
         for w in reader.warnings() {
             detail.push_str("; warning: ");
@@ -126,7 +147,7 @@ impl Connector for CsvConnector {
         config.validate()?;
         let mut reader = open(&config)?;
         for w in reader.warnings() {
-            log::warn(&format!("{}: {w}", config.path));
+            log::warn(&format!("{}: {w}", config.source()));
         }
         if let ReadMode::Incremental(cursor) = &mode {
             log::debug(&format!(

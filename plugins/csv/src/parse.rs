@@ -178,6 +178,18 @@ impl<R: Read> Reader<R> {
                 user.push_text(name.clone(), values);
             }
         }
+        // The match field is the username and the reference managers use.
+        if let Some(m) = layout.matching.filter(|&m| !fields[m].is_empty()) {
+            user.ref_key = fields[m].to_string();
+            if user.attribute("username").is_none() {
+                user.push_text("username", vec![fields[m].to_string()]);
+            }
+        }
+        if let Some(m) = layout.manager.filter(|&m| !fields[m].is_empty()) {
+            if user.attribute("manager").is_none() {
+                user.push_text("manager", vec![fields[m].to_string()]);
+            }
+        }
         if let Some(g) = layout.groups {
             user.member_of = split_values(fields[g], &self.groups_separator);
             for group in &user.member_of {

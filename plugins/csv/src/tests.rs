@@ -187,3 +187,21 @@ fn helpers() {
     assert_eq!(split_values(" a ;; b;a ", ";"), ["a", "b"]);
     assert!(split_values("  ", ";").is_empty());
 }
+
+#[test]
+fn match_field_and_manager_column() {
+    let json = r#"{"url":"https://files.example.com/p.csv","match_field":"login","manager_column":"boss"}"#;
+    let c: Config = serde_json::from_str(json).unwrap();
+    c.validate().unwrap();
+    let csv = "login,mail,boss\nada,ada@x.org,\ngrace,grace@x.org,ada\n";
+    let (users, rejects, _) = read_all(csv, &c);
+    assert!(rejects.is_empty(), "{rejects:?}");
+    assert_eq!(
+        users[0].id, "ada",
+        "the match field is the id when id_column is not set"
+    );
+    assert_eq!(users[1].ref_key, "grace");
+    assert_eq!(texts(&users[1], "username"), ["grace"]);
+    assert_eq!(texts(&users[1], "manager"), ["ada"]);
+    assert!(users[0].attribute("manager").is_none());
+}

@@ -12,7 +12,8 @@ mod tls;
 mod util;
 
 pub use gen::{
-    generate_directory, write_directory, DirectoryPlan, DirectorySpec, DirectoryStats, GenUser,
+    generate_directory, write_directory, ChangeSet, DirectoryPlan, DirectorySpec, DirectoryStats,
+    GenUser,
 };
 pub use samba::{ensure_samba_installed, SambaDc, SambaOptions, SambaTimings};
 pub use slapd::{base_ldif, ensure_slapd_installed, Slapd, SlapdOptions};

@@ -11,6 +11,7 @@ mod jobs;
 pub mod openapi;
 mod plugins;
 mod runs;
+mod verify;
 
 use std::sync::Arc;
 
@@ -40,6 +41,7 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
         .route("/plugins", get(plugins::list))
         .route("/users", get(directory::users))
         .route("/groups", get(directory::groups))
+        .route("/verify-password", post(verify::verify_password))
         .route("/metrics", get(health::metrics))
         .route_layer(axum::middleware::from_fn_with_state(
             daemon.clone(),

@@ -4,7 +4,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{directory, health, jobs, plugins, runs, ErrorBody};
+use super::{directory, health, jobs, plugins, runs, verify, ErrorBody};
 use crate::daemon::jobs::{LastRun, NextRun, Running, Trigger};
 use crate::store::{GroupRow, UserRow};
 
@@ -20,6 +20,7 @@ use crate::store::{GroupRow, UserRow};
         runs::list, runs::get, runs::audit,
         plugins::list,
         directory::users, directory::groups,
+        verify::verify_password,
     ),
     components(schemas(
         ErrorBody, health::Health, health::HealthDetails,
@@ -28,6 +29,7 @@ use crate::store::{GroupRow, UserRow};
         runs::RunView, runs::RunsPage, runs::AuditEvent, runs::AuditPage,
         plugins::PluginsView, plugins::PluginView, plugins::RefusedFile,
         directory::UsersPage, directory::GroupsPage, UserRow, GroupRow,
+        verify::VerifyRequest, crate::sync::PasswordCheck,
     )),
     modifiers(&BearerAuth),
 )]

@@ -46,9 +46,9 @@ impl Store {
         let lookups = Lookups::load(conn, &ctx.tenant).await?;
         create_users(conn, plan, ctx, &lookups, &now).await?;
         tracing::debug!(ms = t.elapsed().as_millis() as u64, "users created");
-        update_users(conn, plan, ctx, &lookups, &now).await?;
+        let staged = update_users(conn, plan, ctx, &lookups, &now).await?;
         if !plan.users.is_empty() {
-            link_managers(conn, ctx).await?;
+            link_managers(conn, ctx, staged).await?;
         }
         apply_groups(conn, plan, ctx, &now).await?;
         tracing::debug!(
@@ -143,13 +143,16 @@ pub(super) async fn id_map(
     table: &str,
     ctx: &ApplyContext,
 ) -> Result<HashMap<String, i64>> {
-    let rows: Vec<(String, i64)> = sqlx::query_as(&format!(
-        "SELECT source_id, id FROM {table} WHERE tenant_id = ? AND job_id = ?"
+    // One JSON aggregate instead of a row each through sqlx (see load.rs).
+    let json: String = sqlx::query_scalar(&format!(
+        "SELECT json_group_array(json_array(source_id, id)) FROM {table} WHERE tenant_id = ? AND job_id = ?"
     ))
     .bind(&ctx.tenant)
     .bind(&ctx.job)
-    .fetch_all(&mut *conn)
+    .fetch_one(&mut *conn)
     .await?;
+    let rows: Vec<(String, i64)> =
+        serde_json::from_str(&json).context("cannot parse the store's id map")?;
     Ok(rows.into_iter().collect())
 }
 

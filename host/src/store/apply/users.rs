@@ -112,7 +112,7 @@ pub(super) async fn update_users(
     ctx: &ApplyContext,
     lookups: &Lookups,
     now: &str,
-) -> Result<()> {
+) -> Result<bool> {
     let mut staged: BTreeMap<&str, Staged> = BTreeMap::new();
     for change in &plan.users {
         match change {
@@ -171,7 +171,7 @@ pub(super) async fn update_users(
         }
     }
     if staged.is_empty() {
-        return Ok(());
+        return Ok(false);
     }
     let columns = STAGED
         .iter()
@@ -237,17 +237,32 @@ pub(super) async fn update_users(
     .execute(&mut *conn)
     .await
     .context("cannot update users")?;
-    Ok(())
+    Ok(true)
 }
 
 /// Managers are linked by source id; resolve them to row ids (new users
-/// included, so this runs after every create and update).
-pub(super) async fn link_managers(conn: &mut SqliteConnection, ctx: &ApplyContext) -> Result<()> {
-    sqlx::query(
-        "UPDATE users SET manager_id = (SELECT m.id FROM users m WHERE m.tenant_id = users.tenant_id
-           AND m.job_id = users.job_id AND m.source_id = users.manager_source_id)
-         WHERE tenant_id = ? AND job_id = ? AND manager_source_id IS NOT NULL",
-    )
+/// included, so this runs after every create and update). Only rows that
+/// can change are written: users without a linked manager whose manager now
+/// exists (new users, new managers), and users this run updated (`staged`:
+/// the `user_changes` table holds them). Row ids never change, so every
+/// other link stays right.
+pub(super) async fn link_managers(
+    conn: &mut SqliteConnection,
+    ctx: &ApplyContext,
+    staged: bool,
+) -> Result<()> {
+    let manager = "SELECT m.id FROM users m WHERE m.tenant_id = users.tenant_id
+           AND m.job_id = users.job_id AND m.source_id = users.manager_source_id";
+    let updated = if staged {
+        " OR users.source_id IN (SELECT source_id FROM user_changes)"
+    } else {
+        ""
+    };
+    sqlx::query(&format!(
+        "UPDATE users SET manager_id = ({manager})
+         WHERE tenant_id = ? AND job_id = ? AND manager_source_id IS NOT NULL
+           AND ((manager_id IS NULL AND EXISTS ({manager})){updated})"
+    ))
     .bind(&ctx.tenant)
     .bind(&ctx.job)
     .execute(&mut *conn)

@@ -17,13 +17,18 @@
 //!   overlay sets every `memberOf`.
 //! - optional `posixGroup` entries `cn=posix-<k>` with `memberUid` values.
 //!
+//! [`DirectorySpec::changes`] makes a deterministic set of mixed changes (renames, edits,
+//! disables, deletions, new users, membership edits) as `ldapmodify` input.
+//!
 //! 100k users / 5k groups gives ~455k memberships and ~60 MB of LDIF; the plan for it takes a few
 //! MB of memory and [`write_directory`] streams the LDIF.
 
+mod changes;
 mod names;
 mod rng;
 mod spec;
 mod writer;
 
+pub use changes::ChangeSet;
 pub use spec::{DirectoryPlan, DirectorySpec, GenUser};
 pub use writer::{generate_directory, write_directory, DirectoryStats};

@@ -1,0 +1,58 @@
+//! `POST /verify-password`: one LDAP bind as a synced user, for
+//! applications that log people in with their directory password. The
+//! request body is never logged; the answer carries no secret.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::{ApiError, ApiResult, AppState};
+use crate::sync::PasswordCheck;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyRequest {
+    pub job: String,
+    pub username: String,
+    pub password: String,
+}
+
+// Debug without the password, should anything ever print a request.
+impl std::fmt::Debug for VerifyRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifyRequest")
+            .field("job", &self.job)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+#[utoipa::path(post, path = "/verify-password", tag = "directory",
+    request_body = VerifyRequest,
+    responses(
+        (status = 200, description = "`valid` says whether the directory accepted the password; `reason` why not", body = PasswordCheck),
+        (status = 400, description = "Missing fields or an empty password", body = super::ErrorBody),
+        (status = 404, description = "No such job", body = super::ErrorBody),
+        (status = 502, description = "The directory could not be asked (unreachable, TLS)", body = super::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn verify_password(
+    State(d): State<AppState>,
+    Json(req): Json<VerifyRequest>,
+) -> ApiResult<PasswordCheck> {
+    if req.password.is_empty() {
+        return Err(ApiError::bad_request(
+            "password is empty (an empty password would be an anonymous bind)",
+        ));
+    }
+    d.host
+        .config()
+        .job(&req.job)
+        .map_err(|e| ApiError::not_found(format!("{e:#}")))?;
+    d.host
+        .verify_password(&req.job, &req.username, &req.password)
+        .await
+        .map(Json)
+        .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, format!("{e:#}")))
+}

@@ -1,0 +1,154 @@
+//! The brokered `ldap` capability: the host connects to the job's one
+//! configured server (`[jobs.ldap]`), binds with a password the plugin
+//! never sees, and runs the plugin's searches with `ldap3` on tokio.
+//!
+//! Plugins run on blocking threads, so each call waits on the runtime
+//! handle; the connection is opened on first use and kept for the run.
+
+mod connect;
+mod search;
+mod v0_1;
+
+pub use connect::{
+    bind, bind_failure, connect_and_bind, open as open_connection, ConnectError, Stage,
+};
+pub use search::{Change, Entry, Request, SearchHandle, SyncOutcome, Value};
+
+use ldap3::{Ldap, Scope};
+
+use crate::config::LdapConnection;
+
+pub struct LdapBroker {
+    conn: LdapConnection,
+    handle: tokio::runtime::Handle,
+    ldap: Option<Ldap>,
+}
+
+/// One stage of `check`.
+pub struct StageReport {
+    pub name: &'static str,
+    pub ok: bool,
+    pub detail: String,
+}
+
+impl LdapBroker {
+    /// `None` without a tokio runtime to run the connection on.
+    pub fn new(conn: LdapConnection) -> Option<LdapBroker> {
+        Some(LdapBroker {
+            conn,
+            handle: tokio::runtime::Handle::try_current().ok()?,
+            ldap: None,
+        })
+    }
+
+    fn connected(&mut self) -> Result<Ldap, String> {
+        if let Some(ldap) = self.ldap.as_mut() {
+            if !ldap.is_closed() {
+                return Ok(ldap.clone());
+            }
+        }
+        let ldap = self
+            .handle
+            .block_on(connect_and_bind(&self.conn))
+            .map_err(|e| e.message)?;
+        self.ldap = Some(ldap.clone());
+        Ok(ldap)
+    }
+
+    pub fn open_search(&mut self, req: Request) -> Result<SearchHandle, String> {
+        let mut ldap = self.connected()?;
+        self.handle.block_on(SearchHandle::open(&mut ldap, req))
+    }
+
+    pub fn next_page(&self, search: &mut SearchHandle) -> Result<Vec<Entry>, String> {
+        self.handle.block_on(search.next_page())
+    }
+
+    pub fn root_dse(&mut self) -> Result<Entry, String> {
+        let mut ldap = self.connected()?;
+        let req = Request {
+            base: String::new(),
+            scope: Scope::Base,
+            filter: "(objectClass=*)".into(),
+            attributes: vec!["*".into(), "+".into()],
+            binary_attributes: vec![],
+            page_size: 0,
+            controls: vec![],
+            sync: None,
+        };
+        self.handle.block_on(async move {
+            let mut search = SearchHandle::open(&mut ldap, req).await?;
+            let mut page = search.next_page().await?;
+            page.pop()
+                .ok_or_else(|| "the LDAP server returned no root DSE".to_string())
+        })
+    }
+
+    /// TCP, then TLS, then bind; stops at the first red stage.
+    pub fn check(&mut self) -> Vec<StageReport> {
+        let conn = self.conn.clone();
+        let mut out = Vec::new();
+        let tcp = self.handle.block_on(connect::probe_tcp(&conn));
+        let (host, port) = connect::host_port(&conn.url).unwrap_or_default();
+        out.push(report(
+            Stage::Tcp,
+            tcp.map(|_| format!("{host}:{port} answers")),
+        ));
+        if out[0].ok {
+            let tls = self.handle.block_on(connect::open(&conn));
+            let tls_detail = match conn.tls_mode() {
+                crate::config::TlsMode::None => "plain LDAP (no TLS configured)".to_string(),
+                mode => format!("{mode:?} handshake verified").to_lowercase(),
+            };
+            match tls {
+                Err(e) => out.push(report(e.stage, Err(e))),
+                Ok(mut ldap) => {
+                    out.push(report(Stage::Tls, Ok(tls_detail)));
+                    let bound = self.handle.block_on(async {
+                        match (&conn.bind_dn, &conn.bind_password) {
+                            (Some(dn), Some(secret)) => {
+                                let pw = secret.reveal().map_err(|e| ConnectError {
+                                    stage: Stage::Bind,
+                                    message: format!("jobs.ldap.bind_password: {e}"),
+                                })?;
+                                connect::bind(&mut ldap, dn, &pw)
+                                    .await
+                                    .map(|_| format!("bound as {dn}"))
+                            }
+                            _ => Ok("anonymous (no bind_dn configured)".to_string()),
+                        }
+                    });
+                    out.push(report(Stage::Bind, bound));
+                    let _ = self.handle.block_on(ldap.unbind());
+                }
+            }
+        }
+        out
+    }
+}
+
+fn report(stage: Stage, r: Result<String, ConnectError>) -> StageReport {
+    match r {
+        Ok(detail) => StageReport {
+            name: stage.name(),
+            ok: true,
+            detail,
+        },
+        Err(e) => StageReport {
+            name: e.stage.name(),
+            ok: false,
+            detail: e.message,
+        },
+    }
+}
+
+impl Drop for LdapBroker {
+    fn drop(&mut self) {
+        if let Some(mut ldap) = self.ldap.take() {
+            // Unbind politely without holding up the end of the run.
+            self.handle.spawn(async move {
+                let _ = ldap.unbind().await;
+            });
+        }
+    }
+}

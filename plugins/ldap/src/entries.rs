@@ -1,0 +1,178 @@
+//! LDAP entries to source records: the immutable id, the enabled flag,
+//! the fields in the default mapper's vocabulary, references as normalized
+//! DNs.
+
+use usersync_sdk::host::ldap::Entry;
+use usersync_sdk::{AttrValue, Attribute, ObjectKind, SourceObject};
+
+use crate::config::Resolved;
+use crate::dn;
+
+/// userAccountControl bit 2: ACCOUNTDISABLE.
+const UAC_DISABLED: u32 = 0x2;
+
+/// The values of `name` (case-insensitive; `member;range=...` is not `member`).
+pub fn values<'a>(e: &'a Entry, name: &str) -> &'a [AttrValue] {
+    e.attributes
+        .iter()
+        .find(|a| a.name.eq_ignore_ascii_case(name))
+        .map(|a| a.values.as_slice())
+        .unwrap_or(&[])
+}
+
+pub fn texts<'a>(e: &'a Entry, name: &str) -> impl Iterator<Item = &'a str> + 'a {
+    values(e, name).iter().filter_map(|v| match v {
+        AttrValue::Text(t) => Some(t.as_str()),
+        AttrValue::Binary(_) => None,
+    })
+}
+
+pub fn first_text<'a>(e: &'a Entry, name: &str) -> Option<&'a str> {
+    texts(e, name).next()
+}
+
+/// The entry's immutable id as text: entryUUID as is, objectGUID in the
+/// registry form Windows shows (`{...}` without braces, lowercase).
+pub fn id_of(e: &Entry, id_attr: &str) -> Option<String> {
+    match values(e, id_attr).first()? {
+        AttrValue::Text(t) if !t.is_empty() => Some(t.to_ascii_lowercase()),
+        AttrValue::Binary(b) if b.len() == 16 => Some(guid_string(b)),
+        AttrValue::Binary(b) if !b.is_empty() => {
+            Some(b.iter().map(|x| format!("{x:02x}")).collect())
+        }
+        _ => None,
+    }
+}
+
+/// A GUID's bytes are little-endian in their first three fields.
+pub fn guid_string(b: &[u8]) -> String {
+    let h = |r: &[u8]| r.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let rev = |r: &[u8]| {
+        r.iter()
+            .rev()
+            .map(|x| format!("{x:02x}"))
+            .collect::<String>()
+    };
+    format!(
+        "{}-{}-{}-{}-{}",
+        rev(&b[0..4]),
+        rev(&b[4..6]),
+        rev(&b[6..8]),
+        h(&b[8..10]),
+        h(&b[10..16])
+    )
+}
+
+fn enabled(e: &Entry, cfg: &Resolved) -> bool {
+    if cfg.is_ad() {
+        let uac = first_text(e, "userAccountControl").and_then(|v| v.parse::<u32>().ok());
+        if uac.is_some_and(|v| v & UAC_DISABLED != 0) {
+            return false;
+        }
+    }
+    match &cfg.disabled {
+        Some((attr, value)) => !texts(e, attr).any(|v| v.eq_ignore_ascii_case(value)),
+        None => true,
+    }
+}
+
+/// A user record, or the reason it cannot be one.
+pub fn user(e: &Entry, cfg: &Resolved) -> Result<SourceObject, String> {
+    let id = id_of(e, &cfg.id_attr).ok_or_else(|| {
+        format!(
+            "{} has no {} (the immutable id); check source.attributes.id",
+            e.dn, cfg.id_attr
+        )
+    })?;
+    let mut o = SourceObject::new(ObjectKind::User, id);
+    o.ref_key = dn::normalize(&e.dn);
+    o.enabled = enabled(e, cfg);
+    o.attributes.push(text_attr("dn", vec![e.dn.clone()]));
+    for (field, source) in &cfg.fields {
+        let vals = values(e, source);
+        if vals.is_empty() {
+            continue;
+        }
+        let vals = if field == "manager" {
+            // A reference: the engine resolves it to the manager's id.
+            texts(e, source)
+                .map(|v| AttrValue::Text(dn::normalize(v)))
+                .collect()
+        } else {
+            vals.to_vec()
+        };
+        o.attributes.push(Attribute {
+            name: field.clone(),
+            values: vals,
+        });
+    }
+    for extra in &cfg.extra {
+        let vals = values(e, extra);
+        if !vals.is_empty() {
+            o.attributes.push(Attribute {
+                name: extra.clone(),
+                values: vals.to_vec(),
+            });
+        }
+    }
+    Ok(o)
+}
+
+/// A group record with its direct members as normalized DNs (nested
+/// groups are members too; the engine resolves them).
+pub fn group(e: &Entry, cfg: &Resolved, members: Vec<String>) -> Result<SourceObject, String> {
+    let id = id_of(e, &cfg.id_attr).ok_or_else(|| {
+        format!(
+            "group {} has no {} (the immutable id); check source.attributes.id",
+            e.dn, cfg.id_attr
+        )
+    })?;
+    let mut o = SourceObject::new(ObjectKind::Group, id);
+    o.ref_key = dn::normalize(&e.dn);
+    let name = first_text(e, &cfg.group_name_attr)
+        .map(str::to_string)
+        .unwrap_or_else(|| rdn_value(&e.dn));
+    o.attributes.push(text_attr("name", vec![name]));
+    o.attributes.push(text_attr("dn", vec![e.dn.clone()]));
+    if let Some(d) = first_text(e, "description") {
+        o.attributes
+            .push(text_attr("description", vec![d.to_string()]));
+    }
+    o.members = members;
+    Ok(o)
+}
+
+/// `member` and `uniqueMember` DNs of an entry, normalized.
+pub fn member_dns(e: &Entry) -> Vec<String> {
+    let mut out: Vec<String> = texts(e, "member").map(dn::normalize).collect();
+    // groupOfUniqueNames values may carry an optional "#'0101'B" uid suffix.
+    out.extend(texts(e, "uniqueMember").map(|v| {
+        let v = v.rsplit_once("#'").map_or(v, |(dn, _)| dn);
+        dn::normalize(v)
+    }));
+    out
+}
+
+fn rdn_value(dn: &str) -> String {
+    let first = dn.split(',').next().unwrap_or(dn);
+    first.split_once('=').map_or(first, |(_, v)| v).to_string()
+}
+
+fn text_attr(name: &str, values: Vec<String>) -> Attribute {
+    Attribute {
+        name: name.to_string(),
+        values: values.into_iter().map(AttrValue::Text).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guids_read_as_windows_shows_them() {
+        // objectGUID bytes of {01020304-0506-0708-090a-0b0c0d0e0f10}
+        let b = [4, 3, 2, 1, 6, 5, 8, 7, 9, 10, 11, 12, 13, 14, 15, 16];
+        assert_eq!(guid_string(&b), "01020304-0506-0708-090a-0b0c0d0e0f10");
+    }
+}

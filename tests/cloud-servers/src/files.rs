@@ -1,0 +1,101 @@
+//! A static file server behind HTTP basic auth, for the CSV connector's
+//! remote mode ("fetch the export over HTTPS with a user name and password").
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+
+use crate::header;
+use crate::tls::{self, Running};
+
+struct Files {
+    /// `Basic base64(user:password)` that is accepted.
+    authorization: String,
+    files: HashMap<String, Vec<u8>>,
+    requests: usize,
+}
+
+/// The fake; stops when dropped.
+pub struct FileServer {
+    state: Arc<Mutex<Files>>,
+    origin: String,
+    _running: Running,
+}
+
+impl FileServer {
+    /// Serves files to `user` / `password` only.
+    pub fn start(user: &str, password: &str) -> FileServer {
+        let state = Arc::new(Mutex::new(Files {
+            authorization: format!("Basic {}", base64(format!("{user}:{password}").as_bytes())),
+            files: HashMap::new(),
+            requests: 0,
+        }));
+        let router = Router::new()
+            .route("/{*path}", get(serve))
+            .with_state(state.clone());
+        let running = tls::serve(router);
+        FileServer {
+            state,
+            origin: format!("https://127.0.0.1:{}", running.addr.port()),
+            _running: running,
+        }
+    }
+
+    pub fn origin(&self) -> String {
+        self.origin.clone()
+    }
+
+    /// Publish (or replace) `path`, e.g. `exports/people.csv`.
+    pub fn put(&self, path: &str, body: &str) {
+        let mut s = self.state.lock().unwrap();
+        s.files.insert(path.to_string(), body.as_bytes().to_vec());
+    }
+
+    pub fn requests(&self) -> usize {
+        self.state.lock().unwrap().requests
+    }
+}
+
+async fn serve(
+    State(state): State<Arc<Mutex<Files>>>,
+    headers: HeaderMap,
+    Path(path): Path<String>,
+) -> Response {
+    let mut s = state.lock().unwrap();
+    s.requests += 1;
+    if header(&headers, "authorization") != Some(s.authorization.as_str()) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [("www-authenticate", "Basic realm=\"exports\"")],
+            "unauthorized",
+        )
+            .into_response();
+    }
+    match s.files.get(&path) {
+        Some(body) => ([("content-type", "text/csv; charset=utf-8")], body.clone()).into_response(),
+        None => (StatusCode::NOT_FOUND, "not found").into_response(),
+    }
+}
+
+fn base64(input: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for c in input.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            out.push(if i <= c.len() {
+                A[(n >> (18 - 6 * i)) as usize & 63] as char
+            } else {
+                '='
+            });
+        }
+    }
+    out
+}

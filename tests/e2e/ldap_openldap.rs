@@ -1,0 +1,356 @@
+//! The ldap connector against a real slapd (memberof + refint overlays,
+//! TLS): full reads, both incremental modes, and the failures a customer
+//! meets first (wrong password, wrong CA, server down).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ldap_harness::{DirectorySpec, Slapd, SlapdOptions};
+use serde_json::json;
+use usersync_host::sync::SyncRequest;
+
+use crate::env::TestEnv;
+use crate::ldap_env::{openldap_env, openldap_source, slapd_with};
+
+const SMITH: &str = "dn: cn=Smith\\, John,ou=people,dc=example,dc=com
+objectClass: inetOrgPerson
+cn: Smith, John
+sn: Smith
+givenName: John
+uid: smith.john
+mail: John.Smith@example.com
+mail: js@alias.example.com
+";
+const SMITH_NAME: &str = "Jöhn Smïth 山田";
+
+fn spec() -> DirectorySpec {
+    // 25 groups: names with a comma (7), unicode (13) and `+` (21).
+    DirectorySpec::new(60, 25, 7)
+}
+
+/// Effective user members of each group (nested resolved), by name.
+fn expected_groups(spec: &DirectorySpec) -> BTreeMap<String, BTreeSet<u32>> {
+    let plan = spec.plan();
+    fn effective(plan: &ldap_harness::DirectoryPlan, j: usize, out: &mut BTreeSet<u32>) {
+        out.extend(&plan.members[j]);
+        for &s in &plan.subgroups[j] {
+            effective(plan, s as usize, out);
+        }
+    }
+    (0..spec.groups)
+        .map(|j| {
+            let mut m = BTreeSet::new();
+            effective(&plan, j, &mut m);
+            (spec.group_cn(j), m)
+        })
+        .collect()
+}
+
+async fn group_sizes(env: &TestEnv) -> BTreeMap<String, i64> {
+    let host = env.host().await;
+    host.store
+        .groups(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|g| g.active)
+        .map(|g| (g.name, g.members))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_read_brings_users_groups_nesting_and_escaped_names() {
+    let spec = spec();
+    let slapd = slapd_with(&spec, SlapdOptions::default());
+    // LDIF carries non-ASCII values base64-encoded (`::`).
+    let name = ldap_harness::base64_encode(SMITH_NAME.as_bytes());
+    slapd
+        .add_ldif(&format!("{SMITH}displayName:: {name}\n"))
+        .unwrap();
+    let env = openldap_env(&slapd, openldap_source(&slapd));
+
+    let report = env.sync().await.unwrap();
+    assert_eq!(report.run.outcome, "succeeded", "{:?}", report.run.message);
+    assert_eq!(report.read.users, 61, "{:?}", report.run.errors);
+    // Users disabled in the directory from the start are never created.
+    let disabled = (0..spec.users).filter(|&i| spec.user(i).disabled).count();
+    assert!(
+        disabled > 0,
+        "the generator disables ~1%; this seed has some"
+    );
+    assert_eq!(env.users().await.len(), 61 - disabled);
+    for i in (0..spec.users).filter(|&i| !spec.user(i).disabled) {
+        let want = spec.user(i);
+        let got = env.user(&want.uid).await;
+        assert!(got.active, "{}", want.uid);
+        assert_eq!(
+            got.display_name.as_deref(),
+            Some(want.display_name.as_str())
+        );
+        assert_eq!(
+            got.email.as_deref(),
+            Some(want.mail[0].to_lowercase().as_str())
+        );
+        let manager_enabled = want.manager_index.is_some_and(|m| !spec.user(m).disabled);
+        assert_eq!(got.manager.is_some(), manager_enabled, "{}", want.uid);
+    }
+    // A DN with an escaped comma, unicode values, two mails.
+    let smith = env.user("smith.john").await;
+    assert_eq!(smith.display_name.as_deref(), Some(SMITH_NAME));
+    assert_eq!(smith.email.as_deref(), Some("John.Smith@example.com"));
+
+    // Every group, nested members resolved, names with `,` `+` and accents.
+    let sizes = group_sizes(&env).await;
+    for (name, members) in expected_groups(&spec) {
+        assert_eq!(
+            sizes.get(&name),
+            Some(&(members.len() as i64)),
+            "group {name:?}"
+        );
+    }
+    assert!(sizes.contains_key("Team 7, Ops") && sizes.contains_key("Équipe 13"));
+    assert!(sizes.contains_key("R&D + QA 21"));
+
+    // The escaped-DN user joins a group: references match despite escaping.
+    slapd
+        .modify(&format!(
+            "dn: {}\nchangetype: modify\nadd: member\nmember: cn=Smith\\2C John,ou=people,dc=example,dc=com\n",
+            spec.group_dn(24)
+        ))
+        .unwrap();
+    env.sync_with(SyncRequest {
+        full: true,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let groups = env.user("smith.john").await.groups.unwrap_or_default();
+    assert!(groups.contains(&spec.group_cn(24)), "{groups}");
+}
+
+/// Changes made with ldapmodify between two runs; returns the uid of the
+/// deleted user.
+fn change_directory(slapd: &Slapd, spec: &DirectorySpec) -> String {
+    let people = slapd.people_dn();
+    let u = |i| spec.user(i);
+    slapd
+        .modify(&format!(
+            "dn: {}\nchangetype: modify\nreplace: telephoneNumber\ntelephoneNumber: +49 30 1234\n",
+            u(1).dn
+        ))
+        .unwrap();
+    slapd.modrdn(&u(2).dn, "uid=renamed.two").unwrap();
+    slapd
+        .modify(&format!(
+            "dn: {}\nchangetype: modify\nreplace: employeeType\nemployeeType: disabled\n",
+            u(4).dn
+        ))
+        .unwrap();
+    slapd.delete(&u(5).dn).unwrap();
+    slapd
+        .add_ldif(&format!(
+            "dn: uid=new.person,{people}\nobjectClass: inetOrgPerson\nuid: new.person\ncn: New Person\nsn: Person\ndisplayName: New Person\nmail: new.person@example.com\n"
+        ))
+        .unwrap();
+    // The new user joins the last (smallest) group.
+    slapd
+        .modify(&format!(
+            "dn: {}\nchangetype: modify\nadd: member\nmember: uid=new.person,{people}\n",
+            spec.group_dn(spec.groups - 1)
+        ))
+        .unwrap();
+    u(5).uid
+}
+
+/// What both incremental modes must show after [`change_directory`].
+async fn assert_changes_seen(env: &TestEnv, spec: &DirectorySpec, before: &BTreeMap<String, i64>) {
+    assert_eq!(
+        env.user(&spec.user(1).uid).await.phone.as_deref(),
+        Some("+49 30 1234")
+    );
+    let renamed = env.user("renamed.two").await;
+    assert!(renamed.active);
+    assert!(
+        env.users()
+            .await
+            .iter()
+            .all(|u| u.username != spec.user(2).uid),
+        "a rename keeps the row: no user is left under the old name"
+    );
+    assert!(
+        !env.user(&spec.user(4).uid).await.active,
+        "disabled -> deactivated"
+    );
+    let newbie = env.user("new.person").await;
+    assert!(newbie.active);
+    let last = spec.group_cn(spec.groups - 1);
+    assert!(newbie.groups.unwrap_or_default().contains(&last));
+    assert_eq!(group_sizes(env).await[&last], before[&last] + 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn content_sync_sees_changes_and_deletions_incrementally() {
+    let spec = spec();
+    let opts = SlapdOptions::default()
+        .syncprov(true)
+        .syncprov_sessionlog(Some(10_000));
+    let slapd = slapd_with(&spec, opts);
+    let env = openldap_env(&slapd, openldap_source(&slapd));
+    let first = env.sync().await.unwrap();
+    assert_eq!(first.run.mode, "full");
+    assert!(env.cursor().await.unwrap().contains("content-sync"));
+    let before = group_sizes(&env).await;
+    let renamed_row = env.user(&spec.user(2).uid).await.id;
+
+    let deleted = change_directory(&slapd, &spec);
+    let second = env.sync().await.unwrap();
+    assert_eq!(second.run.mode, "incremental");
+    assert_eq!(second.run.outcome, "succeeded", "{:?}", second.run.message);
+    assert_changes_seen(&env, &spec, &before).await;
+    assert_eq!(env.user("renamed.two").await.id, renamed_row);
+    assert!(
+        !env.user(&deleted).await.active,
+        "the session log reports the delete"
+    );
+
+    // Nothing changed: an incremental run changes nothing.
+    let third = env.sync().await.unwrap();
+    let c = third.plan.counts();
+    assert_eq!((c.created, c.updated, c.deactivated), (0, 0, 0), "{c:?}");
+
+    // A full run afterwards agrees with what the incremental ones built.
+    let full = env
+        .sync_with(SyncRequest {
+            full: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let c = full.plan.counts();
+    assert_eq!((c.created, c.updated, c.deactivated), (0, 0, 0), "{c:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_syncprov_timestamps_and_group_rereads_and_the_full_run_finds_deletions() {
+    let spec = spec();
+    let slapd = slapd_with(&spec, SlapdOptions::default());
+    let env = openldap_env(&slapd, openldap_source(&slapd));
+    env.sync().await.unwrap();
+    assert!(env.cursor().await.unwrap().contains("timestamp"));
+    let before = group_sizes(&env).await;
+
+    // modifyTimestamp has one-second resolution.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let deleted = change_directory(&slapd, &spec);
+    let second = env.sync().await.unwrap();
+    assert_eq!(second.run.mode, "incremental");
+    assert_changes_seen(&env, &spec, &before).await;
+    assert!(
+        env.user(&deleted).await.active,
+        "a timestamp search cannot see a deletion"
+    );
+
+    let full = env
+        .sync_with(SyncRequest {
+            full: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(full.run.mode, "full");
+    assert!(!env.user(&deleted).await.active, "the full run sees it");
+    assert_eq!(full.plan.counts().deactivated, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wrong_password_wrong_ca_and_a_dead_server_fail_clearly_and_deactivate_nobody() {
+    let spec = DirectorySpec::new(12, 2, 3);
+    let slapd = slapd_with(&spec, SlapdOptions::default());
+    let env = openldap_env(&slapd, openldap_source(&slapd));
+    env.sync().await.unwrap();
+    let active = env.active().await;
+
+    let fail_with = |ldap: serde_json::Value| {
+        env.set_job("ldap", ldap);
+        async { format!("{:#}", env.sync().await.unwrap_err()) }
+    };
+
+    let mut conn = crate::ldap_env::ldaps(&slapd);
+    conn["bind_password"] = json!({ "value": "not-the-password" });
+    let err = fail_with(conn.clone()).await;
+    assert!(err.contains("invalid credentials"), "{err}");
+    assert!(
+        !err.contains("not-the-password"),
+        "the password never shows: {err}"
+    );
+
+    let other_ca = tempfile::tempdir().unwrap();
+    let tls = ldap_harness::TlsFiles::generate(
+        other_ca.path(),
+        "Some Other CA",
+        &["127.0.0.1".parse().unwrap()],
+        &[],
+    )
+    .unwrap();
+    let mut conn = crate::ldap_env::ldaps(&slapd);
+    conn["ca_file"] = json!(tls.ca_cert.display().to_string());
+    let err = fail_with(conn).await;
+    assert!(err.contains("TLS") && err.contains("ca_file"), "{err}");
+
+    let mut conn = crate::ldap_env::ldaps(&slapd);
+    conn["url"] = json!(format!(
+        "ldaps://127.0.0.1:{}",
+        ldap_harness::unused_loopback_port()
+    ));
+    let err = fail_with(conn).await;
+    assert!(err.contains("cannot reach"), "{err}");
+
+    assert_eq!(
+        env.active().await,
+        active,
+        "no failed read deactivates anyone"
+    );
+    let runs = env
+        .host()
+        .await
+        .store
+        .runs(Some("people"), 3)
+        .await
+        .unwrap();
+    assert!(runs.iter().all(|r| r.outcome == "failed"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn test_connection_reports_each_stage() {
+    let spec = DirectorySpec::new(5, 1, 3);
+    let slapd = slapd_with(&spec, SlapdOptions::default());
+    let env = openldap_env(&slapd, openldap_source(&slapd));
+    let host = env.host().await;
+    let checks = host.test_connection("people").await.unwrap();
+    let stages: Vec<(&str, bool)> = checks
+        .iter()
+        .map(|c| {
+            (
+                c.stage.as_str(),
+                c.status == usersync_host::model::CheckStatus::Ok,
+            )
+        })
+        .collect();
+    for want in ["tcp", "tls", "bind", "base_dn", "users", "groups"] {
+        assert!(
+            stages.contains(&(want, true)),
+            "{want} not green in {checks:?}"
+        );
+    }
+
+    let mut conn = crate::ldap_env::ldaps(&slapd);
+    conn["bind_password"] = json!({ "value": "nope" });
+    env.set_job("ldap", conn);
+    let checks = env.host().await.test_connection("people").await.unwrap();
+    let bind = checks.iter().find(|c| c.stage == "bind").unwrap();
+    assert_eq!(bind.status, usersync_host::model::CheckStatus::Failed);
+    assert!(
+        bind.detail.contains("invalid credentials"),
+        "{}",
+        bind.detail
+    );
+}
