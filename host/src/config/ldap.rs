@@ -123,4 +123,22 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("bind_password"), "{err}");
     }
+
+    #[test]
+    fn the_ldap_examples_are_valid() {
+        for (name, text) in [
+            (
+                "openldap",
+                include_str!("../../../examples/openldap/usersync.toml"),
+            ),
+            (
+                "active-directory",
+                include_str!("../../../examples/active-directory/usersync.toml"),
+            ),
+        ] {
+            let c = crate::config::Config::parse(text, name, ".".into()).unwrap();
+            let ldap = c.jobs[0].ldap.as_ref().expect("a [jobs.ldap] table");
+            assert!(ldap.bind_password.is_some(), "{name}");
+        }
+    }
 }

@@ -1,0 +1,91 @@
+//! Row 3: the incremental sync, the case usersync is built for (a directory that changes a
+//! little between runs), checked against the directory afterwards.
+
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use serde_json::json;
+
+use crate::directory::Directory;
+use crate::report::Row;
+use crate::runner::{SyncRun, Usersync};
+use crate::{say, verify, Bench, Findings};
+
+/// Row 3, incremental: nothing changed, then K mixed changes, after which the store must equal
+/// the directory. Returns the run after the changes (its memory is reported under 4).
+pub fn measure(b: &Bench, f: &mut Findings, d: &Directory, us: &Usersync) -> Result<SyncRun> {
+    let args = &b.args;
+    let inc_noop = us.sync(&b.rt, false)?;
+    say(format!(
+        "  incremental, nothing changed: {:.3} s ({})",
+        inc_noop.child.wall_s, inc_noop.mode
+    ));
+    let changes = d.spec.changes(args.changes, args.seed);
+    let t = Instant::now();
+    d.slapd
+        .modify(&changes.ldif)
+        .context("apply the changes with ldapmodify")?;
+    let apply_s = t.elapsed().as_secs_f64();
+    say(format!(
+        "  {} applied by ldapmodify in {apply_s:.1} s",
+        changes.summary()
+    ));
+    let inc = us.sync(&b.rt, false)?;
+    let verdict = verify::verify(&b.rt, &d.slapd, &us.db)?;
+    say(format!(
+        "  incremental sync: {:.3} s ({} run), store equals directory: {} ({} problems)",
+        inc.child.wall_s,
+        inc.mode,
+        verdict.ok(),
+        verdict.problems
+    ));
+    for e in &verdict.examples {
+        say(format!("    {e}"));
+    }
+    if !verdict.ok() {
+        f.failures.push(format!(
+            "after the incremental sync the store differs from the directory: {:?}",
+            verdict.examples
+        ));
+    }
+    if inc.mode != "incremental" {
+        f.failures.push(format!(
+            "the sync after the changes was a {} run, not incremental",
+            inc.mode
+        ));
+    }
+    f.rows.push(Row::target(
+        &format!("3. incremental sync after {} changes", changes.total),
+        inc.child.wall_s,
+        "s",
+        0.5,
+        "< 0.5 s",
+    ));
+    f.rows.push(Row::check(
+        "   store equals directory afterwards",
+        verdict.ok(),
+        &format!(
+            "{} users, {} groups, {} memberships compared",
+            verdict.users, verdict.groups, verdict.memberships
+        ),
+    ));
+    f.out["incremental"] = json!({
+        "changes": {
+            "total": changes.total, "user_renames": changes.user_renames,
+            "group_renames": changes.group_renames, "attribute_edits": changes.attribute_edits,
+            "disables": changes.disables, "enables": changes.enables, "deletions": changes.deletions,
+            "additions": changes.additions, "membership_adds": changes.membership_adds,
+            "membership_removes": changes.membership_removes,
+        },
+        "ldapmodify_s": apply_s,
+        "usersync_s": inc.child.wall_s,
+        "host_duration_ms": inc.duration_ms,
+        "mode": inc.mode,
+        "counts": inc.counts,
+        "max_rss_mb": inc.child.max_rss_mb,
+        "nothing_changed_s": inc_noop.child.wall_s,
+        "nothing_changed_mode": inc_noop.mode,
+        "verified": verdict.to_json(),
+    });
+    Ok(inc)
+}
