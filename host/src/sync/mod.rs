@@ -4,6 +4,7 @@
 
 mod collector;
 mod hooks;
+mod read;
 mod verify;
 
 pub use verify::PasswordCheck;
@@ -23,9 +24,7 @@ use crate::config::{Config, JobConfig};
 use crate::engine::{self, Plan, Policy, RunMode};
 use crate::model::{ReadMode, ReadSummary};
 use crate::registry::Registry;
-use crate::runtime::{
-    CallContext, ConnectorInstance, Grant, LoadedPlugin, MapperInstance, Runtime,
-};
+use crate::runtime::{CallContext, ConnectorInstance, Grant, LoadedPlugin, Runtime};
 use crate::store::{ApplyContext, RunRecord, Store};
 
 /// The host library's front door: config, runtime, plugins and store.
@@ -310,76 +309,26 @@ impl Host {
             .into_iter()
             .collect();
         let phase = Instant::now();
-        let (read, collected) = {
-            let rt = self.runtime.clone();
-            let (job, connector, mappers, mode) = (
-                job.clone(),
-                connector.clone(),
-                mappers.to_vec(),
-                mode.clone(),
-            );
-            let limits = config.limits_for(&job.tenant);
-            let grant = grant(config, &job);
-            let observer = self.observer.clone();
-            let cancel = req.cancel.clone();
-            let run_id = run_id.to_string();
-            let shared = shared.clone();
-            let seats_info = tenant
-                .licenses
-                .iter()
-                .map(|(k, v)| (k.clone(), *v, 0))
-                .collect();
-            tokio::task::spawn_blocking(move || -> Result<(ReadSummary, Collected)> {
-                let ctx = |p: &LoadedPlugin| CallContext {
-                    tenant: job.tenant.clone(),
-                    job: job.id.clone(),
-                    run: run_id.clone(),
-                    plugin: p.manifest.name.clone(),
-                    version: p.manifest.version.clone(),
-                };
-                let mapping = job.mapping_json();
-                let observe = |plugin: &str, call: &str, started: Instant| {
-                    if let Some(o) = &observer {
-                        o.plugin_call(plugin, call, started.elapsed());
-                    }
-                };
-                let mapper_instances = mappers
-                    .iter()
-                    .map(|m| {
-                        let started = Instant::now();
-                        let instance = MapperInstance::new(&rt, m, &limits, ctx(m), &mapping);
-                        observe(&m.manifest.name, "configure", started);
-                        instance
-                    })
-                    .collect::<Result<Vec<_>>>()?;
-                let sink = Collector {
-                    shared: shared.clone(),
-                    observer: observer.clone(),
-                    mapper_names: mappers.iter().map(|m| m.manifest.name.clone()).collect(),
-                    cancel,
-                    mappers: mapper_instances,
-                    user_filter: job.sync.user_filter.as_ref().map(|f| {
-                        (
-                            f.attribute.clone(),
-                            regex::Regex::new(&f.pattern).expect("validated"),
-                        )
-                    }),
-                    seats: seats_info,
-                    stored_state,
-                };
-                let mut instance =
-                    ConnectorInstance::new(&rt, &connector, &limits, ctx(&connector), &grant)?;
-                let started = Instant::now();
-                let read = instance.read(&job.source_json(), &mode, Box::new(sink));
-                observe(&connector.manifest.name, "read", started);
-                let read = read?;
-                drop(instance);
-                let collected = std::mem::take(&mut *shared.lock().expect("collector lock"));
-                Ok((read, collected))
-            })
-            .await
-            .context("the read task panicked")??
-        };
+        // The store's state is loaded while the connector reads: neither
+        // touches what the other does, and on two cores it hides the load.
+        let reading = self.spawn_read(
+            config,
+            job,
+            req,
+            connector,
+            mappers,
+            mode,
+            run_id,
+            shared,
+            stored_state,
+        );
+        let loading =
+            self.store
+                .load_current(&job.tenant, &job.id, job.sync.license_kind.as_deref());
+        let (read, current) = tokio::join!(reading, loading);
+        // A read error names the problem better than a store error would.
+        let (read, collected) = read.context("the read task panicked")??;
+        let current = current?;
         // A connector may ignore the refused batches and report success:
         // a cancelled read is never planned, let alone applied.
         if req
@@ -395,17 +344,9 @@ impl Host {
         tracing::debug!(
             ms = phase.elapsed().as_millis() as u64,
             users = collected.snapshot.users.len(),
-            "read and mapped"
-        );
-
-        let current = self
-            .store
-            .load_current(&job.tenant, &job.id, job.sync.license_kind.as_deref())
-            .await?;
-        tracing::debug!(
-            ms = phase.elapsed().as_millis() as u64,
             "read, mapped and loaded the store"
         );
+
         let phase = Instant::now();
         let plan = engine::plan(&collected.snapshot, &current, &policy, run_mode);
         tracing::debug!(ms = phase.elapsed().as_millis() as u64, "planned");

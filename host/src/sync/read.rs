@@ -1,0 +1,100 @@
+//! The read half of a run: the connector and the mapper chain run on a
+//! blocking thread (wasm calls block), streaming batches into the collector.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use anyhow::Result;
+use tokio::task::JoinHandle;
+
+use super::{grant, Collected, Collector, Host, SyncRequest};
+use crate::config::{Config, JobConfig};
+use crate::model::{ReadMode, ReadSummary};
+use crate::runtime::{CallContext, ConnectorInstance, LoadedPlugin, MapperInstance};
+
+impl Host {
+    /// Start reading `connector` through `mappers`; the handle yields the
+    /// connector's summary and everything the collector gathered.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn spawn_read(
+        &self,
+        config: &Config,
+        job: &JobConfig,
+        req: &SyncRequest,
+        connector: &LoadedPlugin,
+        mappers: &[LoadedPlugin],
+        mode: &ReadMode,
+        run_id: &str,
+        shared: &Arc<Mutex<Collected>>,
+        stored_state: HashMap<String, Vec<u8>>,
+    ) -> JoinHandle<Result<(ReadSummary, Collected)>> {
+        let tenant = config.tenant(&job.tenant).expect("validated");
+        let rt = self.runtime.clone();
+        let (job, connector, mappers, mode) = (
+            job.clone(),
+            connector.clone(),
+            mappers.to_vec(),
+            mode.clone(),
+        );
+        let limits = config.limits_for(&job.tenant);
+        let grant = grant(config, &job);
+        let observer = self.observer.clone();
+        let cancel = req.cancel.clone();
+        let run_id = run_id.to_string();
+        let shared = shared.clone();
+        let seats_info = tenant
+            .licenses
+            .iter()
+            .map(|(k, v)| (k.clone(), *v, 0))
+            .collect();
+        tokio::task::spawn_blocking(move || -> Result<(ReadSummary, Collected)> {
+            let ctx = |p: &LoadedPlugin| CallContext {
+                tenant: job.tenant.clone(),
+                job: job.id.clone(),
+                run: run_id.clone(),
+                plugin: p.manifest.name.clone(),
+                version: p.manifest.version.clone(),
+            };
+            let mapping = job.mapping_json();
+            let observe = |plugin: &str, call: &str, started: Instant| {
+                if let Some(o) = &observer {
+                    o.plugin_call(plugin, call, started.elapsed());
+                }
+            };
+            let mapper_instances = mappers
+                .iter()
+                .map(|m| {
+                    let started = Instant::now();
+                    let instance = MapperInstance::new(&rt, m, &limits, ctx(m), &mapping);
+                    observe(&m.manifest.name, "configure", started);
+                    instance
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let sink = Collector {
+                shared: shared.clone(),
+                observer: observer.clone(),
+                mapper_names: mappers.iter().map(|m| m.manifest.name.clone()).collect(),
+                cancel,
+                mappers: mapper_instances,
+                user_filter: job.sync.user_filter.as_ref().map(|f| {
+                    (
+                        f.attribute.clone(),
+                        regex::Regex::new(&f.pattern).expect("validated"),
+                    )
+                }),
+                seats: seats_info,
+                stored_state,
+            };
+            let mut instance =
+                ConnectorInstance::new(&rt, &connector, &limits, ctx(&connector), &grant)?;
+            let started = Instant::now();
+            let read = instance.read(&job.source_json(), &mode, Box::new(sink));
+            observe(&connector.manifest.name, "read", started);
+            let read = read?;
+            drop(instance);
+            let collected = std::mem::take(&mut *shared.lock().expect("collector lock"));
+            Ok((read, collected))
+        })
+    }
+}
