@@ -17,6 +17,14 @@ pub use connector::{host, Check, CheckStatus, Connector, ReadMode, ReadSummary};
 #[cfg(feature = "mapper")]
 pub use mapper::Mapper;
 
+#[cfg(all(
+    feature = "fast-alloc",
+    target_family = "wasm",
+    not(target_feature = "atomics")
+))]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
 /// The WIT contract version this SDK builds plugins for.
 pub const WIT_VERSION: &str = "0.1.0";
 

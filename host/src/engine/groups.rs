@@ -6,16 +6,14 @@
 //! borrowed ids, so planning 100k users and 450k memberships copies no
 //! strings until it writes the plan.
 
-use std::collections::{HashMap, HashSet};
-
 use super::plan::{FieldChange, GroupChange, MembershipChange, Plan, Stop};
-use super::{Current, GroupSelection, Policy, RunMode, Snapshot};
+use super::{Current, FastMap, FastSet, GroupSelection, Policy, RunMode, Snapshot};
 
 /// Every user id this plan knows (the snapshot's, then the store's), numbered.
 #[derive(Debug, Default)]
 pub(super) struct UserTable<'a> {
     pub ids: Vec<&'a str>,
-    pub index: HashMap<&'a str, u32>,
+    pub index: FastMap<&'a str, u32>,
 }
 
 impl<'a> UserTable<'a> {
@@ -48,7 +46,7 @@ pub(super) struct Resolved<'a> {
     /// `Some` when only members of selected groups are in scope.
     pub scope: Option<Vec<bool>>,
     /// Any user ref (id or ref key) -> user.
-    pub user_refs: HashMap<&'a str, u32>,
+    pub user_refs: FastMap<&'a str, u32>,
     /// Filled by the user diff: who is active after the run, and names.
     pub active_after: Vec<bool>,
     pub usernames: Vec<Option<&'a str>>,
@@ -93,8 +91,10 @@ pub(super) fn resolve<'a>(
     for u in &current.users {
         users.add(&u.source_id);
     }
-    let mut user_refs: HashMap<&'a str, u32> =
-        HashMap::with_capacity(2 * (current.users.len() + snapshot.users.len()));
+    let mut user_refs: FastMap<&'a str, u32> = FastMap::with_capacity_and_hasher(
+        2 * (current.users.len() + snapshot.users.len()),
+        Default::default(),
+    );
     for u in &current.users {
         let i = users.get(&u.source_id).expect("numbered");
         user_refs.insert(&u.source_id, i);
@@ -115,7 +115,7 @@ pub(super) fn resolve<'a>(
     r.untouchable = vec![false; n_users];
 
     // Group refs -> index into snapshot.groups.
-    let mut group_refs: HashMap<&str, usize> = HashMap::new();
+    let mut group_refs: FastMap<&str, usize> = FastMap::default();
     for (i, g) in snapshot.groups.iter().enumerate() {
         group_refs.insert(&g.id, i);
         if !g.ref_key.is_empty() {
@@ -205,12 +205,12 @@ pub(super) fn resolve<'a>(
 
 /// Group creates/renames/deactivations and membership changes.
 pub(super) fn diff(snapshot: &Snapshot, current: &Current, r: &Resolved, plan: &mut Plan) {
-    let stored: HashMap<&str, _> = current
+    let stored: FastMap<&str, _> = current
         .groups
         .iter()
         .map(|g| (g.source_id.as_str(), g))
         .collect();
-    let mut seen = HashSet::new();
+    let mut seen = FastSet::default();
     for (gi, _) in &r.selected {
         let g = &snapshot.groups[*gi];
         seen.insert(g.id.as_str());
@@ -262,7 +262,7 @@ pub(super) fn diff(snapshot: &Snapshot, current: &Current, r: &Resolved, plan: &
     }
 
     // Memberships of the groups this run read: both sides sorted by user id.
-    let mut current_members: HashMap<&str, Vec<u32>> = HashMap::new();
+    let mut current_members: FastMap<&str, Vec<u32>> = FastMap::default();
     for (g, u) in &current.memberships {
         if let Some(ui) = r.users.get(u) {
             current_members.entry(g.as_str()).or_default().push(ui);

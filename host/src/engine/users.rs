@@ -1,11 +1,11 @@
 //! The user diff: create, update, rename, adopt, deactivate, reactivate,
 //! conflicts and per-record errors.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use super::groups::{change, Resolved};
 use super::plan::{Conflict, DeactivationReason, FieldChange, Plan, UserChange, UserMeta};
-use super::{Current, Policy, RunMode, Snapshot, StoredUser, UsernameOwner};
+use super::{Current, FastMap, FastSet, Policy, RunMode, Snapshot, StoredUser, UsernameOwner};
 use crate::model::{RecordError, SourceUser, UserFields, TEXT_FIELDS};
 
 pub(super) fn diff<'a>(
@@ -16,20 +16,20 @@ pub(super) fn diff<'a>(
     r: &mut Resolved<'a>,
     plan: &mut Plan,
 ) {
-    let stored: HashMap<&str, &StoredUser> = current
+    let stored: FastMap<&str, &StoredUser> = current
         .users
         .iter()
         .map(|u| (u.source_id.as_str(), u))
         .collect();
     // Usernames each source id will hold after the run, to tell a real
     // conflict from two users swapping names.
-    let next_name: HashMap<&str, &str> = snapshot
+    let next_name: FastMap<&str, &str> = snapshot
         .users
         .iter()
         .map(|u| (u.id.as_str(), u.fields.username.as_str()))
         .collect();
-    let mut claimed: HashMap<&'a str, &'a str> = HashMap::new();
-    let mut missing_lookups: HashSet<(String, String)> = HashSet::new();
+    let mut claimed: FastMap<&'a str, &'a str> = FastMap::default();
+    let mut missing_lookups: FastSet<(String, String)> = FastSet::default();
     let mut seen = vec![false; r.users.len()];
     // Users whose records failed mapping are left exactly as they are.
     for id in &snapshot.unreadable_user_ids {
@@ -205,7 +205,7 @@ fn departures<'a>(
     let index = |u: &StoredUser| r.users.get(&u.source_id).expect("numbered") as usize;
     let gone: Vec<&StoredUser> = match mode {
         RunMode::Incremental => {
-            let removed: HashSet<&str> =
+            let removed: FastSet<&str> =
                 snapshot.removed_users.iter().map(String::as_str).collect();
             current
                 .users
@@ -360,7 +360,7 @@ impl<'a> Mapped<'a> {
     fn new(
         fields: &'a UserFields,
         current: &Current,
-        missing: &mut HashSet<(String, String)>,
+        missing: &mut FastSet<(String, String)>,
         r: &Resolved<'a>,
     ) -> Mapped<'a> {
         let mut lookup = |kind: &str, table: &HashSet<String>, value: &'a Option<String>| {

@@ -50,6 +50,11 @@ impl Runtime {
         // Plugins call synchronously; the async machinery costs 2-4x per call.
         config.concurrency_support(false);
         config.epoch_interruption(true);
+        // `USERSYNC_PERF_MAP=1` names plugin code in `perf report` (the map
+        // goes to /tmp/perf-PID.map); see bench/README.md.
+        if std::env::var_os("USERSYNC_PERF_MAP").is_some() {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = Engine::new(&config)?;
 
         let stop_ticker = Arc::new(AtomicBool::new(false));
