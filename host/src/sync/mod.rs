@@ -344,12 +344,17 @@ impl Host {
         tracing::debug!(
             ms = phase.elapsed().as_millis() as u64,
             users = collected.snapshot.users.len(),
+            rss = rss_mb(),
             "read, mapped and loaded the store"
         );
 
         let phase = Instant::now();
         let plan = engine::plan(&collected.snapshot, &current, &policy, run_mode);
-        tracing::debug!(ms = phase.elapsed().as_millis() as u64, "planned");
+        tracing::debug!(
+            ms = phase.elapsed().as_millis() as u64,
+            rss = rss_mb(),
+            "planned"
+        );
         let run_again_in = collected.run_again_in;
         if req.dry_run || plan.stop.is_some() {
             return Ok((read, plan, run_again_in));
@@ -373,7 +378,11 @@ impl Host {
         };
         let phase = Instant::now();
         self.store.apply(&plan, &ctx).await?;
-        tracing::debug!(ms = phase.elapsed().as_millis() as u64, "applied");
+        tracing::debug!(
+            ms = phase.elapsed().as_millis() as u64,
+            rss = rss_mb(),
+            "applied"
+        );
         Ok((read, plan, run_again_in))
     }
 }
@@ -412,4 +421,17 @@ fn full_run_due(last_full: Option<&str>, every_hours: f64) -> bool {
     };
     let age = chrono::Utc::now().signed_duration_since(last);
     age.num_seconds() as f64 >= every_hours * 3600.0
+}
+
+/// Resident memory in MB for the phase logs (Linux; 0 elsewhere): the
+/// benchmark's memory target is read off these lines.
+fn rss_mb() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse::<u64>().ok())
+        .unwrap_or(0)
+        * 4096
+        / 1_000_000
 }
