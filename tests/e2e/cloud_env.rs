@@ -97,21 +97,6 @@ groups_column = "groups"
     )
 }
 
-/// Group names a user is a member of, sorted.
-pub async fn groups_of(env: &TestEnv, username: &str) -> Vec<String> {
-    let mut names: Vec<String> = env
-        .user(username)
-        .await
-        .groups
-        .unwrap_or_default()
-        .split(", ")
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect();
-    names.sort();
-    names
-}
-
 /// The error chain of a failed run, as one line.
 pub fn failure(result: anyhow::Result<usersync_host::sync::RunReport>) -> String {
     match result {

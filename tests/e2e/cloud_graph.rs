@@ -5,9 +5,9 @@
 
 use cloud_servers::{GraphGroup, GraphServer, GraphUser};
 use usersync_host::model::CheckStatus;
-use usersync_host::sync::{RunAgainIn, SyncRequest};
+use usersync_host::sync::RunAgainIn;
 
-use crate::cloud_env::{failure, graph_job, groups_of};
+use crate::cloud_env::{failure, graph_job};
 
 /// Five users (three pages of two), Engineering nested in Staff, grace
 /// reporting to ada.
@@ -61,7 +61,7 @@ async fn full_then_delta_runs_apply_rename_disable_removal_and_membership() {
         Some("ada@contoso.com")
     );
     assert_eq!(
-        groups_of(&env, "alan@contoso.com").await,
+        env.groups_of("alan@contoso.com").await,
         ["Engineering", "Staff"],
         "nested via transitiveMembers"
     );
@@ -97,7 +97,7 @@ async fn full_then_delta_runs_apply_rename_disable_removal_and_membership() {
     );
     // Engineering changed, so Staff (which nests it) is re-read too.
     assert_eq!(
-        groups_of(&env, "barbara@contoso.com").await,
+        env.groups_of("barbara@contoso.com").await,
         ["Engineering", "Staff"]
     );
     assert_eq!(
@@ -129,13 +129,7 @@ async fn throttling_past_the_cap_asks_for_a_later_run_and_deactivates_nobody() {
     let env = graph_job(&g, &g.client_secret());
     env.sync().await.unwrap();
     g.throttle(100, 120); // longer than the host waits: the plugin decides
-    let err = env
-        .sync_with(SyncRequest {
-            full: true,
-            ..Default::default()
-        })
-        .await
-        .unwrap_err();
+    let err = env.sync_full().await.unwrap_err();
     assert_eq!(
         err.downcast_ref::<RunAgainIn>().map(|r| r.0),
         Some(120),
@@ -155,13 +149,7 @@ async fn a_wrong_secret_fails_clearly_and_deactivates_nobody() {
         doc["jobs"][0]["credentials"]["graph"]["client_secret"]["value"] =
             toml::Value::String("not-the-secret".into());
     });
-    let err = failure(
-        env.sync_with(SyncRequest {
-            full: true,
-            ..Default::default()
-        })
-        .await,
-    );
+    let err = failure(env.sync_full().await);
     assert!(err.contains("refused the client credentials"), "{err}");
     assert!(err.contains("invalid_client"), "{err}");
     assert!(err.contains("jobs.credentials.graph"), "{err}");

@@ -4,9 +4,8 @@
 //! wrong API token.
 
 use cloud_servers::{OktaGroup, OktaServer, OktaUser};
-use usersync_host::sync::SyncRequest;
 
-use crate::cloud_env::{failure, groups_of, okta_job};
+use crate::cloud_env::{failure, okta_job};
 
 /// Five users (pages of two), one SUSPENDED; Engineering and Sales.
 fn org() -> OktaServer {
@@ -65,7 +64,7 @@ async fn full_then_incremental_runs_follow_okta() {
         Some("ada@example.com"),
         "managerId by login"
     );
-    assert_eq!(groups_of(&env, "alan@example.com").await, ["Engineering"]);
+    assert_eq!(env.groups_of("alan@example.com").await, ["Engineering"]);
 
     o.update_user("00u2", |u| u.login = "grace.hopper@example.com".into());
     o.update_user("00u3", |u| u.status = "DEPROVISIONED".into());
@@ -90,19 +89,13 @@ async fn full_then_incremental_runs_follow_okta() {
     let renamed = env.user("grace.hopper@example.com").await;
     assert_eq!(renamed.source_id.as_deref(), Some("00u2"));
     assert!(!env.user("alan@example.com").await.active, "DEPROVISIONED");
-    assert_eq!(groups_of(&env, "barbara@example.com").await, ["Sales"]);
+    assert_eq!(env.groups_of("barbara@example.com").await, ["Sales"]);
     assert!(
         env.user("linus@example.com").await.active,
         "a deletion is invisible to lastUpdated"
     );
 
-    let full = env
-        .sync_with(SyncRequest {
-            full: true,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let full = env.sync_full().await.unwrap();
     assert_eq!(full.run.mode, "full");
     assert!(
         !env.user("linus@example.com").await.active,
@@ -149,13 +142,7 @@ async fn a_wrong_api_token_fails_clearly_and_deactivates_nobody() {
         doc["jobs"][0]["credentials"]["okta"]["token"]["value"] =
             toml::Value::String("wrong-token".into());
     });
-    let err = failure(
-        env.sync_with(SyncRequest {
-            full: true,
-            ..Default::default()
-        })
-        .await,
-    );
+    let err = failure(env.sync_full().await);
     assert!(
         err.contains("Okta refused the API token") && err.contains("E0000011"),
         "{err}"

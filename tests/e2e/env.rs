@@ -101,6 +101,15 @@ id = "people"
         self.sync_with(SyncRequest::default()).await
     }
 
+    /// A full run of job `people`, whatever the cursor says.
+    pub async fn sync_full(&self) -> anyhow::Result<RunReport> {
+        self.sync_with(SyncRequest {
+            full: true,
+            ..Default::default()
+        })
+        .await
+    }
+
     /// A run of job `people` with the request's flags.
     pub async fn sync_with(&self, req: SyncRequest) -> anyhow::Result<RunReport> {
         let req = SyncRequest {

@@ -5,21 +5,6 @@ use serde_json::json;
 use crate::env::TestEnv;
 use crate::script::{group, source, user, with};
 
-/// Group names a user is a member of, sorted.
-async fn groups_of(env: &TestEnv, username: &str) -> Vec<String> {
-    let mut names: Vec<String> = env
-        .user(username)
-        .await
-        .groups
-        .unwrap_or_default()
-        .split(", ")
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect();
-    names.sort();
-    names
-}
-
 #[tokio::test]
 async fn nested_group_members_are_members_of_the_parent() {
     // ada is in Child (by member_of); Child is in Parent (by members) and
@@ -43,10 +28,10 @@ async fn nested_group_members_are_members_of_the_parent() {
         report.plan.memberships
     );
     assert_eq!(
-        groups_of(&env, "ada").await,
+        env.groups_of("ada").await,
         ["Child", "Grandparent", "Parent"]
     );
-    assert_eq!(groups_of(&env, "grace").await, ["Grandparent"]);
+    assert_eq!(env.groups_of("grace").await, ["Grandparent"]);
 }
 
 #[tokio::test]
@@ -64,8 +49,8 @@ async fn a_group_cycle_terminates_and_resolves_every_member() {
         .expect("a cycle must not hang the run")
         .unwrap();
     assert_eq!(report.run.outcome, "succeeded");
-    assert_eq!(groups_of(&env, "ada").await, ["A", "B", "C"]);
-    assert_eq!(groups_of(&env, "grace").await, ["A", "B", "C"]);
+    assert_eq!(env.groups_of("ada").await, ["A", "B", "C"]);
+    assert_eq!(env.groups_of("grace").await, ["A", "B", "C"]);
     assert!(env.sync().await.unwrap().plan.is_noop());
 }
 
@@ -153,8 +138,8 @@ async fn group_pattern_selects_only_matching_groups() {
         ["ada", "grace"],
         "scope `all`: everyone synced"
     );
-    assert_eq!(groups_of(&env, "ada").await, ["Intranet Users"]);
-    assert_eq!(groups_of(&env, "grace").await, ["Intranet Admins"]);
+    assert_eq!(env.groups_of("ada").await, ["Intranet Users"]);
+    assert_eq!(env.groups_of("grace").await, ["Intranet Admins"]);
 }
 
 #[tokio::test]

@@ -135,13 +135,7 @@ async fn full_flag_forces_a_full_read_that_sees_a_deletion() {
     assert!(incremental.plan.is_noop(), "{:#?}", incremental.plan);
     assert_eq!(env.active().await, ["ada", "alan", "grace"]);
 
-    let full = env
-        .sync_with(SyncRequest {
-            full: true,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let full = env.sync_full().await.unwrap();
     assert_eq!(full.run.mode, "full");
     assert_eq!(full.plan.counts().deactivated, 1);
     assert_eq!(env.active().await, ["ada", "grace"]);

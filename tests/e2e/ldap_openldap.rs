@@ -6,7 +6,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use ldap_harness::{DirectorySpec, Slapd, SlapdOptions};
 use serde_json::json;
-use usersync_host::sync::SyncRequest;
 
 use crate::env::TestEnv;
 use crate::ldap_env::{openldap_env, openldap_source, slapd_with};
@@ -117,12 +116,7 @@ async fn a_full_read_brings_users_groups_nesting_and_escaped_names() {
             spec.group_dn(24)
         ))
         .unwrap();
-    env.sync_with(SyncRequest {
-        full: true,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    env.sync_full().await.unwrap();
     let groups = env.user("smith.john").await.groups.unwrap_or_default();
     assert!(groups.contains(&spec.group_cn(24)), "{groups}");
 }
@@ -218,13 +212,7 @@ async fn content_sync_sees_changes_and_deletions_incrementally() {
     assert_eq!((c.created, c.updated, c.deactivated), (0, 0, 0), "{c:?}");
 
     // A full run afterwards agrees with what the incremental ones built.
-    let full = env
-        .sync_with(SyncRequest {
-            full: true,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let full = env.sync_full().await.unwrap();
     let c = full.plan.counts();
     assert_eq!((c.created, c.updated, c.deactivated), (0, 0, 0), "{c:?}");
 }
@@ -249,13 +237,7 @@ async fn without_syncprov_timestamps_and_group_rereads_and_the_full_run_finds_de
         "a timestamp search cannot see a deletion"
     );
 
-    let full = env
-        .sync_with(SyncRequest {
-            full: true,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let full = env.sync_full().await.unwrap();
     assert_eq!(full.run.mode, "full");
     assert!(!env.user(&deleted).await.active, "the full run sees it");
     assert_eq!(full.plan.counts().deactivated, 1);

@@ -3,7 +3,7 @@
 
 use cloud_servers::FileServer;
 
-use crate::cloud_env::{failure, groups_of, remote_csv_job};
+use crate::cloud_env::{failure, remote_csv_job};
 
 const PEOPLE: &str = "login,mail,boss,active,groups\n\
     ada,ada@example.com,,yes,Staff\n\
@@ -42,7 +42,7 @@ async fn fetches_with_basic_auth_and_maps_match_field_and_manager() {
         Some("ada"),
         "manager column by match field"
     );
-    assert_eq!(groups_of(&env, "grace").await, ["Navy", "Staff"]);
+    assert_eq!(env.groups_of("grace").await, ["Navy", "Staff"]);
     assert_eq!(env.active().await, ["ada", "grace"]);
 
     f.put(

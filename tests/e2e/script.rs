@@ -56,6 +56,21 @@ impl TestEnv {
             })
     }
 
+    /// Group names a user is a member of, sorted.
+    pub async fn groups_of(&self, username: &str) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .user(username)
+            .await
+            .groups
+            .unwrap_or_default()
+            .split(", ")
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
+        names.sort();
+        names
+    }
+
     /// Usernames of active users, sorted.
     pub async fn active(&self) -> Vec<String> {
         let mut names: Vec<_> = self
