@@ -6,6 +6,8 @@
 //! borrowed ids, so planning 100k users and 450k memberships copies no
 //! strings until it writes the plan.
 
+use std::sync::Arc;
+
 use super::plan::{FieldChange, GroupChange, MembershipChange, Plan, Stop};
 use super::{Current, FastMap, FastSet, GroupSelection, Policy, RunMode, Snapshot};
 
@@ -265,9 +267,10 @@ pub(super) fn diff(snapshot: &Snapshot, current: &Current, r: &Resolved, plan: &
     let mut current_members: FastMap<&str, Vec<u32>> = FastMap::default();
     for (g, u) in &current.memberships {
         if let Some(ui) = r.users.get(u) {
-            current_members.entry(g.as_str()).or_default().push(ui);
+            current_members.entry(&**g).or_default().push(ui);
         }
     }
+    let mut names = SharedNames::default();
     for (gi, want) in &r.selected {
         let g = &snapshot.groups[*gi];
         let mut have = current_members.remove(g.id.as_str()).unwrap_or_default();
@@ -302,24 +305,38 @@ pub(super) fn diff(snapshot: &Snapshot, current: &Current, r: &Resolved, plan: &
                 }
             }
         }
-        for u in adds {
-            plan.memberships
-                .push(membership(&g.id, &g.name, u, r, true));
+        if adds.is_empty() && removes.is_empty() {
+            continue;
         }
-        for u in removes {
-            plan.memberships
-                .push(membership(&g.id, &g.name, u, r, false));
+        let (group, group_name): (Arc<str>, Arc<str>) =
+            (g.id.as_str().into(), g.name.as_str().into());
+        let changes = adds
+            .into_iter()
+            .map(|u| (u, true))
+            .chain(removes.into_iter().map(|u| (u, false)));
+        for (u, add) in changes {
+            let (user, username) = names.user(u, r);
+            plan.memberships.push(MembershipChange {
+                group: group.clone(),
+                group_name: group_name.clone(),
+                user,
+                username,
+                add,
+            });
         }
     }
 }
 
-fn membership(gid: &str, name: &str, user: u32, r: &Resolved, add: bool) -> MembershipChange {
-    MembershipChange {
-        group: gid.to_string(),
-        group_name: name.to_string(),
-        user: r.users.id(user).to_string(),
-        username: r.username(user).to_string(),
-        add,
+/// Each user's id and name allocated once for all of their membership changes.
+#[derive(Default)]
+struct SharedNames(FastMap<u32, (Arc<str>, Arc<str>)>);
+
+impl SharedNames {
+    fn user(&mut self, u: u32, r: &Resolved) -> (Arc<str>, Arc<str>) {
+        self.0
+            .entry(u)
+            .or_insert_with(|| (r.users.id(u).into(), r.username(u).into()))
+            .clone()
     }
 }
 

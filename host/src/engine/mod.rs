@@ -17,6 +17,7 @@ pub use plan::*;
 pub use policy::{GroupSelection, LicenseRule, Policy, RoleRule, Threshold};
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 /// Maps and sets for the engine's own indexes, keyed by ids, DNs and names
 /// from the directory and the store: foldhash (seeded per process) hashes
@@ -91,8 +92,9 @@ pub struct Current {
     pub users: Vec<StoredUser>,
     pub usernames: HashMap<String, UsernameOwner>,
     pub groups: Vec<StoredGroup>,
-    /// Effective memberships: (group source id, user source id).
-    pub memberships: HashSet<(String, String)>,
+    /// Effective memberships: (group source id, user source id), each id
+    /// allocated once however many memberships name it.
+    pub memberships: Vec<(Arc<str>, Arc<str>)>,
     /// Roles held through this job's bindings: (user source id, role).
     pub roles: HashSet<(String, String)>,
     /// This job's users holding the job's license kind.

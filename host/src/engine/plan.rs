@@ -1,6 +1,8 @@
 //! The plan: every change a run makes, in a form the store applies, the
 //! audit log records and `--dry-run` prints.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
 use super::RunMode;
@@ -200,10 +202,12 @@ impl GroupChange {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MembershipChange {
-    pub group: String,
-    pub group_name: String,
-    pub user: String,
-    pub username: String,
+    // Shared: a first sync plans ~5 memberships per user, and one
+    // allocation per name instead of per change halves the plan's size.
+    pub group: Arc<str>,
+    pub group_name: Arc<str>,
+    pub user: Arc<str>,
+    pub username: Arc<str>,
     pub add: bool,
 }
 

@@ -5,6 +5,7 @@
 //! channel (~10 µs a row), which made loading 100k users take seconds.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use serde::de::DeserializeOwned;
@@ -76,11 +77,11 @@ impl Store {
                 &[tenant, job],
             )
             .await?;
-        let mut user_ids: HashMap<i64, String> = HashMap::with_capacity(users.len());
+        let mut user_ids: HashMap<i64, Arc<str>> = HashMap::with_capacity(users.len());
         current.users = users
             .into_iter()
             .map(|r| {
-                user_ids.insert(r.0, r.1.clone());
+                user_ids.insert(r.0, r.1.as_str().into());
                 StoredUser {
                     source_id: r.1,
                     ref_key: r.2,
@@ -132,11 +133,11 @@ impl Store {
                 &[tenant, job],
             )
             .await?;
-        let mut group_ids: HashMap<i64, String> = HashMap::with_capacity(groups.len());
+        let mut group_ids: HashMap<i64, Arc<str>> = HashMap::with_capacity(groups.len());
         current.groups = groups
             .into_iter()
             .map(|(id, source_id, ref_key, name, description, active)| {
-                group_ids.insert(id, source_id.clone());
+                group_ids.insert(id, source_id.as_str().into());
                 StoredGroup {
                     source_id,
                     ref_key,
@@ -184,7 +185,7 @@ impl Store {
                 .await?;
             current.licensed = licensed
                 .into_iter()
-                .filter_map(|(u,)| user_ids.get(&u).cloned())
+                .filter_map(|(u,)| user_ids.get(&u).map(|id| id.to_string()))
                 .collect();
             let (elsewhere,): (i64,) = sqlx::query_as(
                 "SELECT count(*) FROM license_assignments la JOIN users u ON u.id = la.user_id

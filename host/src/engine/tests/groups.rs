@@ -58,7 +58,7 @@ fn membership_removed_when_user_leaves_group() {
     c.memberships = pairs(&[("g1", "u1"), ("g1", "u2")]);
     let p = full_default(&s, &c);
     assert_eq!(memberships(&p), [("g1", "u2", false)]);
-    assert_eq!(p.memberships[0].username, "bob");
+    assert_eq!(&*p.memberships[0].username, "bob");
 }
 
 #[test]

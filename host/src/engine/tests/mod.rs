@@ -138,10 +138,12 @@ pub(super) fn current(users: Vec<StoredUser>) -> Current {
     }
 }
 
-pub(super) fn pairs(items: &[(&str, &str)]) -> HashSet<(String, String)> {
+pub(super) fn pairs<T: FromIterator<(A, A)>, A: for<'a> From<&'a str>>(
+    items: &[(&str, &str)],
+) -> T {
     items
         .iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .map(|(a, b)| ((*a).into(), (*b).into()))
         .collect()
 }
 
@@ -199,7 +201,7 @@ pub(super) fn memberships(p: &Plan) -> Vec<(&str, &str, bool)> {
     let mut m: Vec<_> = p
         .memberships
         .iter()
-        .map(|m| (m.group.as_str(), m.user.as_str(), m.add))
+        .map(|m| (&*m.group, &*m.user, m.add))
         .collect();
     m.sort();
     m

@@ -325,7 +325,7 @@ fn unicode_survives_unchanged() {
         other => panic!("{other:?}"),
     }
     assert_eq!(p.groups[0].name(), "Straße & Café");
-    assert_eq!(p.memberships[0].username, "jürgen.müller");
+    assert_eq!(&*p.memberships[0].username, "jürgen.müller");
 
     // Stored as-is, it reads back as a no-op.
     let mut st = stored("ü-1", "jürgen.müller");
