@@ -202,8 +202,8 @@ impl GroupChange {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MembershipChange {
-    // Shared: a first sync plans ~5 memberships per user, and one
-    // allocation per name instead of per change halves the plan's size.
+    // Shared: a first sync plans ~5 memberships per user, so each name is
+    // allocated once for all of its changes rather than once per change.
     pub group: Arc<str>,
     pub group_name: Arc<str>,
     pub user: Arc<str>,
