@@ -5,6 +5,11 @@
 //! [`Connector`] and calls `usersync_sdk::export_connector!(MyConnector);`.
 //! Enable the cargo feature `mapper` or `connector` accordingly. wit-bindgen
 //! stays inside this crate; plugin authors see plain Rust types.
+//!
+//! The default feature `fast-alloc` makes Talc the plugin's global
+//! allocator (faster than Rust's default dlmalloc for the many small
+//! strings every call carries); with `default-features = false` a plugin
+//! brings its own `#[global_allocator]`.
 
 #[cfg(feature = "connector")]
 mod connector;
