@@ -229,7 +229,17 @@ impl Host {
         let shared = Arc::new(Mutex::new(Collected::default()));
         let result = self
             .read_plan_apply(
-                &config, &job, req, &connector, &mappers, &mode, run_mode, &run.id, &shared,
+                &RunParts {
+                    config: &config,
+                    job: &job,
+                    req,
+                    connector: &connector,
+                    mappers: &mappers,
+                    mode: &mode,
+                    run_id: &run.id,
+                    shared: &shared,
+                },
+                run_mode,
             )
             .await;
         run.finished_at = Some(crate::store::now());
@@ -280,19 +290,19 @@ impl Host {
         report
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn read_plan_apply(
         &self,
-        config: &Config,
-        job: &JobConfig,
-        req: &SyncRequest,
-        connector: &LoadedPlugin,
-        mappers: &[LoadedPlugin],
-        mode: &ReadMode,
+        parts: &RunParts<'_>,
         run_mode: RunMode,
-        run_id: &str,
-        shared: &Arc<Mutex<Collected>>,
     ) -> Result<(ReadSummary, Plan, Option<u32>)> {
+        let RunParts {
+            config,
+            job,
+            req,
+            connector,
+            run_id,
+            ..
+        } = *parts;
         let tenant = config.tenant(&job.tenant).expect("validated");
         let seats = job
             .sync
@@ -311,17 +321,7 @@ impl Host {
         let phase = Instant::now();
         // The store's state is loaded while the connector reads: neither
         // touches what the other does, and on two cores it hides the load.
-        let reading = self.spawn_read(
-            config,
-            job,
-            req,
-            connector,
-            mappers,
-            mode,
-            run_id,
-            shared,
-            stored_state,
-        );
+        let reading = self.spawn_read(parts, stored_state);
         let loading =
             self.store
                 .load_current(&job.tenant, &job.id, job.sync.license_kind.as_deref());
@@ -421,6 +421,19 @@ fn full_run_due(last_full: Option<&str>, every_hours: f64) -> bool {
     };
     let age = chrono::Utc::now().signed_duration_since(last);
     age.num_seconds() as f64 >= every_hours * 3600.0
+}
+
+/// Everything one run works with, from its read to its apply.
+#[derive(Clone, Copy)]
+struct RunParts<'a> {
+    config: &'a Config,
+    job: &'a JobConfig,
+    req: &'a SyncRequest,
+    connector: &'a LoadedPlugin,
+    mappers: &'a [LoadedPlugin],
+    mode: &'a ReadMode,
+    run_id: &'a str,
+    shared: &'a Arc<Mutex<Collected>>,
 }
 
 /// Resident memory in MB for the phase logs (Linux; 0 elsewhere): the

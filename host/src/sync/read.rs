@@ -2,33 +2,33 @@
 //! blocking thread (wasm calls block), streaming batches into the collector.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use anyhow::Result;
 use tokio::task::JoinHandle;
 
-use super::{grant, Collected, Collector, Host, SyncRequest};
-use crate::config::{Config, JobConfig};
-use crate::model::{ReadMode, ReadSummary};
+use super::{grant, Collected, Collector, Host, RunParts};
+use crate::model::ReadSummary;
 use crate::runtime::{CallContext, ConnectorInstance, LoadedPlugin, MapperInstance};
 
 impl Host {
     /// Start reading `connector` through `mappers`; the handle yields the
     /// connector's summary and everything the collector gathered.
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn spawn_read(
         &self,
-        config: &Config,
-        job: &JobConfig,
-        req: &SyncRequest,
-        connector: &LoadedPlugin,
-        mappers: &[LoadedPlugin],
-        mode: &ReadMode,
-        run_id: &str,
-        shared: &Arc<Mutex<Collected>>,
+        parts: &RunParts<'_>,
         stored_state: HashMap<String, Vec<u8>>,
     ) -> JoinHandle<Result<(ReadSummary, Collected)>> {
+        let RunParts {
+            config,
+            job,
+            req,
+            connector,
+            mappers,
+            mode,
+            run_id,
+            shared,
+        } = *parts;
         let tenant = config.tenant(&job.tenant).expect("validated");
         let rt = self.runtime.clone();
         let (job, connector, mappers, mode) = (
