@@ -64,8 +64,11 @@ impl Store {
         let pool = &self.pool;
         let mut current = Current::default();
 
-        let users: Vec<UserRow> = self
-            .json_rows(
+        // Four bulk reads at once: each runs on its own connection (SQLite
+        // WAL lets readers run side by side), so building the JSON overlaps.
+        let (tenant_job, tenant_only) = ([tenant, job], [tenant]);
+        let (users, owners, groups, pairs) = tokio::try_join!(
+            self.json_rows::<UserRow>(
                 "SELECT json_group_array(json_array(u.id, u.source_id, u.ref_key, u.username, u.display_name,
                     u.given_name, u.family_name, u.email, u.phone, jt.name, c.name, u.department,
                     u.manager_source_id, u.employee_id, u.custom, u.active, u.in_source, u.source_enabled,
@@ -74,9 +77,25 @@ impl Store {
                  LEFT JOIN job_titles jt ON jt.id = u.job_title_id
                  LEFT JOIN companies c ON c.id = u.company_id
                  WHERE u.tenant_id = ? AND u.job_id = ?",
-                &[tenant, job],
-            )
-            .await?;
+                &tenant_job,
+            ),
+            self.json_rows::<OwnerRow>(
+                "SELECT json_group_array(json_array(username, id, origin, job_id, source_id))
+                 FROM users WHERE tenant_id = ?",
+                &tenant_only,
+            ),
+            self.json_rows::<GroupRow>(
+                "SELECT json_group_array(json_array(id, source_id, ref_key, name, description, active))
+                 FROM groups WHERE tenant_id = ? AND job_id = ?",
+                &tenant_job,
+            ),
+            self.json_rows::<(i64, i64)>(
+                "SELECT json_group_array(json_array(m.group_id, m.user_id))
+                 FROM memberships m JOIN groups g ON g.id = m.group_id
+                 WHERE g.tenant_id = ? AND g.job_id = ?",
+                &tenant_job,
+            ),
+        )?;
         let mut user_ids: HashMap<i64, Arc<str>> = HashMap::with_capacity(users.len());
         current.users = users
             .into_iter()
@@ -108,13 +127,6 @@ impl Store {
             })
             .collect();
 
-        let owners: Vec<OwnerRow> = self
-            .json_rows(
-                "SELECT json_group_array(json_array(username, id, origin, job_id, source_id))
-                 FROM users WHERE tenant_id = ?",
-                &[tenant],
-            )
-            .await?;
         for (username, id, origin, owner_job, source_id) in owners {
             let owner = match (origin.as_str(), owner_job) {
                 ("local", _) | (_, None) => UsernameOwner::Local { db_id: id },
@@ -126,13 +138,6 @@ impl Store {
             current.usernames.insert(username, owner);
         }
 
-        let groups: Vec<GroupRow> = self
-            .json_rows(
-                "SELECT json_group_array(json_array(id, source_id, ref_key, name, description, active))
-                 FROM groups WHERE tenant_id = ? AND job_id = ?",
-                &[tenant, job],
-            )
-            .await?;
         let mut group_ids: HashMap<i64, Arc<str>> = HashMap::with_capacity(groups.len());
         current.groups = groups
             .into_iter()
@@ -149,14 +154,6 @@ impl Store {
             .collect();
 
         // Integer pairs, mapped through the id maps above.
-        let pairs: Vec<(i64, i64)> = self
-            .json_rows(
-                "SELECT json_group_array(json_array(m.group_id, m.user_id))
-                 FROM memberships m JOIN groups g ON g.id = m.group_id
-                 WHERE g.tenant_id = ? AND g.job_id = ?",
-                &[tenant, job],
-            )
-            .await?;
         current.memberships = pairs
             .into_iter()
             .filter_map(|(g, u)| Some((group_ids.get(&g)?.clone(), user_ids.get(&u)?.clone())))
