@@ -2,20 +2,12 @@
 
 use std::time::Instant;
 
-use ldap_harness::{write_directory, DirectorySpec, Slapd, SlapdOptions};
+use ldap_harness::{DirectorySpec, Slapd, SlapdOptions};
 
 #[test]
 fn generated_changes_apply_with_ldapmodify() {
-    let tmp = tempfile::tempdir().unwrap();
     let spec = DirectorySpec::new(2_000, 100, 5).with_memberof(true);
-    let path = tmp.path().join("dir.ldif");
-    write_directory(&path, &spec).unwrap();
-    let slapd = Slapd::start(
-        SlapdOptions::default()
-            .syncprov(true)
-            .load_ldif_offline(&path),
-    )
-    .unwrap();
+    let slapd = Slapd::start_generated(&spec, SlapdOptions::default().syncprov(true)).unwrap();
     let changes = spec.changes(300, 1);
     let t = Instant::now();
     slapd.modify(&changes.ldif).unwrap();

@@ -309,16 +309,8 @@ fn memberof_and_refint_follow_a_rename_and_a_delete() {
 
 #[test]
 fn syncprov_refresh_only_returns_entries_and_changes() {
-    let tmp = tempfile::tempdir().unwrap();
     let spec = DirectorySpec::new(200, 10, 9).with_memberof(true);
-    let path = tmp.path().join("d.ldif");
-    write_directory(&path, &spec).unwrap();
-    let slapd = Slapd::start(
-        SlapdOptions::default()
-            .syncprov(true)
-            .load_ldif_offline(&path),
-    )
-    .unwrap();
+    let slapd = Slapd::start_generated(&spec, SlapdOptions::default().syncprov(true)).unwrap();
     assert!(
         !slapd.context_csn().unwrap().is_empty(),
         "slapadd -w sets contextCSN"

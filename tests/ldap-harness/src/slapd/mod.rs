@@ -73,6 +73,15 @@ pub struct Slapd {
 }
 
 impl Slapd {
+    /// A new slapd serving `spec`'s generated directory, loaded offline with
+    /// `slapadd` (fast, but it bypasses overlays: give `spec` its memberOf).
+    pub fn start_generated(spec: &crate::DirectorySpec, opts: SlapdOptions) -> Result<Self> {
+        let tmp = tempfile::tempdir()?;
+        let ldif = tmp.path().join("directory.ldif");
+        crate::write_directory(&ldif, spec)?;
+        Slapd::start(opts.load_ldif_offline(&ldif))
+    }
+
     /// Installs slapd if needed, writes a cn=config and the base entries (or loads
     /// `opts.offline_ldif`), generates TLS certificates, picks two free ports and starts
     /// `slapd -h "ldap://ADDR:P/ ldaps://ADDR:Q/"`, returning once an admin bind works.
