@@ -189,8 +189,16 @@ pub struct SyncPolicy {
     pub required: Vec<String>,
     /// Stop before applying if more users than this would be deactivated.
     pub deactivate_threshold: Option<u64>,
-    /// Stop if more than this percentage of the job's active users would be.
+    /// Stop if more than this percentage of the job's active users would be
+    /// (0..=100). Both limits apply: the lower one stops the run.
     pub deactivate_threshold_percent: Option<f64>,
+    /// Create users that are disabled in the source the first time they are
+    /// seen, as deactivated users (default: they are not created).
+    pub create_disabled: bool,
+    /// A username held by a user that left the source, claimed by another
+    /// source user: `release` it (the leaver is renamed `name~<hash>`) or
+    /// report a `conflict`.
+    pub recycled_usernames: RecycledUsernames,
     /// `all`: every user the connector reads; `groups`: only members of the
     /// selected groups.
     pub scope: ScopeMode,
@@ -214,7 +222,9 @@ impl Default for SyncPolicy {
             adopt_by_username: false,
             required: Vec::new(),
             deactivate_threshold: Some(500),
-            deactivate_threshold_percent: None,
+            deactivate_threshold_percent: Some(20.0),
+            create_disabled: false,
+            recycled_usernames: RecycledUsernames::Release,
             scope: ScopeMode::All,
             groups: GroupMode::All,
             group_names: Vec::new(),
@@ -242,6 +252,16 @@ pub enum GroupMode {
     All,
     None,
     Selected,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum RecycledUsernames {
+    /// Rename the user who left (`name~<hash>`) so the new one gets the name.
+    #[default]
+    Release,
+    /// Keep the name with the user who left; the new user is a conflict.
+    Conflict,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
@@ -346,6 +366,13 @@ impl Config {
                     "jobs[{i}].tenant = {:?}: no [[tenants]] entry has that id",
                     job.tenant
                 );
+            }
+            if let Some(pct) = job.sync.deactivate_threshold_percent {
+                if !(0.0..=100.0).contains(&pct) {
+                    bail!(
+                        "jobs[{i}].sync.deactivate_threshold_percent = {pct}: it is a percentage of the job's active users, so it must be between 0 and 100 (the default is 20)"
+                    );
+                }
             }
             if let Some(p) = &job.sync.group_pattern {
                 regex::Regex::new(p).with_context(|| {

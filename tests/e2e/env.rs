@@ -71,7 +71,9 @@ id = "people"
             cache = repo().join("target/test-plugin-cache").display()
         );
         std::fs::write(dir.path().join("usersync.toml"), config).unwrap();
-        TestEnv { dir }
+        let env = TestEnv { dir };
+        env.set_job("sync", serde_json::json!({}));
+        env
     }
 
     /// The standard CSV job with the default mapper.
@@ -145,7 +147,17 @@ id = "people"
     }
 
     /// Replace one key of job `people` (`source`, `mapping`, `sync`, `roles`).
-    pub fn set_job(&self, key: &str, value: serde_json::Value) {
+    ///
+    /// The behaviour tests deactivate large shares of directories of a few
+    /// users, so a `sync` table without `deactivate_threshold_percent` gets
+    /// 100 (off) here; tests of that safeguard set it, or use [`Self::edit`].
+    pub fn set_job(&self, key: &str, mut value: serde_json::Value) {
+        if key == "sync" {
+            if let Some(sync) = value.as_object_mut() {
+                sync.entry("deactivate_threshold_percent")
+                    .or_insert(serde_json::json!(100.0));
+            }
+        }
         let value = toml::Value::try_from(value).unwrap();
         self.edit(|doc| {
             doc["jobs"].as_array_mut().unwrap()[0]

@@ -258,3 +258,33 @@ async fn two_users_swapping_usernames_keep_their_rows() {
     assert_eq!(env.user("ada").await.id, grace);
     assert_eq!(env.user("ada").await.source_id.as_deref(), Some("u2"));
 }
+
+#[tokio::test]
+async fn a_user_disabled_on_first_sight_is_created_deactivated_only_with_create_disabled() {
+    let grace = |enabled: bool| with(user("u2", "grace"), json!({ "enabled": enabled }));
+    let env = TestEnv::scripted(source(vec![user("u1", "ada"), grace(false)], vec![]));
+    env.sync_full().await.unwrap();
+    assert_eq!(env.users().await.len(), 1, "by default it is not created");
+
+    env.set_job("sync", json!({ "create_disabled": true }));
+    let report = env.sync_full().await.unwrap();
+    assert_eq!(report.plan.counts().created, 1);
+    let g = env.user("grace").await;
+    assert!(!g.active);
+    assert_eq!(g.deactivation_reason.as_deref(), Some("disabled"));
+    let audit = env.audit_of_run(&report.run.id).await;
+    assert!(
+        audit[0].changes.as_deref().unwrap().contains("active"),
+        "{audit:?}"
+    );
+    assert!(env.sync_full().await.unwrap().plan.is_noop());
+
+    // Enabled in the source: reactivated like any disabled user.
+    env.set_job(
+        "source",
+        source(vec![user("u1", "ada"), grace(true)], vec![]),
+    );
+    let report = env.sync_full().await.unwrap();
+    assert_eq!(report.plan.counts().reactivated, 1);
+    assert!(env.user("grace").await.active);
+}

@@ -24,6 +24,7 @@ mod ldap_samba;
 mod ldap_verify;
 mod licensing;
 mod lifecycle;
+mod names;
 mod notify;
 mod remote_csv;
 mod runs;

@@ -159,3 +159,55 @@ async fn a_rejected_record_is_an_error_and_deactivates_nobody() {
     assert!(run.errors.unwrap().contains("entry cn=barbara: no id"));
     all_five_untouched(&env).await;
 }
+
+#[tokio::test]
+async fn a_percentage_threshold_protects_a_directory_smaller_than_the_count() {
+    // 2 of 5 users leave: far below the count (500), over 20% of them.
+    let env = synced_five(json!({ "deactivate_threshold_percent": 20 })).await;
+    env.set_job("source", people(3, "c2"));
+    let report = env.sync().await.unwrap();
+    assert_eq!(report.run.outcome, "stopped_by_threshold");
+    let message = report.run.message.unwrap();
+    assert!(
+        message.contains("sync.deactivate_threshold_percent = 20")
+            && message.contains("sync.deactivate_threshold ")
+            && message.contains("--confirm-deletions"),
+        "{message}"
+    );
+    all_five_untouched(&env).await;
+}
+
+#[tokio::test]
+async fn the_percentage_threshold_defaults_to_20_and_is_bounded() {
+    let env = TestEnv::scripted(people(5, "c1"));
+    env.edit(|doc| {
+        doc["jobs"][0]["sync"]
+            .as_table_mut()
+            .unwrap()
+            .remove("deactivate_threshold_percent");
+    });
+    let job = env.config().jobs[0].clone();
+    assert_eq!(job.sync.deactivate_threshold_percent, Some(20.0));
+
+    for bad in [
+        toml::Value::from(500),
+        toml::Value::from(-1.0),
+        toml::Value::from(f64::NAN),
+    ] {
+        env.edit(|doc| {
+            doc["jobs"][0]["sync"]
+                .as_table_mut()
+                .unwrap()
+                .insert("deactivate_threshold_percent".into(), bad.clone());
+        });
+        let path = env.dir.path().join("usersync.toml");
+        let err = format!(
+            "{:#}",
+            usersync_host::config::Config::load(&path).unwrap_err()
+        );
+        assert!(
+            err.contains("deactivate_threshold_percent") && err.contains("between 0 and 100"),
+            "{bad}: {err}"
+        );
+    }
+}

@@ -100,7 +100,11 @@ pub(super) fn resolve<'a>(
     for u in &current.users {
         let i = users.get(&u.source_id).expect("numbered");
         user_refs.insert(&u.source_id, i);
-        if !u.ref_key.is_empty() {
+        // A user that left the source has no ref there any more: its old
+        // one (often its username, which a new hire may now hold) names
+        // somebody else, so memberships never attach to the leaver, in
+        // incremental runs as in full ones.
+        if !u.ref_key.is_empty() && u.in_source {
             user_refs.insert(&u.ref_key, i);
         }
     }

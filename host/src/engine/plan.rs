@@ -60,6 +60,9 @@ pub enum UserChange {
         ref_key: String,
         fields: Box<UserFields>,
         custom_json: Option<String>,
+        /// Disabled in the source: created deactivated (`create_disabled`).
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        disabled: bool,
     },
     /// Link a locally created user with the same username (opt-in).
     Adopt {
@@ -264,7 +267,8 @@ impl Stop {
     pub fn message(&self, job: &str) -> String {
         match self {
             Stop::Threshold { deactivations, limit } => format!(
-                "stopped before changing anything: this run would deactivate {deactivations} users, over the threshold ({limit}). \
+                "stopped before changing anything: this run would deactivate {deactivations} users, over the threshold ({limit}; \
+                 the lower of sync.deactivate_threshold and sync.deactivate_threshold_percent applies). \
                  Check the source; if the departures are real, run `usersync sync --job {job} --confirm-deletions`"
             ),
             Stop::License { kind, needed, available } => format!(

@@ -13,6 +13,10 @@ use crate::config::{GroupMode, LicensePolicy, ScopeMode};
 #[derive(Debug, Clone)]
 pub struct Policy {
     pub adopt_by_username: bool,
+    /// Create users disabled in the source on first sight, deactivated.
+    pub create_disabled: bool,
+    /// Rename a user that left the source when another claims its name.
+    pub release_recycled: bool,
     pub required: Vec<String>,
     pub threshold: Threshold,
     /// `--confirm-deletions`: apply even above the threshold.
@@ -27,6 +31,8 @@ impl Default for Policy {
     fn default() -> Self {
         Policy {
             adopt_by_username: false,
+            create_disabled: false,
+            release_recycled: true,
             required: Vec::new(),
             threshold: Threshold {
                 count: Some(500),
@@ -124,6 +130,8 @@ impl Policy {
         };
         Policy {
             adopt_by_username: s.adopt_by_username,
+            create_disabled: s.create_disabled,
+            release_recycled: s.recycled_usernames == crate::config::RecycledUsernames::Release,
             required: s.required.clone(),
             threshold: Threshold {
                 count: s.deactivate_threshold,
@@ -273,7 +281,10 @@ pub(super) fn entitlements(
     }
 }
 
-/// Stop before applying when too many users would be deactivated.
+/// Stop before applying when too many users would be deactivated: more
+/// than `deactivate_threshold` users or `deactivate_threshold_percent` of
+/// the job's active users, whichever is lower (a count alone protects
+/// nobody in a directory smaller than it).
 pub(super) fn check_threshold(current: &Current, policy: &Policy, plan: &mut Plan) {
     if policy.confirm_deletions || plan.stop.is_some() {
         return;
@@ -286,21 +297,27 @@ pub(super) fn check_threshold(current: &Current, policy: &Policy, plan: &mut Pla
     if deactivations == 0 {
         return;
     }
-    if let Some(limit) = policy.threshold.count {
-        if deactivations as u64 > limit {
+    let active = current.users.iter().filter(|u| u.active).count();
+    let by_count = policy
+        .threshold
+        .count
+        .map(|n| (n as f64, format!("sync.deactivate_threshold = {n} users")));
+    let by_percent = policy.threshold.percent.map(|pct| {
+        let users = pct * active as f64 / 100.0;
+        (
+            users,
+            format!("sync.deactivate_threshold_percent = {pct}, i.e. {users:.0} of {active} active users"),
+        )
+    });
+    let lowest = [by_count, by_percent]
+        .into_iter()
+        .flatten()
+        .min_by(|a, b| a.0.total_cmp(&b.0));
+    if let Some((limit, name)) = lowest {
+        if deactivations as f64 > limit {
             plan.stop = Some(Stop::Threshold {
                 deactivations,
-                limit: format!("{limit} users"),
-            });
-            return;
-        }
-    }
-    if let Some(pct) = policy.threshold.percent {
-        let active = current.users.iter().filter(|u| u.active).count().max(1);
-        if deactivations as f64 * 100.0 / active as f64 > pct {
-            plan.stop = Some(Stop::Threshold {
-                deactivations,
-                limit: format!("{pct}% of {active} active users"),
+                limit: name,
             });
         }
     }

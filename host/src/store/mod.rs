@@ -89,6 +89,17 @@ impl Store {
         Ok(row.unwrap_or((None, None)))
     }
 
+    /// License seats the tenant's users hold now, by kind.
+    pub async fn seats_used(&self, tenant: &str) -> Result<std::collections::HashMap<String, u32>> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT kind, count(*) FROM license_assignments WHERE tenant_id = ? GROUP BY kind",
+        )
+        .bind(tenant)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|(k, n)| (k, n as u32)).collect())
+    }
+
     /// Plugin state for tenant + job + plugin.
     pub async fn plugin_state(
         &self,

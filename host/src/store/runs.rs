@@ -232,6 +232,7 @@ pub(super) async fn write_audit(
             UserChange::Create {
                 fields,
                 custom_json,
+                disabled,
                 ..
             } => {
                 let mut c: Vec<FieldChange> = std::iter::once("username")
@@ -249,6 +250,13 @@ pub(super) async fn write_audit(
                         field: "custom".into(),
                         old: None,
                         new: Some(j.clone()),
+                    });
+                }
+                if *disabled {
+                    c.push(FieldChange {
+                        field: "active".into(),
+                        old: None,
+                        new: Some("false".into()),
                     });
                 }
                 json(&c)

@@ -318,10 +318,11 @@ impl Host {
             .await?
             .into_iter()
             .collect();
+        let seats_used = self.store.seats_used(&job.tenant).await?;
         let phase = Instant::now();
         // The store's state is loaded while the connector reads: neither
         // touches what the other does, and on two cores it hides the load.
-        let reading = self.spawn_read(parts, stored_state);
+        let reading = self.spawn_read(parts, stored_state, seats_used);
         let loading =
             self.store
                 .load_current(&job.tenant, &job.id, job.sync.license_kind.as_deref());
@@ -349,7 +350,7 @@ impl Host {
         );
 
         let phase = Instant::now();
-        let plan = engine::plan(&collected.snapshot, &current, &policy, run_mode);
+        let mut plan = engine::plan(&collected.snapshot, &current, &policy, run_mode);
         tracing::debug!(
             ms = phase.elapsed().as_millis() as u64,
             rss = rss_mb(),
@@ -375,9 +376,10 @@ impl Host {
                 .into_iter()
                 .map(|(k, v)| (connector.manifest.name.clone(), k, v))
                 .collect(),
+            license: policy.license.clone(),
         };
         let phase = Instant::now();
-        self.store.apply(&plan, &ctx).await?;
+        self.store.apply(&mut plan, &ctx).await?;
         tracing::debug!(
             ms = phase.elapsed().as_millis() as u64,
             rss = rss_mb(),

@@ -14,10 +14,12 @@ use crate::runtime::{CallContext, ConnectorInstance, LoadedPlugin, MapperInstanc
 impl Host {
     /// Start reading `connector` through `mappers`; the handle yields the
     /// connector's summary and everything the collector gathered.
+    /// `seats_used` is what `licensing.seats()` reports as used, by kind.
     pub(super) fn spawn_read(
         &self,
         parts: &RunParts<'_>,
         stored_state: HashMap<String, Vec<u8>>,
+        seats_used: HashMap<String, u32>,
     ) -> JoinHandle<Result<(ReadSummary, Collected)>> {
         let RunParts {
             config,
@@ -46,7 +48,7 @@ impl Host {
         let seats_info = tenant
             .licenses
             .iter()
-            .map(|(k, v)| (k.clone(), *v, 0))
+            .map(|(k, v)| (k.clone(), *v, seats_used.get(k).copied().unwrap_or(0)))
             .collect();
         tokio::task::spawn_blocking(move || -> Result<(ReadSummary, Collected)> {
             let ctx = |p: &LoadedPlugin| CallContext {

@@ -3,6 +3,7 @@
 
 mod groups;
 mod licensing;
+mod names;
 mod safety;
 mod users;
 

@@ -4,6 +4,7 @@
 //! converges.
 
 mod relations;
+mod seats;
 mod users;
 
 use std::collections::HashMap;
@@ -12,9 +13,9 @@ use anyhow::{Context, Result};
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use super::{now, Store, MAX_PARAMS};
-use crate::engine::Plan;
+use crate::engine::{LicenseRule, Plan};
 use relations::{apply_groups, apply_licenses, apply_memberships, apply_roles};
-use users::{create_users, link_managers, update_users};
+use users::{create_users, link_managers, stage_updates, write_updates};
 
 /// Everything besides the plan that a run commits.
 #[derive(Debug, Default)]
@@ -29,11 +30,19 @@ pub struct ApplyContext {
     pub roles: Vec<(String, String)>,
     /// Plugin state writes: (plugin, key, value or delete).
     pub state: Vec<(String, String, Option<Vec<u8>>)>,
+    /// The job's license kind, seats and shortage policy: seats are
+    /// counted again, and taken, inside the applying transaction.
+    pub license: Option<LicenseRule>,
 }
 
 impl Store {
-    pub async fn apply(&self, plan: &Plan, ctx: &ApplyContext) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+    /// Apply `plan` in one transaction. Facts that other runs can change
+    /// (free license seats) are checked again under the write lock; when
+    /// they stop the run, `plan.stop` says why and nothing is applied.
+    pub async fn apply(&self, plan: &mut Plan, ctx: &ApplyContext) -> Result<()> {
+        // IMMEDIATE: take the write lock before the first read, so what
+        // this transaction counts cannot change before it commits.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let conn: &mut SqliteConnection = &mut tx;
         let now = now();
         sqlx::query("INSERT OR IGNORE INTO tenants (id, created_at) VALUES (?, ?)")
@@ -41,12 +50,20 @@ impl Store {
             .bind(&now)
             .execute(&mut *conn)
             .await?;
+        if !seats::take_seats(conn, plan, ctx).await? {
+            return Ok(()); // dropping the transaction rolls it back
+        }
+        let plan = &*plan;
 
         let t = std::time::Instant::now();
         let lookups = Lookups::load(conn, &ctx.tenant).await?;
+        // Renamed users leave their old names first, so a new user may take one.
+        let staged = stage_updates(conn, plan, ctx, &lookups).await?;
         create_users(conn, plan, ctx, &lookups, &now).await?;
         tracing::debug!(ms = t.elapsed().as_millis() as u64, "users created");
-        let staged = update_users(conn, plan, ctx, &lookups, &now).await?;
+        if staged {
+            write_updates(conn, ctx, &now).await?;
+        }
         if !plan.users.is_empty() {
             link_managers(conn, ctx, staged).await?;
         }

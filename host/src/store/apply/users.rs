@@ -49,17 +49,18 @@ pub(super) async fn create_users(
                 ref_key,
                 fields,
                 custom_json,
-            } => Some((source_id, ref_key, fields, custom_json)),
+                disabled,
+            } => Some((source_id, ref_key, fields, custom_json, *disabled)),
             _ => None,
         })
         .collect();
-    for chunk in creates.chunks(MAX_PARAMS / 19) {
+    for chunk in creates.chunks(MAX_PARAMS / 22) {
         let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
             "INSERT INTO users (tenant_id, job_id, source_id, ref_key, origin, username, display_name, given_name,
              family_name, email, phone, job_title_id, company_id, department, manager_source_id, employee_id,
-             custom, created_at, updated_at) ",
+             custom, created_at, updated_at, active, source_enabled, deactivation_reason) ",
         );
-        q.push_values(chunk, |mut b, (source_id, ref_key, f, custom)| {
+        q.push_values(chunk, |mut b, (source_id, ref_key, f, custom, disabled)| {
             b.push_bind(&ctx.tenant)
                 .push_bind(&ctx.job)
                 .push_bind(source_id.as_str())
@@ -78,7 +79,10 @@ pub(super) async fn create_users(
                 .push_bind(f.employee_id.as_deref())
                 .push_bind(custom.as_deref())
                 .push_bind(now)
-                .push_bind(now);
+                .push_bind(now)
+                .push_bind(!disabled)
+                .push_bind(!disabled)
+                .push_bind(disabled.then_some(DeactivationReason::Disabled.as_str()));
         });
         q.build()
             .execute(&mut *conn)
@@ -106,12 +110,17 @@ fn stage_changes(row: &mut Staged, changes: &[FieldChange], lookups: &Lookups) {
     }
 }
 
-pub(super) async fn update_users(
+/// Stage every change to an existing user in the `user_changes` table and
+/// move each renamed user to a temporary name (`#renaming#<row id>`), so
+/// that no name a user gives up is still held when new users are inserted
+/// and final names are written: swaps, chains and cycles of renames, and a
+/// new user taking a renamed user's old name, all apply in one run.
+/// Returns whether anything was staged (see [`write_updates`]).
+pub(super) async fn stage_updates(
     conn: &mut SqliteConnection,
     plan: &Plan,
     ctx: &ApplyContext,
     lookups: &Lookups,
-    now: &str,
 ) -> Result<bool> {
     let mut staged: BTreeMap<&str, Staged> = BTreeMap::new();
     for change in &plan.users {
@@ -210,16 +219,27 @@ pub(super) async fn update_users(
         });
         q.build().execute(&mut *conn).await?;
     }
-    // Two steps for renames, so users swapping names never collide.
-    let scope = "users.tenant_id = ? AND users.job_id = ? AND users.source_id = t.source_id";
     sqlx::query(&format!(
         "UPDATE users SET username = '#renaming#' || users.id FROM user_changes t
-         WHERE {scope} AND t.username IS NOT NULL AND t.username != users.username"
+         WHERE {SCOPE} AND t.username IS NOT NULL AND t.username != users.username"
     ))
     .bind(&ctx.tenant)
     .bind(&ctx.job)
     .execute(&mut *conn)
     .await?;
+    Ok(true)
+}
+
+/// The job's users matched to their staged row.
+const SCOPE: &str = "users.tenant_id = ? AND users.job_id = ? AND users.source_id = t.source_id";
+
+/// Write the staged changes, final usernames included; runs after the new
+/// users are inserted.
+pub(super) async fn write_updates(
+    conn: &mut SqliteConnection,
+    ctx: &ApplyContext,
+    now: &str,
+) -> Result<()> {
     let sets = STAGED
         .iter()
         .map(|c| match *c {
@@ -229,7 +249,7 @@ pub(super) async fn update_users(
         .collect::<Vec<_>>()
         .join(", ");
     sqlx::query(&format!(
-        "UPDATE users SET {sets}, updated_at = ? FROM user_changes t WHERE {scope}"
+        "UPDATE users SET {sets}, updated_at = ? FROM user_changes t WHERE {SCOPE}"
     ))
     .bind(now)
     .bind(&ctx.tenant)
@@ -237,7 +257,7 @@ pub(super) async fn update_users(
     .execute(&mut *conn)
     .await
     .context("cannot update users")?;
-    Ok(true)
+    Ok(())
 }
 
 /// Managers are linked by source id; resolve them to row ids (new users
