@@ -19,6 +19,7 @@ mod groups_roles;
 mod hostile;
 mod incremental;
 mod ldap_env;
+mod ldap_names;
 mod ldap_openldap;
 mod ldap_samba;
 mod ldap_verify;

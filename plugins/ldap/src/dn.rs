@@ -4,8 +4,13 @@
 //! `cn=Smith\2C John`) and keep whatever case a value was written in, so a
 //! group's `member` value and the member's own DN rarely match as strings.
 //! Every DN the connector hands the host as a reference goes through
-//! [`normalize`]: attribute types and values lowercased, escapes decoded and
-//! re-encoded one canonical way, spaces around separators dropped.
+//! [`normalize`]: parsed per RFC 4514, attribute types and values
+//! lowercased, multi-valued RDNs sorted, values re-escaped one canonical way.
+
+/// One `type=value` of an RDN, the value unescaped.
+pub type Ava = (String, String);
+/// A parsed DN: its RDNs, each one or more AVAs.
+pub type Dn = Vec<Vec<Ava>>;
 
 /// The canonical form of `dn`.
 pub fn normalize(dn: &str) -> String {
@@ -14,21 +19,20 @@ pub fn normalize(dn: &str) -> String {
     normalize_plain(dn).unwrap_or_else(|| normalize_general(dn))
 }
 
-/// Any DN: unescape, lowercase, sort multi-valued RDNs, re-escape.
+/// Any DN: parse, lowercase, sort multi-valued RDNs, re-escape.
 fn normalize_general(dn: &str) -> String {
-    let mut out = String::with_capacity(dn.len());
-    for (i, rdn) in split_unescaped(dn, ',').iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        let mut parts: Vec<String> = split_unescaped(rdn, '+')
-            .iter()
-            .map(|ava| normalize_ava(ava))
-            .collect();
-        parts.sort(); // multi-valued RDNs are unordered
-        out.push_str(&parts.join("+"));
-    }
-    out
+    let parsed: Dn = parse(dn)
+        .into_iter()
+        .map(|rdn| {
+            let mut avas: Vec<Ava> = rdn
+                .into_iter()
+                .map(|(ty, v)| (ty.to_ascii_lowercase(), v.to_lowercase()))
+                .collect();
+            avas.sort(); // multi-valued RDNs are unordered
+            avas
+        })
+        .collect();
+    serialize(&parsed)
 }
 
 /// One pass for DNs with nothing to unescape, sort or re-escape: ASCII,
@@ -36,7 +40,7 @@ fn normalize_general(dn: &str) -> String {
 /// Gives exactly what the general path gives, or `None`.
 fn normalize_plain(dn: &str) -> Option<String> {
     let special =
-        |b: u8| !b.is_ascii() || matches!(b, b'\\' | b'+' | b'"' | b'#' | b'<' | b'>' | b';');
+        |b: u8| !b.is_ascii() || matches!(b, b'\\' | b'+' | b'"' | b'#' | b'<' | b'>' | b';' | 0);
     if dn.bytes().any(special) {
         return None;
     }
@@ -49,24 +53,71 @@ fn normalize_plain(dn: &str) -> Option<String> {
         if i > 0 {
             out.push(',');
         }
-        out.extend(ty.trim().chars().map(|c| c.to_ascii_lowercase()));
+        out.extend(ty.trim_matches(' ').chars().map(|c| c.to_ascii_lowercase()));
         out.push('=');
-        out.extend(value.trim().chars().map(|c| c.to_ascii_lowercase()));
+        out.extend(
+            value
+                .trim_matches(' ')
+                .chars()
+                .map(|c| c.to_ascii_lowercase()),
+        );
     }
     Some(out)
 }
 
-fn normalize_ava(ava: &str) -> String {
-    let (ty, value) = match ava.find('=') {
-        Some(eq) => (&ava[..eq], &ava[eq + 1..]),
-        None => return ava.trim().to_lowercase(),
-    };
-    let value = unescape(value.trim());
-    format!(
-        "{}={}",
-        ty.trim().to_ascii_lowercase(),
-        escape(&value.to_lowercase())
-    )
+/// Parse `dn` (RFC 4514, leniently: spaces around `=`, `,` and `+` are
+/// dropped unless escaped; hex escapes may spell UTF-8 in either case; a
+/// malformed escape is kept as the characters written). An AVA without
+/// `=` becomes a type with an empty value; an empty DN has no RDNs.
+pub fn parse(dn: &str) -> Dn {
+    if dn.trim_matches(' ').is_empty() {
+        return Vec::new();
+    }
+    split_unescaped(dn, ',')
+        .into_iter()
+        .map(|rdn| {
+            split_unescaped(rdn, '+')
+                .into_iter()
+                .map(|ava| match find_unescaped(ava, '=') {
+                    Some(eq) => (
+                        ava[..eq].trim_matches(' ').to_string(),
+                        unescape_value(&ava[eq + 1..]),
+                    ),
+                    None => (ava.trim_matches(' ').to_string(), String::new()),
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The RFC 4514 string of a parsed DN, escaping only what must be.
+pub fn serialize(dn: &Dn) -> String {
+    let mut out = String::new();
+    for (i, rdn) in dn.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        for (j, (ty, value)) in rdn.iter().enumerate() {
+            if j > 0 {
+                out.push('+');
+            }
+            out.push_str(ty);
+            out.push('=');
+            out.push_str(&escape(value));
+        }
+    }
+    out
+}
+
+/// The value of the first RDN of `dn`, unescaped (`cn=Team 7\, Ops,...`
+/// gives `Team 7, Ops`).
+pub fn first_value(dn: &str) -> Option<String> {
+    parse(dn)
+        .into_iter()
+        .next()?
+        .into_iter()
+        .next()
+        .map(|(_, v)| v)
 }
 
 /// Split on `sep` where it is not escaped by a backslash.
@@ -88,41 +139,88 @@ fn split_unescaped(s: &str, sep: char) -> Vec<&str> {
     parts
 }
 
-/// Decode `\,` and `\2C` style escapes (hex pairs may spell UTF-8).
-fn unescape(v: &str) -> String {
+fn find_unescaped(s: &str, wanted: char) -> Option<usize> {
+    let mut escaped = false;
+    for (i, c) in s.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            c if c == wanted => return Some(i),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Exactly two hex digits (`u8::from_str_radix` alone would take `+A`).
+fn hex_pair(h: &[u8]) -> Option<u8> {
+    let digit = |b: u8| (b as char).to_digit(16);
+    match h {
+        [a, b, ..] => Some((digit(*a)? * 16 + digit(*b)?) as u8),
+        _ => None,
+    }
+}
+
+/// Decode a value's `\,` and `\2C` style escapes (hex pairs may spell
+/// UTF-8). Unescaped spaces at either end are insignificant and dropped;
+/// escaped ones (`\ `, `\20`) are part of the value.
+fn unescape_value(v: &str) -> String {
     let bytes = v.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
+    // Length of `out` up to its last character that is not a plain space.
+    let mut significant = 0;
     let mut i = 0;
+    while i < bytes.len() && bytes[i] == b' ' {
+        i += 1;
+    }
     while i < bytes.len() {
         if bytes[i] == b'\\' && i + 1 < bytes.len() {
-            let hex = bytes.get(i + 1..i + 3).and_then(|h| {
-                std::str::from_utf8(h)
-                    .ok()
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-            });
-            match hex {
+            match hex_pair(&bytes[i + 1..]) {
                 Some(b) => {
                     out.push(b);
                     i += 3;
                 }
                 None => {
-                    out.push(bytes[i + 1]);
-                    i += 2;
+                    // A backslash before any other character escapes it;
+                    // a multi-byte character is copied whole below.
+                    i += 1;
+                    let len = utf8_len(bytes[i]);
+                    out.extend_from_slice(&bytes[i..(i + len).min(bytes.len())]);
+                    i += len;
                 }
             }
+            significant = out.len();
         } else {
             out.push(bytes[i]);
+            if bytes[i] != b' ' {
+                significant = out.len();
+            }
             i += 1;
         }
     }
+    out.truncate(significant);
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// RFC 4514 escaping: special characters, and spaces or `#` at the ends.
+fn utf8_len(first: u8) -> usize {
+    match first {
+        0xF0..=0xFF => 4,
+        0xE0..=0xEF => 3,
+        0xC0..=0xDF => 2,
+        _ => 1,
+    }
+}
+
+/// RFC 4514 escaping: special characters, NUL, and spaces or `#` at the
+/// ends.
 fn escape(v: &str) -> String {
     let mut out = String::with_capacity(v.len() + 4);
     let last = v.chars().count().saturating_sub(1);
     for (i, c) in v.chars().enumerate() {
+        if c == '\0' {
+            out.push_str("\\00");
+            continue;
+        }
         let special = matches!(c, ',' | '+' | '"' | '\\' | '<' | '>' | ';' | '=')
             || (i == 0 && (c == ' ' || c == '#'))
             || (i == last && c == ' ');
@@ -149,6 +247,9 @@ pub fn filter_escape(v: &str) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod props;
 
 #[cfg(test)]
 mod tests {
@@ -198,5 +299,35 @@ mod tests {
     #[test]
     fn filter_values_are_escaped() {
         assert_eq!(filter_escape("a*(b)\\"), "a\\2a\\28b\\29\\5c");
+    }
+
+    #[test]
+    fn a_plus_after_the_backslash_is_not_hex() {
+        // `\+A` is an escaped `+` then `A`, not the byte 0x0A.
+        assert_eq!(
+            normalize("cn=Megan\\+Arthur Nichols,ou=people"),
+            normalize("cn=Megan\\2BArthur Nichols,ou=people")
+        );
+        assert_eq!(
+            first_value("cn=Megan\\+Arthur"),
+            Some("Megan+Arthur".into())
+        );
+        assert_eq!(first_value("cn=a\\-1"), Some("a-1".into()));
+    }
+
+    #[test]
+    fn escaped_spaces_at_the_ends_are_kept() {
+        let dn = "cn=\\ Spacey Person\\ ,ou=people";
+        assert_eq!(first_value(dn), Some(" Spacey Person ".into()));
+        assert_eq!(
+            normalize(dn),
+            normalize("CN=\\20Spacey Person\\20, ou=people")
+        );
+        assert_ne!(normalize(dn), normalize("cn=Spacey Person,ou=people"));
+        // Unescaped spaces around a value are not part of it.
+        assert_eq!(
+            normalize("cn = Spacey Person , ou=people"),
+            normalize("cn=Spacey Person,ou=people")
+        );
     }
 }

@@ -101,6 +101,14 @@ pub fn user(e: &Entry, cfg: &Resolved) -> Result<SourceObject, String> {
         } else {
             vals.to_vec()
         };
+        // Mappings may name the directory's own attribute as well as the
+        // field (`from = "sAMAccountName"` or `from = "username"`).
+        if !source.eq_ignore_ascii_case(field) {
+            o.attributes.push(Attribute {
+                name: source.clone(),
+                values: values(e, source).to_vec(),
+            });
+        }
         o.attributes.push(Attribute {
             name: field.clone(),
             values: vals,
@@ -108,7 +116,11 @@ pub fn user(e: &Entry, cfg: &Resolved) -> Result<SourceObject, String> {
     }
     for extra in &cfg.extra {
         let vals = values(e, extra);
-        if !vals.is_empty() {
+        let sent = o
+            .attributes
+            .iter()
+            .any(|a| a.name.eq_ignore_ascii_case(extra));
+        if !vals.is_empty() && !sent {
             o.attributes.push(Attribute {
                 name: extra.clone(),
                 values: vals.to_vec(),
@@ -131,7 +143,8 @@ pub fn group(e: &Entry, cfg: &Resolved, members: Vec<String>) -> Result<SourceOb
     o.ref_key = dn::normalize(&e.dn);
     let name = first_text(e, &cfg.group_name_attr)
         .map(str::to_string)
-        .unwrap_or_else(|| rdn_value(&e.dn));
+        .or_else(|| dn::first_value(&e.dn))
+        .unwrap_or_else(|| e.dn.clone());
     o.attributes.push(text_attr("name", vec![name]));
     o.attributes.push(text_attr("dn", vec![e.dn.clone()]));
     if let Some(d) = first_text(e, "description") {
@@ -146,16 +159,24 @@ pub fn group(e: &Entry, cfg: &Resolved, members: Vec<String>) -> Result<SourceOb
 pub fn member_dns(e: &Entry) -> Vec<String> {
     let mut out: Vec<String> = texts(e, "member").map(dn::normalize).collect();
     // groupOfUniqueNames values may carry an optional "#'0101'B" uid suffix.
-    out.extend(texts(e, "uniqueMember").map(|v| {
-        let v = v.rsplit_once("#'").map_or(v, |(dn, _)| dn);
-        dn::normalize(v)
-    }));
+    out.extend(texts(e, "uniqueMember").map(|v| dn::normalize(without_uid_suffix(v))));
     out
 }
 
-fn rdn_value(dn: &str) -> String {
-    let first = dn.split(',').next().unwrap_or(dn);
-    first.split_once('=').map_or(first, |(_, v)| v).to_string()
+/// A uniqueMember value may end in an optional uid, `#'0101'B` (RFC 4517
+/// NameAndOptionalUID); an escaped `\#` in the DN itself is not one.
+fn without_uid_suffix(v: &str) -> &str {
+    match v.rsplit_once("#'") {
+        Some((dn, bits))
+            if !dn.ends_with('\\')
+                && bits
+                    .strip_suffix("'B")
+                    .is_some_and(|b| b.bytes().all(|c| c == b'0' || c == b'1')) =>
+        {
+            dn
+        }
+        _ => v,
+    }
 }
 
 fn text_attr(name: &str, values: Vec<String>) -> Attribute {
@@ -174,5 +195,12 @@ mod tests {
         // objectGUID bytes of {01020304-0506-0708-090a-0b0c0d0e0f10}
         let b = [4, 3, 2, 1, 6, 5, 8, 7, 9, 10, 11, 12, 13, 14, 15, 16];
         assert_eq!(guid_string(&b), "01020304-0506-0708-090a-0b0c0d0e0f10");
+    }
+
+    #[test]
+    fn a_unique_member_loses_only_a_real_uid_suffix() {
+        assert_eq!(without_uid_suffix("cn=a,dc=x#'0101'B"), "cn=a,dc=x");
+        assert_eq!(without_uid_suffix("cn=a\\#'x'B,dc=x"), "cn=a\\#'x'B,dc=x");
+        assert_eq!(without_uid_suffix("cn=it#'s,dc=x"), "cn=it#'s,dc=x");
     }
 }
