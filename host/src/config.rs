@@ -350,13 +350,13 @@ impl Config {
 
     fn validate(&self) -> Result<()> {
         self.server.validate()?;
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = std::collections::HashMap::new();
         for (i, job) in self.jobs.iter().enumerate() {
             daemon::validate_job(i, job)?;
             credentials::validate_job(i, job)?;
-            if !seen.insert((&job.tenant, &job.id)) {
+            if let Some(first) = seen.insert((&job.tenant, &job.id), i) {
                 bail!(
-                    "jobs[{i}].id = {:?} is used twice in tenant {:?}",
+                    "jobs[{i}].id = {:?} is used twice in tenant {:?} (also jobs[{first}].id); job ids must be unique within a tenant",
                     job.id,
                     job.tenant
                 );
@@ -415,11 +415,53 @@ impl Config {
         self.tenants.iter().find(|t| t.id == id)
     }
 
-    pub fn job(&self, id: &str) -> Result<&JobConfig> {
-        self.jobs.iter().find(|j| j.id == id).with_context(|| {
-            let known: Vec<_> = self.jobs.iter().map(|j| j.id.as_str()).collect();
-            format!("no job {id:?} in the config (jobs: {})", known.join(", "))
-        })
+    /// The job `id` of `tenant`; without a tenant, the only job with that id
+    /// (an id used in several tenants is refused, naming them).
+    pub fn job(&self, tenant: Option<&str>, id: &str) -> Result<&JobConfig> {
+        if let Some(t) = tenant {
+            if self.tenant(t).is_none() {
+                let known: Vec<_> = self.tenants.iter().map(|t| t.id.as_str()).collect();
+                bail!(
+                    "no tenant {t:?} in the config (tenants: {})",
+                    known.join(", ")
+                );
+            }
+        }
+        let matches: Vec<&JobConfig> = self
+            .jobs
+            .iter()
+            .filter(|j| j.id == id && tenant.is_none_or(|t| j.tenant == t))
+            .collect();
+        match matches.as_slice() {
+            [job] => Ok(job),
+            [] => {
+                let known: Vec<_> = self.jobs.iter().map(|j| j.key().to_string()).collect();
+                match tenant {
+                    Some(t) => bail!(
+                        "no job {id:?} in tenant {t:?} (jobs as tenant/job: {})",
+                        known.join(", ")
+                    ),
+                    None => bail!(
+                        "no job {id:?} in the config (jobs as tenant/job: {})",
+                        known.join(", ")
+                    ),
+                }
+            }
+            several => {
+                let tenants: Vec<_> = several.iter().map(|j| j.tenant.as_str()).collect();
+                bail!(
+                    "job `{id}` exists in tenants {}: pass --tenant (or use /tenants/{{tenant}}/jobs/{id})",
+                    tenants.join(", ")
+                )
+            }
+        }
+    }
+
+    /// The job with this exact identity, if the config has it.
+    pub fn job_by_key(&self, key: &JobKey) -> Option<&JobConfig> {
+        self.jobs
+            .iter()
+            .find(|j| j.id == key.job && j.tenant == key.tenant)
     }
 
     pub fn limits_for(&self, tenant: &str) -> Limits {
@@ -448,7 +490,32 @@ impl Config {
     }
 }
 
+/// A job's identity: job ids are unique only within their tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct JobKey {
+    pub tenant: String,
+    pub job: String,
+}
+
+impl JobKey {
+    pub fn new(tenant: impl Into<String>, job: impl Into<String>) -> JobKey {
+        JobKey {
+            tenant: tenant.into(),
+            job: job.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for JobKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.tenant, self.job)
+    }
+}
+
 impl JobConfig {
+    pub fn key(&self) -> JobKey {
+        JobKey::new(&self.tenant, &self.id)
+    }
     pub fn source_json(&self) -> String {
         serde_json::to_string(&self.source).expect("TOML tables serialize to JSON")
     }

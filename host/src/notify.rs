@@ -41,14 +41,14 @@ pub async fn run_finished(run: &RunRecord, plan: Option<&Plan>, webhook: Option<
         counts: counts.clone(),
         warnings: &plan.warnings,
     };
-    tracing::info!(job = %run.job_id, run = %run.id, outcome = %run.outcome, created = counts.created, updated = counts.updated, deactivated = counts.deactivated, errors = counts.errors, "run finished");
+    tracing::info!(tenant = %run.tenant_id, job = %run.job_id, run = %run.id, outcome = %run.outcome, created = counts.created, updated = counts.updated, deactivated = counts.deactivated, errors = counts.errors, "run finished");
     let shortage = matches!(plan.stop, Some(crate::engine::Stop::License { .. }))
         || plan
             .warnings
             .iter()
             .any(|w| w.starts_with("license shortage"));
     if shortage {
-        tracing::warn!(job = %run.job_id, run = %run.id, "license shortage: {}", run.message.as_deref().or(plan.warnings.iter().find(|w| w.starts_with("license shortage")).map(String::as_str)).unwrap_or(""));
+        tracing::warn!(tenant = %run.tenant_id, job = %run.job_id, run = %run.id, "license shortage: {}", run.message.as_deref().or(plan.warnings.iter().find(|w| w.starts_with("license shortage")).map(String::as_str)).unwrap_or(""));
     }
     let Some(url) = webhook else { return };
     post(url, &base("run_finished")).await;

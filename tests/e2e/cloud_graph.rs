@@ -158,7 +158,7 @@ async fn a_wrong_secret_fails_clearly_and_deactivates_nobody() {
         "the secret never shows: {err}"
     );
     assert_eq!(env.active().await.len(), 5, "nobody deactivated");
-    let runs = env.host().await.store.runs(None, 10).await.unwrap();
+    let runs = env.host().await.store.runs(None, None, 10).await.unwrap();
     let failed = runs
         .iter()
         .find(|r| r.outcome == "failed")
@@ -175,7 +175,12 @@ async fn a_missing_permission_is_named_in_test_connection_and_the_run() {
     let g = directory();
     g.revoke("GroupMember.Read.All");
     let env = graph_job(&g, &g.client_secret());
-    let checks = env.host().await.test_connection("people").await.unwrap();
+    let checks = env
+        .host()
+        .await
+        .test_connection(None, "people")
+        .await
+        .unwrap();
     let members = checks
         .iter()
         .find(|c| c.stage == "group members")

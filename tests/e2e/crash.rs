@@ -95,7 +95,7 @@ async fn sigkill_during_a_run_never_leaves_half_of_it() {
         Some(format!("csv:rows={ROWS}").as_str()),
         "the cursor matches the data"
     );
-    let runs = host.store.runs(Some("people"), 100).await.unwrap();
+    let runs = host.store.runs(None, Some("people"), 100).await.unwrap();
     assert!(
         runs.iter().all(|r| r.outcome != "running"),
         "killed runs are marked, not left running"

@@ -156,7 +156,7 @@ async fn a_missing_file_fails_the_run_and_deactivates_nobody() {
         .host()
         .await
         .store
-        .runs(Some("people"), 1)
+        .runs(None, Some("people"), 1)
         .await
         .unwrap();
     assert_eq!(runs[0].outcome, "failed");

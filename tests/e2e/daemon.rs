@@ -46,6 +46,9 @@ async fn the_api_runs_a_job_and_serves_runs_users_audit_and_metrics() {
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     for path in [
         "/jobs/{id}/run",
+        "/tenants/{tenant}/jobs/{id}",
+        "/tenants/{tenant}/jobs/{id}/run",
+        "/tenants/{tenant}/jobs/{id}/runs",
         "/runs/{id}",
         "/plugins",
         "/audit",
@@ -114,11 +117,14 @@ async fn the_api_runs_a_job_and_serves_runs_users_audit_and_metrics() {
     assert_eq!(status, StatusCode::OK);
     let metrics = metrics.as_str().unwrap();
     assert!(
-        metrics.contains(r#"usersync_runs_total{job="people",outcome="succeeded"} 2"#),
+        metrics.contains(
+            r#"usersync_runs_total{tenant="default",job="people",outcome="succeeded"} 2"#
+        ),
         "{metrics}"
     );
     assert!(metrics.contains("usersync_run_duration_seconds_count"));
-    assert!(metrics.contains(r#"usersync_records_read_total{job="people",kind="users"} 4"#));
+    assert!(metrics
+        .contains(r#"usersync_records_read_total{tenant="default",job="people",kind="users"} 4"#));
     assert!(metrics.contains(r#"plugin="default-mapper",call="map-users""#));
     assert!(metrics.contains("usersync_plugin_load_failures_total 0"));
 
@@ -207,7 +213,7 @@ async fn the_scheduler_runs_intervals_retries_failures_and_honours_plugin_reques
         metrics
             .as_str()
             .unwrap()
-            .contains(r#"usersync_runs_total{job="broken",outcome="failed"} 3"#),
+            .contains(r#"usersync_runs_total{tenant="default",job="broken",outcome="failed"} 3"#),
         "{metrics}"
     );
 

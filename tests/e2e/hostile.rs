@@ -33,7 +33,7 @@ async fn fails_with(env: &TestEnv, needle: &str) {
         .host()
         .await
         .store
-        .runs(Some("people"), 1)
+        .runs(None, Some("people"), 1)
         .await
         .unwrap();
     assert_eq!(

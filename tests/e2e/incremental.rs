@@ -97,7 +97,7 @@ async fn a_failed_read_keeps_the_cursor_and_deactivates_nobody() {
         .host()
         .await
         .store
-        .runs(Some("people"), 1)
+        .runs(None, Some("people"), 1)
         .await
         .unwrap();
     assert_eq!(runs[0].outcome, "failed");

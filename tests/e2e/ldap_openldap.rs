@@ -295,7 +295,7 @@ async fn wrong_password_wrong_ca_and_a_dead_server_fail_clearly_and_deactivate_n
         .host()
         .await
         .store
-        .runs(Some("people"), 3)
+        .runs(None, Some("people"), 3)
         .await
         .unwrap();
     assert!(runs.iter().all(|r| r.outcome == "failed"));
@@ -307,7 +307,7 @@ async fn test_connection_reports_each_stage() {
     let slapd = slapd_with(&spec, SlapdOptions::default());
     let env = openldap_env(&slapd, openldap_source(&slapd));
     let host = env.host().await;
-    let checks = host.test_connection("people").await.unwrap();
+    let checks = host.test_connection(None, "people").await.unwrap();
     let stages: Vec<(&str, bool)> = checks
         .iter()
         .map(|c| {
@@ -327,7 +327,12 @@ async fn test_connection_reports_each_stage() {
     let mut conn = crate::ldap_env::ldaps(&slapd);
     conn["bind_password"] = json!({ "value": "nope" });
     env.set_job("ldap", conn);
-    let checks = env.host().await.test_connection("people").await.unwrap();
+    let checks = env
+        .host()
+        .await
+        .test_connection(None, "people")
+        .await
+        .unwrap();
     let bind = checks.iter().find(|c| c.stage == "bind").unwrap();
     assert_eq!(bind.status, usersync_host::model::CheckStatus::Failed);
     assert!(

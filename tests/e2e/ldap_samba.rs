@@ -87,13 +87,13 @@ async fn active_directory_preset_against_samba() {
     // verify-password binds as the user.
     let host = env.host().await;
     assert!(
-        host.verify_password("people", "pwuser", PASSWORD)
+        host.verify_password(None, "people", "pwuser", PASSWORD)
             .await
             .unwrap()
             .valid
     );
     let bad = host
-        .verify_password("people", "pwuser", "nope")
+        .verify_password(None, "people", "pwuser", "nope")
         .await
         .unwrap();
     assert!(bad.reason.contains("wrong password"), "{}", bad.reason);

@@ -53,15 +53,18 @@ async fn verify_password_binds_as_the_synced_user() {
 
     let host = env.host().await;
     let ok = host
-        .verify_password("people", &uid, PASSWORD)
+        .verify_password(None, "people", &uid, PASSWORD)
         .await
         .unwrap();
     assert!(ok.valid, "{ok:?}");
-    let bad = host.verify_password("people", &uid, "guess").await.unwrap();
+    let bad = host
+        .verify_password(None, "people", &uid, "guess")
+        .await
+        .unwrap();
     assert!(!bad.valid);
     assert!(bad.reason.contains("invalid credentials"), "{}", bad.reason);
     let nobody = host
-        .verify_password("people", "nobody", PASSWORD)
+        .verify_password(None, "people", "nobody", PASSWORD)
         .await
         .unwrap();
     assert!(

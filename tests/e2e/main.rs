@@ -28,6 +28,7 @@ mod lifecycle;
 mod names;
 mod notify;
 mod remote_csv;
+mod run_ids;
 mod runs;
 mod safety;
 mod scope;

@@ -126,7 +126,7 @@ async fn run_records_carry_outcome_duration_counts_and_plugin_versions() {
         .host()
         .await
         .store
-        .runs(Some("people"), 10)
+        .runs(None, Some("people"), 10)
         .await
         .unwrap();
     assert_eq!(runs.len(), 1);

@@ -50,6 +50,9 @@ enum Command {
     Sync {
         #[arg(long)]
         job: String,
+        /// The job's tenant (needed only when several tenants have the job id).
+        #[arg(long)]
+        tenant: Option<String>,
         /// Show exactly what would change, change nothing.
         #[arg(long)]
         dry_run: bool,
@@ -64,6 +67,9 @@ enum Command {
     TestConnection {
         #[arg(long)]
         job: String,
+        /// The job's tenant (needed only when several tenants have the job id).
+        #[arg(long)]
+        tenant: Option<String>,
     },
     /// List or check plugins.
     Plugins {
@@ -76,6 +82,10 @@ enum Command {
         command: Option<RunsCommand>,
         #[arg(long)]
         job: Option<String>,
+        /// Only this tenant's runs (needed with --job when several tenants
+        /// have the job id).
+        #[arg(long)]
+        tenant: Option<String>,
         #[arg(long, default_value_t = 20)]
         limit: i64,
     },
@@ -109,6 +119,9 @@ enum Command {
     VerifyPassword {
         #[arg(long)]
         job: String,
+        /// The job's tenant (needed only when several tenants have the job id).
+        #[arg(long)]
+        tenant: Option<String>,
         username: String,
         /// Read the password from the first line of stdin (for scripts).
         #[arg(long)]
@@ -216,15 +229,20 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Sync {
             job,
+            tenant,
             dry_run,
             full,
             confirm_deletions,
         } => {
-            let host = Host::open(Config::load(&cli.config)?).await?;
-            let spinner = output::spinner(&format!("syncing job {job}"));
+            let config = Config::load(&cli.config)?;
+            // An ambiguous job id is refused before anything is opened.
+            let key = config.job(tenant.as_deref(), &job)?.key();
+            let host = Host::open(config).await?;
+            let spinner = output::spinner(&format!("syncing job {key}"));
             let result = host
                 .sync(&SyncRequest {
-                    job,
+                    job: key.job,
+                    tenant: Some(key.tenant),
                     dry_run,
                     full,
                     confirm_deletions,
@@ -238,9 +256,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 return Ok(ExitCode::from(2));
             }
         }
-        Command::TestConnection { job } => {
-            let host = Host::open(Config::load(&cli.config)?).await?;
-            let checks = host.test_connection(&job).await?;
+        Command::TestConnection { job, tenant } => {
+            let config = Config::load(&cli.config)?;
+            config.job(tenant.as_deref(), &job)?;
+            let host = Host::open(config).await?;
+            let checks = host.test_connection(tenant.as_deref(), &job).await?;
             let ok = output::checks(&checks, json)?;
             if !ok {
                 return Ok(ExitCode::from(2));
@@ -273,16 +293,24 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Runs {
             command,
             job,
+            tenant,
             limit,
         } => {
-            let store = open_store(&cli.config).await?;
+            let config = Config::load(&cli.config)?;
+            let tenant = job_tenant(&config, tenant, job.as_deref())?;
+            let store = Store::open(&config.store_url()).await?;
             match command {
-                None => output::runs(&store.runs(job.as_deref(), limit).await?, json)?,
+                None => output::runs(
+                    &store.runs(tenant.as_deref(), job.as_deref(), limit).await?,
+                    json,
+                )?,
                 Some(RunsCommand::Show { id }) => {
-                    let run = store
-                        .run(&id)
-                        .await?
-                        .with_context(|| format!("no run {id:?}"))?;
+                    let run = store.find_run(&id).await?.into_run(&id)?.with_context(|| {
+                        format!(
+                            "no run {id:?}; give its id, or at least the first {} characters of it (`usersync runs` lists them)",
+                            crate::store::MIN_RUN_PREFIX
+                        )
+                    })?;
                     output::run_detail(&run, json)?;
                 }
             }
@@ -325,12 +353,18 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::VerifyPassword {
             job,
+            tenant,
             username,
             password_stdin,
         } => {
+            let config = Config::load(&cli.config)?;
+            // Refuse an ambiguous job before asking for the password.
+            config.job(tenant.as_deref(), &job)?;
             let password = verify::read_password(&username, password_stdin)?;
-            let host = Host::open(Config::load(&cli.config)?).await?;
-            let check = host.verify_password(&job, &username, &password).await?;
+            let host = Host::open(config).await?;
+            let check = host
+                .verify_password(tenant.as_deref(), &job, &username, &password)
+                .await?;
             return Ok(verify::report(&check, json));
         }
         Command::Serve { listen } => {
@@ -351,7 +385,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             since,
             limit,
         } => {
-            let store = open_store(&cli.config).await?;
+            let config = Config::load(&cli.config)?;
+            let tenant = job_tenant(&config, tenant, job.as_deref())?;
+            let store = Store::open(&config.store_url()).await?;
             let rows = store
                 .audit(&AuditFilter {
                     tenant,
@@ -366,6 +402,22 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The tenant to filter a listing by: the one given, or, for a `--job`
+/// filter alone, the tenant of that job. A job id several tenants use needs
+/// `--tenant`; an id no longer in the config (old runs) filters by id only.
+fn job_tenant(
+    config: &Config,
+    tenant: Option<String>,
+    job: Option<&str>,
+) -> Result<Option<String>> {
+    match (tenant, job) {
+        (None, Some(job)) if config.jobs.iter().any(|j| j.id == job) => {
+            Ok(Some(config.job(None, job)?.tenant.clone()))
+        }
+        (tenant, _) => Ok(tenant),
+    }
 }
 
 async fn open_store(config: &std::path::Path) -> Result<Store> {

@@ -195,7 +195,9 @@ pub fn runs(runs: &[RunRecord], json: bool) -> Result<()> {
     if json {
         return print_json(&runs);
     }
-    let mut t = table(&["id", "job", "mode", "started", "ms", "outcome", "counts"]);
+    let mut t = table(&[
+        "id", "tenant", "job", "mode", "started", "ms", "outcome", "counts",
+    ]);
     for r in runs {
         let mode = if r.dry_run {
             format!("{} (dry)", r.mode)
@@ -204,6 +206,7 @@ pub fn runs(runs: &[RunRecord], json: bool) -> Result<()> {
         };
         t.add_row(vec![
             r.id[..8].to_string(),
+            r.tenant_id.clone(),
             r.job_id.clone(),
             mode,
             r.started_at.clone(),

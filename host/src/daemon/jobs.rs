@@ -11,7 +11,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::Daemon;
-use crate::config::JobConfig;
+use crate::config::{JobConfig, JobKey};
 use crate::sync::{RunAgainIn, RunReport, SyncRequest};
 
 /// Why a run started.
@@ -24,7 +24,7 @@ pub enum Trigger {
     Retry,
     /// The connector asked for it through the `schedule` import.
     PluginRequest,
-    /// `POST /jobs/{id}/run`.
+    /// `POST /tenants/{tenant}/jobs/{id}/run` (or `/jobs/{id}/run`).
     Api,
 }
 
@@ -84,7 +84,7 @@ pub struct LastRun {
     pub message: Option<String>,
 }
 
-/// Flags of a run, as `POST /jobs/{id}/run` takes them.
+/// Flags of a run, as `POST .../jobs/{id}/run` takes them.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RunOptions {
     pub dry_run: bool,
@@ -127,7 +127,7 @@ pub fn schedule_key(job: &JobConfig) -> String {
 /// Clears the job's `running` slot even if the run task panics.
 struct RunGuard {
     daemon: Arc<Daemon>,
-    job: String,
+    job: JobKey,
     running: Running,
     finished: bool,
 }
@@ -147,7 +147,7 @@ impl Daemon {
     /// the job is already running (never two runs of one job at once).
     pub fn start_run(
         self: &Arc<Self>,
-        job: &str,
+        job: &JobKey,
         trigger: Trigger,
         opts: RunOptions,
     ) -> Result<Running, StartError> {
@@ -155,12 +155,12 @@ impl Daemon {
             return Err(StartError::ShuttingDown);
         }
         let config = self.host.config();
-        if let Err(e) = config.job(job) {
+        if let Err(e) = config.job(Some(&job.tenant), &job.job) {
             return Err(StartError::UnknownJob(format!("{e:#}")));
         }
         let running = {
             let mut jobs = self.jobs.lock().expect("jobs lock");
-            let state = jobs.entry(job.to_string()).or_default();
+            let state = jobs.entry(job.clone()).or_default();
             if let Some(r) = &state.running {
                 return Err(StartError::AlreadyRunning(r.clone()));
             }
@@ -180,7 +180,8 @@ impl Daemon {
         };
         self.metrics.runs_in_progress.inc();
         let req = SyncRequest {
-            job: job.to_string(),
+            job: job.job.clone(),
+            tenant: Some(job.tenant.clone()),
             dry_run: opts.dry_run,
             full: opts.full,
             confirm_deletions: opts.confirm_deletions,
@@ -189,7 +190,7 @@ impl Daemon {
         };
         let mut guard = RunGuard {
             daemon: self.clone(),
-            job: job.to_string(),
+            job: job.clone(),
             running: running.clone(),
             finished: false,
         };
@@ -215,7 +216,7 @@ impl Daemon {
     /// Record a finished run and decide when the job runs next.
     fn finish(
         &self,
-        job_id: &str,
+        key: &JobKey,
         run: &Running,
         result: &anyhow::Result<RunReport>,
         recorded: bool,
@@ -232,10 +233,11 @@ impl Daemon {
         };
         match result {
             Ok(r) if r.run.outcome == "succeeded" => {
-                tracing::info!(job = job_id, run = %run.run_id, outcome, "run finished")
+                tracing::info!(tenant = key.tenant, job = key.job, run = %run.run_id, outcome, "run finished")
             }
             _ => tracing::warn!(
-                job = job_id,
+                tenant = key.tenant,
+                job = key.job,
                 run = %run.run_id,
                 outcome,
                 "run finished: {}",
@@ -243,16 +245,16 @@ impl Daemon {
             ),
         }
         self.metrics
-            .run_finished(job_id, &outcome, run.started.map(|s| s.elapsed()));
+            .run_finished(key, &outcome, run.started.map(|s| s.elapsed()));
         if let Ok(report) = result {
             self.metrics.records(&report.run, report);
         }
         self.metrics.runs_in_progress.dec();
 
         let config = self.host.config();
-        let job = config.job(job_id).ok();
+        let job = config.job_by_key(key);
         let mut jobs = self.jobs.lock().expect("jobs lock");
-        let state = jobs.entry(job_id.to_string()).or_default();
+        let state = jobs.entry(key.clone()).or_default();
         state.running = None;
         state.last = Some(LastRun {
             run_id: recorded.then(|| run.run_id.clone()),
@@ -270,7 +272,8 @@ impl Daemon {
                 (Some(secs), _) => {
                     let secs = secs.clamp(PLUGIN_REQUEST_RANGE.0, PLUGIN_REQUEST_RANGE.1);
                     tracing::info!(
-                        job = job_id,
+                        tenant = key.tenant,
+                        job = key.job,
                         "the plugin asked for the next run in {secs} s"
                     );
                     Some(NextRun {
@@ -281,7 +284,8 @@ impl Daemon {
                 (None, Some(job)) if failed => match job.retry.delay(state.failures) {
                     Some(delay) => {
                         tracing::info!(
-                            job = job_id,
+                            tenant = key.tenant,
+                            job = key.job,
                             "retry {} of {} in {:.0} s",
                             state.failures,
                             job.retry.attempts,
@@ -335,7 +339,7 @@ impl Daemon {
     }
 
     /// A copy of one job's state.
-    pub fn job_state(&self, job: &str) -> JobState {
+    pub fn job_state(&self, job: &JobKey) -> JobState {
         let jobs = self.jobs.lock().expect("jobs lock");
         jobs.get(job).cloned().unwrap_or_default()
     }

@@ -11,22 +11,26 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
+use crate::config::JobKey;
 use crate::store::RunRecord;
 use crate::sync::{CallObserver, RunReport};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RunLabels {
+    tenant: String,
     job: String,
     outcome: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct JobLabels {
+    tenant: String,
     job: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RecordLabels {
+    tenant: String,
     job: String,
     kind: String,
 }
@@ -86,22 +90,22 @@ impl Metrics {
             let mut r = m.registry.lock().expect("metrics lock");
             r.register(
                 "usersync_runs",
-                "Finished runs by job and outcome",
+                "Finished runs by tenant, job and outcome",
                 m.runs.clone(),
             );
             r.register(
                 "usersync_run_duration_seconds",
-                "Run duration by job",
+                "Run duration by tenant and job",
                 m.run_seconds.clone(),
             );
             r.register(
                 "usersync_records_read",
-                "Records the connector read, by job and kind (users, groups)",
+                "Records the connector read, by tenant, job and kind (users, groups)",
                 m.records_read.clone(),
             );
             r.register(
                 "usersync_records_changed",
-                "Changes applied (or planned, for dry runs) by job",
+                "Changes applied (or planned, for dry runs) by tenant and job",
                 m.records_changed.clone(),
             );
             r.register(
@@ -135,16 +139,20 @@ impl Metrics {
 
     /// Count a finished run (a run that never started, e.g. because a
     /// plugin is missing, counts as `failed` with no duration).
-    pub fn run_finished(&self, job: &str, outcome: &str, elapsed: Option<Duration>) {
+    pub fn run_finished(&self, job: &JobKey, outcome: &str, elapsed: Option<Duration>) {
         self.runs
             .get_or_create(&RunLabels {
-                job: job.into(),
+                tenant: job.tenant.clone(),
+                job: job.job.clone(),
                 outcome: outcome.into(),
             })
             .inc();
         if let Some(d) = elapsed {
             self.run_seconds
-                .get_or_create(&JobLabels { job: job.into() })
+                .get_or_create(&JobLabels {
+                    tenant: job.tenant.clone(),
+                    job: job.job.clone(),
+                })
                 .observe(d.as_secs_f64());
         }
     }
@@ -153,6 +161,7 @@ impl Metrics {
         for (kind, n) in [("users", report.read.users), ("groups", report.read.groups)] {
             self.records_read
                 .get_or_create(&RecordLabels {
+                    tenant: run.tenant_id.clone(),
                     job: run.job_id.clone(),
                     kind: kind.into(),
                 })
@@ -176,6 +185,7 @@ impl Metrics {
             + c.licenses_freed;
         self.records_changed
             .get_or_create(&JobLabels {
+                tenant: run.tenant_id.clone(),
                 job: run.job_id.clone(),
             })
             .inc_by(changed);

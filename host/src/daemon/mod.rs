@@ -26,7 +26,7 @@ use chrono::{DateTime, Utc};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::Notify;
 
-use crate::config::Config;
+use crate::config::{Config, JobKey};
 use crate::sync::Host;
 use jobs::JobState;
 use metrics::Metrics;
@@ -44,7 +44,8 @@ pub struct ServeOptions {
 pub struct Daemon {
     pub host: Arc<Host>,
     pub metrics: Arc<Metrics>,
-    jobs: Mutex<HashMap<String, JobState>>,
+    /// By (tenant, job): job ids are unique only within a tenant.
+    jobs: Mutex<HashMap<JobKey, JobState>>,
     refusals: plugins::Refusals,
     config_path: PathBuf,
     config_status: Mutex<ConfigStatus>,

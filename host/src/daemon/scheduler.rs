@@ -10,6 +10,7 @@ use chrono::Utc;
 
 use super::jobs::{schedule_key, scheduled_after, NextRun, RunOptions, StartError, Trigger};
 use super::Daemon;
+use crate::config::JobKey;
 
 /// Re-check at least this often (clock changes, cron in local time).
 const MAX_SLEEP: Duration = Duration::from_secs(60);
@@ -19,11 +20,15 @@ pub(super) async fn run(daemon: Arc<Daemon>) {
         let due = plan(&daemon);
         for (job, trigger) in due.due {
             match daemon.start_run(&job, trigger, RunOptions::default()) {
-                Ok(r) => tracing::info!(job, run = %r.run_id, %trigger, "run started"),
+                Ok(r) => {
+                    tracing::info!(tenant = job.tenant, job = job.job, run = %r.run_id, %trigger, "run started")
+                }
                 // A manual run got there first; its end schedules the next.
                 Err(StartError::AlreadyRunning(_)) => {}
                 Err(StartError::ShuttingDown) => return,
-                Err(StartError::UnknownJob(e)) => tracing::warn!(job, "{e}"),
+                Err(StartError::UnknownJob(e)) => {
+                    tracing::warn!(tenant = job.tenant, job = job.job, "{e}")
+                }
             }
         }
         let sleep = due
@@ -39,7 +44,7 @@ pub(super) async fn run(daemon: Arc<Daemon>) {
 }
 
 struct Due {
-    due: Vec<(String, Trigger)>,
+    due: Vec<(JobKey, Trigger)>,
     earliest: Option<chrono::DateTime<Utc>>,
 }
 
@@ -54,9 +59,9 @@ fn plan(daemon: &Daemon) -> Due {
     };
     let mut jobs = daemon.jobs.lock().expect("jobs lock");
     // Jobs removed from the config are forgotten once they are idle.
-    jobs.retain(|id, s| s.running.is_some() || config.job(id).is_ok());
+    jobs.retain(|key, s| s.running.is_some() || config.job_by_key(key).is_some());
     for job in &config.jobs {
-        let state = jobs.entry(job.id.clone()).or_default();
+        let state = jobs.entry(job.key()).or_default();
         let key = schedule_key(job);
         if state.schedule_key.as_ref() != Some(&key) {
             // New job, or its schedule changed: interval jobs run now,
@@ -77,7 +82,7 @@ fn plan(daemon: &Daemon) -> Due {
         let Some(next) = &state.next else { continue };
         // `start_run` clears `next` as it marks the job running.
         if next.at <= now && state.running.is_none() {
-            out.due.push((job.id.clone(), next.trigger));
+            out.due.push((job.key(), next.trigger));
         } else if state.running.is_none() {
             out.earliest = Some(out.earliest.map_or(next.at, |e| e.min(next.at)));
         }

@@ -10,7 +10,7 @@ mod users;
 
 pub use apply::ApplyContext;
 pub use groups::GroupRow;
-pub use runs::{AuditFilter, AuditRow, RunRecord};
+pub use runs::{AuditFilter, AuditRow, RunMatch, RunRecord, MIN_RUN_PREFIX};
 pub use users::{Lookup, UserRow};
 
 use std::str::FromStr;

@@ -60,6 +60,32 @@ pub struct AuditFilter {
     pub limit: i64,
 }
 
+/// The shortest run-id prefix `find_run` accepts (as `usersync runs` prints).
+pub const MIN_RUN_PREFIX: usize = 8;
+
+/// What a run id or prefix matched.
+#[derive(Debug)]
+pub enum RunMatch {
+    None,
+    One(Box<RunRecord>),
+    /// Several runs start with the prefix (up to five of their ids).
+    Several(Vec<String>),
+}
+
+impl RunMatch {
+    /// The run, or an error a person can act on.
+    pub fn into_run(self, id: &str) -> Result<Option<RunRecord>> {
+        match self {
+            RunMatch::None => Ok(None),
+            RunMatch::One(r) => Ok(Some(*r)),
+            RunMatch::Several(ids) => anyhow::bail!(
+                "run id prefix {id:?} matches several runs ({}); give more of the id",
+                ids.join(", ")
+            ),
+        }
+    }
+}
+
 impl Store {
     pub async fn start_run(&self, run: &RunRecord) -> Result<()> {
         sqlx::query(
@@ -112,24 +138,54 @@ impl Store {
         Ok(r.rows_affected())
     }
 
-    pub async fn runs(&self, job: Option<&str>, limit: i64) -> Result<Vec<RunRecord>> {
+    pub async fn runs(
+        &self,
+        tenant: Option<&str>,
+        job: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<RunRecord>> {
         Ok(sqlx::query_as(
-            "SELECT id, tenant_id, job_id, mode, dry_run, started_at, finished_at, duration_ms, outcome, message, counts, errors, warnings, connector_version, mapper_versions FROM runs WHERE (?1 IS NULL OR job_id = ?1) ORDER BY started_at DESC LIMIT ?2",
+            "SELECT id, tenant_id, job_id, mode, dry_run, started_at, finished_at, duration_ms, outcome, message, counts, errors, warnings, connector_version, mapper_versions FROM runs WHERE (?1 IS NULL OR tenant_id = ?1) AND (?2 IS NULL OR job_id = ?2) ORDER BY started_at DESC LIMIT ?3",
         )
+        .bind(tenant)
         .bind(job)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?)
     }
 
+    /// The run with exactly this id.
     pub async fn run(&self, id: &str) -> Result<Option<RunRecord>> {
         Ok(sqlx::query_as(
-            "SELECT id, tenant_id, job_id, mode, dry_run, started_at, finished_at, duration_ms, outcome, message, counts, errors, warnings, connector_version, mapper_versions FROM runs WHERE id = ? OR id LIKE ? || '%' ORDER BY started_at DESC LIMIT 1",
+            "SELECT id, tenant_id, job_id, mode, dry_run, started_at, finished_at, duration_ms, outcome, message, counts, errors, warnings, connector_version, mapper_versions FROM runs WHERE id = ?",
         )
-        .bind(id)
         .bind(id)
         .fetch_optional(&self.pool)
         .await?)
+    }
+
+    /// The run with this id, or the only run whose id starts with it (the
+    /// short ids `usersync runs` prints). A prefix must be at least
+    /// `MIN_RUN_PREFIX` characters and match one run only. The prefix is
+    /// compared as text, never as a pattern, so `%` or `_` match themselves.
+    pub async fn find_run(&self, id: &str) -> Result<RunMatch> {
+        if let Some(run) = self.run(id).await? {
+            return Ok(RunMatch::One(Box::new(run)));
+        }
+        if id.chars().count() < MIN_RUN_PREFIX {
+            return Ok(RunMatch::None);
+        }
+        let mut runs: Vec<RunRecord> = sqlx::query_as(
+            "SELECT id, tenant_id, job_id, mode, dry_run, started_at, finished_at, duration_ms, outcome, message, counts, errors, warnings, connector_version, mapper_versions FROM runs WHERE substr(id, 1, length(?1)) = ?1 ORDER BY started_at DESC LIMIT 5",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(match runs.len() {
+            0 => RunMatch::None,
+            1 => RunMatch::One(Box::new(runs.remove(0))),
+            _ => RunMatch::Several(runs.into_iter().map(|r| r.id).collect()),
+        })
     }
 
     pub async fn audit(&self, f: &AuditFilter) -> Result<Vec<AuditRow>> {

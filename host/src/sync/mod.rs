@@ -41,6 +41,9 @@ pub struct Host {
 #[derive(Debug, Clone, Default)]
 pub struct SyncRequest {
     pub job: String,
+    /// The job's tenant; may be left out when no other tenant has a job
+    /// with the same id.
+    pub tenant: Option<String>,
     pub dry_run: bool,
     /// Force a full read even when an incremental one would do.
     pub full: bool,
@@ -132,9 +135,13 @@ impl Host {
         })
     }
 
-    pub async fn test_connection(&self, job: &str) -> Result<Vec<crate::model::Check>> {
+    pub async fn test_connection(
+        &self,
+        tenant: Option<&str>,
+        job: &str,
+    ) -> Result<Vec<crate::model::Check>> {
         let config = self.config();
-        let job = config.job(job)?.clone();
+        let job = config.job(tenant, job)?.clone();
         let connector = self.plugin(&job.tenant, &job.connector, "connector")?;
         let limits = config.limits_for(&job.tenant);
         let grant = grant(&config, &job);
@@ -160,7 +167,7 @@ impl Host {
     /// Run one sync of a job.
     pub async fn sync(&self, req: &SyncRequest) -> Result<RunReport> {
         let config = self.config();
-        let job = config.job(&req.job)?.clone();
+        let job = config.job(req.tenant.as_deref(), &req.job)?.clone();
         let connector = self.plugin(&job.tenant, &job.connector, "connector")?;
         let mappers = job
             .mappers
@@ -224,7 +231,7 @@ impl Host {
             ),
         };
         self.store.start_run(&run).await?;
-        tracing::info!(run = %run.id, job = %job.id, mode = %run.mode, dry_run = req.dry_run, "run started");
+        tracing::info!(run = %run.id, tenant = %job.tenant, job = %job.id, mode = %run.mode, dry_run = req.dry_run, "run started");
 
         let shared = Arc::new(Mutex::new(Collected::default()));
         let result = self

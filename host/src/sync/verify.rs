@@ -28,12 +28,13 @@ fn no(reason: impl Into<String>) -> PasswordCheck {
 impl Host {
     pub async fn verify_password(
         &self,
+        tenant: Option<&str>,
         job_id: &str,
         username: &str,
         password: &str,
     ) -> Result<PasswordCheck> {
         let config = self.config();
-        let job = config.job(job_id)?;
+        let job = config.job(tenant, job_id)?;
         let Some(conn) = job.ldap.clone() else {
             bail!(
                 "job {job_id:?} has no [jobs.ldap] server; verify-password binds to the directory the job syncs from"

@@ -5,6 +5,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::jobs::filter_tenant;
 use super::{ApiQuery, ApiResult, AppState, Page};
 use crate::store::{GroupRow, UserRow};
 
@@ -12,7 +13,7 @@ use crate::store::{GroupRow, UserRow};
 #[into_params(parameter_in = Query)]
 pub struct DirectoryParams {
     tenant: Option<String>,
-    /// Only what this job synced.
+    /// Only what this job synced (with `tenant` when several tenants have the id).
     job: Option<String>,
     /// Only active (`true`) or deactivated (`false`) entries.
     active: Option<bool>,
@@ -37,7 +38,8 @@ pub async fn users(
     ApiQuery(p): ApiQuery<DirectoryParams>,
 ) -> ApiResult<UsersPage> {
     let page = Page::new(p.limit, p.offset)?;
-    let mut rows = d.host.store.users(p.tenant.as_deref()).await?;
+    let tenant = filter_tenant(&d, p.tenant, p.job.as_deref())?;
+    let mut rows = d.host.store.users(tenant.as_deref()).await?;
     rows.retain(|u| {
         p.job.as_ref().is_none_or(|j| u.job_id.as_ref() == Some(j))
             && p.active.is_none_or(|a| u.active == a)
@@ -67,7 +69,8 @@ pub async fn groups(
     ApiQuery(p): ApiQuery<DirectoryParams>,
 ) -> ApiResult<GroupsPage> {
     let page = Page::new(p.limit, p.offset)?;
-    let mut rows = d.host.store.groups(p.tenant.as_deref()).await?;
+    let tenant = filter_tenant(&d, p.tenant, p.job.as_deref())?;
+    let mut rows = d.host.store.groups(tenant.as_deref()).await?;
     rows.retain(|g| {
         p.job.as_ref().is_none_or(|j| &g.job_id == j) && p.active.is_none_or(|a| g.active == a)
     });

@@ -1,4 +1,6 @@
-//! `/jobs`: status, next and last run, manual runs, connection tests.
+//! `/jobs` and `/tenants/{tenant}/jobs`: status, next and last run, manual
+//! runs, connection tests. A job is identified by (tenant, job id); the
+//! short `/jobs/{id}` paths answer only while no other tenant uses the id.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -7,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{ApiError, ApiQuery, ApiResult, AppState};
-use crate::config::JobConfig;
+use crate::config::{JobConfig, JobKey};
 use crate::daemon::jobs::{LastRun, NextRun, RunOptions, Running, StartError, Trigger};
 use crate::daemon::Daemon;
 use crate::model::CheckStatus;
@@ -17,6 +19,8 @@ use crate::model::CheckStatus;
 pub struct JobView {
     pub id: String,
     pub tenant: String,
+    /// This job's own path in the API: `/tenants/{tenant}/jobs/{id}`.
+    pub path: String,
     pub connector: String,
     pub mappers: Vec<String>,
     /// Cron expression (local time), if scheduled by cron.
@@ -34,10 +38,11 @@ pub struct JobView {
 
 impl JobView {
     fn new(daemon: &Daemon, job: &JobConfig) -> JobView {
-        let state = daemon.job_state(&job.id);
+        let state = daemon.job_state(&job.key());
         JobView {
             id: job.id.clone(),
             tenant: job.tenant.clone(),
+            path: job_path(&job.key()),
             connector: job.connector.clone(),
             mappers: job.mappers.clone(),
             schedule: job.schedule.clone(),
@@ -57,8 +62,17 @@ impl JobView {
     }
 }
 
+/// `/tenants/{tenant}/jobs/{id}`, with both parts percent-encoded.
+pub fn job_path(key: &JobKey) -> String {
+    let mut url = reqwest::Url::parse("http://localhost/").expect("a valid URL");
+    url.path_segments_mut()
+        .expect("an http URL has a path")
+        .extend(["tenants", &key.tenant, "jobs", &key.job]);
+    url.path().to_string()
+}
+
 #[utoipa::path(get, path = "/jobs", tag = "jobs",
-    responses((status = 200, description = "Every job in the config", body = [JobView])),
+    responses((status = 200, description = "Every job in the config, each with its tenant", body = [JobView])),
     security(("bearer" = [])))]
 pub async fn list(State(d): State<AppState>) -> ApiResult<Vec<JobView>> {
     let config = d.host.config();
@@ -67,20 +81,89 @@ pub async fn list(State(d): State<AppState>) -> ApiResult<Vec<JobView>> {
     ))
 }
 
-fn job(d: &Daemon, id: &str) -> Result<JobConfig, ApiError> {
-    d.host
-        .config()
-        .job(id)
+#[utoipa::path(get, path = "/tenants/{tenant}/jobs", tag = "jobs",
+    params(("tenant" = String, Path, description = "Tenant id")),
+    responses((status = 200, description = "The tenant's jobs", body = [JobView]), (status = 404, body = super::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn list_tenant(
+    State(d): State<AppState>,
+    Path(tenant): Path<String>,
+) -> ApiResult<Vec<JobView>> {
+    let config = d.host.config();
+    if config.tenant(&tenant).is_none() {
+        let known: Vec<_> = config.tenants.iter().map(|t| t.id.as_str()).collect();
+        return Err(ApiError::not_found(format!(
+            "no tenant {tenant:?} in the config (tenants: {})",
+            known.join(", ")
+        )));
+    }
+    Ok(Json(
+        config
+            .jobs
+            .iter()
+            .filter(|j| j.tenant == tenant)
+            .map(|j| JobView::new(&d, j))
+            .collect(),
+    ))
+}
+
+/// A job's path parameters: `tenant` is absent on the short `/jobs/{id}`
+/// paths.
+#[derive(Debug, Deserialize)]
+pub struct JobPath {
+    pub tenant: Option<String>,
+    pub id: String,
+}
+
+/// The job a path names: 404 if none, 409 naming the tenants if a bare id
+/// is used by several.
+pub fn resolve(d: &Daemon, tenant: Option<&str>, id: &str) -> Result<JobConfig, ApiError> {
+    let config = d.host.config();
+    let tenants: Vec<&str> = config
+        .jobs
+        .iter()
+        .filter(|j| j.id == id)
+        .map(|j| j.tenant.as_str())
+        .collect();
+    if tenant.is_none() && tenants.len() > 1 {
+        let mut e = ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "job `{id}` exists in tenants {}: use /tenants/{{tenant}}/jobs/{id} (or pass tenant)",
+                tenants.join(", ")
+            ),
+        );
+        e.body.tenants = Some(tenants.iter().map(|t| t.to_string()).collect());
+        return Err(e);
+    }
+    config
+        .job(tenant, id)
         .cloned()
         .map_err(|e| ApiError::not_found(format!("{e:#}")))
 }
 
-#[utoipa::path(get, path = "/jobs/{id}", tag = "jobs",
-    params(("id" = String, Path, description = "Job id")),
+/// The tenant to filter a listing by: the one given, or for a `job` filter
+/// alone, that job's tenant (409 if several tenants use the id). An id no
+/// longer in the config (old runs) filters by id only.
+pub fn filter_tenant(
+    d: &Daemon,
+    tenant: Option<String>,
+    job: Option<&str>,
+) -> Result<Option<String>, ApiError> {
+    match (tenant, job) {
+        (None, Some(job)) if d.host.config().jobs.iter().any(|j| j.id == job) => {
+            Ok(Some(resolve(d, None, job)?.tenant))
+        }
+        (tenant, _) => Ok(tenant),
+    }
+}
+
+#[utoipa::path(get, path = "/tenants/{tenant}/jobs/{id}", tag = "jobs",
+    params(("tenant" = String, Path, description = "Tenant id"), ("id" = String, Path, description = "Job id")),
     responses((status = 200, body = JobView), (status = 404, body = super::ErrorBody)),
     security(("bearer" = [])))]
-pub async fn get(State(d): State<AppState>, Path(id): Path<String>) -> ApiResult<JobView> {
-    let job = job(&d, &id)?;
+pub async fn get(State(d): State<AppState>, Path(p): Path<JobPath>) -> ApiResult<JobView> {
+    let job = resolve(&d, p.tenant.as_deref(), &p.id)?;
     Ok(Json(JobView::new(&d, &job)))
 }
 
@@ -97,37 +180,42 @@ pub struct RunParams {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RunStarted {
+    pub tenant: String,
     pub job: String,
     pub run_id: String,
     pub trigger: Trigger,
     pub started_at: chrono::DateTime<chrono::Utc>,
-    /// Follow the run here (`GET /runs/{id}`) or at `GET /jobs/{id}`.
+    /// Follow the run here (`GET /runs/{id}`) or at `job_url`.
     pub run_url: String,
+    pub job_url: String,
 }
 
-#[utoipa::path(post, path = "/jobs/{id}/run", tag = "jobs",
-    params(("id" = String, Path, description = "Job id"), RunParams),
+#[utoipa::path(post, path = "/tenants/{tenant}/jobs/{id}/run", tag = "jobs",
+    params(("tenant" = String, Path, description = "Tenant id"), ("id" = String, Path, description = "Job id"), RunParams),
     responses(
         (status = 202, description = "The run started in the background", body = RunStarted),
         (status = 404, body = super::ErrorBody),
-        (status = 409, description = "The job is already running (never two runs at once)", body = super::ErrorBody),
+        (status = 409, description = "The job is already running (never two runs at once), or (on `/jobs/{id}/run`) several tenants have the id", body = super::ErrorBody),
         (status = 503, description = "The daemon is shutting down", body = super::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn run(
     State(d): State<AppState>,
-    Path(id): Path<String>,
+    Path(path): Path<JobPath>,
     ApiQuery(p): ApiQuery<RunParams>,
 ) -> Result<(StatusCode, Json<RunStarted>), ApiError> {
+    let key = resolve(&d, path.tenant.as_deref(), &path.id)?.key();
     let opts = RunOptions {
         dry_run: p.dry_run.unwrap_or(false),
         full: p.full.unwrap_or(false),
         confirm_deletions: p.confirm_deletions.unwrap_or(false),
     };
-    match d.start_run(&id, Trigger::Api, opts) {
+    match d.start_run(&key, Trigger::Api, opts) {
         Ok(r) => Ok((
             StatusCode::ACCEPTED,
             Json(RunStarted {
-                job: id,
+                job_url: job_path(&key),
+                tenant: key.tenant,
+                job: key.job,
                 run_url: format!("/runs/{}", r.run_id),
                 run_id: r.run_id,
                 trigger: r.trigger,
@@ -139,7 +227,7 @@ pub async fn run(
             let mut e = ApiError::new(
                 StatusCode::CONFLICT,
                 format!(
-                    "job {id:?} is already running (run {}, started {} by {}); try again when it has finished",
+                    "job {key} is already running (run {}, started {} by {}); try again when it has finished",
                     r.run_id, r.started_at, r.trigger
                 ),
             );
@@ -163,14 +251,15 @@ pub struct CheckView {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ConnectionTest {
+    pub tenant: String,
     pub job: String,
     /// No check failed.
     pub ok: bool,
     pub checks: Vec<CheckView>,
 }
 
-#[utoipa::path(post, path = "/jobs/{id}/test-connection", tag = "jobs",
-    params(("id" = String, Path, description = "Job id")),
+#[utoipa::path(post, path = "/tenants/{tenant}/jobs/{id}/test-connection", tag = "jobs",
+    params(("tenant" = String, Path, description = "Tenant id"), ("id" = String, Path, description = "Job id")),
     responses(
         (status = 200, description = "The connector's checks (see `ok`)", body = ConnectionTest),
         (status = 404, body = super::ErrorBody),
@@ -178,16 +267,17 @@ pub struct ConnectionTest {
     security(("bearer" = [])))]
 pub async fn test_connection(
     State(d): State<AppState>,
-    Path(id): Path<String>,
+    Path(path): Path<JobPath>,
 ) -> ApiResult<ConnectionTest> {
-    job(&d, &id)?;
+    let key = resolve(&d, path.tenant.as_deref(), &path.id)?.key();
     let checks = d
         .host
-        .test_connection(&id)
+        .test_connection(Some(&key.tenant), &key.job)
         .await
         .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("{e:#}")))?;
     Ok(Json(ConnectionTest {
-        job: id,
+        tenant: key.tenant,
+        job: key.job,
         ok: checks.iter().all(|c| c.status != CheckStatus::Failed),
         checks: checks
             .into_iter()
@@ -202,3 +292,38 @@ pub async fn test_connection(
             .collect(),
     }))
 }
+
+// The short paths, documented for the OpenAPI document; `get`, `run` and
+// `test_connection` serve them.
+
+#[utoipa::path(get, path = "/jobs/{id}", tag = "jobs",
+    params(("id" = String, Path, description = "Job id, when only one tenant has it")),
+    responses(
+        (status = 200, body = JobView),
+        (status = 404, body = super::ErrorBody),
+        (status = 409, description = "Several tenants have a job with this id (`tenants` names them): use /tenants/{tenant}/jobs/{id}", body = super::ErrorBody)),
+    security(("bearer" = [])))]
+#[allow(dead_code)]
+pub fn get_short() {}
+
+#[utoipa::path(post, path = "/jobs/{id}/run", tag = "jobs",
+    params(("id" = String, Path, description = "Job id, when only one tenant has it"), RunParams),
+    responses(
+        (status = 202, description = "The run started in the background", body = RunStarted),
+        (status = 404, body = super::ErrorBody),
+        (status = 409, description = "The job is already running, or several tenants have a job with this id (`tenants` names them)", body = super::ErrorBody),
+        (status = 503, description = "The daemon is shutting down", body = super::ErrorBody)),
+    security(("bearer" = [])))]
+#[allow(dead_code)]
+pub fn run_short() {}
+
+#[utoipa::path(post, path = "/jobs/{id}/test-connection", tag = "jobs",
+    params(("id" = String, Path, description = "Job id, when only one tenant has it")),
+    responses(
+        (status = 200, description = "The connector's checks (see `ok`)", body = ConnectionTest),
+        (status = 404, body = super::ErrorBody),
+        (status = 409, description = "Several tenants have a job with this id (`tenants` names them)", body = super::ErrorBody),
+        (status = 422, description = "The connector could not be run", body = super::ErrorBody)),
+    security(("bearer" = [])))]
+#[allow(dead_code)]
+pub fn test_connection_short() {}

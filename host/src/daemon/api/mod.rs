@@ -35,6 +35,14 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
         .route("/jobs/{id}", get(jobs::get))
         .route("/jobs/{id}/run", post(jobs::run))
         .route("/jobs/{id}/test-connection", post(jobs::test_connection))
+        .route("/tenants/{tenant}/jobs", get(jobs::list_tenant))
+        .route("/tenants/{tenant}/jobs/{id}", get(jobs::get))
+        .route("/tenants/{tenant}/jobs/{id}/run", post(jobs::run))
+        .route(
+            "/tenants/{tenant}/jobs/{id}/test-connection",
+            post(jobs::test_connection),
+        )
+        .route("/tenants/{tenant}/jobs/{id}/runs", get(runs::list_job))
         .route("/runs", get(runs::list))
         .route("/runs/{id}", get(runs::get))
         .route("/audit", get(runs::audit))
@@ -70,6 +78,9 @@ pub struct ErrorBody {
     /// For `409 already running`: the run in progress.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub run_id: Option<String>,
+    /// For `409` on a job id several tenants use: those tenants.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenants: Option<Vec<String>>,
 }
 
 impl ApiError {
@@ -79,6 +90,7 @@ impl ApiError {
             body: ErrorBody {
                 error: message.into(),
                 run_id: None,
+                tenants: None,
             },
         }
     }

@@ -12,12 +12,13 @@ use crate::store::{GroupRow, UserRow};
 #[openapi(
     info(
         title = "usersync admin API",
-        description = "The admin API of `usersync serve`. Send `Authorization: Bearer <token>` (server.token or USERSYNC_API_TOKEN) to every endpoint but /health and /openapi.json. Errors are `{\"error\": \"...\"}`."
+        description = "The admin API of `usersync serve`. Send `Authorization: Bearer <token>` (server.token or USERSYNC_API_TOKEN) to every endpoint but /health and /openapi.json. Errors are `{\"error\": \"...\"}`. A job is identified by its tenant and id: `/tenants/{tenant}/jobs/{id}`; the short `/jobs/{id}` paths answer only while no other tenant has a job with that id (409 naming the tenants otherwise)."
     ),
     paths(
         health::health, health::metrics,
-        jobs::list, jobs::get, jobs::run, jobs::test_connection,
-        runs::list, runs::get, runs::audit,
+        jobs::list, jobs::list_tenant, jobs::get, jobs::run, jobs::test_connection,
+        jobs::get_short, jobs::run_short, jobs::test_connection_short,
+        runs::list, runs::list_job, runs::get, runs::audit,
         plugins::list,
         directory::users, directory::groups,
         verify::verify_password,

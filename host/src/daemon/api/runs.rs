@@ -1,13 +1,16 @@
 //! `/runs` and `/audit`: run records and the audit trail, filtered and paged.
 
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
+use super::jobs::{filter_tenant, resolve, JobPath};
 use super::{ApiError, ApiQuery, ApiResult, AppState, Page};
-use crate::store::{AuditFilter, AuditRow, RunRecord};
+use crate::daemon::Daemon;
+use crate::store::{AuditFilter, AuditRow, RunMatch, RunRecord, MIN_RUN_PREFIX};
 
 /// A run record, with its counts, errors and warnings as JSON.
 #[derive(Debug, Serialize, ToSchema)]
@@ -67,7 +70,9 @@ impl From<RunRecord> for RunView {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct RunsParams {
-    /// Only this job's runs.
+    /// Only this tenant's runs.
+    tenant: Option<String>,
+    /// Only this job's runs (with `tenant` when several tenants have the id).
     job: Option<String>,
     /// Page size, 1 to 1000 (default 100).
     limit: Option<usize>,
@@ -83,17 +88,52 @@ pub struct RunsPage {
 }
 
 #[utoipa::path(get, path = "/runs", tag = "runs", params(RunsParams),
-    responses((status = 200, body = RunsPage), (status = 400, body = super::ErrorBody)),
+    responses(
+        (status = 200, body = RunsPage),
+        (status = 400, body = super::ErrorBody),
+        (status = 409, description = "`job` alone names a job id several tenants have: add `tenant`", body = super::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn list(
     State(d): State<AppState>,
     ApiQuery(p): ApiQuery<RunsParams>,
 ) -> ApiResult<RunsPage> {
-    let page = Page::new(p.limit, p.offset)?;
+    let tenant = filter_tenant(&d, p.tenant, p.job.as_deref())?;
+    page_of_runs(&d, tenant.as_deref(), p.job.as_deref(), p.limit, p.offset).await
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// Page size, 1 to 1000 (default 100).
+    limit: Option<usize>,
+    offset: Option<usize>,
+}
+
+#[utoipa::path(get, path = "/tenants/{tenant}/jobs/{id}/runs", tag = "runs",
+    params(("tenant" = String, Path, description = "Tenant id"), ("id" = String, Path, description = "Job id"), PageParams),
+    responses((status = 200, body = RunsPage), (status = 400, body = super::ErrorBody), (status = 404, body = super::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn list_job(
+    State(d): State<AppState>,
+    Path(path): Path<JobPath>,
+    ApiQuery(p): ApiQuery<PageParams>,
+) -> ApiResult<RunsPage> {
+    let key = resolve(&d, path.tenant.as_deref(), &path.id)?.key();
+    page_of_runs(&d, Some(&key.tenant), Some(&key.job), p.limit, p.offset).await
+}
+
+async fn page_of_runs(
+    d: &Daemon,
+    tenant: Option<&str>,
+    job: Option<&str>,
+    limit: Option<usize>,
+    offset: Option<usize>,
+) -> ApiResult<RunsPage> {
+    let page = Page::new(limit, offset)?;
     let rows = d
         .host
         .store
-        .runs(p.job.as_deref(), (page.offset + page.limit + 1) as i64)
+        .runs(tenant, job, (page.offset + page.limit + 1) as i64)
         .await?;
     let (rows, next_offset) = page.slice(rows);
     Ok(Json(RunsPage {
@@ -103,15 +143,25 @@ pub async fn list(
 }
 
 #[utoipa::path(get, path = "/runs/{id}", tag = "runs",
-    params(("id" = String, Path, description = "Run id (or a unique prefix)")),
-    responses((status = 200, body = RunView), (status = 404, body = super::ErrorBody)),
+    params(("id" = String, Path, description = "Run id, or a prefix of at least 8 characters that only one run has")),
+    responses(
+        (status = 200, body = RunView),
+        (status = 404, body = super::ErrorBody),
+        (status = 409, description = "The prefix matches several runs", body = super::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn get(State(d): State<AppState>, Path(id): Path<String>) -> ApiResult<RunView> {
-    match d.host.store.run(&id).await? {
-        Some(r) => Ok(Json(r.into())),
-        None => Err(ApiError::not_found(format!(
-            "no run {id:?}; GET /runs lists them"
+    match d.host.store.find_run(&id).await? {
+        RunMatch::One(r) => Ok(Json((*r).into())),
+        RunMatch::None => Err(ApiError::not_found(format!(
+            "no run {id:?}; give its id or at least its first {MIN_RUN_PREFIX} characters (GET /runs lists them)"
         ))),
+        RunMatch::Several(ids) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "run id prefix {id:?} matches several runs ({}); give more of the id",
+                ids.join(", ")
+            ),
+        )),
     }
 }
 
@@ -119,6 +169,7 @@ pub async fn get(State(d): State<AppState>, Path(id): Path<String>) -> ApiResult
 #[into_params(parameter_in = Query)]
 pub struct AuditParams {
     tenant: Option<String>,
+    /// Only this job's events (with `tenant` when several tenants have the id).
     job: Option<String>,
     /// Username, group name or source id.
     subject: Option<String>,
@@ -186,6 +237,7 @@ pub async fn audit(
     ApiQuery(p): ApiQuery<AuditParams>,
 ) -> ApiResult<AuditPage> {
     let page = Page::new(p.limit, p.offset)?;
+    let tenant = filter_tenant(&d, p.tenant, p.job.as_deref())?;
     if let Some(k) = p.kind.as_deref().filter(|k| !KINDS.contains(k)) {
         return Err(ApiError::bad_request(format!(
             "kind = {k:?}: use one of {}",
@@ -203,7 +255,7 @@ pub async fn audit(
         .host
         .store
         .audit(&AuditFilter {
-            tenant: p.tenant,
+            tenant,
             job: p.job,
             subject: p.subject,
             category: p.kind,

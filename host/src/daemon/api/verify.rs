@@ -15,6 +15,9 @@ use crate::sync::PasswordCheck;
 #[serde(deny_unknown_fields)]
 pub struct VerifyRequest {
     pub job: String,
+    /// The job's tenant; needed only when several tenants have the job id.
+    #[serde(default)]
+    pub tenant: Option<String>,
     pub username: String,
     pub password: String,
 }
@@ -23,6 +26,7 @@ pub struct VerifyRequest {
 impl std::fmt::Debug for VerifyRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("VerifyRequest")
+            .field("tenant", &self.tenant)
             .field("job", &self.job)
             .field("username", &self.username)
             .finish_non_exhaustive()
@@ -35,6 +39,7 @@ impl std::fmt::Debug for VerifyRequest {
         (status = 200, description = "`valid` says whether the directory accepted the password; `reason` why not", body = PasswordCheck),
         (status = 400, description = "Missing fields or an empty password", body = super::ErrorBody),
         (status = 404, description = "No such job", body = super::ErrorBody),
+        (status = 409, description = "Several tenants have the job id: pass `tenant`", body = super::ErrorBody),
         (status = 502, description = "The directory could not be asked (unreachable, TLS)", body = super::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn verify_password(
@@ -46,12 +51,9 @@ pub async fn verify_password(
             "password is empty (an empty password would be an anonymous bind)",
         ));
     }
+    let key = super::jobs::resolve(&d, req.tenant.as_deref(), &req.job)?.key();
     d.host
-        .config()
-        .job(&req.job)
-        .map_err(|e| ApiError::not_found(format!("{e:#}")))?;
-    d.host
-        .verify_password(&req.job, &req.username, &req.password)
+        .verify_password(Some(&key.tenant), &key.job, &req.username, &req.password)
         .await
         .map(Json)
         .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, format!("{e:#}")))
