@@ -220,6 +220,7 @@ incremental = "auto"
 # the bench's change sets deactivate a few hundred users at 100k; it measures speed, not the
 # safety stop
 deactivate_threshold = 1000000
+deactivate_threshold_percent = 100
 "#,
         db = db.display(),
         plugins = plugins.display(),

@@ -6,6 +6,7 @@
 //! by name; the store maps those ids to its own row ids when applying.
 
 mod groups;
+mod names;
 mod plan;
 mod policy;
 mod users;

@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 
 use super::groups::{change, Resolved};
+use super::names;
 use super::plan::{Conflict, DeactivationReason, FieldChange, Plan, UserChange, UserMeta};
 use super::{Current, FastMap, FastSet, Policy, RunMode, Snapshot, StoredUser, UsernameOwner};
 use crate::model::{RecordError, SourceUser, UserFields, TEXT_FIELDS};
@@ -58,21 +59,9 @@ pub(super) fn diff<'a>(
         // Who else holds the username this user wants?
         let username = su.fields.username.as_str();
         // A user of this job that left the source gives its name up.
-        let leaver = match current.usernames.get(username) {
-            Some(UsernameOwner::ThisJob { source_id })
-                if policy.release_recycled
-                    && source_id != &su.id
-                    && !claimed.contains_key(username)
-                    && !next_name.contains_key(source_id.as_str()) =>
-            {
-                stored
-                    .get(source_id.as_str())
-                    .filter(|h| !h.active && !h.in_source)
-                    .map(|h| (*h, released_name(username, &h.source_id)))
-                    .filter(|(_, name)| !current.usernames.contains_key(name))
-            }
-            _ => None,
-        };
+        let leaver = (policy.release_recycled && !claimed.contains_key(username))
+            .then(|| names::leaver(current, &stored, &next_name, su))
+            .flatten();
         let taken_by = claimed
             .get(username)
             .map(|id| format!("source user {id:?} in this run"))
@@ -119,7 +108,7 @@ pub(super) fn diff<'a>(
                 };
                 claimed.insert(username, &su.id);
                 if let Some((holder, name)) = leaver {
-                    release(plan, holder, name);
+                    names::release(plan, holder, name);
                 }
                 let fields = mapped.to_fields();
                 let custom_json = su.fields.custom_json();
@@ -151,7 +140,7 @@ pub(super) fn diff<'a>(
                 let mut mapped = mapped;
                 if username != old.fields.username {
                     if let (None, Some((holder, name))) = (&taken_by, leaver) {
-                        release(plan, holder, name);
+                        names::release(plan, holder, name);
                     }
                     if let Some(holder) = taken_by {
                         plan.conflicts.push(Conflict {
@@ -223,105 +212,8 @@ pub(super) fn diff<'a>(
         ));
     }
 
-    settle_names(current, &stored, r, plan);
+    names::settle(current, &stored, r, plan);
     departures(snapshot, current, mode, &seen, r, plan);
-}
-
-/// The username a change gives its user, if it gives one.
-fn new_name(u: &UserChange) -> Option<&str> {
-    match u {
-        UserChange::Create { fields, .. } => Some(&fields.username),
-        UserChange::Update { changes, .. } | UserChange::Reactivate { changes, .. } => changes
-            .iter()
-            .find(|c| c.field == "username")
-            .and_then(|c| c.new.as_deref()),
-        _ => None,
-    }
-}
-
-/// Make the run's final usernames unique. The diff lets a user take a name
-/// whose holder moves away in this run; when the holder keeps it after all
-/// (its own rename refused, its record unreadable or rejected), applying
-/// would break the store's unique names and fail every later run. So a
-/// create into a name still held becomes a conflict, and a rename into one
-/// keeps its old name; that may keep a name another user wanted, so repeat
-/// until every name has one holder (each user moves back at most once).
-fn settle_names<'a>(
-    current: &'a Current,
-    stored: &FastMap<&str, &'a StoredUser>,
-    r: &mut Resolved<'a>,
-    plan: &mut Plan,
-) {
-    loop {
-        let moved: FastMap<&str, &str> = plan
-            .users
-            .iter()
-            .filter_map(|u| new_name(u).map(|n| (u.source_id(), n)))
-            .collect();
-        if moved.is_empty() {
-            return;
-        }
-        let mut holders: FastMap<&str, u32> = FastMap::default();
-        for (name, owner) in &current.usernames {
-            match owner {
-                UsernameOwner::ThisJob { source_id } if moved.contains_key(source_id.as_str()) => {}
-                _ => *holders.entry(name.as_str()).or_default() += 1,
-            }
-        }
-        for &name in moved.values() {
-            *holders.entry(name).or_default() += 1;
-        }
-        let Some(i) = plan
-            .users
-            .iter()
-            .position(|u| new_name(u).is_some_and(|n| holders[n] > 1))
-        else {
-            return;
-        };
-        let source_id = plan.users[i].source_id().to_string();
-        let wanted = new_name(&plan.users[i]).unwrap_or_default().to_string();
-        let ui = r.users.get(&source_id).map(|i| i as usize);
-        let old = stored.get(source_id.as_str()).copied();
-        let message = match (&mut plan.users[i], old) {
-            (
-                UserChange::Update {
-                    changes, username, ..
-                },
-                Some(old),
-            )
-            | (
-                UserChange::Reactivate {
-                    changes, username, ..
-                },
-                Some(old),
-            ) => {
-                changes.retain(|c| c.field != "username");
-                *username = old.fields.username.clone();
-                if let Some(ui) = ui {
-                    r.usernames[ui] = Some(old.fields.username.as_str());
-                }
-                format!(
-                    "cannot rename {:?} to {wanted:?}: the name stays with a user who keeps it in this run; the old name stays",
-                    old.fields.username
-                )
-            }
-            _ => {
-                plan.users.remove(i);
-                if let Some(ui) = ui {
-                    r.active_after[ui] = false;
-                    r.untouchable[ui] = true;
-                }
-                format!(
-                    "username {wanted:?} stays with a user who keeps it in this run; the user was not synced"
-                )
-            }
-        };
-        plan.conflicts.push(Conflict {
-            source_id,
-            username: wanted,
-            message,
-        });
-    }
 }
 
 /// Users the source no longer has: deactivated, but only after a read that
@@ -420,34 +312,6 @@ fn departures<'a>(
             r.active_after[i] = true;
         }
     }
-}
-
-/// Rename a user that left the source out of the way of a new holder of
-/// its name (`recycled_usernames = "release"`); audited as a rename.
-fn release(plan: &mut Plan, holder: &StoredUser, name: String) {
-    plan.warnings.push(format!(
-        "username {:?} was released for a new source user: the user who held it left the source (id {:?}) and is now {name:?} (sync.recycled_usernames = \"conflict\" keeps names with users who left)",
-        holder.fields.username, holder.source_id
-    ));
-    plan.users.push(UserChange::Update {
-        source_id: holder.source_id.clone(),
-        username: name.clone(),
-        changes: vec![change(
-            "username",
-            Some(&holder.fields.username),
-            Some(&name),
-        )],
-        meta: None,
-    });
-}
-
-/// `name~<8 hex digits>`: the hash (FNV-1a) of the leaver's source id keeps
-/// the name stable across runs and hosts, and unique in practice.
-fn released_name(username: &str, source_id: &str) -> String {
-    let hash = source_id.bytes().fold(0x811c_9dc5_u32, |h, b| {
-        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
-    });
-    format!("{username}~{hash:08x}")
 }
 
 fn check_required(su: &SourceUser, policy: &Policy) -> Option<RecordError> {

@@ -1,0 +1,157 @@
+//! Names that move: a username a user who left the source gives up to a
+//! newcomer (recycled usernames), and the check that every name the run
+//! hands out has exactly one holder after it.
+
+use super::groups::{change, Resolved};
+use super::plan::{Conflict, Plan, UserChange};
+use super::{Current, FastMap, StoredUser, UsernameOwner};
+use crate::model::SourceUser;
+
+/// The user of this job that left the source and holds the name `su`
+/// wants, with the name it gets instead (`recycled_usernames = "release"`);
+/// `None` when there is none or its new name is taken.
+pub(super) fn leaver<'a>(
+    current: &'a Current,
+    stored: &FastMap<&str, &'a StoredUser>,
+    next_name: &FastMap<&str, &str>,
+    su: &SourceUser,
+) -> Option<(&'a StoredUser, String)> {
+    let username = su.fields.username.as_str();
+    let Some(UsernameOwner::ThisJob { source_id }) = current.usernames.get(username) else {
+        return None;
+    };
+    if source_id == &su.id || next_name.contains_key(source_id.as_str()) {
+        return None; // the holder is this user, or still in the source
+    }
+    let holder = stored.get(source_id.as_str()).copied()?;
+    if holder.active || holder.in_source {
+        return None;
+    }
+    let name = released_name(username, &holder.source_id);
+    (!current.usernames.contains_key(&name)).then_some((holder, name))
+}
+
+/// Rename a user that left the source out of the way of a new holder of
+/// its name (`recycled_usernames = "release"`); audited as a rename.
+pub(super) fn release(plan: &mut Plan, holder: &StoredUser, name: String) {
+    plan.warnings.push(format!(
+        "username {:?} was released for a new source user: the user who held it left the source (id {:?}) and is now {name:?} (sync.recycled_usernames = \"conflict\" keeps names with users who left)",
+        holder.fields.username, holder.source_id
+    ));
+    plan.users.push(UserChange::Update {
+        source_id: holder.source_id.clone(),
+        username: name.clone(),
+        changes: vec![change(
+            "username",
+            Some(&holder.fields.username),
+            Some(&name),
+        )],
+        meta: None,
+    });
+}
+
+/// `name~<8 hex digits>`: the hash (FNV-1a) of the leaver's source id keeps
+/// the name stable across runs and hosts, and unique in practice.
+fn released_name(username: &str, source_id: &str) -> String {
+    let hash = source_id.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    format!("{username}~{hash:08x}")
+}
+
+/// The username a change gives its user, if it gives one.
+fn new_name(u: &UserChange) -> Option<&str> {
+    match u {
+        UserChange::Create { fields, .. } => Some(&fields.username),
+        UserChange::Update { changes, .. } | UserChange::Reactivate { changes, .. } => changes
+            .iter()
+            .find(|c| c.field == "username")
+            .and_then(|c| c.new.as_deref()),
+        _ => None,
+    }
+}
+
+/// Make the run's final usernames unique. The diff lets a user take a name
+/// whose holder moves away in this run; when the holder keeps it after all
+/// (its own rename refused, its record unreadable or rejected), applying
+/// would break the store's unique names and fail every later run. So a
+/// create into a name still held becomes a conflict, and a rename into one
+/// keeps its old name; that may keep a name another user wanted, so repeat
+/// until every name has one holder (each user moves back at most once).
+pub(super) fn settle<'a>(
+    current: &'a Current,
+    stored: &FastMap<&str, &'a StoredUser>,
+    r: &mut Resolved<'a>,
+    plan: &mut Plan,
+) {
+    loop {
+        let moved: FastMap<&str, &str> = plan
+            .users
+            .iter()
+            .filter_map(|u| new_name(u).map(|n| (u.source_id(), n)))
+            .collect();
+        if moved.is_empty() {
+            return;
+        }
+        let mut holders: FastMap<&str, u32> = FastMap::default();
+        for (name, owner) in &current.usernames {
+            match owner {
+                UsernameOwner::ThisJob { source_id } if moved.contains_key(source_id.as_str()) => {}
+                _ => *holders.entry(name.as_str()).or_default() += 1,
+            }
+        }
+        for &name in moved.values() {
+            *holders.entry(name).or_default() += 1;
+        }
+        let Some(i) = plan
+            .users
+            .iter()
+            .position(|u| new_name(u).is_some_and(|n| holders[n] > 1))
+        else {
+            return;
+        };
+        let source_id = plan.users[i].source_id().to_string();
+        let wanted = new_name(&plan.users[i]).unwrap_or_default().to_string();
+        let ui = r.users.get(&source_id).map(|i| i as usize);
+        let old = stored.get(source_id.as_str()).copied();
+        let message = match (&mut plan.users[i], old) {
+            (
+                UserChange::Update {
+                    changes, username, ..
+                },
+                Some(old),
+            )
+            | (
+                UserChange::Reactivate {
+                    changes, username, ..
+                },
+                Some(old),
+            ) => {
+                changes.retain(|c| c.field != "username");
+                *username = old.fields.username.clone();
+                if let Some(ui) = ui {
+                    r.usernames[ui] = Some(old.fields.username.as_str());
+                }
+                format!(
+                    "cannot rename {:?} to {wanted:?}: the name stays with a user who keeps it in this run; the old name stays",
+                    old.fields.username
+                )
+            }
+            _ => {
+                plan.users.remove(i);
+                if let Some(ui) = ui {
+                    r.active_after[ui] = false;
+                    r.untouchable[ui] = true;
+                }
+                format!(
+                    "username {wanted:?} stays with a user who keeps it in this run; the user was not synced"
+                )
+            }
+        };
+        plan.conflicts.push(Conflict {
+            source_id,
+            username: wanted,
+            message,
+        });
+    }
+}
