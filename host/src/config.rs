@@ -14,9 +14,11 @@ use crate::secret::Secret;
 mod credentials;
 mod daemon;
 mod ldap;
+pub mod limits;
 pub use credentials::{Credential, CredentialKind};
 pub use daemon::{RetryPolicy, ServerConfig};
 pub use ldap::{LdapConnection, TlsMode};
+pub use limits::Limits;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -70,31 +72,6 @@ impl Default for PluginsConfig {
         PluginsConfig {
             dir: "plugins".into(),
             cache_dir: ".usersync/cache".into(),
-        }
-    }
-}
-
-/// What one plugin instance may use.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct Limits {
-    /// Linear memory per instance.
-    pub memory_mb: u64,
-    /// Longest a plugin may compute without returning to the host.
-    pub cpu_seconds: f64,
-    /// Largest single record or batch a plugin may hand back.
-    pub max_output_kb: u64,
-    /// Everything a connector may send in one run.
-    pub max_read_mb: u64,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            memory_mb: 256,
-            cpu_seconds: 10.0,
-            max_output_kb: 16 * 1024,
-            max_read_mb: 4096,
         }
     }
 }
@@ -350,6 +327,12 @@ impl Config {
 
     fn validate(&self) -> Result<()> {
         self.server.validate()?;
+        self.limits.validate("limits")?;
+        for (i, tenant) in self.tenants.iter().enumerate() {
+            if let Some(limits) = &tenant.limits {
+                limits.validate(&format!("tenants[{i}].limits"))?;
+            }
+        }
         let mut seen = std::collections::HashMap::new();
         for (i, job) in self.jobs.iter().enumerate() {
             daemon::validate_job(i, job)?;

@@ -106,12 +106,66 @@ async fn connector_huge_batch_is_refused() {
 
 #[tokio::test]
 async fn connector_flood_is_stopped() {
+    fails_with(&connector_env("flood"), "limits.max_read_mb").await;
+}
+
+/// Issue 11 item 1: with no `[limits]` at all, a flood used to take the host
+/// to gigabytes (max_read_mb was 4096 and counted wire bytes). The default
+/// budget must stop it with a message naming the key, and the same process
+/// must go on to run a good job.
+#[tokio::test]
+async fn connector_flood_is_stopped_under_default_limits() {
     let env = connector_env("flood");
+    env.edit(|doc| {
+        doc.remove("limits");
+    });
     let err = env
         .sync()
         .await
         .expect_err("an endless flood must be stopped");
-    assert!(format!("{err:#}").contains("connector"), "{err:#}");
+    let text = format!("{err:#}");
+    assert!(
+        text.contains("limits.max_read_mb = 256") && text.contains("raise limits.max_read_mb"),
+        "{text}"
+    );
+    let runs = env
+        .host()
+        .await
+        .store
+        .runs(Some("people"), 1)
+        .await
+        .unwrap();
+    assert_eq!(runs[0].outcome, "failed");
+    let ok = connector_env("well-behaved");
+    assert_eq!(ok.sync().await.unwrap().plan.counts().created, 3);
+}
+
+/// Every other host call that makes the host keep something is charged to
+/// the same budget and stops an endless loop the same way.
+#[tokio::test]
+async fn connector_floods_through_every_target_call_are_stopped() {
+    for mode in [
+        "flood-groups",
+        "flood-members",
+        "flood-removes",
+        "flood-rejects",
+        "flood-state",
+    ] {
+        let env = connector_env(mode);
+        let err = env.sync().await.expect_err(mode);
+        let text = format!("{err:#}");
+        assert!(text.contains("limits.max_read_mb"), "{mode}: {text}");
+    }
+}
+
+#[tokio::test]
+async fn connector_log_flood_is_capped_and_stopped() {
+    fails_with(&connector_env("flood-log"), "limits.cpu_seconds").await;
+}
+
+#[tokio::test]
+async fn connector_huge_checkpoint_is_refused() {
+    fails_with(&connector_env("huge-checkpoint"), "limits.max_output_kb").await;
 }
 
 #[tokio::test]

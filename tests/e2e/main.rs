@@ -27,6 +27,7 @@ mod licensing;
 mod lifecycle;
 mod names;
 mod notify;
+mod plugin_cache;
 mod remote_csv;
 mod run_ids;
 mod runs;

@@ -275,8 +275,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Plugins {
             command: PluginsCommand::Check { file },
         } => {
-            let cache = std::env::temp_dir().join("usersync-check-cache");
-            let rt = Runtime::new(&cache)?;
+            let rt = Runtime::new(&check_cache_dir())?;
             let plugin = rt.load(&file)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&plugin.manifest)?);
@@ -423,4 +422,27 @@ fn job_tenant(
 async fn open_store(config: &std::path::Path) -> Result<Store> {
     let config = Config::load(config)?;
     Store::open(&config.store_url()).await
+}
+
+/// Where `plugins check` caches compiled plugins: this user's own cache
+/// folder (`$XDG_CACHE_HOME` or `~/.cache`), never a shared temp folder
+/// others could plant native code in. The runtime checks the folder's
+/// owner and mode either way, and does not use it if they are wrong.
+fn check_cache_dir() -> std::path::PathBuf {
+    let user_cache = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|d| !d.is_empty())
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|d| !d.is_empty())
+                .map(|h| std::path::PathBuf::from(h).join(".cache"))
+        })
+        .filter(|d| d.is_absolute());
+    match user_cache {
+        Some(dir) => dir.join("usersync").join("check-cache"),
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        None => std::env::temp_dir().join(format!("usersync-check-cache-{}", unsafe {
+            libc::geteuid()
+        })),
+    }
 }

@@ -37,6 +37,12 @@ pub trait TargetSink: Send {
     fn run_again_in(&mut self, seconds: u32);
     /// License seats: (kind, total, used).
     fn seats(&mut self) -> Vec<(String, u32, u32)>;
+    /// Why the read must stop now (a limit, a failed mapper, shutdown),
+    /// once; the host then stops the connector even if it ignores the
+    /// error its call returned.
+    fn take_fatal(&mut self) -> Option<String> {
+        None
+    }
 }
 
 pub struct PluginHost {
@@ -51,6 +57,8 @@ pub struct PluginHost {
     /// Everything a connector may send in one run, and what it sent so far.
     pub(crate) max_read: usize,
     pub(crate) read_bytes: usize,
+    /// Log lines written so far (capped, see v0_1::MAX_LOG_LINES).
+    pub(crate) log_lines: u32,
     pub(crate) sink: Option<Box<dyn TargetSink>>,
     /// Brokered HTTP, when the job grants any origin.
     pub(crate) http: Option<super::http_broker::HttpBroker>,

@@ -26,12 +26,26 @@ pub struct InstanceLimits {
 }
 
 impl InstanceLimits {
+    /// `l` is validated at load (config/limits.rs); the conversions still
+    /// saturate, so no number can overflow or panic here.
     pub fn from_config(l: &Limits) -> Self {
+        let (min_cpu, max_cpu) = crate::config::limits::CPU_SECONDS;
+        let cpu = if l.cpu_seconds.is_nan() {
+            min_cpu
+        } else {
+            l.cpu_seconds.clamp(min_cpu, max_cpu)
+        };
         InstanceLimits {
-            memory_bytes: (l.memory_mb as usize).saturating_mul(1 << 20),
-            cpu: Duration::from_secs_f64(l.cpu_seconds.max(0.01)),
-            max_output: (l.max_output_kb as usize).saturating_mul(1024),
-            max_read: (l.max_read_mb as usize).saturating_mul(1 << 20),
+            memory_bytes: usize::try_from(l.memory_mb)
+                .unwrap_or(usize::MAX)
+                .saturating_mul(1 << 20),
+            cpu: Duration::from_secs_f64(cpu),
+            max_output: usize::try_from(l.max_output_kb)
+                .unwrap_or(usize::MAX)
+                .saturating_mul(1024),
+            max_read: usize::try_from(l.max_read_mb)
+                .unwrap_or(usize::MAX)
+                .saturating_mul(1 << 20),
         }
     }
 
@@ -116,6 +130,7 @@ fn new_store(
         max_output: limits.max_output,
         max_read: limits.max_read,
         read_bytes: 0,
+        log_lines: 0,
         sink: None,
         http,
         ldap: grant.ldap.clone().and_then(super::ldap::LdapBroker::new),

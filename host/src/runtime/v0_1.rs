@@ -58,10 +58,28 @@ pub fn mapper_linker(engine: &Engine) -> Result<Linker<PluginHost>> {
 
 impl types::Host for PluginHost {}
 
+/// Log lines one instance may write; past it, one warning and silence, so
+/// a plugin cannot fill the host's disk or drown other tenants' lines.
+pub(super) const MAX_LOG_LINES: u32 = 10_000;
+/// Longest log line kept (bytes); the rest is cut.
+const MAX_LOG_LINE: usize = 4096;
+
 impl log::Host for PluginHost {
     fn log(&mut self, level: log::Level, message: String) {
+        self.log_lines = self.log_lines.saturating_add(1);
+        if self.log_lines > MAX_LOG_LINES {
+            if self.log_lines == MAX_LOG_LINES + 1 {
+                let c = &self.ctx;
+                tracing::warn!(tenant = %c.tenant, job = %c.job, run = %c.run, plugin = %c.plugin,
+                    "the plugin wrote more than {MAX_LOG_LINES} log lines; its further lines are dropped (and count as computing time, limits.cpu_seconds)");
+            }
+            // No `resume`: a plugin that only logs keeps its CPU clock
+            // running, so an endless logging loop hits limits.cpu_seconds.
+            return;
+        }
+        self.resume();
         let c = &self.ctx;
-        let message = truncate(&message, 4096);
+        let message = truncate(&message, MAX_LOG_LINE);
         match level {
             log::Level::Trace => {
                 tracing::trace!(tenant = %c.tenant, job = %c.job, run = %c.run, plugin = %c.plugin, "{message}")
@@ -79,7 +97,6 @@ impl log::Host for PluginHost {
                 tracing::error!(tenant = %c.tenant, job = %c.job, run = %c.run, plugin = %c.plugin, "{message}")
             }
         }
-        self.resume();
     }
 }
 
@@ -119,14 +136,36 @@ impl PluginHost {
         Ok(())
     }
 
+    /// Refuse one call's payload over the output cap: what the host must
+    /// copy and keep per call is bounded, whatever the run's budget.
+    fn check_payload(&mut self, what: &str, size: usize) -> Result<(), String> {
+        if size > self.max_output {
+            return Err(format!(
+                "{what} of {} KiB is over the {} KiB limit (limits.max_output_kb); send less per call",
+                size / 1024,
+                self.max_output / 1024
+            ));
+        }
+        Ok(())
+    }
+
+    /// Call the sink; a reason it gives to stop the read becomes fatal, so
+    /// a connector that ignores the error it got is stopped all the same.
     fn with_sink<T>(
         &mut self,
         f: impl FnOnce(&mut dyn super::TargetSink) -> Result<T, String>,
     ) -> Result<T, String> {
         let out = self.sink().and_then(|s| f(s.as_mut()));
+        if let Some(reason) = self.sink.as_mut().and_then(|s| s.take_fatal()) {
+            self.fatal.get_or_insert_with(|| anyhow::anyhow!(reason));
+        }
         self.resume();
         out
     }
+}
+
+fn strings_size(list: &[String]) -> usize {
+    list.iter().map(String::len).sum()
 }
 
 fn approx_size(o: &types::SourceObject) -> usize {
@@ -160,17 +199,24 @@ impl target::Host for PluginHost {
     }
 
     fn put_members(&mut self, group_ref: String, member_refs: Vec<String>) -> Result<(), String> {
+        self.check_payload("put-members", group_ref.len() + strings_size(&member_refs))?;
         self.with_sink(|s| s.put_members(group_ref, member_refs))
     }
 
     fn remove(&mut self, kind: types::ObjectKind, ids: Vec<String>) -> Result<(), String> {
+        self.check_payload("remove", strings_size(&ids))?;
         self.with_sink(|s| s.remove(kind.into(), ids))
     }
 
     fn reject(&mut self, record_ref: String, message: String) {
+        // A reject is a line in the run record: keep it a line.
+        let (record, message) = (
+            truncate(&record_ref, MAX_LOG_LINE).to_string(),
+            truncate(&message, MAX_LOG_LINE).to_string(),
+        );
         let _ = self.with_sink(|s| {
             s.reject(model::RecordError {
-                record: record_ref,
+                record,
                 field: None,
                 message,
             });
@@ -179,6 +225,7 @@ impl target::Host for PluginHost {
     }
 
     fn checkpoint(&mut self, cursor: String) -> Result<(), String> {
+        self.check_payload("checkpoint", cursor.len())?;
         self.with_sink(|s| s.checkpoint(cursor))
     }
 }
@@ -188,6 +235,15 @@ impl state::Host for PluginHost {
         self.with_sink(|s| Ok(s.state_get(&key))).ok().flatten()
     }
     fn set(&mut self, key: String, value: Vec<u8>) {
+        // The contract gives `set` no error, and dropping the value would
+        // leave the plugin's state wrong: an oversized one stops the run.
+        if let Err(e) = self.check_payload("state value", key.len() + value.len()) {
+            let key = truncate(&key, 64);
+            self.fatal
+                .get_or_insert_with(|| anyhow::anyhow!("state key {key:?} not saved: {e}"));
+            self.resume();
+            return;
+        }
         let _ = self.with_sink(|s| {
             s.state_set(key, Some(value));
             Ok(())

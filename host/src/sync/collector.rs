@@ -1,6 +1,7 @@
 //! The local `target`: receives what a connector streams, runs the mapper
 //! chain on each batch right away (so raw records never pile up), and
-//! builds the engine's snapshot.
+//! builds the engine's snapshot. Everything it keeps is charged to the
+//! run's [`ReadBudget`] (`limits.max_read_mb`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,6 +14,7 @@ use crate::engine::Snapshot;
 use crate::model::{ObjectKind, RecordError, SourceGroup, SourceUser, UserFields};
 use crate::runtime::{MapperInstance, TargetSink, WireObject, WireValue};
 
+use super::held::{self, ReadBudget};
 use super::hooks::CallObserver;
 
 /// What one read produced, shared between the sink (inside the plugin's
@@ -39,6 +41,11 @@ pub struct Collector {
     /// Set when the host shuts down: the next batch is refused, so the
     /// connector stops at a batch boundary.
     pub cancel: Option<Arc<AtomicBool>>,
+    /// Host memory this read holds, against `limits.max_read_mb`.
+    pub budget: ReadBudget,
+    /// Why the read must stop (budget, mapper failure, shutdown); the host
+    /// then stops the connector even if it ignores the error it was given.
+    pub fatal: Option<String>,
 }
 
 impl Collector {
@@ -53,23 +60,44 @@ impl Collector {
             .any(|v| matches!(v, WireValue::Text(t) if re.is_match(t)))
     }
 
-    fn fail(e: anyhow::Error) -> String {
-        format!("{e:#}")
+    /// Stop the read: the connector gets `msg`, and the host stops it at
+    /// its next instruction if it carries on anyway.
+    fn stop(&mut self, msg: String) -> String {
+        self.fatal.get_or_insert_with(|| msg.clone());
+        msg
     }
 
-    fn check_cancelled(&self) -> Result<(), String> {
+    fn fail(&mut self, e: anyhow::Error) -> String {
+        self.stop(format!("{e:#}"))
+    }
+
+    fn check_cancelled(&mut self) -> Result<(), String> {
         match &self.cancel {
             Some(c) if c.load(Ordering::Relaxed) => {
-                Err("the host is shutting down; this run is cancelled".into())
+                Err(self.stop("the host is shutting down; this run is cancelled".into()))
             }
             _ => Ok(()),
         }
+    }
+
+    /// Charge `bytes` to the budget; past it, the read stops.
+    fn charge(&mut self, bytes: usize) -> Result<(), String> {
+        self.budget.take(bytes).map_err(|msg| self.stop(msg))
     }
 
     fn observe(&self, mapper: usize, call: &str, started: Instant) {
         if let (Some(o), Some(name)) = (&self.observer, self.mapper_names.get(mapper)) {
             o.plugin_call(name, call, started.elapsed());
         }
+    }
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        tracing::debug!(
+            held_kib = self.budget.held() >> 10,
+            "what the read held on the host"
+        );
     }
 }
 
@@ -81,7 +109,7 @@ impl TargetSink for Collector {
             let started = Instant::now();
             let out = self.mappers[i].map_users(&batch);
             self.observe(i, "map-users", started);
-            let out = out.map_err(Self::fail)?;
+            let out = out.map_err(|e| self.fail(e))?;
             if i == 0 {
                 merged = out;
                 continue;
@@ -95,26 +123,34 @@ impl TargetSink for Collector {
             }
         }
         let mut filtered: Vec<bool> = batch.iter().map(|o| self.in_filter(o)).collect();
-        let mut shared = self.shared.lock().expect("collector lock");
+        let shared = self.shared.clone();
+        let mut shared = shared.lock().expect("collector lock");
         let snap = &mut shared.snapshot;
+        let mut bytes = 0;
         for ((object, result), in_filter) in batch.into_iter().zip(merged).zip(filtered.drain(..)) {
             match result {
-                Ok(Some(fields)) => snap.users.push(SourceUser {
-                    id: object.id,
-                    ref_key: object.ref_key,
-                    enabled: object.enabled,
-                    in_filter,
-                    fields,
-                    member_of: object.member_of,
-                }),
+                Ok(Some(fields)) => {
+                    let user = SourceUser {
+                        id: object.id,
+                        ref_key: object.ref_key,
+                        enabled: object.enabled,
+                        in_filter,
+                        fields,
+                        member_of: object.member_of,
+                    };
+                    bytes += held::user(&user);
+                    snap.users.push(user);
+                }
                 Ok(None) => {}
                 Err(e) => {
+                    bytes += held::set_entry(&object.id) + held::record_error(&e);
                     snap.unreadable_user_ids.insert(object.id);
                     snap.errors.push(e);
                 }
             }
         }
-        Ok(())
+        drop(shared);
+        self.charge(bytes)
     }
 
     fn put_groups(&mut self, batch: Vec<WireObject>) -> Result<(), String> {
@@ -124,32 +160,47 @@ impl TargetSink for Collector {
             Some(m) => {
                 let out = m.map_groups(&batch);
                 self.observe(0, "map-groups", started);
-                out.map_err(Self::fail)?
+                out.map_err(|e| self.fail(e))?
             }
             None => batch
                 .iter()
                 .map(|o| Ok(Some((o.id.clone(), None))))
                 .collect(),
         };
+        let mut bytes = 0;
         let mut shared = self.shared.lock().expect("collector lock");
         for (object, result) in batch.into_iter().zip(names) {
             match result {
-                Ok(Some((name, description))) => shared.snapshot.groups.push(SourceGroup {
-                    id: object.id,
-                    ref_key: object.ref_key,
-                    name,
-                    description,
-                    members: object.members,
-                    member_of: object.member_of,
-                }),
+                Ok(Some((name, description))) => {
+                    let group = SourceGroup {
+                        id: object.id,
+                        ref_key: object.ref_key,
+                        name,
+                        description,
+                        members: object.members,
+                        member_of: object.member_of,
+                    };
+                    bytes += held::group(&group);
+                    shared.snapshot.groups.push(group);
+                }
                 Ok(None) => {}
-                Err(e) => shared.snapshot.errors.push(e),
+                Err(e) => {
+                    bytes += held::record_error(&e);
+                    shared.snapshot.errors.push(e);
+                }
             }
         }
-        Ok(())
+        drop(shared);
+        self.charge(bytes)
     }
 
     fn put_members(&mut self, group_ref: String, member_refs: Vec<String>) -> Result<(), String> {
+        self.check_cancelled()?;
+        self.charge(
+            std::mem::size_of::<(String, Vec<String>)>()
+                + held::string(&group_ref)
+                + held::strings(&member_refs),
+        )?;
         self.shared
             .lock()
             .expect("collector lock")
@@ -159,6 +210,8 @@ impl TargetSink for Collector {
     }
 
     fn remove(&mut self, kind: ObjectKind, ids: Vec<String>) -> Result<(), String> {
+        self.check_cancelled()?;
+        self.charge(held::strings(&ids))?;
         let mut shared = self.shared.lock().expect("collector lock");
         match kind {
             ObjectKind::User => shared.snapshot.removed_users.extend(ids),
@@ -168,6 +221,9 @@ impl TargetSink for Collector {
     }
 
     fn reject(&mut self, error: RecordError) {
+        if self.charge(held::record_error(&error)).is_err() {
+            return;
+        }
         self.shared
             .lock()
             .expect("collector lock")
@@ -177,7 +233,15 @@ impl TargetSink for Collector {
     }
 
     fn checkpoint(&mut self, cursor: String) -> Result<(), String> {
-        self.shared.lock().expect("collector lock").cursor = Some(cursor);
+        self.charge(held::string(&cursor))?;
+        let old = self
+            .shared
+            .lock()
+            .expect("collector lock")
+            .cursor
+            .replace(cursor);
+        self.budget
+            .give_back(old.as_deref().map_or(0, held::string));
         Ok(())
     }
 
@@ -190,11 +254,19 @@ impl TargetSink for Collector {
     }
 
     fn state_set(&mut self, key: String, value: Option<Vec<u8>>) {
-        self.shared
+        let size = |v: &Option<Vec<u8>>| v.as_ref().map_or(0, Vec::len);
+        if self.charge(held::set_entry(&key) + size(&value)).is_err() {
+            return;
+        }
+        let old = self
+            .shared
             .lock()
             .expect("collector lock")
             .state
-            .insert(key, value);
+            .insert(key.clone(), value);
+        if let Some(old) = old {
+            self.budget.give_back(held::set_entry(&key) + size(&old));
+        }
     }
 
     fn run_again_in(&mut self, seconds: u32) {
@@ -203,6 +275,10 @@ impl TargetSink for Collector {
 
     fn seats(&mut self) -> Vec<(String, u32, u32)> {
         self.seats.clone()
+    }
+
+    fn take_fatal(&mut self) -> Option<String> {
+        self.fatal.take()
     }
 }
 

@@ -3,6 +3,7 @@
 //! and record what happened.
 
 mod collector;
+mod held;
 mod hooks;
 mod read;
 mod verify;

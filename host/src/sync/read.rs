@@ -87,6 +87,12 @@ impl Host {
                 }),
                 seats: seats_info,
                 stored_state,
+                budget: super::held::ReadBudget::new(
+                    usize::try_from(limits.max_read_mb)
+                        .unwrap_or(usize::MAX)
+                        .saturating_mul(1 << 20),
+                ),
+                fatal: None,
             };
             let mut instance =
                 ConnectorInstance::new(&rt, &connector, &limits, ctx(&connector), &grant)?;

@@ -25,6 +25,8 @@ use crate::runtime::host_state::CallContext;
 const MAX_TOKEN_RESPONSE: usize = 64 * 1024;
 /// Refresh this long before the token says it expires.
 const EXPIRY_MARGIN: Duration = Duration::from_secs(60);
+/// Tokens are fetched again at least daily, whatever the server says.
+const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 
 struct CachedToken {
     value: String,
@@ -177,7 +179,10 @@ impl Injector {
             c.cache_key,
             CachedToken {
                 value: value.clone(),
-                expires: Instant::now() + lifetime,
+                // A token server's absurd `expires_in` must not overflow.
+                expires: Instant::now()
+                    .checked_add(lifetime.min(MAX_TOKEN_LIFETIME))
+                    .unwrap_or_else(Instant::now),
             },
         );
         tracing::debug!(credential = %c.name, lifetime_s = lifetime.as_secs(), "fetched an OAuth2 token");

@@ -45,7 +45,8 @@ pub fn wait_before_retry(
         let server_now = text("date")
             .and_then(|d| httpdate::parse_http_date(d).ok())
             .unwrap_or(now);
-        let reset = SystemTime::UNIX_EPOCH + Duration::from_secs(reset);
+        // A reset beyond what SystemTime holds is a wait too long anyway.
+        let reset = SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(reset))?;
         reset.duration_since(server_now).unwrap_or_default()
     } else {
         Duration::from_secs(1 << (attempt - 1))
@@ -113,5 +114,17 @@ mod tests {
             Some(Duration::from_secs(2)),
             "no hint: short backoff"
         );
+    }
+
+    #[test]
+    fn absurd_rate_limit_hints_give_up_instead_of_panicking() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        for (name, value) in [
+            ("x-rate-limit-reset", "18446744073709551615"),
+            ("retry-after", "18446744073709551615"),
+        ] {
+            let h = headers(&[(name, value)]);
+            assert_eq!(wait_before_retry(429, &h, 1, now), None, "{name}");
+        }
     }
 }

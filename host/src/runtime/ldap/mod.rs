@@ -74,6 +74,7 @@ impl LdapBroker {
             binary_attributes: vec![],
             page_size: 0,
             controls: vec![],
+            max_page_bytes: usize::MAX,
             sync: None,
         };
         self.handle.block_on(async move {

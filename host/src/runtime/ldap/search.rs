@@ -36,6 +36,30 @@ pub struct Entry {
     pub change: Option<(Change, String)>,
 }
 
+impl Entry {
+    /// Roughly the bytes this entry holds.
+    pub fn size(&self) -> usize {
+        let values: usize = self
+            .attributes
+            .iter()
+            .map(|(name, values)| {
+                name.len()
+                    + values
+                        .iter()
+                        .map(|v| match v {
+                            Value::Text(t) => t.len() + 24,
+                            Value::Bytes(b) => b.len() + 24,
+                        })
+                        .sum::<usize>()
+            })
+            .sum();
+        self.dn.len() + values
+    }
+}
+
+/// Most entries one page may hold, whatever page size a plugin asks for.
+pub const MAX_PAGE_ENTRIES: u32 = 10_000;
+
 /// What a plugin asks for (contract-independent).
 #[derive(Debug, Clone)]
 pub struct Request {
@@ -46,6 +70,8 @@ pub struct Request {
     pub binary_attributes: Vec<String>,
     pub page_size: u32,
     pub controls: Vec<String>,
+    /// Set by the host (limits.max_output_kb), not by the plugin.
+    pub max_page_bytes: usize,
     /// `Some(cookie)`: a content-sync search from that cookie.
     pub sync: Option<Option<Vec<u8>>>,
 }
@@ -63,6 +89,8 @@ pub struct SearchHandle {
     stream: Option<SearchStream<'static, String, Vec<String>>>,
     binary: HashSet<String>,
     page_size: usize,
+    /// A page ends early once its entries pass this size.
+    max_page_bytes: usize,
     /// Content sync: what the intermediate messages and SyncDone said.
     sync: Option<SyncOutcome>,
 }
@@ -78,10 +106,11 @@ impl SearchHandle {
                 val: None,
             })
             .collect();
-        let page_size = if req.page_size == 0 {
-            1000
-        } else {
-            req.page_size as usize
+        // The plugin picks the page size; the host caps it so one page
+        // (held here, then copied into the plugin) stays small.
+        let page_size = match req.page_size {
+            0 => 1000,
+            n => n.min(MAX_PAGE_ENTRIES),
         };
         let mut adapters: Vec<Box<dyn Adapter<'static, String, Vec<String>>>> = Vec::new();
         if let Some(cookie) = &req.sync {
@@ -95,7 +124,7 @@ impl SearchHandle {
         } else {
             adapters.push(Box::new(EntriesOnly::new()));
             if req.page_size > 0 {
-                adapters.push(Box::new(PagedResults::new(req.page_size as i32)));
+                adapters.push(Box::new(PagedResults::new(page_size as i32)));
             }
         }
         if !controls.is_empty() {
@@ -118,7 +147,8 @@ impl SearchHandle {
                 .iter()
                 .map(|a| a.to_ascii_lowercase())
                 .collect(),
-            page_size,
+            page_size: page_size as usize,
+            max_page_bytes: req.max_page_bytes,
             sync: req.sync.map(|_| SyncOutcome::default()),
         })
     }
@@ -126,10 +156,11 @@ impl SearchHandle {
     /// Up to one page of entries; empty when the search is done.
     pub async fn next_page(&mut self) -> Result<Vec<Entry>, String> {
         let mut page = Vec::new();
+        let mut page_bytes = 0;
         let Some(stream) = self.stream.as_mut() else {
             return Ok(page);
         };
-        while page.len() < self.page_size {
+        while page.len() < self.page_size && page_bytes < self.max_page_bytes {
             let item = stream
                 .next()
                 .await
@@ -153,7 +184,10 @@ impl SearchHandle {
             match (state, self.sync.as_mut()) {
                 (Some((Change::Delete, uuid)), Some(sync)) => sync.deleted.push(uuid),
                 (Some((Change::Present, uuid)), Some(sync)) => sync.present.push(uuid),
-                (change, _) => page.push(Entry { change, ..entry }),
+                (change, _) => {
+                    page_bytes += entry.size();
+                    page.push(Entry { change, ..entry })
+                }
             }
         }
         Ok(page)

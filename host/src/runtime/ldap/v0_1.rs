@@ -38,6 +38,7 @@ impl ldap::Host for PluginHost {
             binary_attributes: req.binary_attributes,
             page_size: req.page_size,
             controls: req.controls,
+            max_page_bytes: self.max_output,
             sync: req.sync.map(|s| s.cookie),
         };
         self.with_ldap(|broker, table| {
