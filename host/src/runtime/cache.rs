@@ -67,6 +67,7 @@ impl ArtifactCache {
     }
 
     /// Whether the folder passed its checks and is used.
+    #[cfg(test)]
     pub fn in_use(&self) -> bool {
         self.dir.is_some()
     }
