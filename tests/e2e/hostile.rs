@@ -132,7 +132,7 @@ async fn connector_flood_is_stopped_under_default_limits() {
         .host()
         .await
         .store
-        .runs(Some("people"), 1)
+        .runs(None, Some("people"), 1)
         .await
         .unwrap();
     assert_eq!(runs[0].outcome, "failed");
