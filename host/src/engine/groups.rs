@@ -266,6 +266,23 @@ pub(super) fn diff(snapshot: &Snapshot, current: &Current, r: &Resolved, plan: &
             }
         }
     }
+    // Incremental reads name the groups deleted in the source (content
+    // sync, tombstones, the LDAP id listing): deactivate those.
+    if plan.mode == Some(RunMode::Incremental)
+        && r.departures_allowed
+        && !snapshot.removed_groups.is_empty()
+    {
+        let removed: FastSet<&str> = snapshot.removed_groups.iter().map(String::as_str).collect();
+        for s in &current.groups {
+            let id = s.source_id.as_str();
+            if s.active && removed.contains(id) && !seen.contains(id) {
+                plan.groups.push(GroupChange::Deactivate {
+                    source_id: s.source_id.clone(),
+                    name: s.name.clone(),
+                });
+            }
+        }
+    }
 
     // Memberships of the groups this run read: both sides sorted by user id.
     let mut current_members: FastMap<&str, Vec<u32>> = FastMap::default();

@@ -43,6 +43,9 @@ pub trait TargetSink: Send {
     fn take_fatal(&mut self) -> Option<String> {
         None
     }
+    /// A warning the connector logged during a read; it belongs in the
+    /// run record, where operators look.
+    fn warn(&mut self, _message: String) {}
 }
 
 pub struct PluginHost {

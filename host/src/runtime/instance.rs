@@ -12,7 +12,7 @@ use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 use super::host_state::{CallContext, PluginHost, TargetSink};
 use super::loader::{LoadedPlugin, PluginPre};
 use super::v0_1::{self, connector_api, connector_bindings, mapper_bindings};
-use super::{Runtime, WireObject};
+use super::{Runtime, WireObject, WireValue};
 use crate::config::Limits;
 use crate::model::{Check, ReadMode, ReadSummary, RecordError, UserFields};
 
@@ -335,7 +335,7 @@ impl MapperInstance {
                     Ok(Some(user.into()))
                 }
                 Ok(None) => Ok(None),
-                Err(e) => Err(record_error(&source.id, e)),
+                Err(e) => Err(record_error(source, e)),
             });
         }
         Ok(mapped)
@@ -358,7 +358,7 @@ impl MapperInstance {
                     Ok(Some((g.name, g.description)))
                 }
                 Ok(None) => Ok(None),
-                Err(e) => Err(record_error(&source.id, e)),
+                Err(e) => Err(record_error(source, e)),
             });
         }
         Ok(mapped)
@@ -387,12 +387,23 @@ impl MapperInstance {
     }
 }
 
+/// A mapper's error for `source`, named by its id and, when the connector
+/// sent one (LDAP), its DN: an entryUUID alone finds nothing in a console.
 fn record_error(
-    id: &str,
+    source: &WireObject,
     e: v0_1::connector_bindings::usersync::plugin::types::RecordError,
 ) -> RecordError {
+    let dn = source
+        .attributes
+        .iter()
+        .find(|a| a.name == "dn")
+        .and_then(|a| a.values.first());
+    let record = match dn {
+        Some(WireValue::Text(dn)) if !dn.is_empty() => format!("{} ({dn})", source.id),
+        _ => source.id.clone(),
+    };
     RecordError {
-        record: id.to_string(),
+        record,
         field: e.field,
         message: e.message,
     }

@@ -91,7 +91,11 @@ impl log::Host for PluginHost {
                 tracing::info!(tenant = %c.tenant, job = %c.job, run = %c.run, plugin = %c.plugin, "{message}")
             }
             log::Level::Warn => {
-                tracing::warn!(tenant = %c.tenant, job = %c.job, run = %c.run, plugin = %c.plugin, "{message}")
+                tracing::warn!(tenant = %c.tenant, job = %c.job, run = %c.run, plugin = %c.plugin, "{message}");
+                let message = message.to_string();
+                if let Some(sink) = self.sink.as_mut() {
+                    sink.warn(message);
+                }
             }
             log::Level::Error => {
                 tracing::error!(tenant = %c.tenant, job = %c.job, run = %c.run, plugin = %c.plugin, "{message}")

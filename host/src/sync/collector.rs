@@ -27,6 +27,8 @@ pub struct Collected {
     pub run_again_in: Option<u32>,
     /// Group members sent separately with `put-members`.
     pub extra_members: Vec<(String, Vec<String>)>,
+    /// Warnings the connector logged, for the run record.
+    pub warnings: Vec<String>,
 }
 
 pub struct Collector {
@@ -279,6 +281,14 @@ impl TargetSink for Collector {
 
     fn take_fatal(&mut self) -> Option<String> {
         self.fatal.take()
+    }
+
+    fn warn(&mut self, message: String) {
+        let mut shared = self.shared.lock().expect("collector lock");
+        // A chatty connector cannot flood the run record.
+        if shared.warnings.len() < 100 {
+            shared.warnings.push(message);
+        }
     }
 }
 

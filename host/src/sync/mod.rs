@@ -359,6 +359,7 @@ impl Host {
 
         let phase = Instant::now();
         let mut plan = engine::plan(&collected.snapshot, &current, &policy, run_mode);
+        plan.warnings.splice(0..0, collected.warnings.drain(..));
         tracing::debug!(
             ms = phase.elapsed().as_millis() as u64,
             rss = rss_mb(),

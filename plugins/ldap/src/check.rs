@@ -5,7 +5,8 @@
 use usersync_sdk::host::ldap::{self, Scope};
 use usersync_sdk::{Check, CheckStatus};
 
-use crate::config::Config;
+use crate::config::{Config, Incremental, Resolved};
+use crate::cursor::Cursor;
 use crate::read;
 use crate::search;
 use crate::server::Server;
@@ -34,8 +35,13 @@ pub fn run(config: Config) -> Vec<Check> {
         let failed = !stage.ok;
         checks.push(check);
         if failed {
+            let why = match stage.name.as_str() {
+                "bind" => "the bind failed",
+                "tls" => "the TLS handshake failed",
+                _ => "the server could not be reached",
+            };
             for later in ["base_dn", "users", "groups"] {
-                checks.push(skipped(later, "the server could not be reached"));
+                checks.push(skipped(later, why));
             }
             return checks;
         }
@@ -80,30 +86,68 @@ pub fn run(config: Config) -> Vec<Check> {
     }
     checks.push(sample("users", &cfg.users_base, &cfg.user_filter, &cfg));
     checks.push(sample("groups", &cfg.groups_base, &cfg.group_filter, &cfg));
-    match read::mode(&cfg, &server) {
-        Ok(mode) => checks.push(Check::ok("incremental", format!("{mode:?}").to_lowercase())),
+    // The mode the next full run will set up: syncprov may be advertised
+    // where the overlay is not on this database, and then it is timestamps.
+    let mode = read::mode(&cfg, &server).and_then(|mode| {
+        Ok(match read::starting_cursor(&cfg, &server, mode)? {
+            Cursor::Timestamp { .. } => Incremental::Timestamp,
+            _ => mode,
+        })
+    });
+    match mode {
+        Ok(mode) => {
+            checks.push(Check::ok("incremental", format!("{mode:?}").to_lowercase()));
+            checks.push(deletions(&cfg, &server, mode));
+        }
         Err(e) => checks.push(Check::failed("incremental", e)),
     }
     checks
 }
 
-/// Count what a filter finds, reading one page at most.
-fn sample(stage: &str, base: &str, filter: &str, cfg: &crate::config::Resolved) -> Check {
-    let req = search::request(cfg, base, filter, vec!["1.1".into()]);
+/// How incremental runs will see deletions, and what is missing for the
+/// immediate way.
+fn deletions(cfg: &Resolved, server: &Server, mode: Incremental) -> Check {
+    let every = cfg.deletion_check_minutes;
+    match mode {
+        Incremental::Usn if read::tombstones_readable(cfg, server) => {
+            Check::ok("deletions", "deleted objects are readable: incremental runs see deletions at once")
+        }
+        Incremental::Usn => Check::ok(
+            "deletions",
+            read::tombstones_hidden(cfg, server.naming_context.as_deref().unwrap_or_default()),
+        ),
+        Incremental::Timestamp => Check::ok(
+            "deletions",
+            format!("timestamp searches cannot see deletions (no syncprov overlay): incremental runs list every entryUUID in scope at most every {every} minutes (source.deletion_check_minutes)"),
+        ),
+        Incremental::ContentSync => Check::ok("deletions", "content sync reports deletions"),
+        _ => Check::ok("deletions", "every run is a full read"),
+    }
+}
+
+/// Past this many entries a count stops and says "at least".
+const COUNT_LIMIT: usize = 1_000_000;
+
+/// Count what a filter finds: a paged search for no attributes (~1 s per
+/// 100k entries).
+fn sample(stage: &str, base: &str, filter: &str, cfg: &Resolved) -> Check {
+    let mut req = search::request(cfg, base, filter, vec!["1.1".into()]);
+    req.page_size = req.page_size.max(1000);
     let mut count = 0usize;
-    let mut first = true;
     let counted = ldap::open_search(&req).and_then(|s| {
-        // One page is a sample; whole counts would read the directory.
-        while first {
-            first = false;
-            count += s.next_page()?.len();
+        while count < COUNT_LIMIT {
+            let page = s.next_page()?.len();
+            if page == 0 {
+                break;
+            }
+            count += page;
         }
         Ok(())
     });
     match counted {
-        Ok(()) if count as u32 >= cfg.page_size => Check::ok(
+        Ok(()) if count >= COUNT_LIMIT => Check::ok(
             stage,
-            format!("{filter} finds at least {count} under {base}"),
+            format!("{filter} finds at least {count} under {base} (stopped counting there)"),
         ),
         Ok(()) if count == 0 => Check::failed(
             stage,

@@ -77,6 +77,16 @@ pub struct Config {
     pub binary_attributes: Vec<String>,
     #[serde(default)]
     pub attributes: BTreeMap<String, String>,
+    /// Where a change search cannot see deletions (OpenLDAP without
+    /// syncprov; AD when the bind account cannot read deleted objects), an
+    /// incremental run lists every id in scope when the last listing is at
+    /// least this old. 0: on every incremental run.
+    #[serde(default = "default_deletion_check")]
+    pub deletion_check_minutes: u32,
+}
+
+fn default_deletion_check() -> u32 {
+    60
 }
 
 fn default_page_size() -> u32 {
@@ -125,6 +135,7 @@ pub struct Resolved {
     pub extra: Vec<String>,
     pub binary: Vec<String>,
     pub disabled: Option<(String, String)>,
+    pub deletion_check_minutes: u32,
 }
 
 impl Config {
@@ -153,6 +164,12 @@ impl Config {
         }
         if self.page_size == 0 || self.page_size > 100_000 {
             return Err("source.page_size must be between 1 and 100000".into());
+        }
+        if self.deletion_check_minutes > 7 * 24 * 60 {
+            return Err(format!(
+                "source.deletion_check_minutes = {} is more than a week; deletions would wait for the full run anyway (sync.full_every_hours): use at most 10080",
+                self.deletion_check_minutes
+            ));
         }
         if self.member_range < 10 {
             return Err("source.member_range must be at least 10".into());
@@ -222,6 +239,7 @@ impl Config {
                 .disabled_attribute
                 .clone()
                 .zip(self.disabled_value.clone()),
+            deletion_check_minutes: self.deletion_check_minutes,
         })
     }
 }
@@ -240,7 +258,11 @@ impl Resolved {
             a.push(d.clone());
         }
         if self.is_ad() {
-            a.extend(["userAccountControl".into(), "uSNChanged".into()]);
+            a.extend([
+                "userAccountControl".into(),
+                "uSNChanged".into(),
+                "primaryGroupID".into(),
+            ]);
         }
         dedup(a)
     }
@@ -256,6 +278,10 @@ impl Resolved {
             }
         }
         a.extend(["description".into()]);
+        if self.is_ad() {
+            // The RID at its end is what members' primaryGroupID names.
+            a.push("objectSid".into());
+        }
         dedup(a)
     }
 }

@@ -44,6 +44,18 @@ pub fn id_of(e: &Entry, id_attr: &str) -> Option<String> {
     }
 }
 
+/// The RID of an entry's objectSid (its last sub-authority), which
+/// members name in `primaryGroupID`.
+pub fn rid(e: &Entry) -> Option<u32> {
+    match values(e, "objectSid").first()? {
+        AttrValue::Binary(b) if b.len() >= 12 && b.len() == 8 + 4 * b[1] as usize => {
+            let last = &b[b.len() - 4..];
+            Some(u32::from_le_bytes([last[0], last[1], last[2], last[3]]))
+        }
+        _ => None,
+    }
+}
+
 /// A GUID's bytes are little-endian in their first three fields.
 pub fn guid_string(b: &[u8]) -> String {
     let h = |r: &[u8]| r.iter().map(|x| format!("{x:02x}")).collect::<String>();

@@ -7,6 +7,7 @@
 mod check;
 mod config;
 mod cursor;
+mod deletions;
 mod dn;
 mod entries;
 mod read;

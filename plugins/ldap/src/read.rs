@@ -10,6 +10,7 @@ use usersync_sdk::{log, ObjectKind, ReadSummary, SourceObject};
 
 use crate::config::{Incremental, Resolved, GROUP_DN_MACRO};
 use crate::cursor::{hex, unhex, Cursor};
+use crate::deletions::{self, Seen};
 use crate::server::Server;
 use crate::{dn, entries, search};
 
@@ -45,6 +46,13 @@ pub struct Reader {
     uid_refs: HashMap<String, String>,
     /// Newest modification time seen, for the timestamp cursor.
     newest: Option<String>,
+    /// Ids sent, for the deletion check.
+    seen: Seen,
+    /// Active Directory: primaryGroupID (a group's RID) -> user refs. A
+    /// user's primary group does not list it in `member`.
+    primary: HashMap<u32, Vec<String>>,
+    /// `primary` holds every user in scope (a full read), not only changed ones.
+    primary_complete: bool,
 }
 
 impl Reader {
@@ -77,6 +85,10 @@ impl Reader {
         }
         match entries::user(e, cfg) {
             Ok(u) => {
+                self.seen.users.insert(u.id.clone());
+                if let Some(rid) = primary_group_id(e, cfg) {
+                    self.primary.entry(rid).or_default().push(u.ref_key.clone());
+                }
                 if !cfg.is_ad() {
                     if let Some(name) = u.text("username") {
                         self.uid_refs.insert(name.to_lowercase(), u.ref_key.clone());
@@ -104,11 +116,40 @@ impl Reader {
         search::each_page(&req, |page| {
             page.iter().try_for_each(|e| self.add_user(e, cfg))
         })?;
+        self.primary_complete = true;
         self.flush(ObjectKind::User)
+    }
+
+    /// Active Directory: every user's primaryGroupID, when this run did not
+    /// read all users (an incremental run re-sending groups).
+    fn load_primary_groups(&mut self, cfg: &Resolved) -> Result<(), String> {
+        self.primary.clear();
+        let req = search::request(
+            cfg,
+            &cfg.users_base,
+            &cfg.user_filter,
+            vec!["primaryGroupID".into()],
+        );
+        search::each_page(&req, |page| {
+            for e in &page {
+                if let Some(rid) = primary_group_id(e, cfg) {
+                    self.primary
+                        .entry(rid)
+                        .or_default()
+                        .push(dn::normalize(&e.dn));
+                }
+            }
+            Ok(())
+        })?;
+        self.primary_complete = true;
+        Ok(())
     }
 
     /// Every group, with its members.
     pub fn all_groups(&mut self, cfg: &Resolved) -> Result<(), String> {
+        if cfg.is_ad() && !self.primary_complete {
+            self.load_primary_groups(cfg)?;
+        }
         let req = search::request(
             cfg,
             &cfg.groups_base,
@@ -126,9 +167,13 @@ impl Reader {
 
     fn send_groups(&mut self, page: Vec<Entry>, cfg: &Resolved) -> Result<(), String> {
         for e in &page {
-            let members = self.members_of(e, cfg)?;
+            let mut members = self.members_of(e, cfg)?;
+            if let Some(users) = entries::rid(e).and_then(|rid| self.primary.get(&rid)) {
+                members.extend(users.iter().cloned());
+            }
             match entries::group(e, cfg, members) {
                 Ok(g) => {
+                    self.seen.groups.insert(g.id.clone());
                     self.groups += 1;
                     self.batch.push(g);
                     if self.batch.len() >= BATCH {
@@ -191,6 +236,13 @@ impl Reader {
     }
 }
 
+fn primary_group_id(e: &Entry, cfg: &Resolved) -> Option<u32> {
+    if !cfg.is_ad() {
+        return None;
+    }
+    entries::first_text(e, "primaryGroupID")?.parse().ok()
+}
+
 /// Where an incremental run will start next time, taken before the read so
 /// changes made during it are read again rather than missed.
 pub fn starting_cursor(
@@ -247,8 +299,59 @@ pub fn full(cfg: &Resolved, server: &Server, mode: Incremental) -> Result<ReadSu
     if let Cursor::Timestamp { since } = &mut cursor {
         *since = r.newest.clone().unwrap_or_default();
     }
+    let lists_ids = match cursor {
+        Cursor::Timestamp { .. } => true,
+        Cursor::Usn { .. } => !tombstones_readable(cfg, server),
+        _ => false,
+    };
+    if lists_ids {
+        deletions::remember_full(&r.seen);
+    }
     target::checkpoint(&cursor.to_text())?;
     Ok(r.summary())
+}
+
+/// After an incremental read whose change search cannot see deletions:
+/// list the ids when due, else remember what this run read.
+fn find_deletions(r: &Reader, cfg: &Resolved) -> Result<(), String> {
+    if deletions::due(cfg) {
+        deletions::check(cfg, &r.seen)
+    } else {
+        deletions::remember_more(&r.seen);
+        Ok(())
+    }
+}
+
+/// Active Directory shows deleted objects only to accounts that may list
+/// `CN=Deleted Objects` (by default: administrators).
+pub fn tombstones_readable(cfg: &Resolved, server: &Server) -> bool {
+    let Some(nc) = &server.naming_context else {
+        return false;
+    };
+    let mut req = search::request(
+        cfg,
+        &format!("CN=Deleted Objects,{nc}"),
+        "(objectClass=*)",
+        vec![cfg.id_attr.clone()],
+    );
+    req.scope = usersync_sdk::host::ldap::Scope::Base;
+    req.page_size = 0;
+    req.controls = vec![SHOW_DELETED_OID.into()];
+    // Without the read right the container may still be found, but its
+    // attributes are withheld.
+    search::all(&req).is_ok_and(|found| {
+        found
+            .first()
+            .is_some_and(|e| entries::id_of(e, &cfg.id_attr).is_some())
+    })
+}
+
+/// What a run says when deleted objects are not readable.
+pub fn tombstones_hidden(cfg: &Resolved, nc: &str) -> String {
+    format!(
+        "the bind account cannot read deleted objects (CN=Deleted Objects,{nc}), so deletions are found by listing every objectGUID in scope at most every {} minutes (source.deletion_check_minutes) instead of at once; to read them, grant the account List Contents and Read Property on that container (dsacls \"CN=Deleted Objects,{nc}\" /takeownership, then dsacls \"CN=Deleted Objects,{nc}\" /G \"DOMAIN\\account:LCRP\"), or bind as a domain administrator",
+        cfg.deletion_check_minutes
+    )
 }
 
 pub fn incremental(cfg: &Resolved, server: &Server, cursor: Cursor) -> Result<ReadSummary, String> {
@@ -276,6 +379,8 @@ pub fn incremental(cfg: &Resolved, server: &Server, cursor: Cursor) -> Result<Re
             // re-read every group (cheap) instead of trusting them.
             r.all_groups(cfg)?;
             let newest = r.newest.clone().filter(|n| *n > since).unwrap_or(since);
+            // A timestamp search never returns a deleted entry.
+            find_deletions(&r, cfg)?;
             Cursor::Timestamp { since: newest }
         }
         Cursor::Usn { usn } => usn_changes(&mut r, cfg, server, usn)?,
@@ -364,8 +469,17 @@ fn usn_changes(
         &changed(&cfg.group_filter),
         vec!["1.1".into()],
     );
-    if !search::all(&req)?.is_empty() {
+    // A changed user may have a new primary group (or be new, in Domain
+    // Users): its group lists it only through primaryGroupID.
+    if r.users > 0 || !search::all(&req)?.is_empty() {
         r.all_groups(cfg)?;
+    }
+
+    if !tombstones_readable(cfg, server) {
+        let nc = server.naming_context.clone().unwrap_or_default();
+        log::warn(&tombstones_hidden(cfg, &nc));
+        find_deletions(r, cfg)?;
+        return Ok(Cursor::Usn { usn: next });
     }
 
     // Deleted objects keep their objectGUID and objectClass as tombstones.
