@@ -55,7 +55,12 @@ async fn a_non_admin_bind_account_still_sees_deletions_and_primary_groups() {
     );
     env.raise_limits();
 
-    let checks = env.host().await.test_connection("people").await.unwrap();
+    let checks = env
+        .host()
+        .await
+        .test_connection(None, "people")
+        .await
+        .unwrap();
     let deletions = checks.iter().find(|c| c.stage == "deletions").unwrap();
     assert!(
         deletions.detail.contains("cannot read deleted objects")
