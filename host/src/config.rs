@@ -176,6 +176,10 @@ pub struct SyncPolicy {
     /// source user: `release` it (the leaver is renamed `name~<hash>`) or
     /// report a `conflict`.
     pub recycled_usernames: RecycledUsernames,
+    /// Stop before applying if more than this percentage of the records
+    /// read were rejected (per-record errors): a broken mapping must not
+    /// half-sync a directory.
+    pub max_rejected_percent: f64,
     /// `all`: every user the connector reads; `groups`: only members of the
     /// selected groups.
     pub scope: ScopeMode,
@@ -202,6 +206,7 @@ impl Default for SyncPolicy {
             deactivate_threshold_percent: Some(20.0),
             create_disabled: false,
             recycled_usernames: RecycledUsernames::Release,
+            max_rejected_percent: 10.0,
             scope: ScopeMode::All,
             groups: GroupMode::All,
             group_names: Vec::new(),
@@ -356,6 +361,10 @@ impl Config {
                         "jobs[{i}].sync.deactivate_threshold_percent = {pct}: it is a percentage of the job's active users, so it must be between 0 and 100 (the default is 20)"
                     );
                 }
+            }
+            let rejected = job.sync.max_rejected_percent;
+            if !(0.0..=100.0).contains(&rejected) {
+                bail!("jobs[{i}].sync.max_rejected_percent = {rejected}: use a percentage from 0 to 100 (100 never stops a run for rejected records)");
             }
             if let Some(p) = &job.sync.group_pattern {
                 regex::Regex::new(p).with_context(|| {

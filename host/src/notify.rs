@@ -35,7 +35,7 @@ pub async fn run_finished(run: &RunRecord, plan: Option<&Plan>, webhook: Option<
         tenant: &run.tenant_id,
         job: &run.job_id,
         run_id: &run.id,
-        outcome: &run.outcome,
+        outcome: run.outcome.as_str(),
         dry_run: run.dry_run,
         message: run.message.as_deref(),
         counts: counts.clone(),

@@ -83,7 +83,7 @@ async fn mapped_fields_custom_metadata_and_lookups_land_in_the_store() {
         report.plan.warnings
     );
     let run = env.run_record(&report.run.id).await;
-    assert!(run.warnings.unwrap().contains("Admiral"));
+    assert!(run.warnings.unwrap().to_string().contains("Admiral"));
     let titles: Vec<(String,)> = sqlx::query_as("SELECT name FROM job_titles")
         .fetch_all(env.host().await.store.pool())
         .await
@@ -225,6 +225,8 @@ async fn a_binary_value_that_cannot_be_encoded_is_a_record_error() {
         "mapping",
         json!({ "custom": { "guid": { "from": "objectGUID", "encode": "guid" } } }),
     );
+    // 1 rejected of 2 is over the default max_rejected_percent.
+    env.set_job("sync", json!({ "max_rejected_percent": 50 }));
     let report = env.sync().await.unwrap();
     assert_eq!(env.active().await, ["grace"]);
     assert_eq!(report.plan.errors.len(), 1, "{:?}", report.plan.errors);

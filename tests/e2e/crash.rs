@@ -1,8 +1,13 @@
 //! Crash safety: `usersync sync` killed with SIGKILL at many points of a
-//! large run never leaves half a run behind, and re-running converges.
+//! large run never leaves half a run behind, and re-running converges; a
+//! killed run is recorded interrupted by the next process, and only runs
+//! whose owner is provably gone are.
 
 use std::process::{Command, Stdio};
 use std::time::Instant;
+
+use usersync_host::engine::{Counts, Plan, RunMode, RunOutcome};
+use usersync_host::store::{ApplyContext, RunRecord, Store};
 
 use crate::env::TestEnv;
 
@@ -69,6 +74,7 @@ async fn sigkill_during_a_run_never_leaves_half_of_it() {
 
     // Kill runs that switch to the other version at spread-out moments.
     let mut state = 1;
+    let mut succeeded = succeeded_runs(&env).await;
     for percent in [10u32, 30, 50, 70, 80, 90, 95, 100, 110] {
         let target = 3 - state;
         env.write_csv(&people(target));
@@ -76,10 +82,20 @@ async fn sigkill_during_a_run_never_leaves_half_of_it() {
         std::thread::sleep(full_run * percent / 100);
         let _ = child.kill(); // SIGKILL on Unix
         let _ = child.wait();
+        let before = state;
         state = version(&env).await;
         eprintln!(
             "killed at {percent}% of a full run: store holds version {state} (target {target})"
         );
+        // The record commits with the data: a run whose changes are in the
+        // store says so, with its counts, however soon after it was killed.
+        let runs = succeeded_runs(&env).await;
+        assert_eq!(
+            runs,
+            succeeded + usize::from(state != before),
+            "a run is recorded succeeded exactly when its changes were committed"
+        );
+        succeeded = runs;
     }
 
     // Re-running converges to the file, whatever state the kills left.
@@ -99,5 +115,163 @@ async fn sigkill_during_a_run_never_leaves_half_of_it() {
     assert!(
         runs.iter().all(|r| r.outcome != "running"),
         "killed runs are marked, not left running"
+    );
+}
+
+/// Runs recorded succeeded, each with the counts of what it applied.
+async fn succeeded_runs(env: &TestEnv) -> usize {
+    let runs = env
+        .host()
+        .await
+        .store
+        .runs(None, Some("people"), 1000)
+        .await
+        .unwrap();
+    let ok: Vec<_> = runs.iter().filter(|r| r.outcome == "succeeded").collect();
+    for r in &ok {
+        let counts = r.counts.as_ref().expect("a succeeded run has counts");
+        assert!(counts["created"].as_u64().is_some(), "{counts}");
+    }
+    ok.len()
+}
+
+/// A second connection to the env's store (opening a `Host` would look for
+/// interrupted runs; this does not).
+async fn store(env: &TestEnv) -> Store {
+    Store::open(&format!(
+        "sqlite://{}",
+        env.dir.path().join("usersync.db").display()
+    ))
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sigkilled_cli_sync_is_recorded_interrupted_by_the_next_process() {
+    let env = TestEnv::csv();
+    env.write_csv(&people(1));
+    let mut child = sync_child(&env);
+    let store = store(&env).await;
+    // Kill it once its run is recorded as running.
+    let deadline = Instant::now() + std::time::Duration::from_secs(120);
+    let id = loop {
+        let runs = store.runs(None, Some("people"), 10).await.unwrap();
+        if let Some(r) = runs.iter().find(|r| r.outcome == "running") {
+            break r.id.clone();
+        }
+        assert!(Instant::now() < deadline, "the run never started");
+        assert!(child.try_wait().unwrap().is_none(), "the run ended first");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let _ = child.kill(); // SIGKILL on Unix
+    let _ = child.wait();
+    let run = store.run(&id).await.unwrap().unwrap();
+    assert_eq!(run.outcome, "running", "nobody has looked yet");
+
+    // The next process to start finds the owner gone.
+    let host = env.host().await;
+    let run = host.store.run(&id).await.unwrap().unwrap();
+    assert_eq!(run.outcome, "interrupted", "{run:?}");
+    assert!(run.finished_at.is_some());
+    assert!(
+        run.message
+            .as_deref()
+            .unwrap()
+            .contains("the process running it stopped"),
+        "{run:?}"
+    );
+    assert!(host.store.users(None).await.unwrap().is_empty());
+}
+
+/// A run row as a live process elsewhere would have written it.
+fn running_record(id: &str) -> RunRecord {
+    RunRecord {
+        id: id.into(),
+        tenant_id: "default".into(),
+        job_id: "people".into(),
+        mode: RunMode::Full,
+        dry_run: false,
+        started_at: "2026-01-01T00:00:00.000Z".into(),
+        finished_at: None,
+        duration_ms: None,
+        outcome: RunOutcome::Running,
+        message: None,
+        counts: None,
+        errors: None,
+        warnings: None,
+        connector_version: None,
+        mapper_versions: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cli_sync_beside_a_live_run_leaves_that_run_running() {
+    let env = TestEnv::csv();
+    env.write_csv(
+        "id,uid,givenName,sn,mail,active,groups\n1,ada,Ada,L,ada@example.com,true,Staff\n",
+    );
+    let store = store(&env).await;
+    // Owned by this test process, which is alive (as a daemon would be).
+    store.start_run(&running_record("live")).await.unwrap();
+    // Owned by processes on other hosts: one beating, one silent for long.
+    store.start_run(&running_record("beating")).await.unwrap();
+    store.start_run(&running_record("silent")).await.unwrap();
+    sqlx::query("UPDATE runs SET owner_host = 'node-2' WHERE id IN ('beating', 'silent')")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    sqlx::query("UPDATE runs SET heartbeat_at = '2026-01-01T00:00:00.000Z' WHERE id = 'silent'")
+        .execute(store.pool())
+        .await
+        .unwrap();
+
+    assert!(sync_child(&env).wait().unwrap().success());
+
+    let outcome = async |id: &str| store.run(id).await.unwrap().unwrap().outcome;
+    assert_eq!(outcome("live").await, "running", "a live process's run");
+    assert_eq!(outcome("beating").await, "running", "a fresh heartbeat");
+    assert_eq!(outcome("silent").await, "interrupted", "a stale heartbeat");
+    let runs = store.runs(None, Some("people"), 10).await.unwrap();
+    assert_eq!(
+        runs.iter().filter(|r| r.outcome == "succeeded").count(),
+        1,
+        "the CLI's own run"
+    );
+}
+
+#[tokio::test]
+async fn applying_a_run_commits_its_record_with_its_data() {
+    let env = TestEnv::csv();
+    let store = store(&env).await;
+    store.start_run(&running_record("r1")).await.unwrap();
+    let finished = RunRecord {
+        outcome: RunOutcome::Succeeded,
+        finished_at: Some("2026-01-01T00:00:01.000Z".into()),
+        duration_ms: Some(1000),
+        counts: Some(serde_json::to_value(Counts::default()).unwrap()),
+        ..running_record("r1")
+    };
+    let ctx = ApplyContext {
+        tenant: "default".into(),
+        job: "people".into(),
+        run_id: "r1".into(),
+        cursor: Some("c1".into()),
+        full: true,
+        run: Some(finished),
+        ..ApplyContext::default()
+    };
+    store.apply(&mut Plan::default(), &ctx).await.unwrap();
+    // No separate "finish" step: the apply's commit recorded the run.
+    let run = store.run("r1").await.unwrap().unwrap();
+    assert_eq!(run.outcome, "succeeded");
+    assert_eq!(run.counts.unwrap()["created"], 0);
+    assert_eq!(
+        store
+            .job_cursor("default", "people")
+            .await
+            .unwrap()
+            .0
+            .as_deref(),
+        Some("c1")
     );
 }

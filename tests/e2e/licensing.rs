@@ -103,7 +103,11 @@ async fn sync_without_license_syncs_everyone_and_licenses_what_fits() {
         "{warning}"
     );
     let run = env.run_record(&report.run.id).await;
-    assert!(run.warnings.unwrap().contains("license shortage"));
+    assert!(run
+        .warnings
+        .unwrap()
+        .to_string()
+        .contains("license shortage"));
 }
 
 /// Job `people` and a second job `contractors` of the same tenant, each

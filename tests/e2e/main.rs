@@ -32,6 +32,7 @@ mod notify;
 mod plugin_cache;
 mod remote_csv;
 mod run_ids;
+mod run_outcomes;
 mod runs;
 mod safety;
 mod scope;

@@ -103,7 +103,7 @@ async fn dry_run_reports_what_the_real_run_applies_and_changes_nothing() {
     };
     assert_eq!(dry.plan.counts(), expected);
     let recorded: Counts =
-        serde_json::from_str(&env.run_record(&dry.run.id).await.counts.unwrap()).unwrap();
+        serde_json::from_value(env.run_record(&dry.run.id).await.counts.unwrap()).unwrap();
     assert_eq!(recorded, expected, "the dry run's record has its counts");
 
     let real = env.sync().await.unwrap();
@@ -143,10 +143,10 @@ async fn run_records_carry_outcome_duration_counts_and_plugin_versions() {
     assert!(!run.dry_run);
     assert!(run.finished_at.as_deref().unwrap() >= run.started_at.as_str());
     assert!(run.duration_ms.unwrap() >= 0);
-    let counts: Counts = serde_json::from_str(run.counts.as_deref().unwrap()).unwrap();
+    let counts: Counts = serde_json::from_value(run.counts.clone().unwrap()).unwrap();
     assert_eq!(counts, report.plan.counts());
     assert_eq!((counts.created, counts.groups_created), (3, 1));
-    assert_eq!(run.errors.as_deref(), Some("[]"));
+    assert_eq!(run.errors, Some(json!([])));
     let version = env!("CARGO_PKG_VERSION");
     assert_eq!(
         run.connector_version.as_deref(),

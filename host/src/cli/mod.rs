@@ -11,6 +11,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 use crate::config::Config;
+use crate::engine::RunOutcome;
 use crate::runtime::Runtime;
 use crate::store::{AuditFilter, Lookup, Store};
 use crate::sync::{Host, SyncRequest};
@@ -239,6 +240,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let key = config.job(tenant.as_deref(), &job)?.key();
             let host = Host::open(config).await?;
             let spinner = output::spinner(&format!("syncing job {key}"));
+            let run_id = uuid::Uuid::new_v4().to_string();
             let result = host
                 .sync(&SyncRequest {
                     job: key.job,
@@ -246,14 +248,24 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                     dry_run,
                     full,
                     confirm_deletions,
+                    run_id: Some(run_id.clone()),
                     ..SyncRequest::default()
                 })
                 .await;
             spinner.finish_and_clear();
-            let report = result?;
+            let report = match result {
+                Ok(report) => report,
+                Err(e) if json => {
+                    // A script reading stdout gets the failed run too.
+                    let run = host.store.run(&run_id).await.ok().flatten();
+                    output::failed_run(run.as_ref(), &e)?;
+                    return Err(e);
+                }
+                Err(e) => return Err(e),
+            };
             output::report(&report, json)?;
-            if report.run.outcome != "succeeded" {
-                return Ok(ExitCode::from(2));
+            if report.run.outcome != RunOutcome::Succeeded {
+                return Ok(ExitCode::from(report.run.outcome.exit_code()));
             }
         }
         Command::TestConnection { job, tenant } => {

@@ -191,6 +191,12 @@ pub fn plugins(reg: &Registry, json: bool) -> Result<()> {
     Ok(())
 }
 
+/// `sync --json` for a run that failed: its record (if it has one) and the
+/// error, in the shape of a report's `run`.
+pub fn failed_run(run: Option<&RunRecord>, error: &anyhow::Error) -> Result<()> {
+    print_json(&serde_json::json!({ "run": run, "error": format!("{error:#}") }))
+}
+
 pub fn runs(runs: &[RunRecord], json: bool) -> Result<()> {
     if json {
         return print_json(&runs);
@@ -202,7 +208,7 @@ pub fn runs(runs: &[RunRecord], json: bool) -> Result<()> {
         let mode = if r.dry_run {
             format!("{} (dry)", r.mode)
         } else {
-            r.mode.clone()
+            r.mode.to_string()
         };
         t.add_row(vec![
             r.id[..8].to_string(),
@@ -211,18 +217,16 @@ pub fn runs(runs: &[RunRecord], json: bool) -> Result<()> {
             mode,
             r.started_at.clone(),
             r.duration_ms.map(|d| d.to_string()).unwrap_or_default(),
-            r.outcome.clone(),
-            summary(r.counts.as_deref()),
+            r.outcome.to_string(),
+            summary(r.counts.as_ref()),
         ]);
     }
     println!("{t}");
     Ok(())
 }
 
-fn summary(counts: Option<&str>) -> String {
-    let Some(c) = counts
-        .and_then(|c| serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(c).ok())
-    else {
+fn summary(counts: Option<&serde_json::Value>) -> String {
+    let Some(c) = counts.and_then(serde_json::Value::as_object) else {
         return String::new();
     };
     c.iter()
@@ -246,11 +250,11 @@ pub fn run_detail(r: &RunRecord, json: bool) -> Result<()> {
         r.connector_version.as_deref().unwrap_or("-"),
         r.mapper_versions.as_deref().unwrap_or("-")
     );
-    println!("  counts: {}", summary(r.counts.as_deref()));
+    println!("  counts: {}", summary(r.counts.as_ref()));
     for (label, list) in [("errors", &r.errors), ("warnings", &r.warnings)] {
         if let Some(items) = list
-            .as_deref()
-            .and_then(|l| serde_json::from_str::<Vec<serde_json::Value>>(l).ok())
+            .as_ref()
+            .and_then(serde_json::Value::as_array)
             .filter(|v| !v.is_empty())
         {
             println!("  {label}:");

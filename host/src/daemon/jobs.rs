@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 
 use super::Daemon;
 use crate::config::{JobConfig, JobKey};
+use crate::engine::RunOutcome;
 use crate::sync::{RunAgainIn, RunReport, SyncRequest};
 
 /// Why a run started.
@@ -73,12 +74,12 @@ pub struct NextRun {
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct LastRun {
-    /// `None` when the run could not start (e.g. its plugin is missing).
+    /// `None` when the run left no record (its job was removed by a
+    /// reload meanwhile, or the store could not be written).
     pub run_id: Option<String>,
     pub trigger: Trigger,
     pub dry_run: bool,
-    /// `succeeded`, `failed`, `cancelled` or `stopped_by_*`.
-    pub outcome: String,
+    pub outcome: RunOutcome,
     pub started_at: DateTime<Utc>,
     pub finished_at: DateTime<Utc>,
     pub message: Option<String>,
@@ -196,8 +197,8 @@ impl Daemon {
         };
         tokio::spawn(async move {
             let result = guard.daemon.host.sync(&req).await;
-            // A run that failed before it started (unknown job, missing
-            // plugin) has no record in the store.
+            // Every run of a known job is recorded, one that could not
+            // start included; a job removed by a reload meanwhile is not.
             let recorded = match &result {
                 Ok(_) => true,
                 Err(_) => matches!(
@@ -224,28 +225,32 @@ impl Daemon {
         let now = Utc::now();
         let cancelled = run.cancel.load(Ordering::Relaxed) && result.is_err();
         let (outcome, message, run_again_in) = match result {
-            Ok(r) => (r.run.outcome.clone(), r.run.message.clone(), r.run_again_in),
+            Ok(r) => (r.run.outcome, r.run.message.clone(), r.run_again_in),
             Err(e) => (
-                if cancelled { "cancelled" } else { "failed" }.to_string(),
+                if cancelled {
+                    RunOutcome::Cancelled
+                } else {
+                    RunOutcome::Failed
+                },
                 Some(format!("{e:#}")),
                 e.downcast_ref::<RunAgainIn>().map(|r| r.0),
             ),
         };
         match result {
-            Ok(r) if r.run.outcome == "succeeded" => {
-                tracing::info!(tenant = key.tenant, job = key.job, run = %run.run_id, outcome, "run finished")
+            Ok(r) if r.run.outcome == RunOutcome::Succeeded => {
+                tracing::info!(tenant = key.tenant, job = key.job, run = %run.run_id, outcome = %outcome, "run finished")
             }
             _ => tracing::warn!(
                 tenant = key.tenant,
                 job = key.job,
                 run = %run.run_id,
-                outcome,
+                outcome = %outcome,
                 "run finished: {}",
                 message.as_deref().unwrap_or("")
             ),
         }
         self.metrics
-            .run_finished(key, &outcome, run.started.map(|s| s.elapsed()));
+            .run_finished(key, outcome.as_str(), run.started.map(|s| s.elapsed()));
         if let Ok(report) = result {
             self.metrics.records(&report.run, report);
         }
@@ -260,13 +265,13 @@ impl Daemon {
             run_id: recorded.then(|| run.run_id.clone()),
             trigger: run.trigger,
             dry_run: run.dry_run,
-            outcome: outcome.clone(),
+            outcome,
             started_at: run.started_at,
             finished_at: now,
             message,
         });
         if !run.dry_run && !cancelled {
-            let failed = outcome == "failed";
+            let failed = outcome == RunOutcome::Failed;
             state.failures = if failed { state.failures + 1 } else { 0 };
             state.next = match (run_again_in, job) {
                 (Some(secs), _) => {

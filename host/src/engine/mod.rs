@@ -7,6 +7,7 @@
 
 mod groups;
 mod names;
+mod outcome;
 mod plan;
 mod policy;
 mod users;
@@ -14,6 +15,7 @@ mod users;
 #[cfg(test)]
 mod tests;
 
+pub use outcome::RunOutcome;
 pub use plan::*;
 pub use policy::{GroupSelection, LicenseRule, Policy, RoleRule, Threshold};
 
@@ -31,11 +33,46 @@ use crate::model::{RecordError, SourceGroup, SourceUser, UserFields};
 
 /// Full runs see everything and detect departures; incremental runs see
 /// only changes (plus explicit removals).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum RunMode {
     Full,
     Incremental,
+}
+
+impl RunMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunMode::Full => "full",
+            RunMode::Incremental => "incremental",
+        }
+    }
+}
+
+impl std::fmt::Display for RunMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for RunMode {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> anyhow::Result<RunMode> {
+        match s {
+            "full" => Ok(RunMode::Full),
+            "incremental" => Ok(RunMode::Incremental),
+            _ => anyhow::bail!("unknown run mode {s:?} in the store"),
+        }
+    }
+}
+
+impl PartialEq<&str> for RunMode {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
 }
 
 /// What the source says, after mapping.
@@ -77,6 +114,34 @@ pub struct StoredGroup {
 }
 
 /// Who holds a username in the tenant, for conflict detection.
+/// A read that must not be applied at all: too many records rejected (a
+/// broken mapping would otherwise sync the rest and create its groups), or
+/// a full read with no users where the store has active ones. Either wins
+/// over other stops: it is the cause, they are symptoms.
+fn read_failed(
+    snapshot: &Snapshot,
+    current: &Current,
+    policy: &Policy,
+    mode: RunMode,
+    plan: &Plan,
+) -> Option<Stop> {
+    let active = current.users.iter().filter(|u| u.active).count();
+    // Errors of the connector, the mappers and the engine (required fields).
+    let rejected = plan.errors.len();
+    // The share of the directory, not of this read: an incremental read of
+    // one changed, broken record is not "100% rejected".
+    let of = (snapshot.users.len() + snapshot.errors.len()).max(active);
+    if rejected > 0 && rejected as f64 * 100.0 > policy.max_rejected_percent * of as f64 {
+        return Some(Stop::Rejected {
+            rejected,
+            of,
+            limit_percent: policy.max_rejected_percent,
+        });
+    }
+    (mode == RunMode::Full && snapshot.users.is_empty() && active > 0)
+        .then_some(Stop::EmptyRead { active })
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UsernameOwner {
     /// A user created in the application, not by sync.
@@ -121,6 +186,9 @@ pub fn plan(snapshot: &Snapshot, current: &Current, policy: &Policy, mode: RunMo
     users::diff(snapshot, current, policy, mode, &mut resolved, &mut plan);
     groups::diff(snapshot, current, &resolved, &mut plan);
     policy::entitlements(snapshot, current, policy, &resolved, &mut plan);
+    if let Some(stop) = read_failed(snapshot, current, policy, mode, &plan) {
+        plan.stop = Some(stop);
+    }
     policy::check_threshold(current, policy, &mut plan);
     plan
 }

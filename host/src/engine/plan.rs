@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::RunMode;
+use super::{RunMode, RunOutcome};
 use crate::model::{RecordError, UserFields};
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -252,15 +252,27 @@ pub enum Stop {
         available: u32,
     },
     NoGroupSelected,
+    /// A full read returned no users while the store has active ones.
+    EmptyRead {
+        active: usize,
+    },
+    /// Too many records were rejected (per-record errors).
+    Rejected {
+        rejected: usize,
+        of: usize,
+        limit_percent: f64,
+    },
 }
 
 impl Stop {
-    /// The run outcome name for this stop.
-    pub fn outcome(&self) -> &'static str {
+    /// The run outcome for this stop.
+    pub fn outcome(&self) -> RunOutcome {
         match self {
-            Stop::Threshold { .. } => "stopped_by_threshold",
-            Stop::License { .. } => "stopped_by_license",
-            Stop::NoGroupSelected => "stopped_no_group_selected",
+            Stop::Threshold { .. } => RunOutcome::StoppedByThreshold,
+            Stop::License { .. } => RunOutcome::StoppedByLicense,
+            Stop::NoGroupSelected => RunOutcome::StoppedNoGroupSelected,
+            Stop::EmptyRead { .. } => RunOutcome::EmptyRead,
+            Stop::Rejected { .. } => RunOutcome::StoppedByRejected,
         }
     }
 
@@ -278,6 +290,16 @@ impl Stop {
             Stop::NoGroupSelected => "stopped: sync.scope = \"groups\" but no group is selected, so nobody is in scope. \
                  Set sync.group_names or sync.group_pattern to the groups whose members should be synced"
                 .to_string(),
+            Stop::EmptyRead { active } => format!(
+                "stopped before changing anything: the source returned no users although {active} are active in the store; \
+                 an empty read is treated as a failed read, so nobody was deactivated. Check the source (an empty export, \
+                 a wrong base DN, filter or credentials); if the directory really is empty, deactivate the users by hand"
+            ),
+            Stop::Rejected { rejected, of, limit_percent } => format!(
+                "stopped before changing anything: {rejected} of {of} records were rejected (listed as errors), over \
+                 [jobs.sync] max_rejected_percent = {limit_percent}. Fix the mapping or the records (a mapping may name a \
+                 field the connector does not send), or raise max_rejected_percent"
+            ),
         }
     }
 }

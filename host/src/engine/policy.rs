@@ -19,6 +19,8 @@ pub struct Policy {
     pub release_recycled: bool,
     pub required: Vec<String>,
     pub threshold: Threshold,
+    /// Stop when more than this percentage of the records were rejected.
+    pub max_rejected_percent: f64,
     /// `--confirm-deletions`: apply even above the threshold.
     pub confirm_deletions: bool,
     pub scope_by_groups: bool,
@@ -38,6 +40,7 @@ impl Default for Policy {
                 count: Some(500),
                 percent: None,
             },
+            max_rejected_percent: 10.0,
             confirm_deletions: false,
             scope_by_groups: false,
             groups: GroupSelection::All,
@@ -137,6 +140,7 @@ impl Policy {
                 count: s.deactivate_threshold,
                 percent: s.deactivate_threshold_percent,
             },
+            max_rejected_percent: s.max_rejected_percent,
             confirm_deletions: false,
             scope_by_groups: s.scope == ScopeMode::Groups,
             groups,

@@ -5,11 +5,13 @@
 mod apply;
 mod groups;
 mod load;
+mod owner;
 mod runs;
 mod users;
 
 pub use apply::ApplyContext;
 pub use groups::GroupRow;
+pub use owner::{Owner, HEARTBEAT_EVERY};
 pub use runs::{AuditFilter, AuditRow, RunMatch, RunRecord, MIN_RUN_PREFIX};
 pub use users::{Lookup, UserRow};
 

@@ -1,39 +1,94 @@
 //! Run records and audit events.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use serde::Serialize;
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+use serde_json::Value;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
-use super::{ApplyContext, Store};
-use crate::engine::{FieldChange, GroupChange, Plan, UserChange};
+use super::owner::{Liveness, Owner, HEARTBEAT_STALE};
+use super::{now, ApplyContext, Store};
+use crate::engine::{FieldChange, GroupChange, Plan, RunMode, RunOutcome, Stop, UserChange};
 use crate::model::TEXT_FIELDS;
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+/// One run as the store, the CLI (`--json`) and the API show it: counts,
+/// errors and warnings are JSON values, not JSON text.
+#[derive(Debug, Clone, Serialize)]
 pub struct RunRecord {
     pub id: String,
     pub tenant_id: String,
     pub job_id: String,
-    pub mode: String,
+    pub mode: RunMode,
     pub dry_run: bool,
     pub started_at: String,
     pub finished_at: Option<String>,
     pub duration_ms: Option<i64>,
-    pub outcome: String,
+    pub outcome: RunOutcome,
     pub message: Option<String>,
-    pub counts: Option<String>,
-    pub errors: Option<String>,
-    pub warnings: Option<String>,
+    /// Changes per kind (`created`, `updated`, ...).
+    pub counts: Option<Value>,
+    /// Per-record errors: `[{record, field, message}]`.
+    pub errors: Option<Value>,
+    /// `["..."]`
+    pub warnings: Option<Value>,
     pub connector_version: Option<String>,
     pub mapper_versions: Option<String>,
 }
 
 impl RunRecord {
+    /// The outcome, message, counts, errors and warnings of the run that
+    /// planned `plan`.
+    pub fn conclude(&mut self, plan: &Plan) {
+        self.outcome = plan
+            .stop
+            .as_ref()
+            .map_or(RunOutcome::Succeeded, Stop::outcome);
+        self.message = plan.stop.as_ref().map(|s| s.message(&self.job_id));
+        self.counts = serde_json::to_value(plan.counts()).ok();
+        self.errors = serde_json::to_value(&plan.errors).ok();
+        self.warnings = serde_json::to_value(&plan.warnings).ok();
+    }
+
     /// The plugin versions audit events of this run cite.
     pub fn plugin_versions(&self) -> String {
         serde_json::json!({ "connector": self.connector_version, "mappers": self.mapper_versions })
             .to_string()
     }
 }
+
+impl<'r> sqlx::FromRow<'r, SqliteRow> for RunRecord {
+    fn from_row(row: &'r SqliteRow) -> sqlx::Result<RunRecord> {
+        let parse = |e: anyhow::Error| sqlx::Error::Decode(e.into());
+        let json = |col: &str| -> sqlx::Result<Option<Value>> {
+            let text: Option<String> = row.try_get(col)?;
+            text.map(|t| serde_json::from_str(&t))
+                .transpose()
+                .map_err(|e| sqlx::Error::Decode(e.into()))
+        };
+        Ok(RunRecord {
+            id: row.try_get("id")?,
+            tenant_id: row.try_get("tenant_id")?,
+            job_id: row.try_get("job_id")?,
+            mode: row.try_get::<String, _>("mode")?.parse().map_err(parse)?,
+            dry_run: row.try_get("dry_run")?,
+            started_at: row.try_get("started_at")?,
+            finished_at: row.try_get("finished_at")?,
+            duration_ms: row.try_get("duration_ms")?,
+            outcome: row
+                .try_get::<String, _>("outcome")?
+                .parse()
+                .map_err(parse)?,
+            message: row.try_get("message")?,
+            counts: json("counts")?,
+            errors: json("errors")?,
+            warnings: json("warnings")?,
+            connector_version: row.try_get("connector_version")?,
+            mapper_versions: row.try_get("mapper_versions")?,
+        })
+    }
+}
+
+const RUN_COLUMNS: &str = "id, tenant_id, job_id, mode, dry_run, started_at, finished_at, duration_ms, outcome, message, counts, errors, warnings, connector_version, mapper_versions";
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct AuditRow {
@@ -86,56 +141,140 @@ impl RunMatch {
     }
 }
 
+/// A run in progress and who owns it.
+#[derive(sqlx::FromRow)]
+struct RunningRow {
+    id: String,
+    owner_host: Option<String>,
+    owner_pid: Option<i64>,
+    owner_token: Option<String>,
+    heartbeat_at: Option<String>,
+}
+
+fn json_text(v: &Option<Value>) -> Option<String> {
+    v.as_ref().map(Value::to_string)
+}
+
+/// Write a run's end; in the apply transaction for a run that applied, so
+/// its outcome and counts commit with its data or not at all.
+pub(super) async fn write_finish(conn: &mut SqliteConnection, run: &RunRecord) -> Result<()> {
+    sqlx::query(
+        "UPDATE runs SET finished_at = ?, duration_ms = ?, outcome = ?, message = ?, counts = ?, errors = ?,
+         warnings = ?, connector_version = ?, mapper_versions = ? WHERE id = ?",
+    )
+    .bind(&run.finished_at)
+    .bind(run.duration_ms)
+    .bind(run.outcome.as_str())
+    .bind(&run.message)
+    .bind(json_text(&run.counts))
+    .bind(json_text(&run.errors))
+    .bind(json_text(&run.warnings))
+    .bind(&run.connector_version)
+    .bind(&run.mapper_versions)
+    .bind(&run.id)
+    .execute(&mut *conn)
+    .await
+    .context("cannot record the run's end")?;
+    Ok(())
+}
+
 impl Store {
+    /// Record a run as running, owned by this process.
     pub async fn start_run(&self, run: &RunRecord) -> Result<()> {
+        let owner = Owner::current();
         sqlx::query(
-            "INSERT INTO runs (id, tenant_id, job_id, mode, dry_run, started_at, outcome, connector_version, mapper_versions, plugin_versions)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO runs (id, tenant_id, job_id, mode, dry_run, started_at, outcome, connector_version, mapper_versions, plugin_versions,
+                               owner_host, owner_pid, owner_token, heartbeat_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&run.id)
         .bind(&run.tenant_id)
         .bind(&run.job_id)
-        .bind(&run.mode)
+        .bind(run.mode.as_str())
         .bind(run.dry_run)
         .bind(&run.started_at)
-        .bind(&run.outcome)
+        .bind(run.outcome.as_str())
         .bind(&run.connector_version)
         .bind(&run.mapper_versions)
         .bind(run.plugin_versions())
+        .bind(&owner.host)
+        .bind(owner.pid)
+        .bind(&owner.token)
+        .bind(now())
         .execute(&self.pool)
-        .await?;
+        .await
+        .context("cannot record the run's start")?;
         Ok(())
     }
 
     pub async fn finish_run(&self, run: &RunRecord) -> Result<()> {
-        sqlx::query(
-            "UPDATE runs SET finished_at = ?, duration_ms = ?, outcome = ?, message = ?, counts = ?, errors = ?,
-             warnings = ?, connector_version = ?, mapper_versions = ? WHERE id = ?",
-        )
-        .bind(&run.finished_at)
-        .bind(run.duration_ms)
-        .bind(&run.outcome)
-        .bind(&run.message)
-        .bind(&run.counts)
-        .bind(&run.errors)
-        .bind(&run.warnings)
-        .bind(&run.connector_version)
-        .bind(&run.mapper_versions)
-        .bind(&run.id)
-        .execute(&self.pool)
-        .await?;
+        let mut conn = self.pool.acquire().await?;
+        write_finish(&mut conn, run).await
+    }
+
+    /// Tell other processes this run is still alive.
+    pub async fn heartbeat(&self, run_id: &str) -> Result<()> {
+        sqlx::query("UPDATE runs SET heartbeat_at = ? WHERE id = ? AND outcome = 'running'")
+            .bind(now())
+            .bind(run_id)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
-    /// Runs left "running" by a process that died are marked as such.
+    /// Mark "running" rows whose owner is provably gone as interrupted: on
+    /// this host, a process that no longer exists (or a reused pid); on
+    /// another host, a heartbeat older than [`HEARTBEAT_STALE`]. Rows of
+    /// live processes, this one included, are left alone. Returns how many
+    /// were marked.
     pub async fn mark_interrupted_runs(&self) -> Result<u64> {
-        let r = sqlx::query(
-            "UPDATE runs SET outcome = 'failed', message = 'interrupted: the process stopped during this run; nothing it had not committed was applied'
-             WHERE outcome = 'running'",
+        let rows: Vec<RunningRow> = sqlx::query_as(
+            "SELECT id, owner_host, owner_pid, owner_token, heartbeat_at FROM runs WHERE outcome = 'running'",
         )
-        .execute(&self.pool)
+        .fetch_all(&self.pool)
         .await?;
-        Ok(r.rows_affected())
+        let me = Owner::current();
+        let stale_before = (chrono::Utc::now()
+            - chrono::Duration::from_std(HEARTBEAT_STALE).expect("small"))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let mut marked = 0;
+        for RunningRow {
+            id,
+            owner_host,
+            owner_pid,
+            owner_token: token,
+            heartbeat_at: heartbeat,
+        } in rows
+        {
+            let gone = match (owner_host, owner_pid) {
+                (Some(host), Some(pid)) => match me.liveness(&host, pid as u32, token.as_deref()) {
+                    Liveness::Dead => true,
+                    Liveness::Alive => false,
+                    Liveness::Unknown => heartbeat.is_none_or(|h| h < stale_before),
+                },
+                // Recorded before runs named their owner.
+                _ => true,
+            };
+            if !gone {
+                continue;
+            }
+            let r = sqlx::query(
+                "UPDATE runs SET outcome = 'interrupted', finished_at = ?, message = 'interrupted: the process running it stopped (killed, crashed or its host went down) before the run ended; nothing it had not committed was applied'
+                 WHERE id = ? AND outcome = 'running'",
+            )
+            .bind(now())
+            .bind(&id)
+            .execute(&self.pool)
+            .await?;
+            marked += r.rows_affected();
+        }
+        if marked > 0 {
+            tracing::warn!(
+                runs = marked,
+                "marked runs of stopped processes as interrupted"
+            );
+        }
+        Ok(marked)
     }
 
     pub async fn runs(
@@ -144,9 +283,9 @@ impl Store {
         job: Option<&str>,
         limit: i64,
     ) -> Result<Vec<RunRecord>> {
-        Ok(sqlx::query_as(
-            "SELECT id, tenant_id, job_id, mode, dry_run, started_at, finished_at, duration_ms, outcome, message, counts, errors, warnings, connector_version, mapper_versions FROM runs WHERE (?1 IS NULL OR tenant_id = ?1) AND (?2 IS NULL OR job_id = ?2) ORDER BY started_at DESC LIMIT ?3",
-        )
+        Ok(sqlx::query_as(&format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE (?1 IS NULL OR tenant_id = ?1) AND (?2 IS NULL OR job_id = ?2) ORDER BY started_at DESC LIMIT ?3"
+        ))
         .bind(tenant)
         .bind(job)
         .bind(limit)
@@ -156,12 +295,12 @@ impl Store {
 
     /// The run with exactly this id.
     pub async fn run(&self, id: &str) -> Result<Option<RunRecord>> {
-        Ok(sqlx::query_as(
-            "SELECT id, tenant_id, job_id, mode, dry_run, started_at, finished_at, duration_ms, outcome, message, counts, errors, warnings, connector_version, mapper_versions FROM runs WHERE id = ?",
+        Ok(
+            sqlx::query_as(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?"))
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?,
         )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?)
     }
 
     /// The run with this id, or the only run whose id starts with it (the
@@ -175,9 +314,9 @@ impl Store {
         if id.chars().count() < MIN_RUN_PREFIX {
             return Ok(RunMatch::None);
         }
-        let mut runs: Vec<RunRecord> = sqlx::query_as(
-            "SELECT id, tenant_id, job_id, mode, dry_run, started_at, finished_at, duration_ms, outcome, message, counts, errors, warnings, connector_version, mapper_versions FROM runs WHERE substr(id, 1, length(?1)) = ?1 ORDER BY started_at DESC LIMIT 5",
-        )
+        let mut runs: Vec<RunRecord> = sqlx::query_as(&format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE substr(id, 1, length(?1)) = ?1 ORDER BY started_at DESC LIMIT 5"
+        ))
         .bind(id)
         .fetch_all(&self.pool)
         .await?;

@@ -22,11 +22,11 @@ use arc_swap::ArcSwap;
 use serde::Serialize;
 
 use crate::config::{Config, JobConfig};
-use crate::engine::{self, Plan, Policy, RunMode};
+use crate::engine::{self, Plan, Policy, RunMode, RunOutcome};
 use crate::model::{ReadMode, ReadSummary};
 use crate::registry::Registry;
 use crate::runtime::{CallContext, ConnectorInstance, Grant, LoadedPlugin, Runtime};
-use crate::store::{ApplyContext, RunRecord, Store};
+use crate::store::{ApplyContext, RunRecord, Store, HEARTBEAT_EVERY};
 
 /// The host library's front door: config, runtime, plugins and store.
 /// Config and registry are swappable (the daemon reloads them); a run takes
@@ -165,10 +165,151 @@ impl Host {
         checks
     }
 
-    /// Run one sync of a job.
+    /// Run one sync of a job. Every attempted run of a known job leaves a
+    /// run record, one that cannot start (a plugin missing, the store's
+    /// cursor unreadable) included, so `runs` and `/runs` say why.
     pub async fn sync(&self, req: &SyncRequest) -> Result<RunReport> {
         let config = self.config();
+        // An unknown job has no tenant to file a record under: a usage error.
         let job = config.job(req.tenant.as_deref(), &req.job)?.clone();
+        // Runs of processes that died since are found by their owner, so
+        // every process that runs jobs notices them, the daemon included.
+        if let Err(e) = self.store.mark_interrupted_runs().await {
+            tracing::warn!("cannot check for interrupted runs: {e:#}");
+        }
+        let started = Instant::now();
+        let run_id = req
+            .run_id
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let Prepared {
+            connector,
+            mappers,
+            mode,
+        } = match self.prepare(&job, req).await {
+            Ok(p) => p,
+            Err(e) => return Err(self.record_not_started(&job, req, &run_id, e).await),
+        };
+        let run_mode = if mode == ReadMode::Full {
+            RunMode::Full
+        } else {
+            RunMode::Incremental
+        };
+        let mut run = RunRecord {
+            id: run_id,
+            tenant_id: job.tenant.clone(),
+            job_id: job.id.clone(),
+            mode: run_mode,
+            dry_run: req.dry_run,
+            started_at: crate::store::now(),
+            finished_at: None,
+            duration_ms: None,
+            outcome: RunOutcome::Running,
+            message: None,
+            counts: None,
+            errors: None,
+            warnings: None,
+            connector_version: Some(connector.label()),
+            mapper_versions: Some(
+                mappers
+                    .iter()
+                    .map(LoadedPlugin::label)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+        };
+        self.store.start_run(&run).await?;
+        let _heartbeat = Heartbeat::start(&self.store, &run.id);
+        tracing::info!(run = %run.id, tenant = %job.tenant, job = %job.id, mode = %run.mode, dry_run = req.dry_run, "run started");
+
+        let shared = Arc::new(Mutex::new(Collected::default()));
+        let planned = self
+            .read_plan(
+                &RunParts {
+                    config: &config,
+                    job: &job,
+                    req,
+                    connector: &connector,
+                    mappers: &mappers,
+                    mode: &mode,
+                    run_id: &run.id,
+                    shared: &shared,
+                },
+                run_mode,
+            )
+            .await;
+        let mut recorded = false;
+        let result = match planned {
+            Ok(mut planned) => {
+                run.finished_at = Some(crate::store::now());
+                run.duration_ms = Some(started.elapsed().as_millis() as i64);
+                run.conclude(&planned.plan);
+                match planned.apply.take() {
+                    None => Ok(planned),
+                    Some(mut ctx) => {
+                        // The record commits with the data it describes.
+                        ctx.run = Some(run.clone());
+                        let phase = Instant::now();
+                        let applied = self.store.apply(&mut planned.plan, &ctx).await;
+                        tracing::debug!(
+                            ms = phase.elapsed().as_millis() as u64,
+                            rss = rss_mb(),
+                            "applied"
+                        );
+                        // The seat check under the write lock may have
+                        // stopped the run (nothing committed) or trimmed it.
+                        run.conclude(&planned.plan);
+                        recorded = applied.is_ok() && planned.plan.stop.is_none();
+                        applied.map(|()| planned)
+                    }
+                }
+            }
+            Err(e) => Err(e),
+        };
+        let report = match result {
+            Ok(planned) => Ok(RunReport {
+                run: run.clone(),
+                read: planned.read,
+                plan: planned.plan,
+                run_again_in: planned.run_again_in,
+            }),
+            Err(e) => {
+                run.finished_at = Some(crate::store::now());
+                run.duration_ms = Some(started.elapsed().as_millis() as i64);
+                // Nothing was applied: no counts of changes that did not happen.
+                run.counts = None;
+                if req
+                    .cancel
+                    .as_ref()
+                    .is_some_and(|c| c.load(Ordering::Relaxed))
+                {
+                    run.outcome = RunOutcome::Cancelled;
+                    run.message = Some(format!(
+                        "cancelled: the host is shutting down, so the run stopped at a batch boundary; nothing of it was applied ({e:#})"
+                    ));
+                    Err(e.context("the run was cancelled (the host is shutting down)"))
+                } else {
+                    run.outcome = RunOutcome::Failed;
+                    run.message = Some(format!("{e:#}"));
+                    // A failed read may still have asked for its next run
+                    // (e.g. after HTTP 429): keep that for the scheduler.
+                    match shared.lock().map(|c| c.run_again_in) {
+                        Ok(Some(secs)) => Err(e.context(RunAgainIn(secs))),
+                        _ => Err(e),
+                    }
+                }
+            }
+        };
+        if !recorded {
+            self.store.finish_run(&run).await?;
+        }
+        let plan = report.as_ref().ok().map(|r| &r.plan);
+        crate::notify::run_finished(&run, plan, job.notify.webhook.as_deref()).await;
+        report
+    }
+
+    /// The plugins and the read mode of a run: what can fail before it starts.
+    async fn prepare(&self, job: &JobConfig, req: &SyncRequest) -> Result<Prepared> {
         let connector = self.plugin(&job.tenant, &job.connector, "connector")?;
         let mappers = job
             .mappers
@@ -176,7 +317,11 @@ impl Host {
             .map(|m| self.plugin(&job.tenant, m, "mappers"))
             .collect::<Result<Vec<_>>>()?;
 
-        let (cursor, last_full) = self.store.job_cursor(&job.tenant, &job.id).await?;
+        let (cursor, last_full) = self
+            .store
+            .job_cursor(&job.tenant, &job.id)
+            .await
+            .context("cannot read the job's cursor from the store")?;
         // Incremental only for connectors that can read changes, with a
         // cursor, and when the periodic full run (which sees deletions) is
         // not due.
@@ -194,115 +339,54 @@ impl Host {
             }
             _ => ReadMode::Full,
         };
-        let run_mode = if mode == ReadMode::Full {
-            RunMode::Full
-        } else {
-            RunMode::Incremental
-        };
-        let started = Instant::now();
-        let mut run = RunRecord {
-            id: req
-                .run_id
-                .clone()
-                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+        Ok(Prepared {
+            connector,
+            mappers,
+            mode,
+        })
+    }
+
+    /// Record a run that could not start as failed, with its reason; the
+    /// error is handed back for the caller.
+    async fn record_not_started(
+        &self,
+        job: &JobConfig,
+        req: &SyncRequest,
+        run_id: &str,
+        e: anyhow::Error,
+    ) -> anyhow::Error {
+        let now = crate::store::now();
+        let run = RunRecord {
+            id: run_id.to_string(),
             tenant_id: job.tenant.clone(),
             job_id: job.id.clone(),
-            mode: if run_mode == RunMode::Full {
-                "full"
-            } else {
-                "incremental"
-            }
-            .into(),
+            // Unknown before its plugins are there; `full` as a full run
+            // is what a first or repaired run does.
+            mode: RunMode::Full,
             dry_run: req.dry_run,
-            started_at: crate::store::now(),
-            finished_at: None,
-            duration_ms: None,
-            outcome: "running".into(),
-            message: None,
+            started_at: now.clone(),
+            finished_at: Some(now),
+            duration_ms: Some(0),
+            outcome: RunOutcome::Failed,
+            message: Some(format!("the run could not start: {e:#}")),
             counts: None,
             errors: None,
             warnings: None,
-            connector_version: Some(connector.label()),
-            mapper_versions: Some(
-                mappers
-                    .iter()
-                    .map(LoadedPlugin::label)
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            ),
+            connector_version: None,
+            mapper_versions: None,
         };
-        self.store.start_run(&run).await?;
-        tracing::info!(run = %run.id, tenant = %job.tenant, job = %job.id, mode = %run.mode, dry_run = req.dry_run, "run started");
-
-        let shared = Arc::new(Mutex::new(Collected::default()));
-        let result = self
-            .read_plan_apply(
-                &RunParts {
-                    config: &config,
-                    job: &job,
-                    req,
-                    connector: &connector,
-                    mappers: &mappers,
-                    mode: &mode,
-                    run_id: &run.id,
-                    shared: &shared,
-                },
-                run_mode,
-            )
-            .await;
-        run.finished_at = Some(crate::store::now());
-        run.duration_ms = Some(started.elapsed().as_millis() as i64);
-        let report = match result {
-            Ok((read, plan, run_again_in)) => {
-                run.outcome = match &plan.stop {
-                    Some(stop) => stop.outcome().into(),
-                    None => "succeeded".into(),
-                };
-                run.message = plan.stop.as_ref().map(|s| s.message(&job.id));
-                run.counts = Some(serde_json::to_string(&plan.counts())?);
-                run.errors = Some(serde_json::to_string(&plan.errors)?);
-                run.warnings = Some(serde_json::to_string(&plan.warnings)?);
-                Ok(RunReport {
-                    run: run.clone(),
-                    read,
-                    plan,
-                    run_again_in,
-                })
-            }
-            Err(e)
-                if req
-                    .cancel
-                    .as_ref()
-                    .is_some_and(|c| c.load(Ordering::Relaxed)) =>
-            {
-                run.outcome = "cancelled".into();
-                run.message = Some(format!(
-                    "cancelled: the host is shutting down, so the run stopped at a batch boundary; nothing of it was applied ({e:#})"
-                ));
-                Err(e.context("the run was cancelled (the host is shutting down)"))
-            }
-            Err(e) => {
-                run.outcome = "failed".into();
-                run.message = Some(format!("{e:#}"));
-                // A failed read may still have asked for its next run
-                // (e.g. after HTTP 429): keep that for the scheduler.
-                match shared.lock().map(|c| c.run_again_in) {
-                    Ok(Some(secs)) => Err(e.context(RunAgainIn(secs))),
-                    _ => Err(e),
-                }
-            }
+        let stored = async {
+            self.store.start_run(&run).await?;
+            self.store.finish_run(&run).await
         };
-        self.store.finish_run(&run).await?;
-        let plan = report.as_ref().ok().map(|r| &r.plan);
-        crate::notify::run_finished(&run, plan, job.notify.webhook.as_deref()).await;
-        report
+        if let Err(store_error) = stored.await {
+            tracing::warn!(job = %job.id, "cannot record the run that could not start: {store_error:#}");
+        }
+        crate::notify::run_finished(&run, None, job.notify.webhook.as_deref()).await;
+        e
     }
 
-    async fn read_plan_apply(
-        &self,
-        parts: &RunParts<'_>,
-        run_mode: RunMode,
-    ) -> Result<(ReadSummary, Plan, Option<u32>)> {
+    async fn read_plan(&self, parts: &RunParts<'_>, run_mode: RunMode) -> Result<Planned> {
         let RunParts {
             config,
             job,
@@ -366,10 +450,7 @@ impl Host {
             "planned"
         );
         let run_again_in = collected.run_again_in;
-        if req.dry_run || plan.stop.is_some() {
-            return Ok((read, plan, run_again_in));
-        }
-        let ctx = ApplyContext {
+        let apply = (!req.dry_run && plan.stop.is_none()).then(|| ApplyContext {
             tenant: job.tenant.clone(),
             job: job.id.clone(),
             run_id: run_id.to_string(),
@@ -386,15 +467,56 @@ impl Host {
                 .map(|(k, v)| (connector.manifest.name.clone(), k, v))
                 .collect(),
             license: policy.license.clone(),
-        };
-        let phase = Instant::now();
-        self.store.apply(&mut plan, &ctx).await?;
-        tracing::debug!(
-            ms = phase.elapsed().as_millis() as u64,
-            rss = rss_mb(),
-            "applied"
-        );
-        Ok((read, plan, run_again_in))
+            run: None,
+        });
+        Ok(Planned {
+            read,
+            plan,
+            run_again_in,
+            apply,
+        })
+    }
+}
+
+/// What can fail before a run starts, resolved.
+struct Prepared {
+    connector: LoadedPlugin,
+    mappers: Vec<LoadedPlugin>,
+    mode: ReadMode,
+}
+
+/// A run read and planned; `apply` is `None` for a dry run or a stop.
+struct Planned {
+    read: ReadSummary,
+    plan: Plan,
+    run_again_in: Option<u32>,
+    apply: Option<ApplyContext>,
+}
+
+/// Refreshes a running run's heartbeat until dropped, so other hosts can
+/// tell a live run from an abandoned one.
+struct Heartbeat(tokio::task::JoinHandle<()>);
+
+impl Heartbeat {
+    fn start(store: &Store, run_id: &str) -> Heartbeat {
+        let store = store.clone();
+        let id = run_id.to_string();
+        Heartbeat(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(HEARTBEAT_EVERY);
+            tick.tick().await; // immediate: start_run wrote the first beat
+            loop {
+                tick.tick().await;
+                if let Err(e) = store.heartbeat(&id).await {
+                    tracing::debug!(run = %id, "cannot refresh the run's heartbeat: {e:#}");
+                }
+            }
+        }))
+    }
+}
+
+impl Drop for Heartbeat {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

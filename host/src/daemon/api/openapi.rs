@@ -6,6 +6,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::{directory, health, jobs, plugins, runs, verify, ErrorBody};
 use crate::daemon::jobs::{LastRun, NextRun, Running, Trigger};
+use crate::engine::{RunMode, RunOutcome};
 use crate::store::{GroupRow, UserRow};
 
 #[derive(OpenApi)]
@@ -26,7 +27,7 @@ use crate::store::{GroupRow, UserRow};
     components(schemas(
         ErrorBody, health::Health, health::HealthDetails,
         jobs::JobView, jobs::RunStarted, jobs::ConnectionTest, jobs::CheckView,
-        Running, NextRun, LastRun, Trigger,
+        Running, NextRun, LastRun, Trigger, RunOutcome, RunMode,
         runs::RunView, runs::RunsPage, runs::AuditEvent, runs::AuditPage,
         plugins::PluginsView, plugins::PluginView, plugins::RefusedFile,
         directory::UsersPage, directory::GroupsPage, UserRow, GroupRow,

@@ -10,6 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::jobs::{filter_tenant, resolve, JobPath};
 use super::{ApiError, ApiQuery, ApiResult, AppState, Page};
 use crate::daemon::Daemon;
+use crate::engine::{RunMode, RunOutcome};
 use crate::store::{AuditFilter, AuditRow, RunMatch, RunRecord, MIN_RUN_PREFIX};
 
 /// A run record, with its counts, errors and warnings as JSON.
@@ -18,14 +19,12 @@ pub struct RunView {
     pub id: String,
     pub tenant_id: String,
     pub job_id: String,
-    /// `full` or `incremental`.
-    pub mode: String,
+    pub mode: RunMode,
     pub dry_run: bool,
     pub started_at: String,
     pub finished_at: Option<String>,
     pub duration_ms: Option<i64>,
-    /// `running`, `succeeded`, `failed`, `cancelled` or `stopped_by_*`.
-    pub outcome: String,
+    pub outcome: RunOutcome,
     pub message: Option<String>,
     #[schema(value_type = Object)]
     pub counts: Value,
@@ -58,9 +57,9 @@ impl From<RunRecord> for RunView {
             duration_ms: r.duration_ms,
             outcome: r.outcome,
             message: r.message,
-            counts: json(r.counts),
-            errors: json(r.errors),
-            warnings: json(r.warnings),
+            counts: r.counts.unwrap_or(Value::Null),
+            errors: r.errors.unwrap_or(Value::Null),
+            warnings: r.warnings.unwrap_or(Value::Null),
             connector_version: r.connector_version,
             mapper_versions: r.mapper_versions,
         }

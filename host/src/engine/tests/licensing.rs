@@ -72,6 +72,8 @@ fn seat_of_untouched_user_still_counts() {
     // two newcomers would need 3 seats out of 2.
     let policy = Policy {
         required: vec!["email".into()],
+        // 1 rejected of 3 would stop the run before licenses are counted.
+        max_rejected_percent: 50.0,
         ..license_policy(2, LicensePolicy::Stop)
     };
     let s = snap(vec![

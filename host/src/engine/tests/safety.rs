@@ -227,3 +227,114 @@ fn threshold_percent_stops_run() {
         p.stop
     );
 }
+
+// ------------------------------------------- failed reads are not successes
+
+fn rejected(n: usize) -> Vec<RecordError> {
+    (0..n)
+        .map(|i| RecordError {
+            record: format!("r{i}"),
+            field: Some("username".into()),
+            message: "none of uid has a value".into(),
+        })
+        .collect()
+}
+
+#[test]
+fn empty_read_is_an_empty_read_stop_not_a_success() {
+    let p = full_default(
+        &snap(Vec::new()),
+        &current(vec![stored("u1", "alice"), stored("u2", "bob")]),
+    );
+    assert_eq!(p.stop, Some(Stop::EmptyRead { active: 2 }));
+    assert_eq!(p.stop.unwrap().outcome(), RunOutcome::EmptyRead);
+}
+
+#[test]
+fn an_empty_first_read_is_not_an_empty_read_stop() {
+    let p = full_default(&snap(Vec::new()), &current(Vec::new()));
+    assert_eq!(p.stop, None);
+}
+
+#[test]
+fn every_record_rejected_stops_before_anything_is_applied() {
+    let s = Snapshot {
+        errors: rejected(3),
+        groups: vec![group("g1", "Staff", &[])],
+        ..snap(Vec::new())
+    };
+    let p = full_default(&s, &current(Vec::new()));
+    assert!(
+        matches!(
+            p.stop,
+            Some(Stop::Rejected {
+                rejected: 3,
+                of: 3,
+                ..
+            })
+        ),
+        "{:?}",
+        p.stop
+    );
+    assert_eq!(
+        p.stop.as_ref().unwrap().outcome(),
+        RunOutcome::StoppedByRejected
+    );
+    assert!(p
+        .stop
+        .unwrap()
+        .message("people")
+        .contains("max_rejected_percent"));
+}
+
+#[test]
+fn rejected_share_is_measured_against_the_directory_and_the_limit_is_configurable() {
+    let users: Vec<_> = (0..95)
+        .map(|i| user(&format!("u{i}"), &format!("n{i}")))
+        .collect();
+    let stored: Vec<_> = (0..95)
+        .map(|i| stored(&format!("u{i}"), &format!("n{i}")))
+        .collect();
+    // 5 of 100 rejected: under the default 10%.
+    let s = Snapshot {
+        errors: rejected(5),
+        ..snap(users.clone())
+    };
+    assert_eq!(full_default(&s, &current(stored.clone())).stop, None);
+    // 15 of 110: over it.
+    let s = Snapshot {
+        errors: rejected(15),
+        ..snap(users)
+    };
+    assert!(matches!(
+        full_default(&s, &current(stored.clone())).stop,
+        Some(Stop::Rejected {
+            rejected: 15,
+            of: 110,
+            ..
+        })
+    ));
+    let lenient = Policy {
+        max_rejected_percent: 20.0,
+        ..Policy::default()
+    };
+    assert_eq!(
+        plan(&s, &current(stored.clone()), &lenient, RunMode::Full).stop,
+        None
+    );
+    // An incremental read of one broken change in a 95-user directory.
+    let one = Snapshot {
+        errors: rejected(1),
+        ..snap(Vec::new())
+    };
+    assert_eq!(
+        plan(
+            &one,
+            &current(stored),
+            &Policy::default(),
+            RunMode::Incremental
+        )
+        .stop,
+        None
+    );
+}

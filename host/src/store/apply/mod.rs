@@ -33,6 +33,9 @@ pub struct ApplyContext {
     /// The job's license kind, seats and shortage policy: seats are
     /// counted again, and taken, inside the applying transaction.
     pub license: Option<LicenseRule>,
+    /// The run's finished record, committed with its data: a process killed
+    /// right after the commit still leaves the run's true outcome and counts.
+    pub run: Option<super::RunRecord>,
 }
 
 impl Store {
@@ -115,6 +118,12 @@ impl Store {
                 q = q.bind(v);
             }
             q.execute(&mut *conn).await?;
+        }
+        if let Some(run) = &ctx.run {
+            // From the plan as applied (the seat check may have trimmed it).
+            let mut run = run.clone();
+            run.conclude(plan);
+            super::runs::write_finish(conn, &run).await?;
         }
         tx.commit()
             .await
