@@ -139,7 +139,7 @@ async fn unicode_survives_the_round_trip() {
     let zoe = env.user("zoë.ångström").await;
     assert_eq!(zoe.display_name.as_deref(), Some(name));
     assert_eq!(zoe.source_id.as_deref(), Some("ü-1"));
-    assert_eq!(zoe.groups.as_deref(), Some("Équipe Ω"));
+    assert_eq!(zoe.groups, ["Équipe Ω"]);
     let again = env.sync().await.unwrap();
     assert!(
         again.plan.is_noop(),
@@ -178,9 +178,18 @@ async fn multi_valued_attributes_reach_host_and_mapper() {
         "first value wins"
     );
     let custom: Value = serde_json::from_str(ada.custom.as_deref().unwrap()).unwrap();
-    assert_eq!(custom, json!({ "mail": "<first@example.com>" }));
+    assert_eq!(
+        custom,
+        json!({ "mail": "<first@example.com>", "emails": "first@example.com, second@example.com" }),
+        "the second address is kept, not dropped"
+    );
     let grace = env.user("grace").await;
     assert_eq!(grace.email.as_deref(), Some("grace@example.com"));
+    assert_eq!(
+        grace.custom.as_deref(),
+        Some(r#"{"mail":"<grace@example.com>"}"#),
+        "one address: no `emails`"
+    );
 }
 
 #[tokio::test]

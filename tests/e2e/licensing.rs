@@ -30,7 +30,7 @@ async fn licensed(env: &TestEnv) -> Vec<String> {
         .users()
         .await
         .into_iter()
-        .filter(|u| u.licenses.as_deref() == Some("standard"))
+        .filter(|u| u.licenses == ["standard"])
         .map(|u| u.username)
         .collect();
     names.sort();

@@ -43,7 +43,7 @@ async fn rename_in_source_renames_user_and_group_in_place() {
     let after = env.user("ada.king").await;
     assert_eq!(after.id, before.id, "same row after a rename");
     assert_eq!(after.display_name.as_deref(), Some("Ada King"));
-    assert_eq!(after.groups.as_deref(), Some("Everyone"));
+    assert_eq!(after.groups, ["Everyone"]);
     assert!(env.users().await.iter().all(|u| u.username != "ada"));
     let groups_after = env.groups().await;
     assert_eq!(groups_after.len(), 1, "{groups_after:?}");
@@ -166,7 +166,7 @@ async fn deleted_by_hand_while_in_source_is_recreated() {
     assert_eq!((c.created, c.memberships_added), (1, 1), "{c:?}");
     let ada = env.user("ada").await;
     assert!(ada.active);
-    assert_eq!(ada.groups.as_deref(), Some("Staff"));
+    assert_eq!(ada.groups, ["Staff"]);
 }
 
 #[tokio::test]

@@ -4,7 +4,9 @@
 //! attributes, groups_roles, licensing, incremental, safety, runs) script
 //! their source with the scripted-connector fixture.
 
+mod api_errors;
 mod attributes;
+mod cli;
 mod cloud_env;
 mod cloud_graph;
 mod cloud_okta;
@@ -31,6 +33,7 @@ mod names;
 mod notify;
 mod plugin_cache;
 mod remote_csv;
+mod repository;
 mod run_ids;
 mod run_outcomes;
 mod runs;

@@ -2,6 +2,7 @@
 //! basic auth, a user match field and a manager column.
 
 use cloud_servers::FileServer;
+use usersync_host::sync::RunAgainIn;
 
 use crate::cloud_env::{failure, remote_csv_job};
 
@@ -94,5 +95,49 @@ async fn an_ungranted_url_is_refused_and_tls_is_verified() {
         f.requests(),
         0,
         "no request was sent over an unverified connection"
+    );
+}
+
+#[tokio::test]
+async fn persistent_throttling_asks_for_a_later_run_and_deactivates_nobody() {
+    let f = server();
+    let env = remote_csv_job(&f, "pa55word", &granted(&f), true);
+    env.sync().await.unwrap();
+    f.throttle(100, 120); // longer than the host waits: the plugin decides
+    let err = env.sync().await.unwrap_err();
+    assert_eq!(
+        err.downcast_ref::<RunAgainIn>().map(|r| r.0),
+        Some(120),
+        "{err:#}"
+    );
+    assert!(format!("{err:#}").contains("throttling"), "{err:#}");
+    assert_eq!(env.active().await, ["ada", "grace"]);
+}
+
+#[tokio::test]
+async fn crlf_exports_cite_the_right_lines() {
+    let f = server();
+    // Grace's quoted note holds a line break (lines 3-4), so bob's short
+    // row is on line 5, as an editor shows it.
+    let crlf = "login,mail,boss,active,groups,note\r\n\
+        ada,ada@example.com,,yes,Staff,\r\n\
+        grace,grace@example.com,ada,yes,Staff,\"two\r\nlines\"\r\n\
+        bob,bob@example.com\r\n";
+    f.put("exports/people.csv", crlf);
+    let env = remote_csv_job(&f, "pa55word", &granted(&f), true);
+    let report = env.sync().await.unwrap();
+    let errors: Vec<_> = report
+        .plan
+        .errors
+        .iter()
+        .map(|e| e.record.as_str())
+        .collect();
+    assert_eq!(errors, ["line 5"], "{:?}", report.plan.errors);
+    let checks = env.host().await.test_connection("people").await.unwrap();
+    let sample = checks.iter().find(|c| c.stage == "sample").unwrap();
+    assert!(
+        sample.detail.contains("(first: line 5:"),
+        "{}",
+        sample.detail
     );
 }

@@ -48,8 +48,8 @@ async fn all_five_untouched(env: &TestEnv) {
     assert_eq!(users.len(), 5);
     for u in users {
         assert!(u.active, "{u:?}");
-        assert_eq!(u.groups.as_deref(), Some("Staff"), "{u:?}");
-        assert_eq!(u.roles.as_deref(), Some("staff"), "{u:?}");
+        assert_eq!(u.groups, ["Staff"], "{u:?}");
+        assert_eq!(u.roles, ["staff"], "{u:?}");
     }
 }
 

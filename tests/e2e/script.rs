@@ -58,15 +58,7 @@ impl TestEnv {
 
     /// Group names a user is a member of, sorted.
     pub async fn groups_of(&self, username: &str) -> Vec<String> {
-        let mut names: Vec<String> = self
-            .user(username)
-            .await
-            .groups
-            .unwrap_or_default()
-            .split(", ")
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect();
+        let mut names: Vec<String> = self.user(username).await.groups;
         names.sort();
         names
     }

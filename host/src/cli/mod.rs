@@ -1,6 +1,16 @@
 //! Command-line interface (clap). Each subcommand is a few lines over the
 //! host library; output is a readable table, or JSON with `--json`.
 
+/// `println!` that hands back the write error instead of panicking, so a
+/// closed pipe (`usersync users list | head`) ends the command quietly.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)
+    }};
+}
+
+mod logging;
 mod output;
 mod verify;
 
@@ -95,6 +105,11 @@ enum Command {
         #[command(subcommand)]
         command: UsersCommand,
     },
+    /// Groups in the target store, with their members.
+    Groups {
+        #[command(subcommand)]
+        command: GroupsCommand,
+    },
     /// Add an entry to a lookup table (job titles, companies) of a tenant.
     Lookup {
         #[arg(value_parser = ["job-title", "company"])]
@@ -162,6 +177,18 @@ enum RunsCommand {
 }
 
 #[derive(Subcommand)]
+enum GroupsCommand {
+    /// Every group: name, active, source id, job, members.
+    List {
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Only the groups this job synced.
+        #[arg(long)]
+        job: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
 enum UsersCommand {
     List {
         #[arg(long)]
@@ -197,21 +224,26 @@ pub fn main() -> ExitCode {
     } else {
         "warn"
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("USERSYNC_LOG")
-                .unwrap_or_else(|_| default_log.into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    logging::init(default_log);
     let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
     match rt.block_on(run(cli)) {
         Ok(code) => code,
+        // The reader went away (`| head`): nothing more to say to anyone.
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stderr(), "error: {e:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// Whether `e` comes from writing to a pipe whose reader has closed.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 async fn run(cli: Cli) -> Result<ExitCode> {
@@ -226,7 +258,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             }
             std::fs::write(&cli.config, output::EXAMPLE_CONFIG)
                 .with_context(|| format!("cannot write {}", cli.config.display()))?;
-            println!("wrote {}", cli.config.display());
+            outln!("wrote {}", cli.config.display())?;
         }
         Command::Sync {
             job,
@@ -290,15 +322,15 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let rt = Runtime::new(&check_cache_dir())?;
             let plugin = rt.load(&file)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&plugin.manifest)?);
+                outln!("{}", serde_json::to_string_pretty(&plugin.manifest)?)?;
             } else {
-                println!(
+                outln!(
                     "ok: {} {} ({}, contract {})",
                     plugin.manifest.name,
                     plugin.manifest.version,
                     plugin.manifest.kind,
                     plugin.wit_version
-                );
+                )?;
             }
         }
         Command::Runs {
@@ -349,18 +381,28 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 }
             }
         }
+        Command::Groups {
+            command: GroupsCommand::List { tenant, job },
+        } => {
+            let store = open_store(&cli.config).await?;
+            let mut groups = store.groups(tenant.as_deref()).await?;
+            groups.retain(|g| job.as_ref().is_none_or(|j| &g.job_id == j));
+            store.with_member_names(&mut groups).await?;
+            output::groups(&groups, json)?;
+        }
         Command::Lookup {
-            table,
+            table: table_name,
             name,
             tenant,
         } => {
             let store = open_store(&cli.config).await?;
-            let table = if table == "company" {
+            let table = if table_name == "company" {
                 Lookup::Company
             } else {
                 Lookup::JobTitle
             };
-            store.add_lookup(&tenant, table, &name).await?;
+            let added = store.add_lookup(&tenant, table, &name).await?;
+            output::lookup(&table_name, &name, &tenant, added, json)?;
         }
         Command::VerifyPassword {
             job,
@@ -376,7 +418,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let check = host
                 .verify_password(tenant.as_deref(), &job, &username, &password)
                 .await?;
-            return Ok(verify::report(&check, json));
+            return verify::report(&check, json);
         }
         Command::Serve { listen } => {
             let clean = crate::daemon::serve(crate::daemon::ServeOptions {

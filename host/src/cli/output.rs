@@ -8,7 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::model::{Check, CheckStatus};
 use crate::registry::Registry;
-use crate::store::{AuditRow, RunRecord, UserRow};
+use crate::store::{AuditRow, GroupRow, RunRecord, UserRow};
 use crate::sync::RunReport;
 
 pub const EXAMPLE_CONFIG: &str = include_str!("../../../examples/quickstart/usersync.toml");
@@ -34,7 +34,7 @@ fn table(header: &[&str]) -> Table {
 }
 
 fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(v)?);
+    outln!("{}", serde_json::to_string_pretty(v)?)?;
     Ok(())
 }
 
@@ -48,12 +48,16 @@ pub fn report(r: &RunReport, json: bool) -> Result<()> {
     } else {
         ""
     };
-    println!(
+    outln!(
         "run {} · {} · {} read {} users, {} groups{dry}",
-        r.run.id, r.run.mode, r.run.outcome, r.read.users, r.read.groups
-    );
+        r.run.id,
+        r.run.mode,
+        r.run.outcome,
+        r.read.users,
+        r.read.groups
+    )?;
     if let Some(m) = &r.run.message {
-        println!("{m}");
+        outln!("{m}")?;
     }
     if r.run.dry_run {
         let mut t = table(&["change", "subject", "details"]);
@@ -111,20 +115,20 @@ pub fn report(r: &RunReport, json: bool) -> Result<()> {
             ]);
         }
         if t.row_count() > 0 {
-            println!("{t}");
+            outln!("{t}")?;
         }
     }
     let c = p.counts();
-    println!(
+    outln!(
         "users: {} created, {} updated, {} renamed, {} deactivated, {} reactivated, {} adopted · groups: {} created, {} updated, {} deactivated · memberships: +{} −{} · roles: +{} −{} · licenses: +{} −{}",
         c.created, c.updated, c.renamed, c.deactivated, c.reactivated, c.adopted, c.groups_created, c.groups_updated, c.groups_deactivated,
         c.memberships_added, c.memberships_removed, c.roles_granted, c.roles_revoked, c.licenses_granted, c.licenses_freed
-    );
+    )?;
     for x in &p.conflicts {
-        println!("conflict: {}", x.message);
+        outln!("conflict: {}", x.message)?;
     }
     for e in &p.errors {
-        println!(
+        outln!(
             "error: {}{}: {}",
             e.record,
             e.field
@@ -132,10 +136,10 @@ pub fn report(r: &RunReport, json: bool) -> Result<()> {
                 .map(|f| format!(" ({f})"))
                 .unwrap_or_default(),
             e.message
-        );
+        )?;
     }
     for w in &p.warnings {
-        println!("warning: {w}");
+        outln!("warning: {w}")?;
     }
     Ok(())
 }
@@ -152,16 +156,16 @@ pub fn checks(checks: &[Check], json: bool) -> Result<bool> {
             CheckStatus::Failed => "FAIL",
             CheckStatus::Skipped => "skip",
         };
-        println!("[{mark}] {}: {}", c.stage, c.detail);
+        outln!("[{mark}] {}: {}", c.stage, c.detail)?;
     }
-    println!(
+    outln!(
         "{}",
         if ok {
             "connection ok"
         } else {
             "connection FAILED"
         }
-    );
+    )?;
     Ok(ok)
 }
 
@@ -184,9 +188,9 @@ pub fn plugins(reg: &Registry, json: bool) -> Result<()> {
             p.path.display().to_string(),
         ]);
     }
-    println!("{t}");
+    outln!("{t}")?;
     for e in &reg.errors {
-        println!("refused: {e}");
+        outln!("refused: {e}")?;
     }
     Ok(())
 }
@@ -221,7 +225,7 @@ pub fn runs(runs: &[RunRecord], json: bool) -> Result<()> {
             summary(r.counts.as_ref()),
         ]);
     }
-    println!("{t}");
+    outln!("{t}")?;
     Ok(())
 }
 
@@ -240,26 +244,26 @@ pub fn run_detail(r: &RunRecord, json: bool) -> Result<()> {
     if json {
         return print_json(r);
     }
-    println!("run {}\n  job: {} (tenant {})\n  mode: {}{}\n  started: {}\n  finished: {}\n  duration: {} ms\n  outcome: {}",
-        r.id, r.job_id, r.tenant_id, r.mode, if r.dry_run { " (dry run)" } else { "" }, r.started_at, r.finished_at.as_deref().unwrap_or("-"), r.duration_ms.unwrap_or(0), r.outcome);
+    outln!("run {}\n  job: {} (tenant {})\n  mode: {}{}\n  started: {}\n  finished: {}\n  duration: {} ms\n  outcome: {}",
+        r.id, r.job_id, r.tenant_id, r.mode, if r.dry_run { " (dry run)" } else { "" }, r.started_at, r.finished_at.as_deref().unwrap_or("-"), r.duration_ms.unwrap_or(0), r.outcome)?;
     if let Some(m) = &r.message {
-        println!("  message: {m}");
+        outln!("  message: {m}")?;
     }
-    println!(
+    outln!(
         "  connector: {}\n  mappers: {}",
         r.connector_version.as_deref().unwrap_or("-"),
         r.mapper_versions.as_deref().unwrap_or("-")
-    );
-    println!("  counts: {}", summary(r.counts.as_ref()));
+    )?;
+    outln!("  counts: {}", summary(r.counts.as_ref()))?;
     for (label, list) in [("errors", &r.errors), ("warnings", &r.warnings)] {
         if let Some(items) = list
             .as_ref()
             .and_then(serde_json::Value::as_array)
             .filter(|v| !v.is_empty())
         {
-            println!("  {label}:");
+            outln!("  {label}:")?;
             for i in items {
-                println!("    - {i}");
+                outln!("    - {i}")?;
             }
         }
     }
@@ -296,12 +300,12 @@ pub fn users(users: &[UserRow], json: bool) -> Result<()> {
             u.department.clone().unwrap_or_default(),
             active,
             u.origin.clone(),
-            u.groups.clone().unwrap_or_default(),
-            u.roles.clone().unwrap_or_default(),
-            u.licenses.clone().unwrap_or_default(),
+            u.groups.join(", "),
+            u.roles.join(", "),
+            u.licenses.join(", "),
         ]);
     }
-    println!("{t}");
+    outln!("{t}")?;
     Ok(())
 }
 
@@ -320,6 +324,58 @@ pub fn audit(rows: &[AuditRow], json: bool) -> Result<()> {
             r.changes.clone().unwrap_or_default(),
         ]);
     }
-    println!("{t}");
+    outln!("{t}")?;
+    Ok(())
+}
+
+/// Members named in a table cell; the rest are counted (`--json` lists all).
+const MEMBERS_SHOWN: usize = 5;
+
+pub fn groups(groups: &[GroupRow], json: bool) -> Result<()> {
+    if json {
+        return print_json(&groups);
+    }
+    let mut t = table(&["name", "active", "source id", "job", "tenant", "members"]);
+    for g in groups {
+        let names = g.member_usernames.as_deref().unwrap_or_default();
+        let mut shown: Vec<&str> = names
+            .iter()
+            .take(MEMBERS_SHOWN)
+            .map(String::as_str)
+            .collect();
+        let more = format!("… (+{})", names.len().saturating_sub(MEMBERS_SHOWN));
+        if names.len() > MEMBERS_SHOWN {
+            shown.push(&more);
+        }
+        let members = if shown.is_empty() {
+            g.members.to_string()
+        } else {
+            format!("{}: {}", g.members, shown.join(", "))
+        };
+        t.add_row(vec![
+            g.name.clone(),
+            if g.active { "yes" } else { "no" }.to_string(),
+            g.source_id.clone(),
+            g.job_id.clone(),
+            g.tenant_id.clone(),
+            members,
+        ]);
+    }
+    outln!("{t}")?;
+    Ok(())
+}
+
+/// What `usersync lookup` did.
+pub fn lookup(table: &str, name: &str, tenant: &str, added: bool, json: bool) -> Result<()> {
+    if json {
+        return print_json(&serde_json::json!({
+            "table": table, "name": name, "tenant": tenant, "added": added,
+        }));
+    }
+    if added {
+        outln!("added {table} {name:?} to tenant {tenant:?}; users mapped to it get it on their next sync")?;
+    } else {
+        outln!("{table} {name:?} was already in tenant {tenant:?}; nothing changed")?;
+    }
     Ok(())
 }

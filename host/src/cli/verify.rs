@@ -26,20 +26,17 @@ pub fn read_password(username: &str, from_stdin: bool) -> Result<String> {
     Ok(password)
 }
 
-pub fn report(check: &PasswordCheck, json: bool) -> ExitCode {
+pub fn report(check: &PasswordCheck, json: bool) -> Result<ExitCode> {
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(check).expect("a verdict serializes")
-        );
+        outln!("{}", serde_json::to_string_pretty(check)?)?;
     } else if check.valid {
-        println!("ok: {}", check.reason);
+        outln!("ok: {}", check.reason)?;
     } else {
-        println!("refused: {}", check.reason);
+        outln!("refused: {}", check.reason)?;
     }
-    if check.valid {
+    Ok(if check.valid {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
-    }
+    })
 }

@@ -148,7 +148,14 @@ pub async fn serve(opts: ServeOptions) -> Result<bool> {
             .await
     });
     // Scripts and tests read this line to find the port (`--listen 127.0.0.1:0`).
-    println!("usersync serve: listening on http://{listen}");
+    // A closed stdout must not take the service down: the line is a courtesy.
+    {
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stdout().lock(),
+            "usersync serve: listening on http://{listen}"
+        );
+    }
     tracing::info!(
         "listening on http://{listen}; {} jobs, {} plugins",
         daemon.host.config().jobs.len(),

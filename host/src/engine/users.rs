@@ -202,18 +202,45 @@ pub(super) fn diff<'a>(
 
     let mut by_kind: std::collections::BTreeMap<String, Vec<String>> = Default::default();
     for (kind, value) in missing_lookups {
-        by_kind.entry(kind).or_default().push(format!("{value:?}"));
+        by_kind.entry(kind).or_default().push(value);
     }
-    for (kind, mut values) in by_kind {
-        values.sort();
-        plan.warnings.push(format!(
-            "{kind} {} not in the target, so users mapped to them keep their current {kind} (lookups never create entries; add them with `usersync lookup`)",
-            values.join(", ")
-        ));
+    for (kind, values) in by_kind {
+        plan.warnings.push(missing_lookup_warning(&kind, values));
     }
 
     names::settle(current, &stored, r, plan);
     departures(snapshot, current, mode, &seen, r, plan);
+}
+
+/// How many of the names are shown in a missing-lookup warning.
+const MISSING_LOOKUPS_SHOWN: usize = 5;
+
+/// One short warning for the values of a lookup table (`kind` is "job
+/// title" or "company") the target lacks: how many, the first few, and the
+/// command that adds one.
+fn missing_lookup_warning(kind: &str, mut values: Vec<String>) -> String {
+    values.sort();
+    let n = values.len();
+    let mut shown: Vec<String> = values
+        .iter()
+        .take(MISSING_LOOKUPS_SHOWN)
+        .map(|v| format!("{v:?}"))
+        .collect();
+    if n > MISSING_LOOKUPS_SHOWN {
+        shown.push(format!("and {} more", n - MISSING_LOOKUPS_SHOWN));
+    }
+    let plural = if n == 1 {
+        kind.to_string()
+    } else if let Some(stem) = kind.strip_suffix('y') {
+        format!("{stem}ies")
+    } else {
+        format!("{kind}s")
+    };
+    format!(
+        "{n} {plural} not in the target ({}): users mapped to them keep their current {kind}; lookups never create entries, add each with `usersync lookup {} NAME`",
+        shown.join(", "),
+        kind.replace(' ', "-"),
+    )
 }
 
 /// Users the source no longer has: deactivated, but only after a read that

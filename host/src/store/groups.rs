@@ -1,9 +1,12 @@
-//! Reading groups for the admin API.
+//! Reading groups for the admin API and `usersync groups list`.
+
+use std::collections::HashMap;
 
 use anyhow::Result;
 use serde::Serialize;
+use sqlx::{QueryBuilder, Sqlite};
 
-use super::Store;
+use super::{Store, MAX_PARAMS};
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct GroupRow {
@@ -16,6 +19,10 @@ pub struct GroupRow {
     pub active: bool,
     /// Effective (nested groups resolved) member count.
     pub members: i64,
+    /// Usernames of the members, when asked for (`with_member_names`).
+    #[sqlx(skip)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub member_usernames: Option<Vec<String>>,
 }
 
 impl Store {
@@ -28,5 +35,29 @@ impl Store {
         .bind(tenant)
         .fetch_all(&self.pool)
         .await?)
+    }
+
+    /// Fills `member_usernames` of `groups` (sorted usernames), in one query.
+    pub async fn with_member_names(&self, groups: &mut [GroupRow]) -> Result<()> {
+        let mut by_group: HashMap<i64, Vec<String>> = HashMap::new();
+        let ids: Vec<i64> = groups.iter().map(|g| g.id).collect();
+        for chunk in ids.chunks(MAX_PARAMS) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "SELECT ms.group_id, u.username FROM memberships ms JOIN users u ON u.id = ms.user_id WHERE ms.group_id IN (",
+            );
+            let mut list = q.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            q.push(") ORDER BY u.username");
+            let rows: Vec<(i64, String)> = q.build_query_as().fetch_all(&self.pool).await?;
+            for (group, username) in rows {
+                by_group.entry(group).or_default().push(username);
+            }
+        }
+        for g in groups {
+            g.member_usernames = Some(by_group.remove(&g.id).unwrap_or_default());
+        }
+        Ok(())
     }
 }

@@ -27,6 +27,23 @@ pub struct Store {
     pool: SqlitePool,
 }
 
+/// Serializes a column holding JSON text as that JSON (not as a string
+/// holding JSON); text that is not JSON stays a string.
+pub(crate) fn json_text<S: serde::Serializer>(
+    text: &Option<String>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    use serde::Serialize;
+    match text
+        .as_deref()
+        .map(serde_json::from_str::<serde_json::Value>)
+    {
+        None => s.serialize_none(),
+        Some(Ok(value)) => value.serialize(s),
+        Some(Err(_)) => text.serialize(s),
+    }
+}
+
 /// SQLite allows 32766 bound parameters per statement; stay well below.
 const MAX_PARAMS: usize = 30_000;
 

@@ -101,7 +101,10 @@ pub struct AuditRow {
     pub action: String,
     pub subject: String,
     pub subject_source_id: Option<String>,
+    /// `[{field, old, new}]`: JSON text in the store, real JSON when serialized.
+    #[serde(serialize_with = "super::json_text")]
     pub changes: Option<String>,
+    #[serde(serialize_with = "super::json_text")]
     pub plugin_versions: Option<String>,
 }
 
@@ -327,13 +330,25 @@ impl Store {
         })
     }
 
+    /// Audit events, newest first. `subject` matches a name, a source id, or
+    /// any name the subject had: an old username finds the rename and what
+    /// came after it (the events of every source id that ever bore it).
     pub async fn audit(&self, f: &AuditFilter) -> Result<Vec<AuditRow>> {
         Ok(sqlx::query_as(
             "SELECT a.id, r.tenant_id, r.job_id, a.run_id, r.started_at AS at, a.category, a.action, a.subject,
                     a.subject_source_id, a.changes, r.plugin_versions
              FROM audit_events a JOIN runs r ON r.id = a.run_id
              WHERE (?1 IS NULL OR r.tenant_id = ?1) AND (?2 IS NULL OR r.job_id = ?2)
-             AND (?3 IS NULL OR a.subject = ?3 OR a.subject_source_id = ?3) AND (?4 IS NULL OR a.category = ?4)
+             AND (?3 IS NULL OR a.subject = ?3 OR a.subject_source_id = ?3
+                  OR (a.category <> 'group' AND a.subject_source_id IN (SELECT n.subject_source_id FROM audit_events n
+                      WHERE n.category = 'user' AND n.subject_source_id <> '' AND (n.subject = ?3 OR (n.changes LIKE '%\"username\"%' AND json_valid(n.changes)
+                          AND EXISTS (SELECT 1 FROM json_each(n.changes) c WHERE json_extract(c.value, '$.field') = 'username'
+                              AND (json_extract(c.value, '$.old') = ?3 OR json_extract(c.value, '$.new') = ?3))))))
+                  OR (a.category = 'group' AND a.subject_source_id IN (SELECT n.subject_source_id FROM audit_events n
+                      WHERE n.category = 'group' AND n.subject_source_id <> '' AND (n.subject = ?3 OR (n.changes LIKE '%\"name\"%' AND json_valid(n.changes)
+                          AND EXISTS (SELECT 1 FROM json_each(n.changes) c WHERE json_extract(c.value, '$.field') = 'name'
+                              AND (json_extract(c.value, '$.old') = ?3 OR json_extract(c.value, '$.new') = ?3)))))))
+             AND (?4 IS NULL OR a.category = ?4)
              AND (?5 IS NULL OR r.started_at >= ?5) ORDER BY a.id DESC LIMIT ?6",
         )
         .bind(&f.tenant)

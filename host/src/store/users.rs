@@ -24,12 +24,20 @@ pub struct UserRow {
     pub department: Option<String>,
     pub manager: Option<String>,
     pub employee_id: Option<String>,
+    /// Custom attributes: a JSON object in the store, an object in JSON output.
+    #[serde(serialize_with = "super::json_text")]
+    #[schema(value_type = Option<Object>)]
     pub custom: Option<String>,
     pub active: bool,
     pub deactivation_reason: Option<String>,
-    pub groups: Option<String>,
-    pub roles: Option<String>,
-    pub licenses: Option<String>,
+    /// Names of the active groups the user is a member of (names may hold commas).
+    #[sqlx(json)]
+    pub groups: Vec<String>,
+    #[sqlx(json)]
+    pub roles: Vec<String>,
+    /// License kinds assigned.
+    #[sqlx(json)]
+    pub licenses: Vec<String>,
 }
 
 impl Store {
@@ -38,9 +46,9 @@ impl Store {
             "SELECT u.id, u.tenant_id, u.job_id, u.source_id, u.origin, u.username, u.display_name, u.given_name,
                     u.family_name, u.email, u.phone, jt.name AS job_title, c.name AS company, u.department,
                     m.username AS manager, u.employee_id, u.custom, u.active, u.deactivation_reason,
-                    (SELECT group_concat(g.name, ', ') FROM memberships ms JOIN groups g ON g.id = ms.group_id WHERE ms.user_id = u.id AND g.active) AS groups,
-                    (SELECT group_concat(r.name, ', ') FROM user_roles ur JOIN roles r ON r.id = ur.role_id WHERE ur.user_id = u.id) AS roles,
-                    (SELECT group_concat(la.kind, ', ') FROM license_assignments la WHERE la.user_id = u.id) AS licenses
+                    (SELECT json_group_array(name) FROM (SELECT g.name FROM memberships ms JOIN groups g ON g.id = ms.group_id WHERE ms.user_id = u.id AND g.active ORDER BY g.name)) AS groups,
+                    (SELECT json_group_array(name) FROM (SELECT r.name FROM user_roles ur JOIN roles r ON r.id = ur.role_id WHERE ur.user_id = u.id ORDER BY r.name)) AS roles,
+                    (SELECT json_group_array(kind) FROM (SELECT la.kind FROM license_assignments la WHERE la.user_id = u.id ORDER BY la.kind)) AS licenses
              FROM users u
              LEFT JOIN job_titles jt ON jt.id = u.job_title_id
              LEFT JOIN companies c ON c.id = u.company_id
@@ -117,18 +125,19 @@ impl Store {
         Ok(())
     }
 
-    /// Add entries to a lookup table (job titles or companies).
-    pub async fn add_lookup(&self, tenant: &str, table: Lookup, name: &str) -> Result<()> {
+    /// Add an entry to a lookup table (job titles or companies); `false`
+    /// when it was already there.
+    pub async fn add_lookup(&self, tenant: &str, table: Lookup, name: &str) -> Result<bool> {
         let sql = match table {
             Lookup::JobTitle => "INSERT OR IGNORE INTO job_titles (tenant_id, name) VALUES (?, ?)",
             Lookup::Company => "INSERT OR IGNORE INTO companies (tenant_id, name) VALUES (?, ?)",
         };
-        sqlx::query(sql)
+        let r = sqlx::query(sql)
             .bind(tenant)
             .bind(name)
             .execute(&self.pool)
             .await?;
-        Ok(())
+        Ok(r.rows_affected() > 0)
     }
 }
 

@@ -51,8 +51,27 @@ fn fetch(url: &str, credential: Option<&str>) -> Result<Vec<u8>, String> {
             r.status,
             credential.unwrap_or("<set `credential` in [jobs.source]>")
         )),
+        429 | 503 => {
+            // The host already retried as far as its cap allows: ask for a
+            // later run instead of hammering the server (as Graph and Okta do).
+            let secs = retry_after(r.header("retry-after"), 60);
+            host::schedule::run_again_in(secs);
+            Err(format!(
+                "{url}: the server is throttling (HTTP {}); asked for the next run in {secs} s",
+                r.status
+            ))
+        }
         s => Err(format!("{url}: the server answered HTTP {s}")),
     }
+}
+
+/// Seconds from a `Retry-After` header (seconds form; at least 1), else
+/// `default` (an HTTP date or a missing header).
+fn retry_after(value: Option<&str>, default: u32) -> u32 {
+    value
+        .and_then(|v| v.trim().parse::<u32>().ok())
+        .unwrap_or(default)
+        .max(1)
 }
 
 fn skipped(stage: &str, detail: &str) -> Check {

@@ -45,7 +45,7 @@ pub fn split_values(value: &str, separator: &str) -> Vec<String> {
 
 /// Reads a CSV file row by row into [`Row`]s, remembering ids and groups.
 pub struct Reader<R> {
-    csv: csv::Reader<R>,
+    csv: csv::Reader<LineIndex<R>>,
     layout: Layout,
     groups_separator: String,
     multi_separator: String,
@@ -64,7 +64,7 @@ impl<R: Read> Reader<R> {
             .delimiter(config.delimiter as u8)
             .has_headers(false) // we read the header ourselves, as bytes
             .flexible(true) // a short/long row is one bad record, not the end of the read
-            .from_reader(input);
+            .from_reader(LineIndex::new(input));
         let mut header = ByteRecord::new();
         match csv.read_byte_record(&mut header) {
             Ok(true) => {}
@@ -107,7 +107,8 @@ impl<R: Read> Reader<R> {
             Ok(false) => Ok(None),
             Ok(true) => {
                 self.rows += 1;
-                let line = self.record.position().map_or(0, |p| p.line());
+                let byte = self.record.position().map(|p| p.byte());
+                let line = self.line_of(byte);
                 Ok(Some(match self.user(line) {
                     Ok(user) => Row::User(user),
                     Err(message) => Row::Reject {
@@ -119,13 +120,20 @@ impl<R: Read> Reader<R> {
             Err(e) if e.is_io_error() => Err(format!("reading stopped: {e}")),
             Err(e) => {
                 self.rows += 1;
-                let line = e.position().map_or(0, |p| p.line());
+                let line = self.line_of(e.position().map(|p| p.byte()));
                 Ok(Some(Row::Reject {
                     record_ref: format!("line {line}"),
                     message: format!("line {line}: {e}; check quoting"),
                 }))
             }
         }
+    }
+
+    /// The line a record starts on, counted from the file's bytes: the csv
+    /// crate's own line count drifts with CRLF endings (one low per CRLF
+    /// record, more after blank lines).
+    fn line_of(&mut self, byte: Option<u64>) -> u64 {
+        byte.map_or(0, |b| self.csv.get_mut().line_at(b))
     }
 
     /// The current record as a user, or why it cannot be one.
@@ -211,5 +219,63 @@ impl<R: Read> Reader<R> {
                 group.with_text("cn", vec![name.clone()])
             })
             .collect()
+    }
+}
+
+/// Passes bytes through and notes where each line break byte is, so that
+/// the line a record starts on is known whatever the line endings. The csv
+/// crate's positions point just past the previous record's terminator
+/// (the `\n` of a CRLF, or a blank line), so the record really starts at
+/// the first byte from there that is not `\r` or `\n`. Queries come in
+/// increasing order (records do); only breaks not yet passed are kept.
+pub struct LineIndex<R> {
+    inner: R,
+    /// Bytes read so far.
+    offset: u64,
+    /// Offsets of `\r` and `\n` bytes read but not yet passed, and whether
+    /// each is a `\n`.
+    pending: std::collections::VecDeque<(u64, bool)>,
+    /// `\n` bytes passed so far.
+    passed: u64,
+}
+
+impl<R> LineIndex<R> {
+    fn new(inner: R) -> Self {
+        LineIndex {
+            inner,
+            offset: 0,
+            pending: Default::default(),
+            passed: 0,
+        }
+    }
+
+    /// The 1-based line of the first byte at or after `byte` that is not a
+    /// line break.
+    fn line_at(&mut self, byte: u64) -> u64 {
+        let mut start = byte;
+        while let Some(&(at, newline)) = self.pending.front() {
+            if at > start {
+                break;
+            }
+            if at == start {
+                start += 1; // a break right where the record "starts": skip it
+            }
+            self.passed += u64::from(newline);
+            self.pending.pop_front();
+        }
+        self.passed + 1
+    }
+}
+
+impl<R: Read> Read for LineIndex<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        for (i, &b) in buf[..n].iter().enumerate() {
+            if b == b'\n' || b == b'\r' {
+                self.pending.push_back((self.offset + i as u64, b == b'\n'));
+            }
+        }
+        self.offset += n as u64;
+        Ok(n)
     }
 }

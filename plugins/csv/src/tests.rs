@@ -205,3 +205,33 @@ fn match_field_and_manager_column() {
     assert_eq!(texts(&users[1], "manager"), ["ada"]);
     assert!(users[0].attribute("manager").is_none());
 }
+
+#[test]
+fn crlf_line_numbers_match_the_file() {
+    // What Excel and Python write: CRLF endings, and a quoted field holding
+    // a line break. Line 1 is the header.
+    let c = config("");
+    let csv = "id,a\r\nE1,1\r\nE2\r\nE3,\"x\r\ny\"\r\nE4\r\n\r\nE5\r\n";
+    let (users, rejects, _) = read_all(csv, &c);
+    let ids: Vec<_> = users.iter().map(|u| u.id.as_str()).collect();
+    assert_eq!(ids, ["E1", "E3"]);
+    let lines: Vec<_> = rejects.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(lines, ["line 3", "line 6", "line 8"]);
+    // The same file with LF endings cites the same lines.
+    let (_, rejects, _) = read_all(&csv.replace("\r\n", "\n"), &c);
+    let lines: Vec<_> = rejects.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(lines, ["line 3", "line 6", "line 8"]);
+}
+
+#[test]
+fn duplicate_ids_cite_the_first_line_with_crlf() {
+    let c = config("");
+    let csv = "id,a\r\nE1,\"a\r\nb\"\r\nE1,2\r\n";
+    let (_, rejects, _) = read_all(csv, &c);
+    assert_eq!(rejects[0].0, "line 4");
+    assert!(
+        rejects[0].1.contains("already used on line 2"),
+        "{}",
+        rejects[0].1
+    );
+}

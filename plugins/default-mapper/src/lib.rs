@@ -13,6 +13,11 @@
 //! cost_center = "{costCenter}"
 //! guid = { from = "objectGUID", encode = "guid" }   # binary values: hex, base64 or guid
 //! ```
+//!
+//! A user with several addresses in the attribute `email` comes from (e.g. a
+//! multi-valued LDAP `mail`) gets the first as `email` and all of them, the
+//! first first, comma-separated in the custom attribute `emails` (unless
+//! `[mapping.custom]` defines `emails` itself).
 
 mod encode;
 mod rule;
@@ -68,6 +73,10 @@ const FIELDS: [(&str, &[&str]); 11] = [
     ),
 ];
 const GROUP_NAME_DEFAULT: &[&str] = &["cn", "name"];
+/// Index of `email` in [`FIELDS`].
+const EMAIL: usize = 4;
+/// The custom attribute holding every address of a user with several.
+const EMAILS: &str = "emails";
 
 /// The `[mapping]` table. Rules stay JSON values here and are compiled in
 /// [`DefaultMapper::new`], so errors can name the field they belong to.
@@ -219,12 +228,19 @@ impl Mapper for DefaultMapper {
                 custom.push((name.clone(), value));
             }
         }
+        let email = self.get(EMAIL, &v)?;
+        if let (Some(rule), Some(_)) = (&self.fields[EMAIL], &email) {
+            let all = rule.all_values(user, &self.slots);
+            if all.len() > 1 && !custom.iter().any(|(name, _)| name == EMAILS) {
+                custom.push((EMAILS.to_string(), all.join(", ")));
+            }
+        }
         Ok(Some(TargetUser {
             username,
             display_name: self.get(1, &v)?,
             given_name: self.get(2, &v)?,
             family_name: self.get(3, &v)?,
-            email: self.get(4, &v)?,
+            email,
             phone: self.get(5, &v)?,
             job_title: self.get(6, &v)?,
             company: self.get(7, &v)?,

@@ -6,6 +6,7 @@ use std::borrow::Cow;
 use regex::Regex;
 use serde::Deserialize;
 use serde_json::Value;
+use usersync_sdk::SourceObject;
 
 use crate::encode::Encode;
 use crate::slots::{Slots, Values};
@@ -193,6 +194,34 @@ impl Rule {
                 self.finish(Cow::Owned(out))
             }
         })
+    }
+
+    /// Every value of the attribute the rule's value comes from (the first
+    /// of its `from` names that has one), transformed as `eval` does, without
+    /// duplicates, the rule's value first: a field the target keeps one of
+    /// (email) can keep the others elsewhere. Empty for templates, constants
+    /// and encoded rules.
+    pub fn all_values(&self, object: &SourceObject, slots: &Slots) -> Vec<String> {
+        let Source::From(from) = &self.source else {
+            return Vec::new();
+        };
+        if self.encode.is_some() {
+            return Vec::new();
+        }
+        let mut out: Vec<String> = Vec::new();
+        for &slot in from {
+            for v in object.texts(slots.name(slot)) {
+                if let Some(v) = self.finish(Cow::Borrowed(v)) {
+                    if !out.contains(&v) {
+                        out.push(v);
+                    }
+                }
+            }
+            if !out.is_empty() {
+                break;
+            }
+        }
+        out
     }
 
     /// Applies replace, case, prefix and suffix, in that order. An empty

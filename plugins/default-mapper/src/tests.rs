@@ -384,3 +384,35 @@ fn speed() {
         start.elapsed().as_nanos() as f64 / n as f64
     );
 }
+
+#[test]
+fn several_emails_keep_the_others_in_custom_emails() {
+    let m = mapper(json!({"email": {"from": ["mail", "email"], "case": "lower"}})).unwrap();
+    let mut u = SourceObject::new(ObjectKind::User, "u1");
+    u.push_text("uid", vec!["ann".into()]);
+    u.push_text(
+        "mail",
+        vec![
+            "Ann@X.org".into(),
+            "ann.lee@x.org".into(),
+            "ANN@x.org".into(),
+        ],
+    );
+    u.push_text("email", vec!["other@x.org".into()]);
+    let t = m.map_user(&u).unwrap().unwrap();
+    assert_eq!(t.email.as_deref(), Some("ann@x.org"));
+    assert_eq!(
+        t.custom,
+        [("emails".to_string(), "ann@x.org, ann.lee@x.org".to_string())],
+        "all of mail, lowercased, without duplicates; not the fallback attribute"
+    );
+
+    // One address: no `emails` (nothing to keep, no churn for everyone else).
+    let one = map(&m, &[("uid", "bob"), ("mail", "bob@x.org")]);
+    assert!(one.custom.is_empty(), "{:?}", one.custom);
+
+    // A configured custom `emails` wins.
+    let m = mapper(json!({"custom": {"emails": {"value": "mine"}}})).unwrap();
+    let t = m.map_user(&u).unwrap().unwrap();
+    assert_eq!(t.custom, [("emails".to_string(), "mine".to_string())]);
+}

@@ -18,6 +18,8 @@ struct Files {
     authorization: String,
     files: HashMap<String, Vec<u8>>,
     requests: usize,
+    /// The next this many requests answer 429 with this Retry-After.
+    throttle: (usize, u64),
 }
 
 /// The fake; stops when dropped.
@@ -34,6 +36,7 @@ impl FileServer {
             authorization: format!("Basic {}", base64(format!("{user}:{password}").as_bytes())),
             files: HashMap::new(),
             requests: 0,
+            throttle: (0, 0),
         }));
         let router = Router::new()
             .route("/{*path}", get(serve))
@@ -59,6 +62,11 @@ impl FileServer {
     pub fn requests(&self) -> usize {
         self.state.lock().unwrap().requests
     }
+
+    /// The next `count` requests answer 429 with `Retry-After: secs`.
+    pub fn throttle(&self, count: usize, retry_after_secs: u64) {
+        self.state.lock().unwrap().throttle = (count, retry_after_secs);
+    }
 }
 
 async fn serve(
@@ -68,6 +76,15 @@ async fn serve(
 ) -> Response {
     let mut s = state.lock().unwrap();
     s.requests += 1;
+    if s.throttle.0 > 0 {
+        s.throttle.0 -= 1;
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [("retry-after", s.throttle.1.to_string())],
+            "slow down",
+        )
+            .into_response();
+    }
     if header(&headers, "authorization") != Some(s.authorization.as_str()) {
         return (
             StatusCode::UNAUTHORIZED,

@@ -15,7 +15,8 @@ mod verify;
 
 use std::sync::Arc;
 
-use axum::extract::{FromRequestParts, Query};
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::request::Parts;
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -61,7 +62,40 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
         .merge(protected)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::map_response(json_errors))
         .with_state(daemon)
+}
+
+/// The last line of "every error is JSON": an error answer some layer or
+/// extractor wrote as plain text becomes `{"error": <that text>}`, with
+/// its status and other headers kept.
+async fn json_errors(res: Response) -> Response {
+    let status = res.status();
+    let is_json = res
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return res;
+    }
+    let (parts, body) = res.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let message = if text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_string()
+    } else {
+        text
+    };
+    let mut out = ApiError::new(status, message).into_response();
+    for (name, value) in &parts.headers {
+        if name != CONTENT_TYPE && name != CONTENT_LENGTH {
+            out.headers_mut().append(name, value.clone());
+        }
+    }
+    out
 }
 
 /// An error answer: `{"error": message}` with a status.
@@ -128,6 +162,30 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiQuer
             .await
             .map(|Query(q)| ApiQuery(q))
             .map_err(|e| ApiError::bad_request(format!("bad query parameters: {}", e.body_text())))
+    }
+}
+
+/// `Json<T>` whose rejection is a JSON error with the rejection's status
+/// (415 without a JSON content type, 400 for bad syntax, 422 for a body
+/// of the wrong shape) and what to send instead.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        Json::<T>::from_request(req, state)
+            .await
+            .map(|Json(body)| ApiJson(body))
+            .map_err(|e| {
+                let hint = match e.status() {
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+                        "; send the body as JSON with `Content-Type: application/json`"
+                    }
+                    _ => "; the API is described at /openapi.json",
+                };
+                ApiError::new(e.status(), format!("{}{hint}", e.body_text()))
+            })
     }
 }
 

@@ -8,7 +8,7 @@ use axum::Json;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::{ApiError, ApiResult, AppState};
+use super::{ApiError, ApiJson, ApiResult, AppState};
 use crate::sync::PasswordCheck;
 
 #[derive(Deserialize, ToSchema)]
@@ -37,14 +37,16 @@ impl std::fmt::Debug for VerifyRequest {
     request_body = VerifyRequest,
     responses(
         (status = 200, description = "`valid` says whether the directory accepted the password; `reason` why not", body = PasswordCheck),
-        (status = 400, description = "Missing fields or an empty password", body = super::ErrorBody),
+        (status = 400, description = "An empty password, or a body that is not JSON", body = super::ErrorBody),
+        (status = 415, description = "The body is not sent as `application/json`", body = super::ErrorBody),
+        (status = 422, description = "Missing or unknown fields", body = super::ErrorBody),
         (status = 404, description = "No such job", body = super::ErrorBody),
         (status = 409, description = "Several tenants have the job id: pass `tenant`", body = super::ErrorBody),
         (status = 502, description = "The directory could not be asked (unreachable, TLS)", body = super::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn verify_password(
     State(d): State<AppState>,
-    Json(req): Json<VerifyRequest>,
+    ApiJson(req): ApiJson<VerifyRequest>,
 ) -> ApiResult<PasswordCheck> {
     if req.password.is_empty() {
         return Err(ApiError::bad_request(

@@ -289,6 +289,36 @@ fn missing_lookup_values_are_left_alone_with_warning() {
 }
 
 #[test]
+fn many_missing_job_titles_are_one_short_warning() {
+    let users: Vec<_> = (0..40)
+        .map(|i| {
+            user_with(
+                &format!("u{i}"),
+                &format!("user{i}"),
+                "job_title",
+                &format!("Title {i:02}"),
+            )
+        })
+        .collect();
+    let p = full_default(&snap(users), &Current::default());
+    let lookups: Vec<_> = p
+        .warnings
+        .iter()
+        .filter(|w| w.contains("job title"))
+        .collect();
+    assert_eq!(lookups.len(), 1, "{lookups:?}");
+    let w = lookups[0];
+    assert!(
+        w.starts_with("40 job titles not in the target (\"Title 00\", "),
+        "{w}"
+    );
+    assert!(w.contains("\"Title 04\", and 35 more)"), "{w}");
+    assert!(!w.contains("Title 05"), "only the first few are named: {w}");
+    assert!(w.contains("usersync lookup job-title NAME"), "{w}");
+    assert!(w.len() < 300, "compact: {w}");
+}
+
+#[test]
 fn manager_dn_resolves_to_source_id() {
     let mut boss = user("u1", "boss");
     boss.ref_key = "cn=The Boss,ou=people,dc=example,dc=org".into();
