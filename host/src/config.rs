@@ -11,14 +11,17 @@ use serde::Deserialize;
 
 use crate::secret::Secret;
 
+mod bounds;
 mod credentials;
 mod daemon;
 mod ldap;
 pub mod limits;
+mod parse_error;
 pub use credentials::{Credential, CredentialKind};
 pub use daemon::{RetryPolicy, ServerConfig};
 pub use ldap::{LdapConnection, TlsMode};
 pub use limits::Limits;
+pub use parse_error::safe_url;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -47,6 +50,26 @@ pub struct Config {
 pub struct StoreConfig {
     /// `sqlite://usersync.db` (relative to the config file) or `sqlite::memory:`.
     pub url: String,
+}
+
+impl StoreConfig {
+    /// Only SQLite in this version: another scheme gets a clear error (the
+    /// URL itself is not echoed, it may hold a password).
+    fn validate(&self) -> Result<()> {
+        if self.url.starts_with("sqlite:") {
+            return Ok(());
+        }
+        let scheme = self
+            .url
+            .split_once("://")
+            .map_or("this", |(s, _)| s)
+            .to_string();
+        bail!(
+            "store.url: {scheme:?} URLs are not supported; this version of usersync stores its data in SQLite only. \
+             Write store.url = \"sqlite://usersync.db\" (a file next to the config), \
+             \"sqlite:///var/lib/usersync/usersync.db\" (an absolute path) or \"sqlite::memory:\""
+        );
+    }
 }
 
 impl Default for StoreConfig {
@@ -316,8 +339,9 @@ impl Config {
     }
 
     pub fn parse(text: &str, origin: &str, base_dir: PathBuf) -> Result<Config> {
+        // Never toml's own Display: it quotes the line, which may hold a secret.
         let mut config: Config =
-            toml::from_str(text).map_err(|e| anyhow::anyhow!("in {origin}: {e}"))?;
+            parse_error::from_toml(text).map_err(|e| anyhow::anyhow!("in {origin}: {e}"))?;
         config.base_dir = base_dir;
         if config.tenants.is_empty() {
             config.tenants.push(TenantConfig {
@@ -338,6 +362,8 @@ impl Config {
                 limits.validate(&format!("tenants[{i}].limits"))?;
             }
         }
+        self.store.validate()?;
+        bounds::validate(self)?;
         let mut seen = std::collections::HashMap::new();
         for (i, job) in self.jobs.iter().enumerate() {
             daemon::validate_job(i, job)?;
@@ -379,7 +405,10 @@ impl Config {
             for (g, origin) in job.grants.http.iter().enumerate() {
                 let url = reqwest::Url::parse(origin).ok();
                 if url.as_ref().and_then(|u| u.host_str()).is_none() {
-                    bail!("jobs[{i}].grants.http[{g}] = {origin:?} is not an origin like \"https://graph.example.com\"");
+                    bail!(
+                        "jobs[{i}].grants.http[{g}] = {:?} is not an origin like \"https://graph.example.com\"",
+                        safe_url(origin)
+                    );
                 }
             }
             if let Some(ldap) = &job.ldap {

@@ -27,6 +27,11 @@ pub struct Served {
 impl Served {
     /// Start `usersync serve` on the env's config; returns once it listens.
     pub fn start(env: TestEnv) -> Served {
+        Served::start_with(env, &[])
+    }
+
+    /// `start` with extra environment variables for the daemon.
+    pub fn start_with(env: TestEnv, vars: &[(&str, &str)]) -> Served {
         let log = env.dir.path().join("serve.log");
         let mut child = Command::new(env!("CARGO_BIN_EXE_usersync"))
             .arg("-c")
@@ -34,6 +39,7 @@ impl Served {
             .args(["serve", "--listen", "127.0.0.1:0"])
             .env("USERSYNC_API_TOKEN", TOKEN)
             .env("USERSYNC_LOG", "info")
+            .envs(vars.iter().copied())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()

@@ -29,6 +29,7 @@ mod ldap_samba_service;
 mod ldap_verify;
 mod licensing;
 mod lifecycle;
+mod misuse_config;
 mod names;
 mod notify;
 mod plugin_cache;

@@ -131,7 +131,10 @@ pub(super) fn validate_job(i: usize, job: &JobConfig) -> Result<()> {
                     bail!("{key}: set `token_url`, or `authority` and `tenant`");
                 };
                 if !is_origin(&url) {
-                    bail!("{key}: token endpoint {url:?} is not an http(s) URL");
+                    bail!(
+                        "{key}: token endpoint {:?} is not an http(s) URL",
+                        super::safe_url(&url)
+                    );
                 }
             }
             CredentialKind::Header => need("token", c.token.is_some())?,
@@ -147,7 +150,10 @@ pub(super) fn validate_job(i: usize, job: &JobConfig) -> Result<()> {
         }
         for (n, origin) in c.send_to.iter().enumerate() {
             if !is_origin(origin) {
-                bail!("{key}.send_to[{n}] = {origin:?} is not an origin like \"https://graph.microsoft.com\"");
+                bail!(
+                    "{key}.send_to[{n}] = {:?} is not an origin like \"https://graph.microsoft.com\"",
+                    super::safe_url(origin)
+                );
             }
         }
     }
@@ -242,6 +248,11 @@ send_to = ["https://files.example.com"]
         .unwrap_err();
         assert!(format!("{e:#}").contains("token_url"), "{e:#}");
         let e = parse("[jobs.credentials.x]\ntype = \"kerberos\"\n").unwrap_err();
-        assert!(format!("{e:#}").contains("kerberos"), "{e:#}");
+        // The value is not echoed (it could be a secret), the key and choices are.
+        assert!(
+            format!("{e:#}").contains("jobs[0].credentials.x.type: unknown variant"),
+            "{e:#}"
+        );
+        assert!(format!("{e:#}").contains("`header`"), "{e:#}");
     }
 }

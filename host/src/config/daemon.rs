@@ -7,7 +7,7 @@ use std::str::FromStr;
 use anyhow::{bail, Result};
 use serde::Deserialize;
 
-use super::JobConfig;
+use super::{bounds, JobConfig};
 use crate::secret::Secret;
 
 /// `[server]`: the admin API of `usersync serve`.
@@ -61,9 +61,11 @@ impl RetryPolicy {
         if attempt == 0 || attempt > self.attempts {
             return None;
         }
-        let secs = self.initial_seconds * 2f64.powi(attempt as i32 - 1);
-        Some(std::time::Duration::from_secs_f64(
-            secs.min(self.max_seconds),
+        // powi saturates to infinity and min() caps it; try_from never panics.
+        let secs = self.initial_seconds * 2f64.powi(attempt.min(1024) as i32 - 1);
+        let secs = secs.min(self.max_seconds);
+        Some(std::time::Duration::try_from_secs_f64(secs).unwrap_or(
+            std::time::Duration::from_secs(super::bounds::MAX_RETRY_SECONDS as u64),
         ))
     }
 }
@@ -80,7 +82,12 @@ impl ServerConfig {
 
     pub(super) fn validate(&self) -> Result<()> {
         self.listen_addr()?;
-        Ok(())
+        bounds::check_range(
+            "server.shutdown_grace_seconds",
+            self.shutdown_grace_seconds,
+            0,
+            bounds::MAX_SHUTDOWN_GRACE_SECONDS,
+        )
     }
 }
 
@@ -93,28 +100,63 @@ impl JobConfig {
     }
 }
 
-/// Schedule and retry keys of `jobs[i]`; errors name the key.
+/// Whether `cron` has an occurrence within [`bounds::CRON_HORIZON_YEARS`]
+/// (`"0 0 31 2 *"` has none: February never has a 31st).
+fn fires_within_horizon(cron: &croner::Cron) -> bool {
+    let now = chrono::Local::now();
+    let horizon = now + chrono::Duration::days(366 * i64::from(bounds::CRON_HORIZON_YEARS));
+    cron.find_next_occurrence(&now, false)
+        .is_ok_and(|next| next <= horizon)
+}
+
+/// Schedule and retry keys of `jobs[i]`; errors name the key and the range.
 pub(super) fn validate_job(i: usize, job: &JobConfig) -> Result<()> {
     if job.schedule.is_some() && job.interval_seconds.is_some() {
         bail!("jobs[{i}]: set `schedule` (cron) or `interval_seconds`, not both");
     }
     if let Some(expr) = &job.schedule {
-        if let Err(e) = croner::Cron::from_str(expr) {
-            bail!(
+        let cron = match croner::Cron::from_str(expr) {
+            Ok(c) => c,
+            Err(e) => bail!(
                 "jobs[{i}].schedule = {expr:?} is not a valid cron expression ({e}); \
                  use five fields, minute hour day-of-month month day-of-week, e.g. \"*/15 * * * *\""
+            ),
+        };
+        if !fires_within_horizon(&cron) {
+            bail!(
+                "jobs[{i}].schedule = {expr:?} never fires (no time matches it in the next {} years, \
+                 e.g. a day that month does not have); fix the day-of-month and month fields",
+                bounds::CRON_HORIZON_YEARS
             );
         }
     }
-    if job.interval_seconds == Some(0) {
-        bail!("jobs[{i}].interval_seconds must be at least 1");
+    if let Some(secs) = job.interval_seconds {
+        bounds::check_range(
+            &format!("jobs[{i}].interval_seconds"),
+            secs,
+            1,
+            bounds::MAX_INTERVAL_SECONDS,
+        )?;
     }
     let r = &job.retry;
-    if !(r.initial_seconds > 0.0 && r.max_seconds >= r.initial_seconds) {
-        bail!(
-            "jobs[{i}].retry: initial_seconds must be above 0 and max_seconds at least initial_seconds"
-        );
-    }
+    bounds::check_range(
+        &format!("jobs[{i}].retry.attempts"),
+        r.attempts,
+        0,
+        bounds::MAX_RETRY_ATTEMPTS,
+    )?;
+    bounds::check_positive(
+        &format!("jobs[{i}].retry.initial_seconds"),
+        r.initial_seconds,
+        bounds::MAX_RETRY_INITIAL_SECONDS,
+    )?;
+    bounds::check_range(
+        &format!("jobs[{i}].retry.max_seconds"),
+        r.max_seconds,
+        r.initial_seconds,
+        bounds::MAX_RETRY_SECONDS,
+    )
+    .map_err(|e| anyhow::anyhow!("{e} (at least retry.initial_seconds)"))?;
     Ok(())
 }
 
@@ -173,7 +215,7 @@ mod config_tests {
         );
         assert!(e.contains("jobs[0].retry"), "{e}");
         let e = format!("{:#}", parse("[jobs.retry]\ntries = 3").unwrap_err());
-        assert!(e.contains("unknown field `tries`"), "{e}");
+        assert!(e.contains("unknown key `jobs[0].retry.tries`"), "{e}");
     }
 
     #[test]

@@ -59,7 +59,9 @@ impl LdapConnection {
     }
 
     pub fn timeout(&self) -> Duration {
-        Duration::from_secs_f64(self.timeout_seconds.max(0.1))
+        Duration::try_from_secs_f64(self.timeout_seconds.max(0.1)).unwrap_or(
+            Duration::from_secs_f64(super::bounds::MAX_LDAP_TIMEOUT_SECONDS),
+        )
     }
 
     pub(super) fn validate(&self, key: &str) -> Result<()> {
@@ -67,7 +69,7 @@ impl LdapConnection {
         if !scheme_ok {
             bail!(
                 "{key}.url = {:?} is not an LDAP URL like \"ldaps://dc1.example.com:636\" or \"ldap://127.0.0.1:389\"",
-                self.url
+                super::safe_url(&self.url)
             );
         }
         let ldaps_url = self.url.starts_with("ldaps://");
@@ -83,9 +85,11 @@ impl LdapConnection {
         if self.bind_dn.is_some() != self.bind_password.is_some() {
             bail!("{key}: set both `bind_dn` and `bind_password`, or neither (anonymous)");
         }
-        if self.timeout_seconds.is_nan() || self.timeout_seconds <= 0.0 {
-            bail!("{key}.timeout_seconds must be a positive number of seconds");
-        }
+        super::bounds::check_positive(
+            &format!("{key}.timeout_seconds"),
+            self.timeout_seconds,
+            super::bounds::MAX_LDAP_TIMEOUT_SECONDS,
+        )?;
         Ok(())
     }
 }

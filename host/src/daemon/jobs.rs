@@ -112,7 +112,10 @@ pub fn scheduled_after(job: &JobConfig, now: DateTime<Utc>) -> Option<NextRun> {
             .ok()?
             .with_timezone(&Utc)
     } else {
-        now + chrono::Duration::seconds(job.interval_seconds? as i64)
+        // Checked: the config bounds the interval, but a clock overflow must
+        // mean "no next run", never a panic in the scheduler.
+        let secs = i64::try_from(job.interval_seconds?).ok()?;
+        now.checked_add_signed(chrono::Duration::try_seconds(secs)?)?
     };
     Some(NextRun {
         at,
@@ -160,7 +163,7 @@ impl Daemon {
             return Err(StartError::UnknownJob(format!("{e:#}")));
         }
         let running = {
-            let mut jobs = self.jobs.lock().expect("jobs lock");
+            let mut jobs = super::lock(&self.jobs);
             let state = jobs.entry(job.clone()).or_default();
             if let Some(r) = &state.running {
                 return Err(StartError::AlreadyRunning(r.clone()));
@@ -196,7 +199,32 @@ impl Daemon {
             finished: false,
         };
         tokio::spawn(async move {
-            let result = guard.daemon.host.sync(&req).await;
+            // The run in a task of its own: a panic in it (a bug in usersync)
+            // fails this run, with a record, and the daemon goes on.
+            let host = guard.daemon.host.clone();
+            let job = guard.job.clone();
+            let run = tokio::spawn(async move {
+                if std::env::var(PANIC_HOOK_VAR).is_ok_and(|j| j == req.job) {
+                    panic!("{PANIC_HOOK_VAR} asked this run to panic");
+                }
+                host.sync(&req).await
+            })
+            .await;
+            let result = match run {
+                Ok(result) => result,
+                Err(e) => {
+                    let why = format!(
+                        "the run stopped on an internal error (a bug in usersync: {}); the next run starts afresh",
+                        panic_message(e)
+                    );
+                    tracing::error!(job = %job.job, tenant = %job.tenant, run = %guard.running.run_id, "{why}");
+                    guard
+                        .daemon
+                        .record_failed_run(&job, &guard.running, &why)
+                        .await;
+                    Err(anyhow::anyhow!(why))
+                }
+            };
             // Every run of a known job is recorded, one that could not
             // start included; a job removed by a reload meanwhile is not.
             let recorded = match &result {
@@ -212,6 +240,37 @@ impl Daemon {
                 .finish(&guard.job, &guard.running, &result, recorded);
         });
         Ok(running)
+    }
+
+    /// A run that ended without recording its outcome (it panicked) is
+    /// recorded as failed, so `/runs` shows it.
+    async fn record_failed_run(&self, key: &JobKey, run: &Running, why: &str) {
+        let record = crate::store::RunRecord {
+            id: run.run_id.clone(),
+            tenant_id: key.tenant.clone(),
+            job_id: key.job.clone(),
+            mode: if run.full {
+                crate::engine::RunMode::Full
+            } else {
+                crate::engine::RunMode::Incremental
+            },
+            dry_run: run.dry_run,
+            started_at: run
+                .started_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            finished_at: Some(crate::store::now()),
+            duration_ms: run.started.map(|s| s.elapsed().as_millis() as i64),
+            outcome: crate::engine::RunOutcome::Failed,
+            message: Some(why.to_string()),
+            counts: None,
+            errors: None,
+            warnings: None,
+            connector_version: None,
+            mapper_versions: None,
+        };
+        if let Err(e) = self.host.store.fail_unfinished_run(&record).await {
+            tracing::error!(job = %key.job, run = %run.run_id, "could not record the failed run: {e:#}");
+        }
     }
 
     /// Record a finished run and decide when the job runs next.
@@ -258,7 +317,7 @@ impl Daemon {
 
         let config = self.host.config();
         let job = config.job_by_key(key);
-        let mut jobs = self.jobs.lock().expect("jobs lock");
+        let mut jobs = super::lock(&self.jobs);
         let state = jobs.entry(key.clone()).or_default();
         state.running = None;
         state.last = Some(LastRun {
@@ -282,7 +341,7 @@ impl Daemon {
                         "the plugin asked for the next run in {secs} s"
                     );
                     Some(NextRun {
-                        at: now + chrono::Duration::seconds(secs.into()),
+                        at: after(now, Duration::from_secs(secs.into())),
                         trigger: Trigger::PluginRequest,
                     })
                 }
@@ -297,7 +356,7 @@ impl Daemon {
                             delay.as_secs_f64()
                         );
                         Some(NextRun {
-                            at: now + to_chrono(delay),
+                            at: after(now, delay),
                             trigger: Trigger::Retry,
                         })
                     }
@@ -318,7 +377,7 @@ impl Daemon {
 
     /// Ask every run in flight to stop at its next batch; returns how many.
     pub(super) fn cancel_all(&self) -> usize {
-        let jobs = self.jobs.lock().expect("jobs lock");
+        let jobs = super::lock(&self.jobs);
         jobs.values()
             .filter_map(|s| s.running.as_ref())
             .inspect(|r| r.cancel.store(true, Ordering::Relaxed))
@@ -326,7 +385,7 @@ impl Daemon {
     }
 
     pub(super) fn running_count(&self) -> usize {
-        let jobs = self.jobs.lock().expect("jobs lock");
+        let jobs = super::lock(&self.jobs);
         jobs.values().filter(|s| s.running.is_some()).count()
     }
 
@@ -345,11 +404,31 @@ impl Daemon {
 
     /// A copy of one job's state.
     pub fn job_state(&self, job: &JobKey) -> JobState {
-        let jobs = self.jobs.lock().expect("jobs lock");
+        let jobs = super::lock(&self.jobs);
         jobs.get(job).cloned().unwrap_or_default()
     }
 }
 
-fn to_chrono(d: Duration) -> chrono::Duration {
-    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+/// `now + d`, saturating at the end of chrono's calendar instead of panicking.
+fn after(now: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(d)
+        .ok()
+        .and_then(|d| now.checked_add_signed(d))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// For tests: a run of the job named in this variable panics inside the
+/// host, to prove a panic fails only that run and the daemon goes on.
+const PANIC_HOOK_VAR: &str = "USERSYNC_TEST_PANIC_JOB";
+
+/// The text of a caught panic.
+fn panic_message(e: tokio::task::JoinError) -> String {
+    match e.try_into_panic() {
+        Ok(payload) => payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic without a message".into()),
+        Err(e) => e.to_string(),
+    }
 }

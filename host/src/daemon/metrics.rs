@@ -87,7 +87,7 @@ impl Metrics {
             runs_in_progress: Gauge::default(),
         };
         {
-            let mut r = m.registry.lock().expect("metrics lock");
+            let mut r = super::lock(&m.registry);
             r.register(
                 "usersync_runs",
                 "Finished runs by tenant, job and outcome",
@@ -194,7 +194,7 @@ impl Metrics {
     /// The text exposition format.
     pub fn encode(&self) -> String {
         let mut out = String::new();
-        let r = self.registry.lock().expect("metrics lock");
+        let r = super::lock(&self.registry);
         prometheus_client::encoding::text::encode(&mut out, &r).expect("writing to a String");
         out
     }

@@ -40,6 +40,13 @@ pub struct ServeOptions {
     pub listen: Option<String>,
 }
 
+/// Lock a mutex of the daemon even if a task panicked while holding it: the
+/// state it guards is plain data that stays consistent between statements,
+/// and one panic must not take every later request and run down with it.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Everything the daemon's tasks share.
 pub struct Daemon {
     pub host: Arc<Host>,
@@ -66,10 +73,7 @@ impl Daemon {
     }
 
     pub fn config_status(&self) -> ConfigStatus {
-        self.config_status
-            .lock()
-            .expect("config status lock")
-            .clone()
+        lock(&self.config_status).clone()
     }
 }
 

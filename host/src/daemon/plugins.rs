@@ -22,11 +22,11 @@ pub struct Refusals {
 
 impl Refusals {
     pub fn at(&self, path: &Path) -> Option<DateTime<Utc>> {
-        self.at.lock().expect("refusals lock").get(path).copied()
+        super::lock(&self.at).get(path).copied()
     }
 
     fn set(&self, path: &Path, at: Option<DateTime<Utc>>) {
-        let mut map = self.at.lock().expect("refusals lock");
+        let mut map = super::lock(&self.at);
         match at {
             Some(t) => map.insert(path.to_path_buf(), t),
             None => map.remove(path),

@@ -44,7 +44,7 @@ pub(super) fn reload(daemon: &Daemon, why: &str) {
         Ok(config) => {
             let jobs = config.jobs.len();
             daemon.host.set_config(config);
-            let mut status = daemon.config_status.lock().expect("config status lock");
+            let mut status = super::lock(&daemon.config_status);
             status.loaded_at = Utc::now();
             status.last_error = None;
             status.last_error_at = None;
@@ -59,7 +59,7 @@ pub(super) fn reload(daemon: &Daemon, why: &str) {
             tracing::error!(
                 "{why}: the new config is refused, the previous one keeps serving: {e:#}"
             );
-            let mut status = daemon.config_status.lock().expect("config status lock");
+            let mut status = super::lock(&daemon.config_status);
             status.last_error = Some(format!("{e:#}"));
             status.last_error_at = Some(Utc::now());
         }

@@ -57,7 +57,7 @@ fn plan(daemon: &Daemon) -> Due {
         due: Vec::new(),
         earliest: None,
     };
-    let mut jobs = daemon.jobs.lock().expect("jobs lock");
+    let mut jobs = super::lock(&daemon.jobs);
     // Jobs removed from the config are forgotten once they are idle.
     jobs.retain(|key, s| s.running.is_some() || config.job_by_key(key).is_some());
     for job in &config.jobs {

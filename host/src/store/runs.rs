@@ -225,6 +225,33 @@ impl Store {
         Ok(())
     }
 
+    /// Record `run` (outcome, message, finish time) unless it already has a
+    /// final outcome: for a run that stopped without recording one (a panic),
+    /// whether or not it got as far as its start record.
+    pub async fn fail_unfinished_run(&self, run: &RunRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO runs (id, tenant_id, job_id, mode, dry_run, started_at, finished_at, duration_ms, outcome, message, plugin_versions)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT(id) DO UPDATE SET finished_at = excluded.finished_at, duration_ms = excluded.duration_ms,
+               outcome = excluded.outcome, message = excluded.message
+             WHERE runs.outcome = 'running'",
+        )
+        .bind(&run.id)
+        .bind(&run.tenant_id)
+        .bind(&run.job_id)
+        .bind(run.mode.as_str())
+        .bind(run.dry_run)
+        .bind(&run.started_at)
+        .bind(&run.finished_at)
+        .bind(run.duration_ms)
+        .bind(run.outcome.as_str())
+        .bind(&run.message)
+        .bind(run.plugin_versions())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// Mark "running" rows whose owner is provably gone as interrupted: on
     /// this host, a process that no longer exists (or a reused pid); on
     /// another host, a heartbeat older than [`HEARTBEAT_STALE`]. Rows of

@@ -64,6 +64,28 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::map_response(json_errors))
         .with_state(daemon)
+        .layer(catch_panics())
+}
+
+/// A panic in a request handler (a bug in usersync) answers that request
+/// with a JSON 500 and is logged; the daemon and other requests go on.
+pub fn catch_panics(
+) -> tower_http::catch_panic::CatchPanicLayer<fn(Box<dyn std::any::Any + Send + 'static>) -> Response>
+{
+    fn answer(payload: Box<dyn std::any::Any + Send + 'static>) -> Response {
+        let what = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        tracing::error!("an API request panicked (a bug in usersync): {what}");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal error while answering this request (a bug in usersync; the daemon goes on, see its log)",
+        )
+        .into_response()
+    }
+    tower_http::catch_panic::CatchPanicLayer::custom(answer as fn(_) -> Response)
 }
 
 /// The last line of "every error is JSON": an error answer some layer or
@@ -140,6 +162,43 @@ impl From<anyhow::Error> for ApiError {
     fn from(e: anyhow::Error) -> ApiError {
         tracing::error!("API request failed: {e:#}");
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_500_json_and_the_server_goes_on() {
+        let app: Router = Router::new()
+            .route("/boom", get(|| async { panic!("boom") as &'static str }))
+            .route("/fine", get(|| async { "fine" }))
+            .layer(catch_panics());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move { axum::serve(listener, app).await });
+        let client = reqwest::Client::new();
+        for _ in 0..2 {
+            let res = client
+                .get(format!("http://{addr}/boom"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 500);
+            let body: serde_json::Value = res.json().await.unwrap();
+            assert!(
+                body["error"].as_str().unwrap().contains("internal error"),
+                "{body}"
+            );
+            let res = client
+                .get(format!("http://{addr}/fine"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.text().await.unwrap(), "fine");
+        }
+        server.abort();
     }
 }
 
