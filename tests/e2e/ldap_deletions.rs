@@ -49,7 +49,7 @@ async fn without_syncprov_the_id_listing_finds_deletions_in_an_incremental_run()
         "the run record says what the check found: {said}"
     );
     let stored = second.run.warnings.clone().unwrap_or_default();
-    assert!(stored.contains("deletion check"), "{stored}");
+    assert!(stored.to_string().contains("deletion check"), "{stored}");
 
     // Nothing else vanished: the next check finds nothing, changes nothing.
     let third = env.sync().await.unwrap();
