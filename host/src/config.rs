@@ -81,7 +81,7 @@ impl Default for StoreConfig {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct PluginsConfig {
     /// Folder of `.wasm` plugins shared by all tenants. A tenant's own
     /// plugins live in `<dir>/tenants/<tenant id>/` and shadow shared ones.

@@ -27,6 +27,16 @@ fn people(v: usize) -> String {
     out
 }
 
+/// The CSV environment with a read budget for 50,000 rows: the tests'
+/// default (16 MiB) is sized for small files.
+fn big_csv_env() -> TestEnv {
+    let env = TestEnv::csv();
+    env.edit(|doc| {
+        doc["limits"]["max_read_mb"] = toml::Value::Integer(256);
+    });
+    env
+}
+
 fn sync_child(env: &TestEnv) -> std::process::Child {
     Command::new(env!("CARGO_BIN_EXE_usersync"))
         .arg("-c")
@@ -65,7 +75,7 @@ async fn version(env: &TestEnv) -> usize {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigkill_during_a_run_never_leaves_half_of_it() {
-    let env = TestEnv::csv();
+    let env = big_csv_env();
     env.write_csv(&people(1));
     let started = Instant::now();
     assert!(sync_child(&env).wait().unwrap().success());
@@ -148,7 +158,7 @@ async fn store(env: &TestEnv) -> Store {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_sigkilled_cli_sync_is_recorded_interrupted_by_the_next_process() {
-    let env = TestEnv::csv();
+    let env = big_csv_env();
     env.write_csv(&people(1));
     let mut child = sync_child(&env);
     let store = store(&env).await;
@@ -206,7 +216,7 @@ fn running_record(id: &str) -> RunRecord {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cli_sync_beside_a_live_run_leaves_that_run_running() {
-    let env = TestEnv::csv();
+    let env = big_csv_env();
     env.write_csv(
         "id,uid,givenName,sn,mail,active,groups\n1,ada,Ada,L,ada@example.com,true,Staff\n",
     );
@@ -241,7 +251,7 @@ async fn a_cli_sync_beside_a_live_run_leaves_that_run_running() {
 
 #[tokio::test]
 async fn applying_a_run_commits_its_record_with_its_data() {
-    let env = TestEnv::csv();
+    let env = big_csv_env();
     let store = store(&env).await;
     store.start_run(&running_record("r1")).await.unwrap();
     let finished = RunRecord {
