@@ -59,19 +59,18 @@ impl Registry {
         if !path.exists() {
             next.scope_mut(tenant.as_deref())
                 .retain(|_, p| p.path != path);
+            // Another file of the same name (an older version it shadowed)
+            // serves now: the whole folder is evaluated again, so there is
+            // never a moment with nothing served while a valid file exists.
+            next.refill(rt, &scope_dir(dir, tenant.as_deref()), tenant.as_deref());
             return (next, FileChange::Removed(previous));
         }
         let loaded =
             rt.load(path).and_then(
                 |p| match next.scope(tenant.as_deref()).get(&p.manifest.name) {
-                    Some(other) if other.path != path => Err(PluginError {
-                        path: path.to_path_buf(),
-                        reason: format!(
-                            "plugin name {:?} is already served by {}; rename one of them",
-                            p.manifest.name,
-                            other.path.display()
-                        ),
-                    }),
+                    Some(other) if other.path != path && !newer(&p, other) => {
+                        Err(shadowed(&p, other))
+                    }
                     _ => Ok(p),
                 },
             );
@@ -83,7 +82,10 @@ impl Registry {
                 let scope = next.scope_mut(tenant.as_deref());
                 scope.retain(|_, old| old.path != path);
                 let label = p.label();
-                scope.insert(p.manifest.name.clone(), p);
+                if let Some(older) = scope.insert(p.manifest.name.clone(), p.clone()) {
+                    next.errors.retain(|e| e.path != older.path);
+                    next.errors.push(shadowed(&older, &p));
+                }
                 (next, FileChange::Loaded(label, previous))
             }
             Err(error) => {
@@ -91,6 +93,22 @@ impl Registry {
                 (next, FileChange::Refused(error, previous))
             }
         }
+    }
+
+    /// Serve, from the folder `dir` of one scope, every plugin name that
+    /// nothing serves now (the highest valid version of it).
+    fn refill(&mut self, rt: &Runtime, dir: &Path, tenant: Option<&str>) {
+        let mut errors = Vec::new();
+        let fresh = load_dir(rt, dir, &mut errors);
+        let scope = self.scope_mut(tenant);
+        let mut served = Vec::new();
+        for (name, plugin) in fresh {
+            if !scope.contains_key(&name) {
+                served.push(plugin.path.clone());
+                scope.insert(name, plugin);
+            }
+        }
+        self.errors.retain(|e| !served.contains(&e.path));
     }
 
     fn scope(&self, tenant: Option<&str>) -> &HashMap<String, LoadedPlugin> {
@@ -138,6 +156,42 @@ pub enum FileChange {
     Ignored,
 }
 
+/// Whether `a` should be served rather than `b` (same name): the higher
+/// version, numerically part by part; on a tie the file name last in order.
+fn newer(a: &LoadedPlugin, b: &LoadedPlugin) -> bool {
+    let parts = |v: &str| -> Vec<u64> {
+        v.split(['.', '-', '+'])
+            .map(|x| x.parse().unwrap_or(0))
+            .collect()
+    };
+    match parts(&a.manifest.version).cmp(&parts(&b.manifest.version)) {
+        std::cmp::Ordering::Equal => a.path > b.path,
+        o => o.is_gt(),
+    }
+}
+
+/// The listing entry of a valid file that is not served because another
+/// file of the same name has a higher version.
+fn shadowed(loser: &LoadedPlugin, winner: &LoadedPlugin) -> PluginError {
+    PluginError {
+        path: loser.path.clone(),
+        reason: format!(
+            "not served: {} is shadowed by {} from {} (of several files with one plugin name, the highest version is served)",
+            loser.label(),
+            winner.label(),
+            winner.path.display()
+        ),
+    }
+}
+
+/// The folder of one scope: `dir` itself, or `dir/tenants/<tenant>`.
+fn scope_dir(dir: &Path, tenant: Option<&str>) -> PathBuf {
+    match tenant {
+        None => dir.to_path_buf(),
+        Some(t) => dir.join("tenants").join(t),
+    }
+}
+
 /// Whether `path` names a file the registry would load: `*.wasm`, not
 /// hidden (temp files mid-copy are hidden or carry another extension).
 pub fn is_plugin_file(path: &Path) -> bool {
@@ -182,20 +236,16 @@ fn load_dir(
     paths.sort();
     for path in paths {
         match rt.load(&path) {
-            Ok(p) => {
-                if let Some(prev) = out.get(&p.manifest.name) {
-                    errors.push(PluginError {
-                        path: path.clone(),
-                        reason: format!(
-                            "plugin name {:?} is already served by {}; rename one of them",
-                            p.manifest.name,
-                            prev.path.display()
-                        ),
-                    });
-                    continue;
+            Ok(p) => match out.get(&p.manifest.name) {
+                Some(prev) if !newer(&p, prev) => errors.push(shadowed(&p, prev)),
+                Some(prev) => {
+                    errors.push(shadowed(prev, &p));
+                    out.insert(p.manifest.name.clone(), p);
                 }
-                out.insert(p.manifest.name.clone(), p);
-            }
+                None => {
+                    out.insert(p.manifest.name.clone(), p);
+                }
+            },
             Err(e) => {
                 tracing::warn!("{e}");
                 errors.push(e);

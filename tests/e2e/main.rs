@@ -33,6 +33,7 @@ mod misuse_config;
 mod names;
 mod notify;
 mod plugin_cache;
+mod plugin_upgrade;
 mod remote_csv;
 mod repository;
 mod run_ids;
