@@ -103,9 +103,9 @@ impl Registry {
         let scope = self.scope_mut(tenant);
         let mut served = Vec::new();
         for (name, plugin) in fresh {
-            if !scope.contains_key(&name) {
+            if let std::collections::hash_map::Entry::Vacant(slot) = scope.entry(name) {
                 served.push(plugin.path.clone());
-                scope.insert(name, plugin);
+                slot.insert(plugin);
             }
         }
         self.errors.retain(|e| !served.contains(&e.path));
