@@ -175,12 +175,7 @@ async fn a_missing_permission_is_named_in_test_connection_and_the_run() {
     let g = directory();
     g.revoke("GroupMember.Read.All");
     let env = graph_job(&g, &g.client_secret());
-    let checks = env
-        .host()
-        .await
-        .test_connection(None, "people")
-        .await
-        .unwrap();
+    let checks = env.test_connection().await;
     let members = checks
         .iter()
         .find(|c| c.stage == "group members")

@@ -114,12 +114,7 @@ async fn group_assignment_scope_reads_only_the_assigned_groups() {
     let mut names: Vec<_> = env.users().await.into_iter().map(|u| u.username).collect();
     names.sort();
     assert_eq!(names, ["alan@example.com", "grace@example.com"]);
-    let checks = env
-        .host()
-        .await
-        .test_connection(None, "people")
-        .await
-        .unwrap();
+    let checks = env.test_connection().await;
     assert!(
         checks
             .iter()

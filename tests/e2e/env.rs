@@ -99,6 +99,21 @@ id = "people"
         Host::open(self.config()).await.unwrap()
     }
 
+    /// `test-connection` of job `people`, stage by stage.
+    pub async fn test_connection(&self) -> Vec<usersync_host::model::Check> {
+        self.host()
+            .await
+            .test_connection(None, "people")
+            .await
+            .unwrap()
+    }
+
+    /// The newest run record of job `people`.
+    pub async fn last_run(&self) -> usersync_host::store::RunRecord {
+        let runs = self.host().await.store.runs(None, Some("people"), 1).await;
+        runs.unwrap().remove(0)
+    }
+
     pub async fn sync(&self) -> anyhow::Result<RunReport> {
         self.sync_with(SyncRequest::default()).await
     }

@@ -83,12 +83,7 @@ async fn test_connection_counts_everything_and_names_a_failed_bind() {
     let slapd = slapd_with(&spec, SlapdOptions::default());
     // Pages of 7: a one-page sample would say "at least 7".
     let env = openldap_env(&slapd, openldap_source(&slapd));
-    let checks = env
-        .host()
-        .await
-        .test_connection(None, "people")
-        .await
-        .unwrap();
+    let checks = env.test_connection().await;
     let users = checks.iter().find(|c| c.stage == "users").unwrap();
     assert!(users.detail.contains("finds 30 under"), "{}", users.detail);
     let deletions = checks.iter().find(|c| c.stage == "deletions").unwrap();
@@ -101,12 +96,7 @@ async fn test_connection_counts_everything_and_names_a_failed_bind() {
     let mut conn = crate::ldap_env::ldaps(&slapd);
     conn["bind_password"] = json!({ "value": "nope" });
     env.set_job("ldap", conn);
-    let checks = env
-        .host()
-        .await
-        .test_connection(None, "people")
-        .await
-        .unwrap();
+    let checks = env.test_connection().await;
     for later in checks.iter().filter(|c| c.status == CheckStatus::Skipped) {
         assert_eq!(later.detail, "the bind failed", "{later:?}");
     }

@@ -327,12 +327,7 @@ async fn test_connection_reports_each_stage() {
     let mut conn = crate::ldap_env::ldaps(&slapd);
     conn["bind_password"] = json!({ "value": "nope" });
     env.set_job("ldap", conn);
-    let checks = env
-        .host()
-        .await
-        .test_connection(None, "people")
-        .await
-        .unwrap();
+    let checks = env.test_connection().await;
     let bind = checks.iter().find(|c| c.stage == "bind").unwrap();
     assert_eq!(bind.status, usersync_host::model::CheckStatus::Failed);
     assert!(

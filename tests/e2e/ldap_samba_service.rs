@@ -55,12 +55,7 @@ async fn a_non_admin_bind_account_still_sees_deletions_and_primary_groups() {
     );
     env.raise_limits();
 
-    let checks = env
-        .host()
-        .await
-        .test_connection(None, "people")
-        .await
-        .unwrap();
+    let checks = env.test_connection().await;
     let deletions = checks.iter().find(|c| c.stage == "deletions").unwrap();
     assert!(
         deletions.detail.contains("cannot read deleted objects")

@@ -133,12 +133,7 @@ async fn crlf_exports_cite_the_right_lines() {
         .map(|e| e.record.as_str())
         .collect();
     assert_eq!(errors, ["line 5"], "{:?}", report.plan.errors);
-    let checks = env
-        .host()
-        .await
-        .test_connection(None, "people")
-        .await
-        .unwrap();
+    let checks = env.test_connection().await;
     let sample = checks.iter().find(|c| c.stage == "sample").unwrap();
     assert!(
         sample.detail.contains("(first: line 5:"),
