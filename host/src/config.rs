@@ -107,6 +107,9 @@ pub struct TenantConfig {
     #[serde(default)]
     pub licenses: BTreeMap<String, u32>,
     pub limits: Option<Limits>,
+    /// This tenant's own API token (`"env:VAR"`, `"file:path"` or the value,
+    /// at least 16 characters): it sees and changes only this tenant.
+    pub token: Option<Secret>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -348,7 +351,18 @@ impl Config {
                 id: default_tenant(),
                 licenses: BTreeMap::new(),
                 limits: None,
+                token: None,
             });
+        }
+        // `file:` secrets are relative to the config's folder.
+        let base = config.base_dir.clone();
+        for secret in config
+            .tenants
+            .iter_mut()
+            .filter_map(|t| t.token.as_mut())
+            .chain(config.server.token.as_mut())
+        {
+            secret.anchor(&base);
         }
         config.validate().with_context(|| format!("in {origin}"))?;
         Ok(config)

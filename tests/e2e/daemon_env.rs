@@ -106,6 +106,25 @@ impl Served {
         self.send(req).await
     }
 
+    /// Any request with `token` (none: no Authorization header) and an
+    /// optional JSON body.
+    pub async fn request_as(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        self.send(req).await
+    }
+
     /// POST a JSON body with the token.
     pub async fn post_json(&self, path: &str, body: &Value) -> (StatusCode, Value) {
         self.send(

@@ -42,5 +42,6 @@ mod runs;
 mod safety;
 mod scope;
 mod script;
+mod tenant_tokens;
 mod tenants;
 mod validation;

@@ -100,7 +100,7 @@ const GLOBEX_CSV: &str = "id,uid,active,groups\n7,grace,true,Ops\n";
 
 /// Tenants `acme` and `globex`, each with a job `people` reading its own
 /// CSV (folder `acme/` or `globex/`); `extra` is merged into both jobs.
-fn same_job_id_in_two_tenants(extra: toml::Table) -> TestEnv {
+pub fn same_job_id_in_two_tenants(extra: toml::Table) -> TestEnv {
     let env = TestEnv::csv();
     for (tenant, csv) in [("acme", ACME_CSV), ("globex", GLOBEX_CSV)] {
         let dir = env.dir.path().join(tenant);

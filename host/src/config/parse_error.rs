@@ -179,7 +179,8 @@ mod tests {
             format!("{job}interval_seconds = \"{SECRET}\"\n"),
             format!("[server]\ntoken = {{ value = \"{SECRET}\" }}\nlisten = 8080\n"),
             format!("[server]\ntoken = {{ value = \"{SECRET}\", env = 1 }}\n"),
-            format!("[server]\ntoken = \"{SECRET}\"\n"),
+            // (a string is a secret's value since issue 12; a list is not)
+            format!("[server]\ntoken = [\"{SECRET}\"]\n"),
             // An unknown variant whose value is the secret.
             format!("{job}[jobs.credentials.x]\ntype = \"{SECRET}\"\n"),
             // An unterminated string holding it.

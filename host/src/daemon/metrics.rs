@@ -198,6 +198,30 @@ impl Metrics {
         prometheus_client::encoding::text::encode(&mut out, &r).expect("writing to a String");
         out
     }
+
+    /// The text format with only `tenant`'s samples: the per-tenant
+    /// families (runs, durations, records), none of the daemon-wide ones.
+    /// Every tenant-labelled family has `tenant` as its first label.
+    pub fn encode_for_tenant(&self, tenant: &str) -> String {
+        let escaped = tenant
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('\n', "\\n");
+        let own = format!("{{tenant=\"{escaped}\"");
+        let mut out = String::new();
+        for line in self.encode().lines() {
+            let keep = line.starts_with('#')
+                || line.find('{').is_some_and(|i| {
+                    line[i..].starts_with(&own)
+                        && matches!(line[i + own.len()..].chars().next(), Some(',' | '}'))
+                });
+            if keep {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        out
+    }
 }
 
 impl CallObserver for Metrics {

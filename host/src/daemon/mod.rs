@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use arc_swap::ArcSwapOption;
+use arc_swap::ArcSwap;
 use chrono::{DateTime, Utc};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::Notify;
@@ -56,8 +56,8 @@ pub struct Daemon {
     refusals: plugins::Refusals,
     config_path: PathBuf,
     config_status: Mutex<ConfigStatus>,
-    /// SHA-256 of the API token in force (`None`: no token configured).
-    token: ArcSwapOption<[u8; 32]>,
+    /// Digests of the API tokens in force (operator and tenants).
+    tokens: ArcSwap<api::auth::Tokens>,
     /// The address the API is bound to.
     pub listen: SocketAddr,
     pub started_at: DateTime<Utc>,
@@ -89,8 +89,9 @@ pub async fn serve(opts: ServeOptions) -> Result<bool> {
             .with_context(|| format!("--listen {l:?} is not an address like 127.0.0.1:8080"))?,
         None => config.server.listen_addr()?,
     };
-    let token = api::auth::resolve_token(&config)?;
-    if token.is_none() && !listen.ip().is_loopback() {
+    let tokens = api::auth::resolve_tokens(&config)?;
+    let no_token = !tokens.has_operator();
+    if no_token && !listen.ip().is_loopback() {
         bail!(
             "the API would listen on {listen} without a token: set server.token \
              (e.g. token = {{ env = \"USERSYNC_API_TOKEN\" }}) or USERSYNC_API_TOKEN, or listen on 127.0.0.1"
@@ -117,15 +118,14 @@ pub async fn serve(opts: ServeOptions) -> Result<bool> {
             last_error_at: None,
         }),
         config_path,
-        token: ArcSwapOption::empty(),
+        tokens: ArcSwap::from_pointee(tokens),
         listen,
         started_at: Utc::now(),
         shutting_down: AtomicBool::new(false),
         wake: Notify::new(),
         run_ended: Notify::new(),
     });
-    daemon.set_token(token.as_deref());
-    if token.is_none() {
+    if no_token {
         tracing::warn!("no API token configured (server.token or USERSYNC_API_TOKEN): anyone on this machine can use the API on {listen}");
     }
     daemon.note_initial_plugins();

@@ -78,8 +78,8 @@ fn load(daemon: &Daemon) -> Result<Config> {
     {
         bail!("plugins.dir or plugins.cache_dir changed: restart `usersync serve` to use another folder");
     }
-    let token = super::api::auth::resolve_token(&new)?;
-    if token.is_none() && !daemon.listen.ip().is_loopback() {
+    let tokens = super::api::auth::resolve_tokens(&new)?;
+    if !tokens.has_operator() && !daemon.listen.ip().is_loopback() {
         bail!(
             "server.token is required while the API listens on {}, which is not a loopback address",
             daemon.listen
@@ -92,6 +92,6 @@ fn load(daemon: &Daemon) -> Result<Config> {
             daemon.listen
         );
     }
-    daemon.set_token(token.as_deref());
+    daemon.set_tokens(tokens);
     Ok(new)
 }

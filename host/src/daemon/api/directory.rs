@@ -1,10 +1,11 @@
 //! `/users` and `/groups`: what the target store holds, filtered and paged.
 
 use axum::extract::State;
-use axum::Json;
+use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::auth::Caller;
 use super::jobs::filter_tenant;
 use super::{ApiQuery, ApiResult, AppState, Page};
 use crate::store::{GroupRow, UserRow};
@@ -35,10 +36,11 @@ pub struct UsersPage {
     security(("bearer" = [])))]
 pub async fn users(
     State(d): State<AppState>,
+    Extension(caller): Extension<Caller>,
     ApiQuery(p): ApiQuery<DirectoryParams>,
 ) -> ApiResult<UsersPage> {
     let page = Page::new(p.limit, p.offset)?;
-    let tenant = filter_tenant(&d, p.tenant, p.job.as_deref())?;
+    let tenant = filter_tenant(&d, &caller, p.tenant, p.job.as_deref())?;
     let mut rows = d.host.store.users(tenant.as_deref()).await?;
     rows.retain(|u| {
         p.job.as_ref().is_none_or(|j| u.job_id.as_ref() == Some(j))
@@ -66,10 +68,11 @@ pub struct GroupsPage {
     security(("bearer" = [])))]
 pub async fn groups(
     State(d): State<AppState>,
+    Extension(caller): Extension<Caller>,
     ApiQuery(p): ApiQuery<DirectoryParams>,
 ) -> ApiResult<GroupsPage> {
     let page = Page::new(p.limit, p.offset)?;
-    let tenant = filter_tenant(&d, p.tenant, p.job.as_deref())?;
+    let tenant = filter_tenant(&d, &caller, p.tenant, p.job.as_deref())?;
     let mut rows = d.host.store.groups(tenant.as_deref()).await?;
     rows.retain(|g| {
         p.job.as_ref().is_none_or(|j| &g.job_id == j) && p.active.is_none_or(|a| g.active == a)

@@ -3,11 +3,12 @@
 use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::response::IntoResponse;
-use axum::Json;
+use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::auth::Caller;
 use super::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -17,7 +18,7 @@ pub struct Health {
     pub status: String,
     pub version: String,
     pub started_at: DateTime<Utc>,
-    /// Only with the token.
+    /// Only with the operator token (they cover every tenant).
     pub details: Option<HealthDetails>,
 }
 
@@ -45,7 +46,7 @@ fn without_quoted_lines(message: &str) -> String {
 }
 
 #[utoipa::path(get, path = "/health", tag = "daemon",
-    responses((status = 200, description = "The daemon is up; `details` only with the token", body = Health)))]
+    responses((status = 200, description = "The daemon is up; `details` only with the operator token", body = Health)))]
 pub async fn health(State(d): State<AppState>, headers: HeaderMap) -> Json<Health> {
     let registry = d.host.registry();
     let config = d.config_status();
@@ -57,7 +58,8 @@ pub async fn health(State(d): State<AppState>, headers: HeaderMap) -> Json<Healt
     } else {
         "ok"
     };
-    let details = d.authorize(&headers).is_ok().then(|| HealthDetails {
+    let operator = d.authorize(&headers) == Ok(Caller::Operator);
+    let details = operator.then(|| HealthDetails {
         jobs: d.host.config().jobs.len(),
         runs_in_progress: d.running_count(),
         plugins_served: registry.all().count(),
@@ -76,14 +78,21 @@ pub async fn health(State(d): State<AppState>, headers: HeaderMap) -> Json<Healt
 }
 
 #[utoipa::path(get, path = "/metrics", tag = "daemon",
-    responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)),
+    responses((status = 200, description = "Prometheus text format; a tenant token gets its own tenant's runs, durations and records only", content_type = "text/plain", body = String)),
     security(("bearer" = [])))]
-pub async fn metrics(State(d): State<AppState>) -> impl IntoResponse {
+pub async fn metrics(
+    State(d): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> impl IntoResponse {
+    let text = match caller.tenant() {
+        None => d.metrics.encode(),
+        Some(tenant) => d.metrics.encode_for_tenant(tenant),
+    };
     (
         [(
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        d.metrics.encode(),
+        text,
     )
 }

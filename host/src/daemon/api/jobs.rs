@@ -4,10 +4,11 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::Json;
+use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::auth::Caller;
 use super::{ApiError, ApiQuery, ApiResult, AppState};
 use crate::config::{JobConfig, JobKey};
 use crate::daemon::jobs::{LastRun, NextRun, RunOptions, Running, StartError, Trigger};
@@ -72,12 +73,28 @@ pub fn job_path(key: &JobKey) -> String {
 }
 
 #[utoipa::path(get, path = "/jobs", tag = "jobs",
-    responses((status = 200, description = "Every job in the config, each with its tenant", body = [JobView])),
+    responses((status = 200, description = "Every job in the config (a tenant token: its tenant's), each with its tenant", body = [JobView])),
     security(("bearer" = [])))]
-pub async fn list(State(d): State<AppState>) -> ApiResult<Vec<JobView>> {
+pub async fn list(
+    State(d): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> ApiResult<Vec<JobView>> {
     let config = d.host.config();
     Ok(Json(
-        config.jobs.iter().map(|j| JobView::new(&d, j)).collect(),
+        config
+            .jobs
+            .iter()
+            .filter(|j| caller.sees(&j.tenant))
+            .map(|j| JobView::new(&d, j))
+            .collect(),
+    ))
+}
+
+/// The answer to a tenant token naming another tenant: the same whether
+/// that tenant exists or not, so it confirms nothing.
+pub fn hidden_tenant(tenant: &str) -> ApiError {
+    ApiError::not_found(format!(
+        "no tenant {tenant:?} for this token (a tenant token sees only its own tenant)"
     ))
 }
 
@@ -87,8 +104,12 @@ pub async fn list(State(d): State<AppState>) -> ApiResult<Vec<JobView>> {
     security(("bearer" = [])))]
 pub async fn list_tenant(
     State(d): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(tenant): Path<String>,
 ) -> ApiResult<Vec<JobView>> {
+    if !caller.sees(&tenant) {
+        return Err(hidden_tenant(&tenant));
+    }
     let config = d.host.config();
     if config.tenant(&tenant).is_none() {
         let known: Vec<_> = config.tenants.iter().map(|t| t.id.as_str()).collect();
@@ -115,9 +136,17 @@ pub struct JobPath {
     pub id: String,
 }
 
-/// The job a path names: 404 if none, 409 naming the tenants if a bare id
-/// is used by several.
-pub fn resolve(d: &Daemon, tenant: Option<&str>, id: &str) -> Result<JobConfig, ApiError> {
+/// The job a path names: 404 if none (or if it is not the caller's), 409
+/// naming the tenants if a bare id is used by several.
+pub fn resolve(
+    d: &Daemon,
+    caller: &Caller,
+    tenant: Option<&str>,
+    id: &str,
+) -> Result<JobConfig, ApiError> {
+    if let Caller::Tenant(own) = caller {
+        return resolve_own(d, own, tenant, id);
+    }
     let config = d.host.config();
     let tenants: Vec<&str> = config
         .jobs
@@ -142,17 +171,53 @@ pub fn resolve(d: &Daemon, tenant: Option<&str>, id: &str) -> Result<JobConfig, 
         .map_err(|e| ApiError::not_found(format!("{e:#}")))
 }
 
+/// For a tenant token: the job `id` of its own tenant. Another tenant's
+/// name gets the same 404 whether it exists or not, and the message lists
+/// only the caller's own jobs.
+fn resolve_own(
+    d: &Daemon,
+    own: &str,
+    tenant: Option<&str>,
+    id: &str,
+) -> Result<JobConfig, ApiError> {
+    if let Some(t) = tenant.filter(|t| *t != own) {
+        return Err(hidden_tenant(t));
+    }
+    let config = d.host.config();
+    if let Some(job) = config.job_by_key(&JobKey::new(own, id)) {
+        return Ok(job.clone());
+    }
+    let mine: Vec<&str> = config
+        .jobs
+        .iter()
+        .filter(|j| j.tenant == own)
+        .map(|j| j.id.as_str())
+        .collect();
+    Err(ApiError::not_found(format!(
+        "no job {id:?} in tenant {own:?} (its jobs: {})",
+        mine.join(", ")
+    )))
+}
+
 /// The tenant to filter a listing by: the one given, or for a `job` filter
 /// alone, that job's tenant (409 if several tenants use the id). An id no
-/// longer in the config (old runs) filters by id only.
+/// longer in the config (old runs) filters by id only. A tenant token
+/// always filters by its own tenant, and naming another one is a 404.
 pub fn filter_tenant(
     d: &Daemon,
+    caller: &Caller,
     tenant: Option<String>,
     job: Option<&str>,
 ) -> Result<Option<String>, ApiError> {
+    if let Caller::Tenant(own) = caller {
+        return match tenant {
+            Some(t) if t != *own => Err(hidden_tenant(&t)),
+            _ => Ok(Some(own.clone())),
+        };
+    }
     match (tenant, job) {
         (None, Some(job)) if d.host.config().jobs.iter().any(|j| j.id == job) => {
-            Ok(Some(resolve(d, None, job)?.tenant))
+            Ok(Some(resolve(d, caller, None, job)?.tenant))
         }
         (tenant, _) => Ok(tenant),
     }
@@ -162,8 +227,12 @@ pub fn filter_tenant(
     params(("tenant" = String, Path, description = "Tenant id"), ("id" = String, Path, description = "Job id")),
     responses((status = 200, body = JobView), (status = 404, body = super::ErrorBody)),
     security(("bearer" = [])))]
-pub async fn get(State(d): State<AppState>, Path(p): Path<JobPath>) -> ApiResult<JobView> {
-    let job = resolve(&d, p.tenant.as_deref(), &p.id)?;
+pub async fn get(
+    State(d): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(p): Path<JobPath>,
+) -> ApiResult<JobView> {
+    let job = resolve(&d, &caller, p.tenant.as_deref(), &p.id)?;
     Ok(Json(JobView::new(&d, &job)))
 }
 
@@ -200,10 +269,11 @@ pub struct RunStarted {
     security(("bearer" = [])))]
 pub async fn run(
     State(d): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(path): Path<JobPath>,
     ApiQuery(p): ApiQuery<RunParams>,
 ) -> Result<(StatusCode, Json<RunStarted>), ApiError> {
-    let key = resolve(&d, path.tenant.as_deref(), &path.id)?.key();
+    let key = resolve(&d, &caller, path.tenant.as_deref(), &path.id)?.key();
     let opts = RunOptions {
         dry_run: p.dry_run.unwrap_or(false),
         full: p.full.unwrap_or(false),
@@ -267,9 +337,10 @@ pub struct ConnectionTest {
     security(("bearer" = [])))]
 pub async fn test_connection(
     State(d): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(path): Path<JobPath>,
 ) -> ApiResult<ConnectionTest> {
-    let key = resolve(&d, path.tenant.as_deref(), &path.id)?.key();
+    let key = resolve(&d, &caller, path.tenant.as_deref(), &path.id)?.key();
     let checks = d
         .host
         .test_connection(Some(&key.tenant), &key.job)

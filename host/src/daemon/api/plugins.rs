@@ -1,11 +1,12 @@
 //! `/plugins`: what is served, and which files were refused and why.
 
 use axum::extract::State;
-use axum::Json;
+use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::auth::Caller;
 use super::{ApiResult, AppState};
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -46,15 +47,26 @@ pub struct PluginsView {
 }
 
 #[utoipa::path(get, path = "/plugins", tag = "plugins",
-    responses((status = 200, body = PluginsView)),
+    responses((status = 200, description = "A tenant token sees the shared plugins and its own, and only its own folder's refusals", body = PluginsView)),
     security(("bearer" = [])))]
-pub async fn list(State(d): State<AppState>) -> ApiResult<PluginsView> {
+pub async fn list(
+    State(d): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> ApiResult<PluginsView> {
     let registry = d.host.registry();
+    let config = d.host.config();
+    // Refusals in the shared folder are the operator's business; a tenant
+    // sees those of its own folder.
+    let refusal_visible = |path: &std::path::Path| match caller.tenant() {
+        None => true,
+        Some(t) => path.starts_with(config.resolve(&config.plugins.dir).join("tenants").join(t)),
+    };
     let error_at = |path: &std::path::Path| registry.errors.iter().find(|e| e.path == path);
     let mut plugins: Vec<PluginView> = registry
         .all()
+        .filter(|(tenant, _)| tenant.is_none_or(|t| caller.sees(t)))
         .map(|(tenant, p)| {
-            let error = error_at(&p.path);
+            let error = error_at(&p.path).filter(|e| refusal_visible(&e.path));
             PluginView {
                 name: p.manifest.name.clone(),
                 version: p.manifest.version.clone(),
@@ -75,6 +87,7 @@ pub async fn list(State(d): State<AppState>) -> ApiResult<PluginsView> {
     let refused = registry
         .errors
         .iter()
+        .filter(|e| refusal_visible(&e.path))
         .map(|e| RefusedFile {
             path: e.path.display().to_string(),
             reason: e.reason.clone(),

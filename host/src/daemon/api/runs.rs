@@ -2,11 +2,12 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::Json;
+use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
+use super::auth::Caller;
 use super::jobs::{filter_tenant, resolve, JobPath};
 use super::{ApiError, ApiQuery, ApiResult, AppState, Page};
 use crate::daemon::Daemon;
@@ -94,9 +95,10 @@ pub struct RunsPage {
     security(("bearer" = [])))]
 pub async fn list(
     State(d): State<AppState>,
+    Extension(caller): Extension<Caller>,
     ApiQuery(p): ApiQuery<RunsParams>,
 ) -> ApiResult<RunsPage> {
-    let tenant = filter_tenant(&d, p.tenant, p.job.as_deref())?;
+    let tenant = filter_tenant(&d, &caller, p.tenant, p.job.as_deref())?;
     page_of_runs(&d, tenant.as_deref(), p.job.as_deref(), p.limit, p.offset).await
 }
 
@@ -114,10 +116,11 @@ pub struct PageParams {
     security(("bearer" = [])))]
 pub async fn list_job(
     State(d): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(path): Path<JobPath>,
     ApiQuery(p): ApiQuery<PageParams>,
 ) -> ApiResult<RunsPage> {
-    let key = resolve(&d, path.tenant.as_deref(), &path.id)?.key();
+    let key = resolve(&d, &caller, path.tenant.as_deref(), &path.id)?.key();
     page_of_runs(&d, Some(&key.tenant), Some(&key.job), p.limit, p.offset).await
 }
 
@@ -148,8 +151,12 @@ async fn page_of_runs(
         (status = 404, body = super::ErrorBody),
         (status = 409, description = "The prefix matches several runs", body = super::ErrorBody)),
     security(("bearer" = [])))]
-pub async fn get(State(d): State<AppState>, Path(id): Path<String>) -> ApiResult<RunView> {
-    match d.host.store.find_run(&id).await? {
+pub async fn get(
+    State(d): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> ApiResult<RunView> {
+    match find_visible_run(&d, &caller, &id).await? {
         RunMatch::One(r) => Ok(Json((*r).into())),
         RunMatch::None => Err(ApiError::not_found(format!(
             "no run {id:?}; give its id or at least its first {MIN_RUN_PREFIX} characters (GET /runs lists them)"
@@ -162,6 +169,35 @@ pub async fn get(State(d): State<AppState>, Path(id): Path<String>) -> ApiResult
             ),
         )),
     }
+}
+
+/// The run an id or prefix names, among the runs the caller may see: a
+/// tenant token finds neither another tenant's run nor, in a prefix
+/// match, its id (a 409 listing it would confirm it exists).
+async fn find_visible_run(d: &Daemon, caller: &Caller, id: &str) -> anyhow::Result<RunMatch> {
+    let found = d.host.store.find_run(id).await?;
+    if *caller == Caller::Operator {
+        return Ok(found);
+    }
+    Ok(match found {
+        RunMatch::One(r) if caller.sees(&r.tenant_id) => RunMatch::One(r),
+        RunMatch::One(_) | RunMatch::None => RunMatch::None,
+        RunMatch::Several(ids) => {
+            let mut mine = Vec::new();
+            for id in ids {
+                if let Some(r) = d.host.store.run(&id).await? {
+                    if caller.sees(&r.tenant_id) {
+                        mine.push(r);
+                    }
+                }
+            }
+            match mine.len() {
+                0 => RunMatch::None,
+                1 => RunMatch::One(Box::new(mine.remove(0))),
+                _ => RunMatch::Several(mine.into_iter().map(|r| r.id).collect()),
+            }
+        }
+    })
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -233,10 +269,11 @@ const KINDS: [&str; 5] = ["user", "group", "membership", "role", "license"];
     security(("bearer" = [])))]
 pub async fn audit(
     State(d): State<AppState>,
+    Extension(caller): Extension<Caller>,
     ApiQuery(p): ApiQuery<AuditParams>,
 ) -> ApiResult<AuditPage> {
     let page = Page::new(p.limit, p.offset)?;
-    let tenant = filter_tenant(&d, p.tenant, p.job.as_deref())?;
+    let tenant = filter_tenant(&d, &caller, p.tenant, p.job.as_deref())?;
     if let Some(k) = p.kind.as_deref().filter(|k| !KINDS.contains(k)) {
         return Err(ApiError::bad_request(format!(
             "kind = {k:?}: use one of {}",

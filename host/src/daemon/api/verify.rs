@@ -4,10 +4,11 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::Json;
+use axum::{Extension, Json};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
+use super::auth::Caller;
 use super::{ApiError, ApiJson, ApiResult, AppState};
 use crate::sync::PasswordCheck;
 
@@ -46,6 +47,7 @@ impl std::fmt::Debug for VerifyRequest {
     security(("bearer" = [])))]
 pub async fn verify_password(
     State(d): State<AppState>,
+    Extension(caller): Extension<Caller>,
     ApiJson(req): ApiJson<VerifyRequest>,
 ) -> ApiResult<PasswordCheck> {
     if req.password.is_empty() {
@@ -53,7 +55,7 @@ pub async fn verify_password(
             "password is empty (an empty password would be an anonymous bind)",
         ));
     }
-    let key = super::jobs::resolve(&d, req.tenant.as_deref(), &req.job)?.key();
+    let key = super::jobs::resolve(&d, &caller, req.tenant.as_deref(), &req.job)?.key();
     d.host
         .verify_password(Some(&key.tenant), &key.job, &req.username, &req.password)
         .await
