@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build-plugins.sh
+# Python and JavaScript plugin examples (installs the pinned toolchains under target/).
+bash scripts/build-polyglot.sh
 cargo fmt --all -- --check
 cargo clippy --release -p usersync-host -p usersync-sdk -p cloud-servers -p usersync-bench --all-targets -- -D warnings
 for pkg in usersync-csv usersync-graph usersync-okta usersync-ldap usersync-default-mapper contractor-mapper hostile-mapper hostile-connector scripted-connector wrong-world flip-mapper; do

@@ -34,6 +34,7 @@ mod names;
 mod notify;
 mod plugin_cache;
 mod plugin_upgrade;
+mod polyglot;
 mod remote_csv;
 mod repository;
 mod run_ids;
