@@ -208,6 +208,8 @@ pub struct Check {
 #[serde(rename_all = "lowercase")]
 pub enum CheckStatus {
     Ok,
+    /// Works, but a sync would likely not do what is wanted.
+    Warning,
     Failed,
     Skipped,
 }

@@ -317,7 +317,16 @@ async fn test_connection_reports_each_stage() {
             )
         })
         .collect();
-    for want in ["tcp", "tls", "bind", "base_dn", "users", "groups"] {
+    // The last stage maps real entries through the job's mapper.
+    for want in [
+        "tcp",
+        "tls",
+        "bind",
+        "base_dn",
+        "users",
+        "groups",
+        "sample records mapped",
+    ] {
         assert!(
             stages.contains(&(want, true)),
             "{want} not green in {checks:?}"

@@ -35,6 +35,7 @@ mod notify;
 mod plugin_cache;
 mod plugin_upgrade;
 mod polyglot;
+mod probe;
 mod remote_csv;
 mod repository;
 mod run_ids;

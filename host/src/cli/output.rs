@@ -153,6 +153,7 @@ pub fn checks(checks: &[Check], json: bool) -> Result<bool> {
     for c in checks {
         let mark = match c.status {
             CheckStatus::Ok => "ok  ",
+            CheckStatus::Warning => "WARN",
             CheckStatus::Failed => "FAIL",
             CheckStatus::Skipped => "skip",
         };
@@ -160,10 +161,12 @@ pub fn checks(checks: &[Check], json: bool) -> Result<bool> {
     }
     outln!(
         "{}",
-        if ok {
-            "connection ok"
-        } else {
+        if !ok {
             "connection FAILED"
+        } else if checks.iter().any(|c| c.status == CheckStatus::Warning) {
+            "connection ok, with warnings: a sync may not do what you want (see WARN above)"
+        } else {
+            "connection ok"
         }
     )?;
     Ok(ok)

@@ -191,6 +191,7 @@ impl Daemon {
             confirm_deletions: opts.confirm_deletions,
             run_id: Some(running.run_id.clone()),
             cancel: Some(running.cancel.clone()),
+            ..Default::default()
         };
         let mut guard = RunGuard {
             daemon: self.clone(),

@@ -29,7 +29,15 @@ pub struct Collected {
     pub extra_members: Vec<(String, Vec<String>)>,
     /// Warnings the connector logged, for the run record.
     pub warnings: Vec<String>,
+    /// The read stopped because it had its sample (not a failure).
+    pub sampled: bool,
+    /// Attribute names of the first user record the connector sent, for
+    /// the connection test's hints.
+    pub sample_attributes: Vec<String>,
 }
+
+/// What the collector tells a connector once a sampled read has enough.
+pub const SAMPLE_TAKEN: &str = "the connection test has its sample; the read stops here";
 
 pub struct Collector {
     pub shared: Arc<Mutex<Collected>>,
@@ -48,6 +56,8 @@ pub struct Collector {
     /// Why the read must stop (budget, mapper failure, shutdown); the host
     /// then stops the connector even if it ignores the error it was given.
     pub fatal: Option<String>,
+    /// Stop after this many users (see `SyncRequest::sample`).
+    pub sample: Option<usize>,
 }
 
 impl Collector {
@@ -127,6 +137,12 @@ impl TargetSink for Collector {
         let mut filtered: Vec<bool> = batch.iter().map(|o| self.in_filter(o)).collect();
         let shared = self.shared.clone();
         let mut shared = shared.lock().expect("collector lock");
+        if self.sample.is_some() && shared.sample_attributes.is_empty() {
+            if let Some(first) = batch.first() {
+                shared.sample_attributes =
+                    first.attributes.iter().map(|a| a.name.clone()).collect();
+            }
+        }
         let snap = &mut shared.snapshot;
         let mut bytes = 0;
         for ((object, result), in_filter) in batch.into_iter().zip(merged).zip(filtered.drain(..)) {
@@ -151,8 +167,16 @@ impl TargetSink for Collector {
                 }
             }
         }
+        let sampled = self
+            .sample
+            .is_some_and(|n| snap.users.len() + snap.errors.len() >= n);
+        shared.sampled |= sampled;
         drop(shared);
-        self.charge(bytes)
+        self.charge(bytes)?;
+        if sampled {
+            return Err(self.stop(SAMPLE_TAKEN.into()));
+        }
+        Ok(())
     }
 
     fn put_groups(&mut self, batch: Vec<WireObject>) -> Result<(), String> {

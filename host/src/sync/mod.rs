@@ -5,6 +5,7 @@
 mod collector;
 mod held;
 mod hooks;
+mod probe;
 mod read;
 mod verify;
 
@@ -23,7 +24,7 @@ use serde::Serialize;
 
 use crate::config::{Config, JobConfig};
 use crate::engine::{self, Plan, Policy, RunMode, RunOutcome};
-use crate::model::{ReadMode, ReadSummary};
+use crate::model::{CheckStatus, ReadMode, ReadSummary};
 use crate::registry::Registry;
 use crate::runtime::{CallContext, ConnectorInstance, Grant, LoadedPlugin, Runtime};
 use crate::store::{ApplyContext, RunRecord, Store, HEARTBEAT_EVERY};
@@ -56,6 +57,9 @@ pub struct SyncRequest {
     /// Set to stop the run at the next batch the connector sends (the
     /// daemon shutting down); the run is recorded as `cancelled`.
     pub cancel: Option<Arc<AtomicBool>>,
+    /// Stop reading after this many users (the connection test's sample);
+    /// a sampled read is never applied.
+    pub sample: Option<usize>,
 }
 
 /// What a run did (or, for a dry run, would do).
@@ -76,6 +80,9 @@ impl Host {
         let rt = runtime.clone();
         let registry =
             tokio::task::spawn_blocking(move || Registry::scan(&rt, &plugins_dir)).await?;
+        for e in &registry.errors {
+            tracing::warn!("{e}");
+        }
         let store = Store::open(&config.store_url()).await?;
         store.mark_interrupted_runs().await?;
         Ok(Host {
@@ -156,13 +163,18 @@ impl Host {
             ..Default::default()
         };
         let started = Instant::now();
-        let checks = tokio::task::spawn_blocking(move || {
+        let source = job.source_json();
+        let mut checks = tokio::task::spawn_blocking(move || {
             let mut instance = ConnectorInstance::new(&rt, &connector, &limits, ctx, &grant)?;
-            instance.test_connection(&job.source_json())
+            instance.test_connection(&source)
         })
-        .await?;
+        .await??;
         self.observe(&plugin, "test-connection", started);
-        checks
+        // Only a source that answered can be sampled.
+        if checks.iter().all(|c| c.status != CheckStatus::Failed) {
+            checks.extend(self.probe_mapping(&config, &job).await);
+        }
+        Ok(checks)
     }
 
     /// Run one sync of a job. Every attempted run of a known job leaves a

@@ -43,6 +43,7 @@ impl Host {
         let grant = grant(config, &job);
         let observer = self.observer.clone();
         let cancel = req.cancel.clone();
+        let sample = req.sample;
         let run_id = run_id.to_string();
         let shared = shared.clone();
         let seats_info = tenant
@@ -93,16 +94,25 @@ impl Host {
                         .saturating_mul(1 << 20),
                 ),
                 fatal: None,
+                sample,
             };
             let mut instance =
                 ConnectorInstance::new(&rt, &connector, &limits, ctx(&connector), &grant)?;
             let started = Instant::now();
             let read = instance.read(&job.source_json(), &mode, Box::new(sink));
             observe(&connector.manifest.name, "read", started);
-            let read = read?;
             drop(instance);
-            let collected = std::mem::take(&mut *shared.lock().expect("collector lock"));
-            Ok((read, collected))
+            let take = || std::mem::take(&mut *shared.lock().expect("collector lock"));
+            match read {
+                Ok(read) => Ok((read, take())),
+                // A sample that is complete stopped the read on purpose.
+                Err(_) if shared.lock().expect("collector lock").sampled => {
+                    Ok((ReadSummary::default(), take()))
+                }
+                // What the read gathered stays for the caller (e.g. a
+                // plugin's request to run again later).
+                Err(e) => Err(e),
+            }
         })
     }
 }

@@ -314,7 +314,7 @@ pub async fn run(
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CheckView {
     pub stage: String,
-    /// `ok`, `failed` or `skipped`.
+    /// `ok`, `warning` (works, but a sync may not do what is wanted), `failed` or `skipped`.
     pub status: String,
     pub detail: String,
 }
