@@ -40,9 +40,12 @@ async fn without_syncprov_the_id_listing_finds_deletions_in_an_incremental_run()
         !env.user(&spec.user(gone_user).uid).await.active,
         "the deleted user is deactivated without waiting for a full run"
     );
-    // The listing reports the deleted group too (the warning below); the
-    // store keeping it active after an incremental `remove` is a known gap.
-    let _ = gone_group;
+    let groups = env.groups().await;
+    let (_, _, active) = groups.iter().find(|g| g.1 == gone_group).unwrap();
+    assert!(
+        !active,
+        "the deleted group is deactivated without waiting for a full run"
+    );
     let said = warnings(&second);
     assert!(
         said.contains("deletion check: 1 users, 1 groups gone"),

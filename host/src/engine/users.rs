@@ -256,6 +256,8 @@ fn departures<'a>(
     let index = |u: &StoredUser| r.users.get(&u.source_id).expect("numbered") as usize;
     let gone: Vec<&StoredUser> = match mode {
         RunMode::Incremental => {
+            // The source named what it deleted: groups may go too.
+            r.departures_allowed = true;
             let removed: FastSet<&str> =
                 snapshot.removed_users.iter().map(String::as_str).collect();
             current

@@ -48,6 +48,18 @@ fn group_gone_in_full_run_is_deactivated() {
 }
 
 #[test]
+fn group_the_source_removed_in_an_incremental_run_is_deactivated() {
+    let s = Snapshot {
+        removed_groups: vec!["g2".into()],
+        ..snap_groups(Vec::new(), Vec::new())
+    };
+    let mut c = current(vec![stored("u1", "alice")]);
+    c.groups = vec![stored_group("g1", "Staff"), stored_group("g2", "Old")];
+    let p = plan(&s, &c, &Policy::default(), RunMode::Incremental);
+    assert_eq!(group_actions(&p), [("g2", "deactivate")]);
+}
+
+#[test]
 fn membership_removed_when_user_leaves_group() {
     let s = snap_groups(
         vec![user("u1", "alice"), user("u2", "bob")],
