@@ -246,10 +246,8 @@ fn load_dir(
                     out.insert(p.manifest.name.clone(), p);
                 }
             },
-            Err(e) => {
-                tracing::warn!("{e}");
-                errors.push(e);
-            }
+            // Listed in `errors`: the caller says it once, where it fits.
+            Err(e) => errors.push(e),
         }
     }
     out

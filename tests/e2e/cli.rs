@@ -230,3 +230,24 @@ async fn lookup_says_what_it_added() {
         "{text}"
     );
 }
+
+#[test]
+fn plugins_list_names_each_refused_file_once_and_opens_no_store() {
+    let env = TestEnv::csv();
+    std::fs::write(env.dir.path().join("plugins/broken.wasm"), b"not wasm").unwrap();
+    let out = ok(usersync(&env).args(["plugins", "list"]));
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(all.matches("broken.wasm").count(), 1, "{all}");
+    assert!(
+        all.contains("csv") && all.contains("default-mapper"),
+        "{all}"
+    );
+    assert!(
+        !env.dir.path().join("usersync.db").exists(),
+        "listing plugins creates no store"
+    );
+}

@@ -22,6 +22,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::Config;
 use crate::engine::RunOutcome;
+use crate::registry::Registry;
 use crate::runtime::Runtime;
 use crate::store::{AuditFilter, Lookup, Store};
 use crate::sync::{Host, SyncRequest};
@@ -313,8 +314,12 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Plugins {
             command: PluginsCommand::List,
         } => {
-            let host = Host::open(Config::load(&cli.config)?).await?;
-            output::plugins(&host.registry(), json)?;
+            // Only the plugins: no store is opened, and each refusal is
+            // listed once (not also logged).
+            let config = Config::load(&cli.config)?;
+            let rt = Runtime::new(&config.resolve(&config.plugins.cache_dir))?;
+            let registry = Registry::scan(&rt, &config.resolve(&config.plugins.dir));
+            output::plugins(&registry, json)?;
         }
         Command::Plugins {
             command: PluginsCommand::Check { file },
