@@ -60,7 +60,7 @@ fn generate(users: usize, groups: usize) -> (String, usize) {
         };
         let _ = writeln!(
             out,
-            "E{i},user{i},Zoë{i},\"Ångström, {i}\",user{i}@example.com|u{i}@alias.example.com,Engineer,Dept {},{manager},{},{}",
+            "E{i},user{i},Zoë{i},\"Ångström, {i}\",user{i}@example.com;u{i}@alias.example.com,Engineer,Dept {},{manager},{},{}",
             i % 40,
             if i % 100 == 7 { "false" } else { "true" },
             groups_col.join(";")

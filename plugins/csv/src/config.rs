@@ -39,11 +39,14 @@ pub struct Config {
     /// Column listing the groups a user belongs to.
     #[serde(default)]
     pub groups_column: Option<String>,
+    /// Between a user's groups; `;` like `multi_value_separator`, so one
+    /// convention serves every list in a file.
     #[serde(default = "default_groups_separator")]
     pub groups_separator: String,
     /// Columns whose values hold several values.
     #[serde(default)]
     pub multi_valued: Vec<String>,
+    /// Between the values of a `multi_valued` column; `;` by default.
     #[serde(default = "default_multi_value_separator")]
     pub multi_value_separator: String,
     /// Column header -> attribute name (default: the header itself).
@@ -60,7 +63,7 @@ fn default_groups_separator() -> String {
     ";".into()
 }
 fn default_multi_value_separator() -> String {
-    "|".into()
+    default_groups_separator()
 }
 fn default_batch_size() -> usize {
     500
@@ -108,7 +111,7 @@ impl Config {
             return Err("`groups_separator` is empty; use e.g. \";\"".into());
         }
         if self.multi_value_separator.is_empty() {
-            return Err("`multi_value_separator` is empty; use e.g. \"|\"".into());
+            return Err("`multi_value_separator` is empty; use e.g. \";\"".into());
         }
         if self.batch_size == 0 {
             return Err("`batch_size` must be at least 1 (default 500)".into());
@@ -130,7 +133,7 @@ mod tests {
         let c = parse(r#"{"path":"/input/a.csv","id_column":"id"}"#).unwrap();
         assert_eq!(c.delimiter, ',');
         assert_eq!(c.groups_separator, ";");
-        assert_eq!(c.multi_value_separator, "|");
+        assert_eq!(c.multi_value_separator, ";");
         assert_eq!(c.batch_size, 500);
         c.validate().unwrap();
     }

@@ -146,6 +146,16 @@ fn delimiter_columns_and_multi_values() {
 }
 
 #[test]
+fn groups_and_multi_values_share_one_default_separator() {
+    let c = config(r#","groups_column":"groups","multi_valued":["mail"]"#);
+    let csv = "id,mail,groups\nE1,a@x;b@x,Staff;Admins\n";
+    let (users, rejects, _) = read_all(csv, &c);
+    assert!(rejects.is_empty());
+    assert_eq!(texts(&users[0], "mail"), ["a@x", "b@x"]);
+    assert_eq!(users[0].member_of, ["Staff", "Admins"]);
+}
+
+#[test]
 fn header_problems() {
     let c = config(r#","columns":{"nope":"x"}"#);
     let err = Reader::new("uid,mail\n".as_bytes(), &c).err().unwrap();
