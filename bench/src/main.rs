@@ -11,6 +11,10 @@
 //! `paired` (timed syncs beside the floor), `incremental`, `compare` (ldap2pg, scaling),
 //! `machine`.
 
+/// As the `usersync` binary: the library leaves the allocator to the program.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod args;
 mod compare;
 mod directory;

@@ -5,6 +5,10 @@
 //! `bash scripts/build-plugins.sh`). `USERSYNC_BENCH_USERS` / `_GROUPS`
 //! change the size (default 100,000 / 5,000).
 
+/// As the `usersync` binary: the library leaves the allocator to the program.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Instant;

@@ -12,8 +12,3 @@ pub mod runtime;
 pub mod secret;
 pub mod store;
 pub mod sync;
-
-/// A run allocates millions of small strings; mimalloc is markedly faster
-/// than the system allocator at that (measured with `benches/csv_sync.rs`).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
