@@ -44,6 +44,8 @@ mod runs;
 mod safety;
 mod scope;
 mod script;
+mod tenant_fairness;
+mod tenant_quotas;
 mod tenant_tokens;
 mod tenants;
 mod validation;

@@ -22,6 +22,8 @@ pub const MAX_RETRY_SECONDS: f64 = 7.0 * 24.0 * 3600.0;
 pub const MAX_FULL_EVERY_HOURS: f64 = 365.0 * 24.0;
 /// Longest shutdown grace: an hour.
 pub const MAX_SHUTDOWN_GRACE_SECONDS: u64 = 3600;
+/// Most runs at once in one daemon.
+pub const MAX_CONCURRENT_RUNS: u32 = 1024;
 /// Longest LDAP connect/operation timeout: an hour.
 pub const MAX_LDAP_TIMEOUT_SECONDS: f64 = 3600.0;
 /// A cron schedule must fire within this many years.

@@ -21,6 +21,9 @@ pub struct ServerConfig {
     pub token: Option<Secret>,
     /// How long shutdown waits for runs in flight to stop.
     pub shutdown_grace_seconds: u64,
+    /// Runs at once across all tenants; due jobs beyond it wait, and the
+    /// free places go round-robin across tenants.
+    pub max_concurrent_runs: u32,
 }
 
 impl Default for ServerConfig {
@@ -29,6 +32,7 @@ impl Default for ServerConfig {
             listen: "127.0.0.1:8080".into(),
             token: None,
             shutdown_grace_seconds: 60,
+            max_concurrent_runs: 16,
         }
     }
 }
@@ -87,6 +91,12 @@ impl ServerConfig {
             self.shutdown_grace_seconds,
             0,
             bounds::MAX_SHUTDOWN_GRACE_SECONDS,
+        )?;
+        bounds::check_range(
+            "server.max_concurrent_runs",
+            self.max_concurrent_runs,
+            1,
+            bounds::MAX_CONCURRENT_RUNS,
         )
     }
 }

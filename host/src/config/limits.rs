@@ -1,5 +1,5 @@
 //! `[limits]` and `[tenants.limits]`: what one plugin instance, and one run,
-//! may use. Every number has a documented range; a value outside it is
+//! may use, and a tenant's quotas (concurrent runs, runs per hour, users). Every number has a documented range; a value outside it is
 //! refused at load time with the dotted key, so nothing downstream can
 //! overflow or silently clamp it (README "Sandbox and limits").
 
@@ -21,6 +21,14 @@ pub struct Limits {
     /// removals, rejects and state it collected (estimated heap size, not
     /// the bytes the plugin sent).
     pub max_read_mb: u64,
+    /// Quota: runs of this tenant at once (unset: no quota; the daemon's
+    /// `server.max_concurrent_runs` still caps all tenants together).
+    pub max_concurrent_runs: Option<u32>,
+    /// Quota: runs this tenant may start in any hour (unset: no quota).
+    pub runs_per_hour: Option<u32>,
+    /// Quota: active users this tenant may have in the store; a run that
+    /// would exceed it stops before changing anything (unset: no quota).
+    pub max_users: Option<u64>,
 }
 
 impl Default for Limits {
@@ -30,6 +38,9 @@ impl Default for Limits {
             cpu_seconds: 10.0,
             max_output_kb: 16 * 1024,
             max_read_mb: 256,
+            max_concurrent_runs: None,
+            runs_per_hour: None,
+            max_users: None,
         }
     }
 }
@@ -40,6 +51,9 @@ pub const MEMORY_MB: (u64, u64) = (16, 4096);
 pub const CPU_SECONDS: (f64, f64) = (0.01, 3600.0);
 pub const MAX_OUTPUT_KB: (u64, u64) = (1, 1 << 20);
 pub const MAX_READ_MB: (u64, u64) = (1, 1 << 16);
+pub const MAX_CONCURRENT_RUNS: (u64, u64) = (1, 1000);
+pub const RUNS_PER_HOUR: (u64, u64) = (1, 100_000);
+pub const MAX_USERS: (u64, u64) = (1, 100_000_000);
 
 impl Limits {
     /// Check every number against its range; `key` is the table's dotted
@@ -62,6 +76,26 @@ impl Limits {
             "KiB",
         )?;
         int_in(key, "max_read_mb", self.max_read_mb, MAX_READ_MB, "MiB")?;
+        let quotas = [
+            (
+                "max_concurrent_runs",
+                self.max_concurrent_runs.map(u64::from),
+                MAX_CONCURRENT_RUNS,
+                "runs at once",
+            ),
+            (
+                "runs_per_hour",
+                self.runs_per_hour.map(u64::from),
+                RUNS_PER_HOUR,
+                "runs",
+            ),
+            ("max_users", self.max_users, MAX_USERS, "active users"),
+        ];
+        for (field, value, range, unit) in quotas {
+            if let Some(v) = value {
+                int_in(key, field, v, range, unit)?;
+            }
+        }
         Ok(())
     }
 }
@@ -105,6 +139,43 @@ mod tests {
         assert!(
             format!("{err:#}").contains("limits.max_output_kb = 0"),
             "{err:#}"
+        );
+    }
+
+    #[test]
+    fn tenant_quotas_are_bounded_with_the_dotted_key() {
+        for (value, key) in [
+            (
+                "max_concurrent_runs = 0",
+                "tenants[1].limits.max_concurrent_runs = 0",
+            ),
+            ("runs_per_hour = 0", "tenants[1].limits.runs_per_hour = 0"),
+            ("max_users = 0", "tenants[1].limits.max_users = 0"),
+            (
+                "max_concurrent_runs = 100000",
+                "tenants[1].limits.max_concurrent_runs",
+            ),
+        ] {
+            let text = format!(
+                "[[tenants]]\nid = \"acme\"\n[[tenants]]\nid = \"globex\"\n[tenants.limits]\n{value}\n"
+            );
+            let err = crate::config::Config::parse(&text, "usersync.toml", ".".into()).unwrap_err();
+            let msg = format!("{err:#}");
+            assert!(
+                msg.contains(key) && msg.contains("out of range"),
+                "{value}: {msg}"
+            );
+        }
+        let ok = "[[tenants]]\nid = \"acme\"\n[tenants.limits]\nmax_concurrent_runs = 2\nruns_per_hour = 60\nmax_users = 500\n";
+        let config = crate::config::Config::parse(ok, "usersync.toml", ".".into()).unwrap();
+        let limits = config.limits_for("acme");
+        assert_eq!(
+            (
+                limits.max_concurrent_runs,
+                limits.runs_per_hour,
+                limits.max_users
+            ),
+            (Some(2), Some(60), Some(500))
         );
     }
 

@@ -98,6 +98,8 @@ pub struct RunOptions {
 pub enum StartError {
     UnknownJob(String),
     AlreadyRunning(Running),
+    /// A tenant quota refused it; its run record says which.
+    Quota(super::quota::QuotaRefusal),
     ShuttingDown,
 }
 
@@ -164,9 +166,15 @@ impl Daemon {
         }
         let running = {
             let mut jobs = super::lock(&self.jobs);
+            if let Some(r) = jobs.get(job).and_then(|s| s.running.clone()) {
+                return Err(StartError::AlreadyRunning(r));
+            }
+            let now = Utc::now();
+            let refusal = self.quota_refusal(&jobs, job, &config.limits_for(&job.tenant), now);
             let state = jobs.entry(job.clone()).or_default();
-            if let Some(r) = &state.running {
-                return Err(StartError::AlreadyRunning(r.clone()));
+            if let Some((message, reopens)) = refusal {
+                let refused = self.refuse(state, job, trigger, opts, message, reopens, now);
+                return Err(StartError::Quota(refused));
             }
             let running = Running {
                 run_id: uuid::Uuid::new_v4().to_string(),

@@ -6,9 +6,11 @@
 //! next batch and record an honest outcome, then the process exits.
 
 pub mod api;
+mod fair;
 pub mod jobs;
 pub mod metrics;
 mod plugins;
+pub mod quota;
 pub mod reload;
 mod scheduler;
 mod watch;
@@ -54,6 +56,10 @@ pub struct Daemon {
     /// By (tenant, job): job ids are unique only within a tenant.
     jobs: Mutex<HashMap<JobKey, JobState>>,
     refusals: plugins::Refusals,
+    /// Each tenant's run starts in the last hour (`runs_per_hour`).
+    run_windows: quota::RunWindows,
+    /// The tenant the scheduler started a run for last (fair rounds).
+    served_last: Mutex<Option<String>>,
     config_path: PathBuf,
     config_status: Mutex<ConfigStatus>,
     /// Digests of the API tokens in force (operator and tenants).
@@ -111,6 +117,8 @@ pub async fn serve(opts: ServeOptions) -> Result<bool> {
         metrics,
         jobs: Mutex::new(HashMap::new()),
         refusals: plugins::Refusals::default(),
+        run_windows: quota::RunWindows::default(),
+        served_last: Mutex::new(None),
         config_status: Mutex::new(ConfigStatus {
             path: config_path.clone(),
             loaded_at: Utc::now(),

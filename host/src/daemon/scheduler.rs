@@ -1,16 +1,19 @@
 //! The scheduler: starts each job when its next run is due (cron schedule,
 //! interval, retry or plugin request), skipping jobs that are running.
-//! Sleeps until the earliest next run, or until woken (a run finished, the
-//! config changed, shutdown).
+//! Due jobs share `server.max_concurrent_runs` places round-robin across
+//! tenants (`fair.rs`); those left over wait for a run to end. Sleeps until
+//! the earliest next run, or until woken (a run finished, the config
+//! changed, shutdown).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
+use super::fair::{self, DueJob, Places};
 use super::jobs::{schedule_key, scheduled_after, NextRun, RunOptions, StartError, Trigger};
 use super::Daemon;
-use crate::config::JobKey;
 
 /// Re-check at least this often (clock changes, cron in local time).
 const MAX_SLEEP: Duration = Duration::from_secs(60);
@@ -18,16 +21,19 @@ const MAX_SLEEP: Duration = Duration::from_secs(60);
 pub(super) async fn run(daemon: Arc<Daemon>) {
     while !daemon.shutting_down() {
         let due = plan(&daemon);
-        for (job, trigger) in due.due {
-            match daemon.start_run(&job, trigger, RunOptions::default()) {
+        for job in pick(&daemon, due.due) {
+            let (key, trigger) = (&job.key, job.what.0);
+            match daemon.start_run(key, trigger, RunOptions::default()) {
                 Ok(r) => {
-                    tracing::info!(tenant = job.tenant, job = job.job, run = %r.run_id, %trigger, "run started")
+                    tracing::info!(tenant = key.tenant, job = key.job, run = %r.run_id, %trigger, "run started")
                 }
                 // A manual run got there first; its end schedules the next.
                 Err(StartError::AlreadyRunning(_)) => {}
+                // Recorded and logged; the job tries again when the quota allows.
+                Err(StartError::Quota(_)) => {}
                 Err(StartError::ShuttingDown) => return,
                 Err(StartError::UnknownJob(e)) => {
-                    tracing::warn!(tenant = job.tenant, job = job.job, "{e}")
+                    tracing::warn!(tenant = key.tenant, job = key.job, "{e}")
                 }
             }
         }
@@ -43,9 +49,49 @@ pub(super) async fn run(daemon: Arc<Daemon>) {
     }
 }
 
+/// The due jobs to start now: free places under the daemon's cap, shared
+/// round-robin across tenants within each tenant's own quota.
+fn pick(
+    daemon: &Daemon,
+    due: Vec<DueJob<(Trigger, DateTime<Utc>)>>,
+) -> Vec<DueJob<(Trigger, DateTime<Utc>)>> {
+    if due.is_empty() {
+        return due;
+    }
+    let config = daemon.host.config();
+    let mut running: HashMap<String, usize> = HashMap::new();
+    for (key, state) in super::lock(&daemon.jobs).iter() {
+        if state.running.is_some() {
+            *running.entry(key.tenant.clone()).or_default() += 1;
+        }
+    }
+    let in_flight: usize = running.values().sum();
+    let tenant_free: HashMap<String, usize> = config
+        .tenants
+        .iter()
+        .filter_map(|t| {
+            let quota = config.limits_for(&t.id).max_concurrent_runs? as usize;
+            let busy = running.get(&t.id).copied().unwrap_or(0);
+            Some((t.id.clone(), quota.saturating_sub(busy)))
+        })
+        .collect();
+    let mut served_last = super::lock(&daemon.served_last);
+    let (picked, last) = fair::pick(
+        due,
+        Places {
+            free: (config.server.max_concurrent_runs as usize).saturating_sub(in_flight),
+            tenant_free: &tenant_free,
+            after: served_last.as_deref(),
+        },
+    );
+    *served_last = last;
+    picked
+}
+
 struct Due {
-    due: Vec<(JobKey, Trigger)>,
-    earliest: Option<chrono::DateTime<Utc>>,
+    /// Earliest first.
+    due: Vec<DueJob<(Trigger, DateTime<Utc>)>>,
+    earliest: Option<DateTime<Utc>>,
 }
 
 /// Bring job states in line with the config in force, take the jobs that
@@ -82,10 +128,14 @@ fn plan(daemon: &Daemon) -> Due {
         let Some(next) = &state.next else { continue };
         // `start_run` clears `next` as it marks the job running.
         if next.at <= now && state.running.is_none() {
-            out.due.push((job.key(), next.trigger));
+            out.due.push(DueJob {
+                key: job.key(),
+                what: (next.trigger, next.at),
+            });
         } else if state.running.is_none() {
             out.earliest = Some(out.earliest.map_or(next.at, |e| e.min(next.at)));
         }
     }
+    out.due.sort_by_key(|d| d.what.1);
     out
 }

@@ -28,10 +28,12 @@ pub enum RunOutcome {
     EmptyRead,
     /// More records were rejected than `max_rejected_percent` allows.
     StoppedByRejected,
+    /// A tenant quota (`[tenants.limits]`) refused or stopped the run.
+    StoppedByQuota,
 }
 
 impl RunOutcome {
-    pub const ALL: [RunOutcome; 10] = [
+    pub const ALL: [RunOutcome; 11] = [
         RunOutcome::Running,
         RunOutcome::Succeeded,
         RunOutcome::Failed,
@@ -42,6 +44,7 @@ impl RunOutcome {
         RunOutcome::StoppedNoGroupSelected,
         RunOutcome::EmptyRead,
         RunOutcome::StoppedByRejected,
+        RunOutcome::StoppedByQuota,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -56,6 +59,7 @@ impl RunOutcome {
             RunOutcome::StoppedNoGroupSelected => "stopped_no_group_selected",
             RunOutcome::EmptyRead => "empty_read",
             RunOutcome::StoppedByRejected => "stopped_by_rejected",
+            RunOutcome::StoppedByQuota => "stopped_by_quota",
         }
     }
 
@@ -67,7 +71,8 @@ impl RunOutcome {
             RunOutcome::Failed | RunOutcome::Running | RunOutcome::Interrupted => 1,
             RunOutcome::StoppedByThreshold
             | RunOutcome::StoppedByLicense
-            | RunOutcome::StoppedNoGroupSelected => 2,
+            | RunOutcome::StoppedNoGroupSelected
+            | RunOutcome::StoppedByQuota => 2,
             RunOutcome::EmptyRead => 3,
             RunOutcome::StoppedByRejected => 4,
             RunOutcome::Cancelled => 5,

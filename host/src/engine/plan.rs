@@ -262,6 +262,12 @@ pub enum Stop {
         of: usize,
         limit_percent: f64,
     },
+    /// The tenant would have more active users than its quota.
+    MaxUsers {
+        tenant: String,
+        would_have: u64,
+        limit: u64,
+    },
 }
 
 impl Stop {
@@ -273,6 +279,7 @@ impl Stop {
             Stop::NoGroupSelected => RunOutcome::StoppedNoGroupSelected,
             Stop::EmptyRead { .. } => RunOutcome::EmptyRead,
             Stop::Rejected { .. } => RunOutcome::StoppedByRejected,
+            Stop::MaxUsers { .. } => RunOutcome::StoppedByQuota,
         }
     }
 
@@ -299,6 +306,10 @@ impl Stop {
                 "stopped before changing anything: {rejected} of {of} records were rejected (listed as errors), over \
                  [jobs.sync] max_rejected_percent = {limit_percent}. Fix the mapping or the records (a mapping may name a \
                  field the connector does not send), or raise max_rejected_percent"
+            ),
+            Stop::MaxUsers { tenant, would_have, limit } => format!(
+                "stopped before changing anything: tenant {tenant:?} would have {would_have} active users, over its quota \
+                 [tenants.limits] max_users = {limit}. Raise max_users for the tenant, or narrow the job's scope"
             ),
         }
     }

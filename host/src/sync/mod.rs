@@ -6,6 +6,7 @@ mod collector;
 mod held;
 mod hooks;
 mod probe;
+mod quota;
 mod read;
 mod verify;
 
@@ -456,6 +457,11 @@ impl Host {
         let phase = Instant::now();
         let mut plan = engine::plan(&collected.snapshot, &current, &policy, run_mode);
         plan.warnings.splice(0..0, collected.warnings.drain(..));
+        if plan.stop.is_none() {
+            if let Some(limit) = config.limits_for(&job.tenant).max_users {
+                plan.stop = self.max_users_stop(&job.tenant, &plan, limit).await?;
+            }
+        }
         tracing::debug!(
             ms = phase.elapsed().as_millis() as u64,
             rss = rss_mb(),

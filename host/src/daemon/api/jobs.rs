@@ -265,6 +265,7 @@ pub struct RunStarted {
         (status = 202, description = "The run started in the background", body = RunStarted),
         (status = 404, body = super::ErrorBody),
         (status = 409, description = "The job is already running (never two runs at once), or (on `/jobs/{id}/run`) several tenants have the id", body = super::ErrorBody),
+        (status = 429, description = "A tenant quota (`max_concurrent_runs`, `runs_per_hour`) refused the run; `run_id` is its `stopped_by_quota` record", body = super::ErrorBody),
         (status = 503, description = "The daemon is shutting down", body = super::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn run(
@@ -302,6 +303,11 @@ pub async fn run(
                 ),
             );
             e.body.run_id = Some(r.run_id);
+            Err(e)
+        }
+        Err(StartError::Quota(q)) => {
+            let mut e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, q.message);
+            e.body.run_id = Some(q.run_id);
             Err(e)
         }
         Err(StartError::ShuttingDown) => Err(ApiError::new(
@@ -383,6 +389,7 @@ pub fn get_short() {}
         (status = 202, description = "The run started in the background", body = RunStarted),
         (status = 404, body = super::ErrorBody),
         (status = 409, description = "The job is already running, or several tenants have a job with this id (`tenants` names them)", body = super::ErrorBody),
+        (status = 429, description = "A tenant quota refused the run; `run_id` is its `stopped_by_quota` record", body = super::ErrorBody),
         (status = 503, description = "The daemon is shutting down", body = super::ErrorBody)),
     security(("bearer" = [])))]
 #[allow(dead_code)]
