@@ -173,7 +173,7 @@ async fn a_tenant_token_sees_only_its_tenant_on_every_endpoint() {
     let pairs = pairs(&globex_run);
 
     let doc = d.ok("/openapi.json").await;
-    let mut walked = 0;
+    let (mut walked, mut probed) = (0, 0);
     for (path, ops) in doc["paths"].as_object().unwrap() {
         if ["/health", "/openapi.json"].contains(&path.as_str()) {
             continue;
@@ -200,6 +200,7 @@ async fn a_tenant_token_sees_only_its_tenant_on_every_endpoint() {
                 }
             }
             for p in probes(path, &method, op, &globex_run) {
+                probed += 1;
                 let (rs, rb) = d
                     .request_as(
                         p.method.clone(),
