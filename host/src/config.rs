@@ -17,11 +17,13 @@ mod daemon;
 mod ldap;
 pub mod limits;
 mod parse_error;
+mod plugins;
 pub use credentials::{Credential, CredentialKind};
 pub use daemon::{RetryPolicy, ServerConfig};
 pub use ldap::{LdapConnection, TlsMode};
 pub use limits::Limits;
 pub use parse_error::safe_url;
+pub use plugins::{KeyEntry, PluginPolicy, PluginsConfig, Trust, TrustConfig};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -81,25 +83,6 @@ impl Default for StoreConfig {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PluginsConfig {
-    /// Folder of `.wasm` plugins shared by all tenants. A tenant's own
-    /// plugins live in `<dir>/tenants/<tenant id>/` and shadow shared ones.
-    pub dir: PathBuf,
-    /// Compiled-artifact cache (keyed by content hash and engine version).
-    pub cache_dir: PathBuf,
-}
-
-impl Default for PluginsConfig {
-    fn default() -> Self {
-        PluginsConfig {
-            dir: "plugins".into(),
-            cache_dir: ".usersync/cache".into(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TenantConfig {
     pub id: String,
@@ -110,6 +93,9 @@ pub struct TenantConfig {
     /// This tenant's own API token (`"env:VAR"`, `"file:path"` or the value,
     /// at least 16 characters): it sees and changes only this tenant.
     pub token: Option<Secret>,
+    /// This tenant's signature rule (`require_signature`, `trusted_keys`
+    /// added to the global ones).
+    pub plugins: Option<TrustConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -352,6 +338,7 @@ impl Config {
                 licenses: BTreeMap::new(),
                 limits: None,
                 token: None,
+                plugins: None,
             });
         }
         // `file:` secrets are relative to the config's folder.
@@ -497,6 +484,16 @@ impl Config {
         self.jobs
             .iter()
             .find(|j| j.id == key.job && j.tenant == key.tenant)
+    }
+
+    /// Built-ins and signature rules of every scope, for the registry.
+    pub fn plugin_policy(&self) -> PluginPolicy {
+        let tenants: Vec<_> = self
+            .tenants
+            .iter()
+            .map(|t| (t.id.clone(), t.plugins.clone()))
+            .collect();
+        PluginPolicy::new(&self.plugins, &tenants)
     }
 
     pub fn limits_for(&self, tenant: &str) -> Limits {

@@ -13,6 +13,11 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// The compiled-plugin cache the tests share.
+pub fn test_cache() -> PathBuf {
+    repo().join("target/test-plugin-cache")
+}
+
 /// A built plugin: `target/<folder>/<name>.wasm`.
 pub fn built(folder: &str, name: &str) -> PathBuf {
     let path = repo()

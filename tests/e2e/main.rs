@@ -6,6 +6,8 @@
 
 mod api_errors;
 mod attributes;
+mod builtins;
+mod candidate_mapper;
 mod cli;
 mod cloud_env;
 mod cloud_graph;

@@ -11,7 +11,9 @@ macro_rules! outln {
 }
 
 mod logging;
+mod new_plugin;
 mod output;
+mod plugins;
 mod verify;
 
 use std::path::PathBuf;
@@ -22,8 +24,6 @@ use clap::{Parser, Subcommand};
 
 use crate::config::Config;
 use crate::engine::RunOutcome;
-use crate::registry::Registry;
-use crate::runtime::Runtime;
 use crate::store::{AuditFilter, Lookup, Store};
 use crate::sync::{Host, SyncRequest};
 
@@ -52,7 +52,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Write an example configuration file.
+    /// Write an example configuration file, with an example CSV file and
+    /// an empty plugins folder next to it (the built-in plugins serve).
     Init {
         /// Overwrite an existing file.
         #[arg(long)]
@@ -74,6 +75,11 @@ enum Command {
         /// Apply even if more users than the threshold would be deactivated.
         #[arg(long)]
         confirm_deletions: bool,
+        /// Try a candidate mapper (.wasm) in place of the served mapper of
+        /// its name: a full dry run that shows what it would change. The
+        /// file is validated like a plugin and never installed.
+        #[arg(long, requires = "dry_run", value_name = "FILE")]
+        mapper: Option<PathBuf>,
     },
     /// Check that a job's source is reachable and configured right.
     TestConnection {
@@ -83,10 +89,10 @@ enum Command {
         #[arg(long)]
         tenant: Option<String>,
     },
-    /// List or check plugins.
+    /// List, check, sign and verify plugins.
     Plugins {
         #[command(subcommand)]
-        command: PluginsCommand,
+        command: plugins::PluginsCommand,
     },
     /// Past runs; `runs show ID` for one in detail.
     Runs {
@@ -162,14 +168,6 @@ enum Command {
         #[arg(long, default_value_t = 100)]
         limit: i64,
     },
-}
-
-#[derive(Subcommand)]
-enum PluginsCommand {
-    /// Every plugin in the plugins folder, and files that were refused.
-    List,
-    /// Validate one .wasm file as the host would before serving it.
-    Check { file: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -260,6 +258,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             std::fs::write(&cli.config, output::EXAMPLE_CONFIG)
                 .with_context(|| format!("cannot write {}", cli.config.display()))?;
             outln!("wrote {}", cli.config.display())?;
+            for line in output::init_beside(&cli.config)? {
+                outln!("{line}")?;
+            }
         }
         Command::Sync {
             job,
@@ -267,24 +268,35 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             dry_run,
             full,
             confirm_deletions,
+            mapper,
         } => {
             let config = Config::load(&cli.config)?;
             // An ambiguous job id is refused before anything is opened.
             let key = config.job(tenant.as_deref(), &job)?.key();
             let host = Host::open(config).await?;
+            let candidate = match &mapper {
+                Some(path) => {
+                    let bytes = std::fs::read(path)
+                        .with_context(|| format!("cannot read the candidate {}", path.display()))?;
+                    Some(host.load_candidate(&key.tenant, path, bytes).await?)
+                }
+                None => None,
+            };
             let spinner = output::spinner(&format!("syncing job {key}"));
             let run_id = uuid::Uuid::new_v4().to_string();
-            let result = host
-                .sync(&SyncRequest {
-                    job: key.job,
-                    tenant: Some(key.tenant),
-                    dry_run,
-                    full,
-                    confirm_deletions,
-                    run_id: Some(run_id.clone()),
-                    ..SyncRequest::default()
-                })
-                .await;
+            let req = SyncRequest {
+                job: key.job,
+                tenant: Some(key.tenant),
+                dry_run,
+                full,
+                confirm_deletions,
+                run_id: Some(run_id.clone()),
+                ..SyncRequest::default()
+            };
+            let result = match candidate {
+                Some(c) => host.sync_with_candidate(&req, c).await,
+                None => host.sync(&req).await,
+            };
             spinner.finish_and_clear();
             let report = match result {
                 Ok(report) => report,
@@ -311,32 +323,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 return Ok(ExitCode::from(2));
             }
         }
-        Command::Plugins {
-            command: PluginsCommand::List,
-        } => {
-            // Only the plugins: no store is opened, and each refusal is
-            // listed once (not also logged).
-            let config = Config::load(&cli.config)?;
-            let rt = Runtime::new(&config.resolve(&config.plugins.cache_dir))?;
-            let registry = Registry::scan(&rt, &config.resolve(&config.plugins.dir));
-            output::plugins(&registry, json)?;
-        }
-        Command::Plugins {
-            command: PluginsCommand::Check { file },
-        } => {
-            let rt = Runtime::new(&check_cache_dir())?;
-            let plugin = rt.load(&file)?;
-            if json {
-                outln!("{}", serde_json::to_string_pretty(&plugin.manifest)?)?;
-            } else {
-                outln!(
-                    "ok: {} {} ({}, contract {})",
-                    plugin.manifest.name,
-                    plugin.manifest.version,
-                    plugin.manifest.kind,
-                    plugin.wit_version
-                )?;
-            }
+        Command::Plugins { command } => {
+            return plugins::run(command, &cli.config, json).await;
         }
         Command::Runs {
             command,

@@ -7,11 +7,46 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::model::{Check, CheckStatus};
-use crate::registry::Registry;
 use crate::store::{AuditRow, GroupRow, RunRecord, UserRow};
 use crate::sync::RunReport;
 
 pub const EXAMPLE_CONFIG: &str = include_str!("../../../examples/quickstart/usersync.toml");
+const EXAMPLE_CSV: &str = include_str!("../../../examples/quickstart/data/people.csv");
+
+/// What `init` puts beside the config so that `usersync sync --job people`
+/// works at once: the example's `data/people.csv` (if absent) and an empty
+/// `plugins/` folder (the built-in csv and default-mapper serve). Says what
+/// it wrote.
+pub fn init_beside(config: &std::path::Path) -> Result<Vec<String>> {
+    use anyhow::Context as _;
+    let base = config
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let mut said = Vec::new();
+    let plugins = base.join("plugins");
+    if !plugins.exists() {
+        std::fs::create_dir_all(&plugins)
+            .with_context(|| format!("cannot create {}", plugins.display()))?;
+        said.push(format!(
+            "created {} (empty: csv, ldap, graph, okta and default-mapper are built in; a .wasm here adds or overrides a plugin)",
+            plugins.display()
+        ));
+    }
+    let csv = base.join("data/people.csv");
+    if !csv.exists() {
+        std::fs::create_dir_all(base.join("data"))
+            .with_context(|| format!("cannot create {}", base.join("data").display()))?;
+        std::fs::write(&csv, EXAMPLE_CSV)
+            .with_context(|| format!("cannot write {}", csv.display()))?;
+        said.push(format!(
+            "wrote {} (example people); try `usersync -c {} sync --job people --dry-run`",
+            csv.display(),
+            config.display()
+        ));
+    }
+    Ok(said)
+}
 
 /// A spinner on long work, only when a person is watching.
 pub fn spinner(message: &str) -> ProgressBar {
@@ -170,32 +205,6 @@ pub fn checks(checks: &[Check], json: bool) -> Result<bool> {
         }
     )?;
     Ok(ok)
-}
-
-pub fn plugins(reg: &Registry, json: bool) -> Result<()> {
-    if json {
-        let list: Vec<_> = reg
-            .all()
-            .map(|(tenant, p)| serde_json::json!({ "tenant": tenant, "manifest": p.manifest, "wit_version": p.wit_version, "hash": p.hash, "path": p.path, "loaded_at": p.loaded_at }))
-            .collect();
-        return print_json(&serde_json::json!({ "plugins": list, "refused": reg.errors }));
-    }
-    let mut t = table(&["name", "version", "kind", "contract", "tenant", "file"]);
-    for (tenant, p) in reg.all() {
-        t.add_row(vec![
-            p.manifest.name.clone(),
-            p.manifest.version.clone(),
-            p.manifest.kind.to_string(),
-            p.wit_version.clone(),
-            tenant.unwrap_or("(shared)").to_string(),
-            p.path.display().to_string(),
-        ]);
-    }
-    outln!("{t}")?;
-    for e in &reg.errors {
-        outln!("refused: {e}")?;
-    }
-    Ok(())
 }
 
 /// `sync --json` for a run that failed: its record (if it has one) and the

@@ -171,7 +171,7 @@ pub async fn serve(opts: ServeOptions) -> Result<bool> {
     tracing::info!(
         "listening on http://{listen}; {} jobs, {} plugins",
         daemon.host.config().jobs.len(),
-        daemon.host.registry().all().count()
+        daemon.host.registry().served_count()
     );
 
     let mut term = signal(SignalKind::terminate())?;

@@ -44,7 +44,7 @@ impl Daemon {
         }
         self.metrics
             .plugins_served
-            .set(registry.all().count() as i64);
+            .set(registry.served_count() as i64);
     }
 }
 
@@ -91,14 +91,24 @@ async fn reload_file(daemon: &Arc<Daemon>, dir: &Path, path: PathBuf) {
                 None => tracing::info!("plugin {new} loaded from {}", path.display()),
             }
         }
-        FileChange::Removed(previous) => {
+        FileChange::Removed(previous, now) => {
             daemon.refusals.set(&path, None);
-            if let Some(old) = previous {
-                m.plugin_reloads.inc();
-                tracing::warn!(
-                    "plugin {old} is no longer served: {} was removed; jobs that use it fail until a file provides it again",
-                    path.display()
-                );
+            match (previous, now) {
+                (Some(old), Some(now)) => {
+                    m.plugin_reloads.inc();
+                    tracing::info!(
+                        "plugin {old} is no longer served from {}: it was removed; {now} serves now",
+                        path.display()
+                    );
+                }
+                (Some(old), None) => {
+                    m.plugin_reloads.inc();
+                    tracing::warn!(
+                        "plugin {old} is no longer served: {} was removed; jobs that use it fail until a file provides it again",
+                        path.display()
+                    );
+                }
+                (None, _) => {}
             }
         }
         FileChange::Refused(error, previous) => {
@@ -110,6 +120,6 @@ async fn reload_file(daemon: &Arc<Daemon>, dir: &Path, path: PathBuf) {
             }
         }
     }
-    m.plugins_served.set(next.all().count() as i64);
+    m.plugins_served.set(next.served_count() as i64);
     daemon.host.set_registry(next);
 }

@@ -12,6 +12,7 @@ use wasmtime::component::Component;
 
 use super::cache::ArtifactCache;
 use super::instance::{probe_store, InstanceLimits};
+use super::signature::Verdict;
 use super::v0_1::{connector_bindings::ConnectorPre, mapper_bindings::MapperPre};
 use super::Runtime;
 use crate::model::{Manifest, PluginKind};
@@ -25,9 +26,32 @@ pub struct LoadedPlugin {
     pub manifest: Manifest,
     pub wit_version: String,
     pub hash: String,
+    /// The file it came from; for a built-in, `(built-in)/<name>.wasm`.
     pub path: PathBuf,
+    pub origin: Origin,
+    /// What its embedded signature says, against every configured key.
+    pub signature: Verdict,
     pub loaded_at: DateTime<Utc>,
     pub(crate) pre: PluginPre,
+}
+
+/// Where a served plugin comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Origin {
+    /// A file in the plugins folder (or a file given on the command line).
+    File,
+    /// Embedded in the usersync binary; a file with its name overrides it.
+    BuiltIn,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Origin::File => "file",
+            Origin::BuiltIn => "built-in",
+        })
+    }
 }
 
 #[derive(Clone)]
@@ -63,19 +87,32 @@ pub struct PluginError {
     pub reason: String,
 }
 
-pub(super) fn load(rt: &Runtime, path: &Path) -> Result<LoadedPlugin, PluginError> {
+/// Read a file; refused with the reason when it cannot be read.
+pub(super) fn read(path: &Path) -> Result<Vec<u8>, PluginError> {
+    std::fs::read(path).map_err(|e| PluginError {
+        path: path.to_path_buf(),
+        reason: format!("cannot read the file: {e}"),
+    })
+}
+
+/// Validate and load a plugin's bytes; `path` names it in errors.
+pub(super) fn load(
+    rt: &Runtime,
+    path: &Path,
+    bytes: &[u8],
+    origin: Origin,
+) -> Result<LoadedPlugin, PluginError> {
     let refuse = |reason: String| PluginError {
         path: path.to_path_buf(),
         reason,
     };
-    let bytes = std::fs::read(path).map_err(|e| refuse(format!("cannot read the file: {e}")))?;
-    check_header(&bytes).map_err(refuse)?;
+    check_header(bytes).map_err(refuse)?;
 
     let started = Instant::now();
-    let hash = ArtifactCache::content_hash(&bytes);
+    let hash = ArtifactCache::content_hash(bytes);
     let component = rt
         .cache
-        .component(&rt.engine, &bytes, &hash)
+        .component(&rt.engine, bytes, &hash)
         .map_err(|e| refuse(format!("it does not compile: {e:#}")))?;
     let (kind, version) = exported_api(rt, &component).map_err(refuse)?;
 
@@ -109,6 +146,8 @@ pub(super) fn load(rt: &Runtime, path: &Path) -> Result<LoadedPlugin, PluginErro
         wit_version: version,
         hash,
         path: path.to_path_buf(),
+        origin,
+        signature: Verdict::Unsigned,
         loaded_at: Utc::now(),
         pre,
     })

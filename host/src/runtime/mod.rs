@@ -11,11 +11,12 @@ mod http_broker;
 mod instance;
 pub mod ldap;
 mod loader;
+pub mod signature;
 pub mod v0_1;
 
 pub use host_state::{CallContext, PluginHost, TargetSink};
 pub use instance::{ConnectorInstance, Grant, MapperInstance};
-pub use loader::{LoadedPlugin, PluginError};
+pub use loader::{LoadedPlugin, Origin, PluginError};
 
 /// A raw source record as connectors send it (contract 0.1's wire type).
 pub use v0_1::connector_bindings::usersync::plugin::types::{
@@ -85,7 +86,19 @@ impl Runtime {
     /// exports a supported version of the connector or mapper API, link
     /// against what the host offers, and describe itself.
     pub fn load(&self, path: &Path) -> Result<LoadedPlugin, PluginError> {
-        loader::load(self, path)
+        let bytes = loader::read(path)?;
+        loader::load(self, path, &bytes, Origin::File)
+    }
+
+    /// [`Runtime::load`] for bytes already read (a file checked for its
+    /// signature first, or a built-in); `path` names it in errors.
+    pub fn load_bytes(
+        &self,
+        path: &Path,
+        bytes: &[u8],
+        origin: Origin,
+    ) -> Result<LoadedPlugin, PluginError> {
+        loader::load(self, path, bytes, origin)
     }
 }
 

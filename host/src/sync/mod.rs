@@ -2,6 +2,7 @@
 //! the mapper chain, plan against the store, apply (or not, for a dry run),
 //! and record what happened.
 
+mod candidate;
 mod collector;
 mod held;
 mod hooks;
@@ -79,8 +80,9 @@ impl Host {
         let runtime = Arc::new(Runtime::new(&config.resolve(&config.plugins.cache_dir))?);
         let plugins_dir = config.resolve(&config.plugins.dir);
         let rt = runtime.clone();
+        let policy = config.plugin_policy();
         let registry =
-            tokio::task::spawn_blocking(move || Registry::scan(&rt, &plugins_dir)).await?;
+            tokio::task::spawn_blocking(move || Registry::open(&rt, &plugins_dir, policy)).await?;
         for e in &registry.errors {
             tracing::warn!("{e}");
         }
@@ -128,20 +130,22 @@ impl Host {
 
     fn plugin(&self, tenant: &str, name: &str, key: &str) -> Result<LoadedPlugin> {
         let registry = self.registry();
-        registry.get(tenant, name).cloned().ok_or_else(|| {
-            let config = self.config();
-            let dir = config.resolve(&config.plugins.dir);
-            let refused = registry
-                .errors
-                .iter()
-                .map(|e| format!("\n  - {e}"))
-                .collect::<String>();
-            anyhow!(
-                "{key} = {name:?}: no plugin with that name in {} (build the plugins with scripts/build-plugins.sh and copy them there){}",
-                dir.display(),
-                if refused.is_empty() { String::new() } else { format!("; refused files:{refused}") }
-            )
-        })
+        let not_served = match registry.serve(tenant, name) {
+            Ok(p) => return Ok(p.clone()),
+            Err(reason) => reason,
+        };
+        let config = self.config();
+        let dir = config.resolve(&config.plugins.dir);
+        let refused = not_served
+            .into_iter()
+            .chain(registry.refused().iter().map(ToString::to_string))
+            .map(|e| format!("\n  - {e}"))
+            .collect::<String>();
+        Err(anyhow!(
+            "{key} = {name:?}: no plugin with that name is served to tenant {tenant} (put its .wasm in {}; `usersync plugins list` shows what is served){}",
+            dir.display(),
+            if refused.is_empty() { String::new() } else { format!("; not served:{refused}") }
+        ))
     }
 
     pub async fn test_connection(
@@ -182,6 +186,11 @@ impl Host {
     /// run record, one that cannot start (a plugin missing, the store's
     /// cursor unreadable) included, so `runs` and `/runs` say why.
     pub async fn sync(&self, req: &SyncRequest) -> Result<RunReport> {
+        self.run(req, None).await
+    }
+
+    /// [`Host::sync`], with a candidate mapper in place of a served one.
+    async fn run(&self, req: &SyncRequest, candidate: Option<&LoadedPlugin>) -> Result<RunReport> {
         let config = self.config();
         // An unknown job has no tenant to file a record under: a usage error.
         let job = config.job(req.tenant.as_deref(), &req.job)?.clone();
@@ -199,7 +208,7 @@ impl Host {
             connector,
             mappers,
             mode,
-        } = match self.prepare(&job, req).await {
+        } = match self.prepare(&job, req, candidate).await {
             Ok(p) => p,
             Err(e) => return Err(self.record_not_started(&job, req, &run_id, e).await),
         };
@@ -226,7 +235,7 @@ impl Host {
             mapper_versions: Some(
                 mappers
                     .iter()
-                    .map(LoadedPlugin::label)
+                    .map(|m| candidate::label(m, candidate))
                     .collect::<Vec<_>>()
                     .join(", "),
             ),
@@ -322,12 +331,22 @@ impl Host {
     }
 
     /// The plugins and the read mode of a run: what can fail before it starts.
-    async fn prepare(&self, job: &JobConfig, req: &SyncRequest) -> Result<Prepared> {
+    async fn prepare(
+        &self,
+        job: &JobConfig,
+        req: &SyncRequest,
+        candidate: Option<&LoadedPlugin>,
+    ) -> Result<Prepared> {
         let connector = self.plugin(&job.tenant, &job.connector, "connector")?;
+        let slot = candidate.map(|c| candidate::slot(job, c)).transpose()?;
         let mappers = job
             .mappers
             .iter()
-            .map(|m| self.plugin(&job.tenant, m, "mappers"))
+            .enumerate()
+            .map(|(i, m)| match candidate {
+                Some(c) if slot == Some(i) => Ok(c.clone()),
+                _ => self.plugin(&job.tenant, m, "mappers"),
+            })
             .collect::<Result<Vec<_>>>()?;
 
         let (cursor, last_full) = self

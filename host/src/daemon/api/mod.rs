@@ -10,6 +10,7 @@ mod health;
 mod jobs;
 pub mod openapi;
 mod plugins;
+mod preview;
 mod runs;
 mod verify;
 
@@ -48,6 +49,12 @@ pub fn protected_routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
             post(jobs::test_connection),
         ),
         ("/tenants/{tenant}/jobs/{id}/runs", get(runs::list_job)),
+        (
+            "/tenants/{tenant}/jobs/{id}/preview",
+            post(preview::preview).layer(axum::extract::DefaultBodyLimit::max(
+                preview::MAX_CANDIDATE_BYTES,
+            )),
+        ),
         ("/runs", get(runs::list)),
         ("/runs/{id}", get(runs::get)),
         ("/audit", get(runs::audit)),

@@ -4,7 +4,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{directory, health, jobs, plugins, runs, verify, ErrorBody};
+use super::{directory, health, jobs, plugins, preview, runs, verify, ErrorBody};
 use crate::daemon::jobs::{LastRun, NextRun, Running, Trigger};
 use crate::engine::{RunMode, RunOutcome};
 use crate::store::{GroupRow, UserRow};
@@ -20,7 +20,7 @@ use crate::store::{GroupRow, UserRow};
         jobs::list, jobs::list_tenant, jobs::get, jobs::run, jobs::test_connection,
         jobs::get_short, jobs::run_short, jobs::test_connection_short,
         runs::list, runs::list_job, runs::get, runs::audit,
-        plugins::list,
+        plugins::list, preview::preview,
         directory::users, directory::groups,
         verify::verify_password,
     ),

@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 
 use super::auth::Caller;
 use super::{ApiResult, AppState};
+use crate::runtime::Origin;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PluginView {
@@ -19,6 +20,12 @@ pub struct PluginView {
     pub wit_version: String,
     /// SHA-256 of the file.
     pub hash: String,
+    /// `file` (the plugins folder) or `built-in` (part of the binary).
+    pub origin: String,
+    /// Who signed the file: `unsigned`, `signed by NAME (KEY ID)`,
+    /// `signed by unknown key ID`; `built in` for a built-in.
+    pub signature: String,
+    /// The file; `(built-in)/NAME.wasm` for a built-in.
     pub path: String,
     /// Set for a tenant's own plugin (`plugins/tenants/<id>/`).
     pub tenant: Option<String>,
@@ -73,6 +80,11 @@ pub async fn list(
                 kind: p.kind().to_string(),
                 wit_version: p.wit_version.clone(),
                 hash: p.hash.clone(),
+                origin: p.origin.to_string(),
+                signature: match p.origin {
+                    Origin::BuiltIn => "built in".into(),
+                    Origin::File => p.signature.describe(),
+                },
                 path: p.path.display().to_string(),
                 tenant: tenant.map(str::to_string),
                 loaded_at: p.loaded_at,
@@ -85,7 +97,7 @@ pub async fn list(
         .collect();
     plugins.sort_by(|a, b| (&a.tenant, &a.name).cmp(&(&b.tenant, &b.name)));
     let refused = registry
-        .errors
+        .refused()
         .iter()
         .filter(|e| refusal_visible(&e.path))
         .map(|e| RefusedFile {

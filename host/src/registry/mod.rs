@@ -1,30 +1,69 @@
-//! The plugin registry: every valid `.wasm` in the plugins folder by name.
-//! Tenant folders (`<dir>/tenants/<tenant>/`) shadow shared plugins, so one
-//! tenant's plugin never serves another tenant.
+//! The plugin registry: every valid `.wasm` in the plugins folder by name,
+//! over the first-party plugins built into the binary. Tenant folders
+//! (`<dir>/tenants/<tenant>/`) shadow shared plugins, so one tenant's
+//! plugin never serves another tenant; a file of either kind overrides a
+//! built-in of the same name. Files are checked against the scope's
+//! signature rule before they are compiled.
+
+pub mod builtin;
+mod trust;
+
+pub use trust::admit;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use crate::runtime::{LoadedPlugin, PluginError, Runtime};
+use crate::config::PluginPolicy;
+use crate::runtime::{signature, LoadedPlugin, Origin, PluginError, Runtime};
 
 #[derive(Default, Clone)]
 pub struct Registry {
     shared: HashMap<String, LoadedPlugin>,
     tenants: HashMap<String, HashMap<String, LoadedPlugin>>,
+    builtins: Arc<builtin::Builtins>,
+    policy: Arc<PluginPolicy>,
     pub errors: Vec<PluginError>,
 }
 
 impl Registry {
-    /// Validate and load every plugin under `dir`. Bad files are listed in
-    /// `errors`; they never stop the good ones from loading.
+    /// Validate and load every plugin under `dir`, with no built-ins and no
+    /// signature rule. Bad files are listed in `errors`; they never stop
+    /// the good ones from loading.
     pub fn scan(rt: &Runtime, dir: &Path) -> Registry {
-        let mut reg = Registry::default();
-        reg.shared = load_dir(rt, dir, &mut reg.errors);
+        Registry::load(rt, dir, None, PluginPolicy::default())
+    }
+
+    /// [`Registry::scan`] under `policy`: its signature rules, and the
+    /// built-in plugins (validated when first used) unless it turns them off.
+    pub fn open(rt: &Arc<Runtime>, dir: &Path, policy: PluginPolicy) -> Registry {
+        let builtins = policy.builtins.then(|| builtin::Builtins::embedded(rt));
+        Registry::load(rt, dir, builtins, policy)
+    }
+
+    fn load(
+        rt: &Runtime,
+        dir: &Path,
+        builtins: Option<builtin::Builtins>,
+        policy: PluginPolicy,
+    ) -> Registry {
+        let mut reg = Registry {
+            builtins: Arc::new(builtins.unwrap_or_default()),
+            policy: Arc::new(policy),
+            ..Registry::default()
+        };
+        reg.shared = load_dir(rt, &reg.policy, dir, None, &mut reg.errors);
         if let Ok(entries) = std::fs::read_dir(dir.join("tenants")) {
             for entry in entries.flatten() {
                 if entry.path().is_dir() {
                     let tenant = entry.file_name().to_string_lossy().to_string();
-                    let plugins = load_dir(rt, &entry.path(), &mut reg.errors);
+                    let plugins = load_dir(
+                        rt,
+                        &reg.policy,
+                        &entry.path(),
+                        Some(&tenant),
+                        &mut reg.errors,
+                    );
                     reg.tenants.insert(tenant, plugins);
                 }
             }
@@ -32,11 +71,66 @@ impl Registry {
         reg
     }
 
+    /// The signature rules and built-ins this registry was loaded under.
+    pub fn policy(&self) -> &PluginPolicy {
+        &self.policy
+    }
+
     pub fn get(&self, tenant: &str, name: &str) -> Option<&LoadedPlugin> {
-        self.tenants
-            .get(tenant)
-            .and_then(|t| t.get(name))
-            .or_else(|| self.shared.get(name))
+        self.serve(tenant, name).ok()
+    }
+
+    /// The plugin `name` as served to `tenant`: the tenant's own file, a
+    /// shared file its signature rule admits, or the built-in. `Err` holds
+    /// why a shared file is not served to this tenant, if that is why.
+    pub fn serve(&self, tenant: &str, name: &str) -> Result<&LoadedPlugin, Option<String>> {
+        if let Some(p) = self.tenants.get(tenant).and_then(|t| t.get(name)) {
+            return Ok(p);
+        }
+        let mut refused = None;
+        if let Some(p) = self.shared.get(name) {
+            match admit(&p.signature, self.policy.trust(Some(tenant))) {
+                Ok(()) => return Ok(p),
+                Err(reason) => {
+                    refused = Some(format!(
+                        "{} from {} is not served to tenant {tenant}: {reason}",
+                        p.label(),
+                        p.path.display()
+                    ))
+                }
+            }
+        }
+        self.builtins.get(name).ok_or(refused)
+    }
+
+    /// Built-in plugins overridden by a shared file: (name, that file).
+    pub fn overridden_builtins(&self) -> Vec<(&str, &Path)> {
+        self.builtins
+            .names()
+            .filter_map(|n| self.shared.get(n).map(|p| (n, p.path.as_path())))
+            .collect()
+    }
+
+    /// Refused files, and built-ins that failed validation (a broken build).
+    pub fn refused(&self) -> Vec<PluginError> {
+        let mut out = self.errors.clone();
+        out.extend(
+            self.builtins
+                .names()
+                .filter(|n| !self.shared.contains_key(*n))
+                .filter_map(|n| self.builtins.error(n).cloned()),
+        );
+        out
+    }
+
+    /// How many plugins serve, without validating built-ins not used yet.
+    pub fn served_count(&self) -> usize {
+        let builtins = self
+            .builtins
+            .names()
+            .filter(|n| !self.shared.contains_key(*n))
+            .count();
+        self.shared.len() + self.tenants.values().map(HashMap::len).sum::<usize>() + builtins
     }
 
     /// The plugin loaded from `path`, if one is served.
@@ -63,17 +157,23 @@ impl Registry {
             // serves now: the whole folder is evaluated again, so there is
             // never a moment with nothing served while a valid file exists.
             next.refill(rt, &scope_dir(dir, tenant.as_deref()), tenant.as_deref());
-            return (next, FileChange::Removed(previous));
+            let now = self.at_path(path).and_then(|old| {
+                let name = &old.manifest.name;
+                let p = match tenant.as_deref() {
+                    Some(t) => next.serve(t, name).ok(),
+                    None => next.shared.get(name).or_else(|| next.builtins.get(name)),
+                };
+                p.map(|p| format!("{} ({}, {})", p.label(), p.origin, p.path.display()))
+            });
+            return (next, FileChange::Removed(previous, now));
         }
-        let loaded =
-            rt.load(path).and_then(
-                |p| match next.scope(tenant.as_deref()).get(&p.manifest.name) {
-                    Some(other) if other.path != path && !newer(&p, other) => {
-                        Err(shadowed(&p, other))
-                    }
-                    _ => Ok(p),
-                },
-            );
+        let loaded = load_file(rt, &self.policy, path, tenant.as_deref()).and_then(|p| match next
+            .scope(tenant.as_deref())
+            .get(&p.manifest.name)
+        {
+            Some(other) if other.path != path && !newer(&p, other) => Err(shadowed(&p, other)),
+            _ => Ok(p),
+        });
         match loaded {
             Ok(p) if self.at_path(path).is_some_and(|old| old.hash == p.hash) => {
                 (next, FileChange::Unchanged)
@@ -99,7 +199,8 @@ impl Registry {
     /// nothing serves now (the highest valid version of it).
     fn refill(&mut self, rt: &Runtime, dir: &Path, tenant: Option<&str>) {
         let mut errors = Vec::new();
-        let fresh = load_dir(rt, dir, &mut errors);
+        let policy = self.policy.clone();
+        let fresh = load_dir(rt, &policy, dir, tenant, &mut errors);
         let scope = self.scope_mut(tenant);
         let mut served = Vec::new();
         for (name, plugin) in fresh {
@@ -130,12 +231,23 @@ impl Registry {
         }
     }
 
+    /// Every plugin served: shared files, tenants' files, and the built-ins
+    /// no shared file overrides (validating them if no run has yet).
     pub fn all(&self) -> impl Iterator<Item = (Option<&str>, &LoadedPlugin)> {
-        self.shared.values().map(|p| (None, p)).chain(
-            self.tenants
-                .iter()
-                .flat_map(|(t, ps)| ps.values().map(move |p| (Some(t.as_str()), p))),
-        )
+        let builtins = self
+            .builtins
+            .names()
+            .filter(|n| !self.shared.contains_key(*n))
+            .filter_map(|n| self.builtins.get(n));
+        self.shared
+            .values()
+            .chain(builtins)
+            .map(|p| (None, p))
+            .chain(
+                self.tenants
+                    .iter()
+                    .flat_map(|(t, ps)| ps.values().map(move |p| (Some(t.as_str()), p))),
+            )
     }
 }
 
@@ -148,8 +260,9 @@ pub enum FileChange {
     /// Same content as the version already served (an earlier refusal of
     /// this path is cleared).
     Unchanged,
-    /// The file is gone; this plugin (if any) is no longer served.
-    Removed(Option<String>),
+    /// The file is gone; this plugin (if any) is no longer served from it;
+    /// what serves its name now (another file or the built-in), if anything.
+    Removed(Option<String>, Option<String>),
     /// Refused; the plugin loaded earlier from that path (if any) keeps serving.
     Refused(PluginError, Option<String>),
     /// Not a plugin file (hidden, temporary, or outside the plugin folders).
@@ -218,9 +331,33 @@ fn scope_of(dir: &Path, path: &Path) -> Option<Option<String>> {
     None
 }
 
+/// Check one file's signature against the rule of its scope (before any
+/// of its code is compiled), then validate and load it.
+fn load_file(
+    rt: &Runtime,
+    policy: &PluginPolicy,
+    path: &Path,
+    tenant: Option<&str>,
+) -> Result<LoadedPlugin, PluginError> {
+    let bytes = std::fs::read(path).map_err(|e| PluginError {
+        path: path.to_path_buf(),
+        reason: format!("cannot read the file: {e}"),
+    })?;
+    let verdict = signature::verify(&bytes, &policy.all_keys());
+    admit(&verdict, policy.trust(tenant)).map_err(|reason| PluginError {
+        path: path.to_path_buf(),
+        reason,
+    })?;
+    let mut plugin = rt.load_bytes(path, &bytes, Origin::File)?;
+    plugin.signature = verdict;
+    Ok(plugin)
+}
+
 fn load_dir(
     rt: &Runtime,
+    policy: &PluginPolicy,
     dir: &Path,
+    tenant: Option<&str>,
     errors: &mut Vec<PluginError>,
 ) -> HashMap<String, LoadedPlugin> {
     let mut out: HashMap<String, LoadedPlugin> = HashMap::new();
@@ -235,7 +372,7 @@ fn load_dir(
         .collect();
     paths.sort();
     for path in paths {
-        match rt.load(&path) {
+        match load_file(rt, policy, &path, tenant) {
             Ok(p) => match out.get(&p.manifest.name) {
                 Some(prev) if !newer(&p, prev) => errors.push(shadowed(&p, prev)),
                 Some(prev) => {
