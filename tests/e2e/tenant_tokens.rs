@@ -100,7 +100,14 @@ fn probes(path: &str, method: &Method, op: &Value, run: &str) -> Vec<Probe> {
             guess,
         })
     };
-    if op.get("requestBody").is_some() {
+    if op.get("requestBody").is_some() && path.ends_with("/preview") {
+        // The body is a candidate mapper; the job is checked before it is read.
+        let wasm = Some(json!("not a plugin"));
+        probe(
+            (fill("globex", "people"), wasm.clone()),
+            (fill("initech", "people"), wasm),
+        );
+    } else if op.get("requestBody").is_some() {
         let body = |tenant: Option<&str>, job: &str| {
             let mut b = json!({"job": job, "username": "grace", "password": "not-her-password"});
             if let Some(t) = tenant {
