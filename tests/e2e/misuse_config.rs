@@ -35,7 +35,8 @@ fn broken_configs(good: &str) -> Vec<String> {
         with(&format!("api = {{ value = \"{SECRET}\" ")),
         with(&format!("api = {{ valeu = \"{SECRET}\" }}")),
         with(&format!("api = {{ value = \"{SECRET}\" }} }}")),
-        with(&format!("api = \"{SECRET}\"")),
+        // (a plain string is a secret's value since issue 12; a list is not)
+        with(&format!("api = [\"{SECRET}\"]")),
         with(&format!("api = {{ value = [\"{SECRET}\"] }}")),
         format!("{good}{secrets}interval_secnds = 5\n"),
         format!("{good}{secrets}[jobs.retry]\nattempts = \"{SECRET}\"\n"),
