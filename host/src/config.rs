@@ -50,26 +50,28 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreConfig {
-    /// `sqlite://usersync.db` (relative to the config file) or `sqlite::memory:`.
+    /// `sqlite://usersync.db` (relative to the config file), `sqlite::memory:`
+    /// or `postgres://user:password@host:port/database`.
     pub url: String,
 }
 
 impl StoreConfig {
-    /// Only SQLite in this version: another scheme gets a clear error (the
-    /// URL itself is not echoed, it may hold a password).
+    /// SQLite (embedded) or PostgreSQL; another scheme gets a clear error
+    /// (the URL itself is not echoed, it may hold a password).
     fn validate(&self) -> Result<()> {
-        if self.url.starts_with("sqlite:") {
+        let url = self.url.as_str();
+        if url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://")
+        {
             return Ok(());
         }
-        let scheme = self
-            .url
-            .split_once("://")
-            .map_or("this", |(s, _)| s)
-            .to_string();
+        let scheme = url.split_once("://").map_or("this", |(s, _)| s).to_string();
         bail!(
-            "store.url: {scheme:?} URLs are not supported; this version of usersync stores its data in SQLite only. \
+            "store.url: {scheme:?} URLs are not supported; usersync stores its data in SQLite or PostgreSQL. \
              Write store.url = \"sqlite://usersync.db\" (a file next to the config), \
-             \"sqlite:///var/lib/usersync/usersync.db\" (an absolute path) or \"sqlite::memory:\""
+             \"sqlite:///var/lib/usersync/usersync.db\" (an absolute path), \"sqlite::memory:\" \
+             or \"postgres://<user>:<password>@<host>:<port>/<database>\""
         );
     }
 }

@@ -84,10 +84,13 @@ async fn mapped_fields_custom_metadata_and_lookups_land_in_the_store() {
     );
     let run = env.run_record(&report.run.id).await;
     assert!(run.warnings.unwrap().to_string().contains("Admiral"));
-    let titles: Vec<(String,)> = sqlx::query_as("SELECT name FROM job_titles")
-        .fetch_all(env.host().await.store.pool())
-        .await
-        .unwrap();
+    let host = env.host().await;
+    let titles: Vec<(String,)> = crate::on_store!(host.store, |p| {
+        sqlx::query_as("SELECT name FROM job_titles")
+            .fetch_all(p)
+            .await
+            .unwrap()
+    });
     assert_eq!(
         titles,
         [("Engineer".to_string(),)],

@@ -148,12 +148,7 @@ async fn succeeded_runs(env: &TestEnv) -> usize {
 /// A second connection to the env's store (opening a `Host` would look for
 /// interrupted runs; this does not).
 async fn store(env: &TestEnv) -> Store {
-    Store::open(&format!(
-        "sqlite://{}",
-        env.dir.path().join("usersync.db").display()
-    ))
-    .await
-    .unwrap()
+    Store::open(&env.config().store_url()).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -226,14 +221,18 @@ async fn a_cli_sync_beside_a_live_run_leaves_that_run_running() {
     // Owned by processes on other hosts: one beating, one silent for long.
     store.start_run(&running_record("beating")).await.unwrap();
     store.start_run(&running_record("silent")).await.unwrap();
-    sqlx::query("UPDATE runs SET owner_host = 'node-2' WHERE id IN ('beating', 'silent')")
-        .execute(store.pool())
+    crate::on_store!(store, |p| {
+        sqlx::query("UPDATE runs SET owner_host = 'node-2' WHERE id IN ('beating', 'silent')")
+            .execute(p)
+            .await
+            .unwrap();
+        sqlx::query(
+            "UPDATE runs SET heartbeat_at = '2026-01-01T00:00:00.000Z' WHERE id = 'silent'",
+        )
+        .execute(p)
         .await
         .unwrap();
-    sqlx::query("UPDATE runs SET heartbeat_at = '2026-01-01T00:00:00.000Z' WHERE id = 'silent'")
-        .execute(store.pool())
-        .await
-        .unwrap();
+    });
 
     assert!(sync_child(&env).wait().unwrap().success());
 

@@ -9,6 +9,34 @@ pub struct TestEnv {
     pub dir: tempfile::TempDir,
 }
 
+/// Which store the tests run on: `USERSYNC_TEST_STORE=postgres` runs them on
+/// a throwaway PostgreSQL cluster (one per test process, a database per
+/// test); anything else, SQLite in each test's folder.
+pub fn on_postgres() -> bool {
+    std::env::var("USERSYNC_TEST_STORE").is_ok_and(|s| s == "postgres")
+}
+
+/// The `[store] url` of a new test installation.
+fn store_url() -> String {
+    if on_postgres() {
+        ldap_harness::shared_database().expect("a PostgreSQL database for the test")
+    } else {
+        "sqlite://usersync.db".into()
+    }
+}
+
+/// Run `$body` with `$p` bound to the store's pool, whichever backend it is
+/// (for the few checks that read tables directly; write `$1` placeholders).
+#[macro_export]
+macro_rules! on_store {
+    ($store:expr, |$p:ident| $body:expr) => {
+        match $store.backend() {
+            usersync_host::store::Backend::Sqlite($p) => $body,
+            usersync_host::store::Backend::Postgres($p) => $body,
+        }
+    };
+}
+
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
@@ -57,7 +85,7 @@ impl TestEnv {
         let config = format!(
             r#"
 [store]
-url = "sqlite://usersync.db"
+url = "{store}"
 [plugins]
 dir = "plugins"
 cache_dir = "{cache}"
@@ -73,7 +101,8 @@ licenses = {{ standard = 1000 }}
 id = "people"
 {job}
 "#,
-            cache = repo().join("target/test-plugin-cache").display()
+            cache = repo().join("target/test-plugin-cache").display(),
+            store = store_url(),
         );
         std::fs::write(dir.path().join("usersync.toml"), config).unwrap();
         let env = TestEnv { dir };

@@ -75,10 +75,13 @@ async fn role_bound_to_a_group_follows_membership() {
     assert_eq!(env.user("ada").await.roles, ["admin"]);
     assert_eq!(env.user("grace").await.roles, ["admin"]);
     assert!(env.user("alan").await.roles.is_empty());
-    let kind: (String,) = sqlx::query_as("SELECT kind FROM roles WHERE name = 'admin'")
-        .fetch_one(env.host().await.store.pool())
-        .await
-        .unwrap();
+    let host = env.host().await;
+    let kind: (String,) = crate::on_store!(host.store, |p| {
+        sqlx::query_as("SELECT kind FROM roles WHERE name = 'admin'")
+            .fetch_one(p)
+            .await
+            .unwrap()
+    });
     assert_eq!(kind.0, "functional");
 
     // grace leaves Admins, alan joins.

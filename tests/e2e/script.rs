@@ -79,10 +79,12 @@ impl TestEnv {
     /// Groups as the store holds them: (row id, name, active), by name.
     pub async fn groups(&self) -> Vec<(i64, String, bool)> {
         let host = self.host().await;
-        sqlx::query_as("SELECT id, name, active FROM groups ORDER BY name")
-            .fetch_all(host.store.pool())
-            .await
-            .unwrap()
+        crate::on_store!(host.store, |p| {
+            sqlx::query_as("SELECT id, name, active FROM groups ORDER BY name")
+                .fetch_all(p)
+                .await
+                .unwrap()
+        })
     }
 
     /// Every audit event, newest first, with this filter (limit 1000).

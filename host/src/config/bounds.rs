@@ -173,13 +173,25 @@ mod tests {
     }
 
     #[test]
-    fn a_store_url_other_than_sqlite_says_only_sqlite_is_supported() {
-        let e = error_of("[store]\nurl = \"postgres://app:hunter2@db/usersync\"\n");
+    fn a_store_url_of_an_unknown_database_names_the_two_that_work() {
+        let e = error_of("[store]\nurl = \"mysql://app:hunter2@db/usersync\"\n");
         assert!(
-            e.contains("SQLite only") && e.contains("sqlite://usersync.db"),
+            e.contains("SQLite or PostgreSQL")
+                && e.contains("sqlite://usersync.db")
+                && e.contains("postgres://"),
             "{e}"
         );
-        assert!(e.contains("\"postgres\""), "{e}");
+        assert!(e.contains("\"mysql\""), "{e}");
         assert!(!e.contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn a_postgres_store_url_is_accepted() {
+        assert!(Config::parse(
+            "[store]\nurl = \"postgres://app:hunter2@db/usersync\"\n",
+            "t",
+            "/tmp".into()
+        )
+        .is_ok());
     }
 }

@@ -1,8 +1,10 @@
 //! Reading what the store holds for a job into the engine's `Current`.
 //!
-//! Bulk reads ask SQLite for one JSON array per table (`json_group_array`)
-//! and parse it with serde: sqlx hands every row of a plain query through a
-//! channel (~10 µs a row), which made loading 100k users take seconds.
+//! Bulk reads ask the database for one JSON array per table
+//! (`json_group_array` on SQLite, `json_agg` on PostgreSQL; see
+//! [`json_rows_of`]) and parse it with serde: sqlx hands every row of a plain
+//! query through a channel (~10 µs a row), which made loading 100k users
+//! take seconds.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -11,6 +13,7 @@ use anyhow::{Context, Result};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
+use super::db::on_pool;
 use super::Store;
 use crate::engine::{Current, StoredGroup, StoredUser, UsernameOwner};
 use crate::model::UserFields;
@@ -44,14 +47,40 @@ type OwnerRow = (String, i64, String, Option<String>, Option<String>);
 /// id, source id, ref key, name, description, active
 type GroupRow = (i64, String, String, String, Option<String>, i64);
 
+/// The SQL of one column holding every row's `columns` as a JSON array of
+/// arrays (`[]` when there are none), as text.
+pub(super) fn json_rows_of(backend: &str, columns: &str) -> String {
+    match backend {
+        "postgres" => format!("COALESCE(json_agg(json_build_array({columns})), '[]')::text"),
+        _ => format!("json_group_array(json_array({columns}))"),
+    }
+}
+
+/// A flag column as 0 or 1 on both backends (PostgreSQL stores booleans).
+fn flag(column: &str) -> String {
+    format!("CASE WHEN {column} THEN 1 ELSE 0 END")
+}
+
 impl Store {
-    /// Run `select` (one `json_group_array(...)` column) and parse it.
-    async fn json_rows<T: DeserializeOwned>(&self, select: &str, binds: &[&str]) -> Result<Vec<T>> {
-        let mut q = sqlx::query_scalar::<_, String>(select);
-        for b in binds {
-            q = q.bind(*b);
-        }
-        let json = q.fetch_one(&self.pool).await?;
+    /// Run `SELECT {rows} FROM …` with `{rows}` one JSON column of `columns`
+    /// (see [`json_rows_of`]) and parse it.
+    async fn json_rows<T: DeserializeOwned>(
+        &self,
+        columns: &str,
+        from: &str,
+        binds: &[&str],
+    ) -> Result<Vec<T>> {
+        let sql = format!(
+            "SELECT {} {from}",
+            json_rows_of(self.backend.name(), columns)
+        );
+        let json: String = on_pool!(&self.backend, |p| {
+            let mut q = sqlx::query_scalar(&sql);
+            for b in binds {
+                q = q.bind(*b);
+            }
+            q.fetch_one(p).await?
+        });
         serde_json::from_str(&json).context("cannot parse the store's bulk read")
     }
 
@@ -61,38 +90,46 @@ impl Store {
         job: &str,
         license_kind: Option<&str>,
     ) -> Result<Current> {
-        let pool = &self.pool;
         let mut current = Current::default();
 
         // Four bulk reads at once: each runs on its own connection (SQLite
         // WAL lets readers run side by side), so building the JSON overlaps.
         let (tenant_job, tenant_only) = ([tenant, job], [tenant]);
+        let user_columns = format!(
+            "u.id, u.source_id, u.ref_key, u.username, u.display_name, u.given_name, u.family_name, u.email,
+             u.phone, jt.name, c.name, u.department, u.manager_source_id, u.employee_id, u.custom, {}, {}, {},
+             u.deactivation_reason",
+            flag("u.active"),
+            flag("u.in_source"),
+            flag("u.source_enabled")
+        );
+        let group_columns = format!(
+            "id, source_id, ref_key, name, description, {}",
+            flag("active")
+        );
         let (users, owners, groups, pairs) = tokio::try_join!(
             self.json_rows::<UserRow>(
-                "SELECT json_group_array(json_array(u.id, u.source_id, u.ref_key, u.username, u.display_name,
-                    u.given_name, u.family_name, u.email, u.phone, jt.name, c.name, u.department,
-                    u.manager_source_id, u.employee_id, u.custom, u.active, u.in_source, u.source_enabled,
-                    u.deactivation_reason))
-                 FROM users u
+                &user_columns,
+                "FROM users u
                  LEFT JOIN job_titles jt ON jt.id = u.job_title_id
                  LEFT JOIN companies c ON c.id = u.company_id
-                 WHERE u.tenant_id = ? AND u.job_id = ?",
+                 WHERE u.tenant_id = $1 AND u.job_id = $2",
                 &tenant_job,
             ),
             self.json_rows::<OwnerRow>(
-                "SELECT json_group_array(json_array(username, id, origin, job_id, source_id))
-                 FROM users WHERE tenant_id = ?",
+                "username, id, origin, job_id, source_id",
+                "FROM users WHERE tenant_id = $1",
                 &tenant_only,
             ),
             self.json_rows::<GroupRow>(
-                "SELECT json_group_array(json_array(id, source_id, ref_key, name, description, active))
-                 FROM groups WHERE tenant_id = ? AND job_id = ?",
+                &group_columns,
+                "FROM groups WHERE tenant_id = $1 AND job_id = $2",
                 &tenant_job,
             ),
             self.json_rows::<(i64, i64)>(
-                "SELECT json_group_array(json_array(m.group_id, m.user_id))
-                 FROM memberships m JOIN groups g ON g.id = m.group_id
-                 WHERE g.tenant_id = ? AND g.job_id = ?",
+                "m.group_id, m.user_id",
+                "FROM memberships m JOIN groups g ON g.id = m.group_id
+                 WHERE g.tenant_id = $1 AND g.job_id = $2",
                 &tenant_job,
             ),
         )?;
@@ -159,24 +196,25 @@ impl Store {
             .filter_map(|(g, u)| Some((group_ids.get(&g)?.clone(), user_ids.get(&u)?.clone())))
             .collect();
 
-        current.roles = sqlx::query_as(
-            "SELECT u.source_id, r.name FROM user_roles ur
-             JOIN users u ON u.id = ur.user_id JOIN roles r ON r.id = ur.role_id
-             WHERE u.tenant_id = ? AND ur.job_id = ?",
-        )
-        .bind(tenant)
-        .bind(job)
-        .fetch_all(pool)
-        .await?
-        .into_iter()
-        .collect();
+        let roles: Vec<(String, String)> = on_pool!(&self.backend, |p| {
+            sqlx::query_as(
+                "SELECT u.source_id, r.name FROM user_roles ur
+                 JOIN users u ON u.id = ur.user_id JOIN roles r ON r.id = ur.role_id
+                 WHERE u.tenant_id = $1 AND ur.job_id = $2",
+            )
+            .bind(tenant)
+            .bind(job)
+            .fetch_all(p)
+            .await?
+        });
+        current.roles = roles.into_iter().collect();
 
         if let Some(kind) = license_kind {
             let licensed: Vec<(i64,)> = self
                 .json_rows(
-                    "SELECT json_group_array(json_array(la.user_id)) FROM license_assignments la
-                     JOIN users u ON u.id = la.user_id
-                     WHERE la.tenant_id = ? AND la.kind = ? AND u.job_id = ?",
+                    "la.user_id",
+                    "FROM license_assignments la JOIN users u ON u.id = la.user_id
+                     WHERE la.tenant_id = $1 AND la.kind = $2 AND u.job_id = $3",
                     &[tenant, kind, job],
                 )
                 .await?;
@@ -184,15 +222,17 @@ impl Store {
                 .into_iter()
                 .filter_map(|(u,)| user_ids.get(&u).map(|id| id.to_string()))
                 .collect();
-            let (elsewhere,): (i64,) = sqlx::query_as(
-                "SELECT count(*) FROM license_assignments la JOIN users u ON u.id = la.user_id
-                 WHERE la.tenant_id = ? AND la.kind = ? AND (u.job_id IS NULL OR u.job_id != ?)",
-            )
-            .bind(tenant)
-            .bind(kind)
-            .bind(job)
-            .fetch_one(pool)
-            .await?;
+            let (elsewhere,): (i64,) = on_pool!(&self.backend, |p| {
+                sqlx::query_as(
+                    "SELECT count(*) FROM license_assignments la JOIN users u ON u.id = la.user_id
+                     WHERE la.tenant_id = $1 AND la.kind = $2 AND (u.job_id IS NULL OR u.job_id != $3)",
+                )
+                .bind(tenant)
+                .bind(kind)
+                .bind(job)
+                .fetch_one(p)
+                .await?
+            });
             current.seats_used_elsewhere = elsewhere as u32;
         }
 
@@ -203,11 +243,12 @@ impl Store {
 }
 
 async fn names(store: &Store, table: &str, tenant: &str) -> Result<HashSet<String>> {
-    let rows: Vec<String> = store
+    let rows: Vec<(String,)> = store
         .json_rows(
-            &format!("SELECT json_group_array(name) FROM {table} WHERE tenant_id = ?"),
+            "name",
+            &format!("FROM {table} WHERE tenant_id = $1"),
             &[tenant],
         )
         .await?;
-    Ok(rows.into_iter().collect())
+    Ok(rows.into_iter().map(|(n,)| n).collect())
 }

@@ -3,9 +3,9 @@
 use anyhow::{Context, Result};
 use serde::Serialize;
 use serde_json::Value;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+use sqlx::{PgConnection, QueryBuilder, Sqlite, SqliteConnection};
 
+use super::db::{on_pool, on_tx, Backend, Tx};
 use super::owner::{Liveness, Owner, HEARTBEAT_STALE};
 use super::{now, ApplyContext, Store};
 use crate::engine::{FieldChange, GroupChange, Plan, RunMode, RunOutcome, Stop, UserChange};
@@ -56,36 +56,57 @@ impl RunRecord {
     }
 }
 
-impl<'r> sqlx::FromRow<'r, SqliteRow> for RunRecord {
-    fn from_row(row: &'r SqliteRow) -> sqlx::Result<RunRecord> {
-        let parse = |e: anyhow::Error| sqlx::Error::Decode(e.into());
-        let json = |col: &str| -> sqlx::Result<Option<Value>> {
-            let text: Option<String> = row.try_get(col)?;
+/// A `runs` row as stored: JSON columns as text, mode and outcome as names.
+#[derive(sqlx::FromRow)]
+struct RunRow {
+    id: String,
+    tenant_id: String,
+    job_id: String,
+    mode: String,
+    dry_run: bool,
+    started_at: String,
+    finished_at: Option<String>,
+    duration_ms: Option<i64>,
+    outcome: String,
+    message: Option<String>,
+    counts: Option<String>,
+    errors: Option<String>,
+    warnings: Option<String>,
+    connector_version: Option<String>,
+    mapper_versions: Option<String>,
+}
+
+impl TryFrom<RunRow> for RunRecord {
+    type Error = anyhow::Error;
+
+    fn try_from(r: RunRow) -> Result<RunRecord> {
+        let json = |col: &str, text: Option<String>| -> Result<Option<Value>> {
             text.map(|t| serde_json::from_str(&t))
                 .transpose()
-                .map_err(|e| sqlx::Error::Decode(e.into()))
+                .with_context(|| format!("run {}: column {col} holds no JSON", r.id))
         };
         Ok(RunRecord {
-            id: row.try_get("id")?,
-            tenant_id: row.try_get("tenant_id")?,
-            job_id: row.try_get("job_id")?,
-            mode: row.try_get::<String, _>("mode")?.parse().map_err(parse)?,
-            dry_run: row.try_get("dry_run")?,
-            started_at: row.try_get("started_at")?,
-            finished_at: row.try_get("finished_at")?,
-            duration_ms: row.try_get("duration_ms")?,
-            outcome: row
-                .try_get::<String, _>("outcome")?
-                .parse()
-                .map_err(parse)?,
-            message: row.try_get("message")?,
-            counts: json("counts")?,
-            errors: json("errors")?,
-            warnings: json("warnings")?,
-            connector_version: row.try_get("connector_version")?,
-            mapper_versions: row.try_get("mapper_versions")?,
+            mode: r.mode.parse()?,
+            outcome: r.outcome.parse()?,
+            counts: json("counts", r.counts)?,
+            errors: json("errors", r.errors)?,
+            warnings: json("warnings", r.warnings)?,
+            id: r.id,
+            tenant_id: r.tenant_id,
+            job_id: r.job_id,
+            dry_run: r.dry_run,
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+            duration_ms: r.duration_ms,
+            message: r.message,
+            connector_version: r.connector_version,
+            mapper_versions: r.mapper_versions,
         })
     }
+}
+
+fn records(rows: Vec<RunRow>) -> Result<Vec<RunRecord>> {
+    rows.into_iter().map(RunRecord::try_from).collect()
 }
 
 const RUN_COLUMNS: &str = "id, tenant_id, job_id, mode, dry_run, started_at, finished_at, duration_ms, outcome, message, counts, errors, warnings, connector_version, mapper_versions";
@@ -160,24 +181,26 @@ fn json_text(v: &Option<Value>) -> Option<String> {
 
 /// Write a run's end; in the apply transaction for a run that applied, so
 /// its outcome and counts commit with its data or not at all.
-pub(super) async fn write_finish(conn: &mut SqliteConnection, run: &RunRecord) -> Result<()> {
-    sqlx::query(
-        "UPDATE runs SET finished_at = ?, duration_ms = ?, outcome = ?, message = ?, counts = ?, errors = ?,
-         warnings = ?, connector_version = ?, mapper_versions = ? WHERE id = ?",
-    )
-    .bind(&run.finished_at)
-    .bind(run.duration_ms)
-    .bind(run.outcome.as_str())
-    .bind(&run.message)
-    .bind(json_text(&run.counts))
-    .bind(json_text(&run.errors))
-    .bind(json_text(&run.warnings))
-    .bind(&run.connector_version)
-    .bind(&run.mapper_versions)
-    .bind(&run.id)
-    .execute(&mut *conn)
-    .await
-    .context("cannot record the run's end")?;
+pub(super) async fn write_finish(tx: &mut Tx, run: &RunRecord) -> Result<()> {
+    on_tx!(tx, |c| {
+        sqlx::query(
+            "UPDATE runs SET finished_at = $1, duration_ms = $2, outcome = $3, message = $4, counts = $5, errors = $6,
+             warnings = $7, connector_version = $8, mapper_versions = $9 WHERE id = $10",
+        )
+        .bind(&run.finished_at)
+        .bind(run.duration_ms)
+        .bind(run.outcome.as_str())
+        .bind(&run.message)
+        .bind(json_text(&run.counts))
+        .bind(json_text(&run.errors))
+        .bind(json_text(&run.warnings))
+        .bind(&run.connector_version)
+        .bind(&run.mapper_versions)
+        .bind(&run.id)
+        .execute(&mut *c)
+        .await
+        .context("cannot record the run's end")?;
+    });
     Ok(())
 }
 
@@ -185,43 +208,48 @@ impl Store {
     /// Record a run as running, owned by this process.
     pub async fn start_run(&self, run: &RunRecord) -> Result<()> {
         let owner = Owner::current();
-        sqlx::query(
-            "INSERT INTO runs (id, tenant_id, job_id, mode, dry_run, started_at, outcome, connector_version, mapper_versions, plugin_versions,
-                               owner_host, owner_pid, owner_token, heartbeat_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&run.id)
-        .bind(&run.tenant_id)
-        .bind(&run.job_id)
-        .bind(run.mode.as_str())
-        .bind(run.dry_run)
-        .bind(&run.started_at)
-        .bind(run.outcome.as_str())
-        .bind(&run.connector_version)
-        .bind(&run.mapper_versions)
-        .bind(run.plugin_versions())
-        .bind(&owner.host)
-        .bind(owner.pid)
-        .bind(&owner.token)
-        .bind(now())
-        .execute(&self.pool)
-        .await
-        .context("cannot record the run's start")?;
+        on_pool!(&self.backend, |p| {
+            sqlx::query(
+                "INSERT INTO runs (id, tenant_id, job_id, mode, dry_run, started_at, outcome, connector_version, mapper_versions, plugin_versions,
+                                   owner_host, owner_pid, owner_token, heartbeat_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+            )
+            .bind(&run.id)
+            .bind(&run.tenant_id)
+            .bind(&run.job_id)
+            .bind(run.mode.as_str())
+            .bind(run.dry_run)
+            .bind(&run.started_at)
+            .bind(run.outcome.as_str())
+            .bind(&run.connector_version)
+            .bind(&run.mapper_versions)
+            .bind(run.plugin_versions())
+            .bind(&owner.host)
+            .bind(i64::from(owner.pid))
+            .bind(&owner.token)
+            .bind(now())
+            .execute(p)
+            .await
+            .context("cannot record the run's start")?;
+        });
         Ok(())
     }
 
     pub async fn finish_run(&self, run: &RunRecord) -> Result<()> {
-        let mut conn = self.pool.acquire().await?;
-        write_finish(&mut conn, run).await
+        let mut tx = self.backend.begin_deferred().await?;
+        write_finish(&mut tx, run).await?;
+        tx.commit().await
     }
 
     /// Tell other processes this run is still alive.
     pub async fn heartbeat(&self, run_id: &str) -> Result<()> {
-        sqlx::query("UPDATE runs SET heartbeat_at = ? WHERE id = ? AND outcome = 'running'")
-            .bind(now())
-            .bind(run_id)
-            .execute(&self.pool)
-            .await?;
+        on_pool!(&self.backend, |p| {
+            sqlx::query("UPDATE runs SET heartbeat_at = $1 WHERE id = $2 AND outcome = 'running'")
+                .bind(now())
+                .bind(run_id)
+                .execute(p)
+                .await?;
+        });
         Ok(())
     }
 
@@ -229,26 +257,28 @@ impl Store {
     /// final outcome: for a run that stopped without recording one (a panic),
     /// whether or not it got as far as its start record.
     pub async fn fail_unfinished_run(&self, run: &RunRecord) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO runs (id, tenant_id, job_id, mode, dry_run, started_at, finished_at, duration_ms, outcome, message, plugin_versions)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT(id) DO UPDATE SET finished_at = excluded.finished_at, duration_ms = excluded.duration_ms,
-               outcome = excluded.outcome, message = excluded.message
-             WHERE runs.outcome = 'running'",
-        )
-        .bind(&run.id)
-        .bind(&run.tenant_id)
-        .bind(&run.job_id)
-        .bind(run.mode.as_str())
-        .bind(run.dry_run)
-        .bind(&run.started_at)
-        .bind(&run.finished_at)
-        .bind(run.duration_ms)
-        .bind(run.outcome.as_str())
-        .bind(&run.message)
-        .bind(run.plugin_versions())
-        .execute(&self.pool)
-        .await?;
+        on_pool!(&self.backend, |p| {
+            sqlx::query(
+                "INSERT INTO runs (id, tenant_id, job_id, mode, dry_run, started_at, finished_at, duration_ms, outcome, message, plugin_versions)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                 ON CONFLICT(id) DO UPDATE SET finished_at = excluded.finished_at, duration_ms = excluded.duration_ms,
+                   outcome = excluded.outcome, message = excluded.message
+                 WHERE runs.outcome = 'running'",
+            )
+            .bind(&run.id)
+            .bind(&run.tenant_id)
+            .bind(&run.job_id)
+            .bind(run.mode.as_str())
+            .bind(run.dry_run)
+            .bind(&run.started_at)
+            .bind(&run.finished_at)
+            .bind(run.duration_ms)
+            .bind(run.outcome.as_str())
+            .bind(&run.message)
+            .bind(run.plugin_versions())
+            .execute(p)
+            .await?;
+        });
         Ok(())
     }
 
@@ -258,11 +288,13 @@ impl Store {
     /// live processes, this one included, are left alone. Returns how many
     /// were marked.
     pub async fn mark_interrupted_runs(&self) -> Result<u64> {
-        let rows: Vec<RunningRow> = sqlx::query_as(
-            "SELECT id, owner_host, owner_pid, owner_token, heartbeat_at FROM runs WHERE outcome = 'running'",
-        )
-        .fetch_all(&self.pool)
-        .await?;
+        let rows: Vec<RunningRow> = on_pool!(&self.backend, |p| {
+            sqlx::query_as(
+                "SELECT id, owner_host, owner_pid, owner_token, heartbeat_at FROM runs WHERE outcome = 'running'",
+            )
+            .fetch_all(p)
+            .await?
+        });
         let me = Owner::current();
         let stale_before = (chrono::Utc::now()
             - chrono::Duration::from_std(HEARTBEAT_STALE).expect("small"))
@@ -288,15 +320,17 @@ impl Store {
             if !gone {
                 continue;
             }
-            let r = sqlx::query(
-                "UPDATE runs SET outcome = 'interrupted', finished_at = ?, message = 'interrupted: the process running it stopped (killed, crashed or its host went down) before the run ended; nothing it had not committed was applied'
-                 WHERE id = ? AND outcome = 'running'",
-            )
-            .bind(now())
-            .bind(&id)
-            .execute(&self.pool)
-            .await?;
-            marked += r.rows_affected();
+            marked += on_pool!(&self.backend, |p| {
+                sqlx::query(
+                    "UPDATE runs SET outcome = 'interrupted', finished_at = $1, message = 'interrupted: the process running it stopped (killed, crashed or its host went down) before the run ended; nothing it had not committed was applied'
+                     WHERE id = $2 AND outcome = 'running'",
+                )
+                .bind(now())
+                .bind(&id)
+                .execute(p)
+                .await?
+                .rows_affected()
+            });
         }
         if marked > 0 {
             tracing::warn!(
@@ -313,24 +347,26 @@ impl Store {
         job: Option<&str>,
         limit: i64,
     ) -> Result<Vec<RunRecord>> {
-        Ok(sqlx::query_as(&format!(
-            "SELECT {RUN_COLUMNS} FROM runs WHERE (?1 IS NULL OR tenant_id = ?1) AND (?2 IS NULL OR job_id = ?2) ORDER BY started_at DESC LIMIT ?3"
-        ))
-        .bind(tenant)
-        .bind(job)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?)
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE ($1 IS NULL OR tenant_id = $1) AND ($2 IS NULL OR job_id = $2) ORDER BY started_at DESC LIMIT $3"
+        );
+        records(on_pool!(&self.backend, |p| {
+            sqlx::query_as(&sql)
+                .bind(tenant)
+                .bind(job)
+                .bind(limit)
+                .fetch_all(p)
+                .await?
+        }))
     }
 
     /// The run with exactly this id.
     pub async fn run(&self, id: &str) -> Result<Option<RunRecord>> {
-        Ok(
-            sqlx::query_as(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?"))
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?,
-        )
+        let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = $1");
+        let row: Option<RunRow> = on_pool!(&self.backend, |p| {
+            sqlx::query_as(&sql).bind(id).fetch_optional(p).await?
+        });
+        row.map(RunRecord::try_from).transpose()
     }
 
     /// The run with this id, or the only run whose id starts with it (the
@@ -344,12 +380,12 @@ impl Store {
         if id.chars().count() < MIN_RUN_PREFIX {
             return Ok(RunMatch::None);
         }
-        let mut runs: Vec<RunRecord> = sqlx::query_as(&format!(
-            "SELECT {RUN_COLUMNS} FROM runs WHERE substr(id, 1, length(?1)) = ?1 ORDER BY started_at DESC LIMIT 5"
-        ))
-        .bind(id)
-        .fetch_all(&self.pool)
-        .await?;
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE substr(id, 1, length($1)) = $1 ORDER BY started_at DESC LIMIT 5"
+        );
+        let mut runs = records(on_pool!(&self.backend, |p| {
+            sqlx::query_as(&sql).bind(id).fetch_all(p).await?
+        }))?;
         Ok(match runs.len() {
             0 => RunMatch::None,
             1 => RunMatch::One(Box::new(runs.remove(0))),
@@ -361,31 +397,47 @@ impl Store {
     /// any name the subject had: an old username finds the rename and what
     /// came after it (the events of every source id that ever bore it).
     pub async fn audit(&self, f: &AuditFilter) -> Result<Vec<AuditRow>> {
-        Ok(sqlx::query_as(
+        // Whether a rename event names ?3 as old or new: JSON differs by backend.
+        let renamed = |field: &str| {
+            match &self.backend {
+            Backend::Sqlite(_) => format!(
+                "(n.changes LIKE '%\"{field}\"%' AND json_valid(n.changes)
+                  AND EXISTS (SELECT 1 FROM json_each(n.changes) c WHERE json_extract(c.value, '$.field') = '{field}'
+                      AND (json_extract(c.value, '$.old') = $3 OR json_extract(c.value, '$.new') = $3)))"
+            ),
+            Backend::Postgres(_) => format!(
+                "(n.changes LIKE '[%\"{field}\"%'
+                  AND EXISTS (SELECT 1 FROM json_array_elements(n.changes::json) c WHERE c->>'field' = '{field}'
+                      AND (c->>'old' = $3 OR c->>'new' = $3)))"
+            ),
+        }
+        };
+        let sql = format!(
             "SELECT a.id, r.tenant_id, r.job_id, a.run_id, r.started_at AS at, a.category, a.action, a.subject,
                     a.subject_source_id, a.changes, r.plugin_versions
              FROM audit_events a JOIN runs r ON r.id = a.run_id
-             WHERE (?1 IS NULL OR r.tenant_id = ?1) AND (?2 IS NULL OR r.job_id = ?2)
-             AND (?3 IS NULL OR a.subject = ?3 OR a.subject_source_id = ?3
+             WHERE ($1 IS NULL OR r.tenant_id = $1) AND ($2 IS NULL OR r.job_id = $2)
+             AND ($3 IS NULL OR a.subject = $3 OR a.subject_source_id = $3
                   OR (a.category <> 'group' AND a.subject_source_id IN (SELECT n.subject_source_id FROM audit_events n
-                      WHERE n.category = 'user' AND n.subject_source_id <> '' AND (n.subject = ?3 OR (n.changes LIKE '%\"username\"%' AND json_valid(n.changes)
-                          AND EXISTS (SELECT 1 FROM json_each(n.changes) c WHERE json_extract(c.value, '$.field') = 'username'
-                              AND (json_extract(c.value, '$.old') = ?3 OR json_extract(c.value, '$.new') = ?3))))))
+                      WHERE n.category = 'user' AND n.subject_source_id <> '' AND (n.subject = $3 OR {users})))
                   OR (a.category = 'group' AND a.subject_source_id IN (SELECT n.subject_source_id FROM audit_events n
-                      WHERE n.category = 'group' AND n.subject_source_id <> '' AND (n.subject = ?3 OR (n.changes LIKE '%\"name\"%' AND json_valid(n.changes)
-                          AND EXISTS (SELECT 1 FROM json_each(n.changes) c WHERE json_extract(c.value, '$.field') = 'name'
-                              AND (json_extract(c.value, '$.old') = ?3 OR json_extract(c.value, '$.new') = ?3)))))))
-             AND (?4 IS NULL OR a.category = ?4)
-             AND (?5 IS NULL OR r.started_at >= ?5) ORDER BY a.id DESC LIMIT ?6",
-        )
-        .bind(&f.tenant)
-        .bind(&f.job)
-        .bind(&f.subject)
-        .bind(&f.category)
-        .bind(&f.since)
-        .bind(f.limit)
-        .fetch_all(&self.pool)
-        .await?)
+                      WHERE n.category = 'group' AND n.subject_source_id <> '' AND (n.subject = $3 OR {groups}))))
+             AND ($4 IS NULL OR a.category = $4)
+             AND ($5 IS NULL OR r.started_at >= $5) ORDER BY a.id DESC LIMIT $6",
+            users = renamed("username"),
+            groups = renamed("name"),
+        );
+        Ok(on_pool!(&self.backend, |p| {
+            sqlx::query_as(&sql)
+                .bind(&f.tenant)
+                .bind(&f.job)
+                .bind(&f.subject)
+                .bind(&f.category)
+                .bind(&f.since)
+                .bind(f.limit)
+                .fetch_all(p)
+                .await?
+        }))
     }
 }
 
@@ -413,18 +465,28 @@ struct AuditWriter<'a> {
 }
 
 impl<'a> AuditWriter<'a> {
-    async fn push(&mut self, conn: &mut SqliteConnection, e: Event<'a>) -> Result<()> {
+    async fn push(&mut self, tx: &mut Tx, e: Event<'a>) -> Result<()> {
         self.events.push(e);
         if self.events.len() == AUDIT_CHUNK {
-            self.flush(conn).await?;
+            self.flush(tx).await?;
         }
         Ok(())
     }
 
-    async fn flush(&mut self, conn: &mut SqliteConnection) -> Result<()> {
+    async fn flush(&mut self, tx: &mut Tx) -> Result<()> {
         if self.events.is_empty() {
             return Ok(());
         }
+        match &mut *tx {
+            Tx::Sqlite(t) => self.insert_sqlite(t).await?,
+            Tx::Postgres(t) => self.insert_postgres(t).await?,
+        }
+        self.written += self.events.len();
+        self.events.clear();
+        Ok(())
+    }
+
+    async fn insert_sqlite(&self, conn: &mut SqliteConnection) -> Result<()> {
         let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
             "INSERT INTO audit_events (run_id, category, action, subject, subject_source_id, changes) ",
         );
@@ -437,8 +499,26 @@ impl<'a> AuditWriter<'a> {
                 .push_bind(e.changes.as_deref());
         });
         q.build().persistent(true).execute(&mut *conn).await?;
-        self.written += self.events.len();
-        self.events.clear();
+        Ok(())
+    }
+
+    /// The chunk as column arrays, `UNNEST`ed in one statement.
+    async fn insert_postgres(&self, conn: &mut PgConnection) -> Result<()> {
+        let column = |f: for<'x> fn(&'x Event<'x>) -> Option<&'x str>| {
+            self.events.iter().map(f).collect::<Vec<_>>()
+        };
+        sqlx::query(
+            "INSERT INTO audit_events (run_id, category, action, subject, subject_source_id, changes)
+             SELECT $1, t.* FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) AS t",
+        )
+        .bind(self.run_id)
+        .bind(column(|e| Some(e.category)))
+        .bind(column(|e| Some(e.action)))
+        .bind(column(|e| Some(e.subject)))
+        .bind(column(|e| Some(e.source_id)))
+        .bind(column(|e| e.changes.as_deref()))
+        .execute(conn)
+        .await?;
         Ok(())
     }
 }
@@ -450,7 +530,7 @@ fn js(s: &str) -> String {
 
 /// One audit event per change in the plan, in the run's transaction.
 pub(super) async fn write_audit(
-    conn: &mut SqliteConnection,
+    tx: &mut Tx,
     plan: &Plan,
     ctx: &ApplyContext,
     now: &str,
@@ -511,7 +591,7 @@ pub(super) async fn write_audit(
             source_id: u.source_id(),
             changes,
         };
-        w.push(conn, e).await?;
+        w.push(tx, e).await?;
     }
     for g in &plan.groups {
         let changes = match g {
@@ -525,7 +605,7 @@ pub(super) async fn write_audit(
             source_id: g.source_id(),
             changes,
         };
-        w.push(conn, e).await?;
+        w.push(tx, e).await?;
     }
     for m in &plan.memberships {
         let e = Event {
@@ -540,7 +620,7 @@ pub(super) async fn write_audit(
                 js(&m.group)
             )),
         };
-        w.push(conn, e).await?;
+        w.push(tx, e).await?;
     }
     for r in &plan.roles {
         let e = Event {
@@ -554,7 +634,7 @@ pub(super) async fn write_audit(
                 js(&r.role)
             )),
         };
-        w.push(conn, e).await?;
+        w.push(tx, e).await?;
     }
     for l in &plan.licenses {
         let e = Event {
@@ -564,9 +644,9 @@ pub(super) async fn write_audit(
             source_id: &l.user,
             changes: Some(format!(r#"{{"kind":{}}}"#, js(&l.kind))),
         };
-        w.push(conn, e).await?;
+        w.push(tx, e).await?;
     }
-    w.flush(conn).await?;
+    w.flush(tx).await?;
     tracing::debug!(events = w.written, "audit events written");
     Ok(())
 }

@@ -44,15 +44,10 @@ impl Host {
             ca_file: conn.ca_file.map(|f| config.resolve(&f)),
             ..conn
         };
-        let row: Option<(String, bool)> = sqlx::query_as(
-            "SELECT ref_key, active FROM users
-             WHERE tenant_id = ? AND job_id = ? AND origin = 'sync' AND username = ? COLLATE NOCASE",
-        )
-        .bind(&job.tenant)
-        .bind(&job.id)
-        .bind(username)
-        .fetch_optional(self.store.pool())
-        .await?;
+        let row = self
+            .store
+            .synced_user(&job.tenant, &job.id, username)
+            .await?;
         let Some((dn, active)) = row else {
             return Ok(no(format!(
                 "no user {username:?} was synced by job {job_id:?}"

@@ -10,9 +10,9 @@ mod users;
 use std::collections::HashMap;
 
 use anyhow::{Context, Result};
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
-use super::{now, Store, MAX_PARAMS};
+use super::db::{on_tx, Tx};
+use super::{now, Store};
 use crate::engine::{LicenseRule, Plan};
 use relations::{apply_groups, apply_licenses, apply_memberships, apply_roles};
 use users::{create_users, link_managers, stage_updates, write_updates};
@@ -43,16 +43,10 @@ impl Store {
     /// (free license seats) are checked again under the write lock; when
     /// they stop the run, `plan.stop` says why and nothing is applied.
     pub async fn apply(&self, plan: &mut Plan, ctx: &ApplyContext) -> Result<()> {
-        // IMMEDIATE: take the write lock before the first read, so what
-        // this transaction counts cannot change before it commits.
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let conn: &mut SqliteConnection = &mut tx;
+        let mut tx = self.backend.begin().await?;
+        let conn = &mut tx;
         let now = now();
-        sqlx::query("INSERT OR IGNORE INTO tenants (id, created_at) VALUES (?, ?)")
-            .bind(&ctx.tenant)
-            .bind(&now)
-            .execute(&mut *conn)
-            .await?;
+        lock_tenant(conn, &ctx.tenant, &now).await?;
         if !seats::take_seats(conn, plan, ctx).await? {
             return Ok(()); // dropping the transaction rolls it back
         }
@@ -91,33 +85,38 @@ impl Store {
         super::runs::write_audit(conn, plan, ctx, &now).await?;
         tracing::debug!(ms = t.elapsed().as_millis() as u64, "audit written");
 
-        sqlx::query(
-            "INSERT INTO jobs (tenant_id, id, cursor, last_full_at) VALUES (?1, ?2, ?3, CASE WHEN ?4 THEN ?5 END)
-             ON CONFLICT (tenant_id, id) DO UPDATE SET
-               cursor = COALESCE(excluded.cursor, jobs.cursor),
-               last_full_at = CASE WHEN ?4 THEN ?5 ELSE jobs.last_full_at END",
-        )
-        .bind(&ctx.tenant)
-        .bind(&ctx.job)
-        .bind(&ctx.cursor)
-        .bind(ctx.full)
-        .bind(&now)
-        .execute(&mut *conn)
-        .await?;
+        on_tx!(conn, |c| {
+            sqlx::query(
+                "INSERT INTO jobs (tenant_id, id, cursor, last_full_at) VALUES ($1, $2, $3, CASE WHEN $4 THEN $5 END)
+                 ON CONFLICT (tenant_id, id) DO UPDATE SET
+                   cursor = COALESCE(excluded.cursor, jobs.cursor),
+                   last_full_at = CASE WHEN $4 THEN $5 ELSE jobs.last_full_at END",
+            )
+            .bind(&ctx.tenant)
+            .bind(&ctx.job)
+            .bind(&ctx.cursor)
+            .bind(ctx.full)
+            .bind(&now)
+            .execute(&mut *c)
+            .await?;
+        });
         for (plugin, key, value) in &ctx.state {
             let q = match value {
-                Some(_) => "INSERT OR REPLACE INTO plugin_state (tenant_id, job_id, plugin, key, value) VALUES (?, ?, ?, ?, ?)",
-                None => "DELETE FROM plugin_state WHERE tenant_id = ? AND job_id = ? AND plugin = ? AND key = ?",
+                Some(_) => "INSERT INTO plugin_state (tenant_id, job_id, plugin, key, value) VALUES ($1, $2, $3, $4, $5)
+                            ON CONFLICT (tenant_id, job_id, plugin, key) DO UPDATE SET value = excluded.value",
+                None => "DELETE FROM plugin_state WHERE tenant_id = $1 AND job_id = $2 AND plugin = $3 AND key = $4",
             };
-            let mut q = sqlx::query(q)
-                .bind(&ctx.tenant)
-                .bind(&ctx.job)
-                .bind(plugin)
-                .bind(key);
-            if let Some(v) = value {
-                q = q.bind(v);
-            }
-            q.execute(&mut *conn).await?;
+            on_tx!(conn, |c| {
+                let mut q = sqlx::query(q)
+                    .bind(&ctx.tenant)
+                    .bind(&ctx.job)
+                    .bind(plugin)
+                    .bind(key);
+                if let Some(v) = value {
+                    q = q.bind(v);
+                }
+                q.execute(&mut *c).await?;
+            });
         }
         if let Some(run) = &ctx.run {
             // From the plan as applied (the seat check may have trimmed it).
@@ -132,6 +131,32 @@ impl Store {
     }
 }
 
+/// Make sure the tenant's row exists and serialize this transaction with
+/// every other applying run of the tenant. SQLite already holds the
+/// database's write lock (`BEGIN IMMEDIATE`); PostgreSQL lets writers run
+/// side by side, so the tenant's row is locked (`FOR UPDATE`) until commit:
+/// seat counts, username checks and renames of one tenant never interleave,
+/// while other tenants' runs go on in parallel.
+async fn lock_tenant(tx: &mut Tx, tenant: &str, now: &str) -> Result<()> {
+    on_tx!(tx, |c| {
+        sqlx::query(
+            "INSERT INTO tenants (id, created_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(tenant)
+        .bind(now)
+        .execute(&mut *c)
+        .await?;
+    });
+    if let Tx::Postgres(t) = tx {
+        sqlx::query("SELECT id FROM tenants WHERE id = $1 FOR UPDATE")
+            .bind(tenant)
+            .execute(&mut **t)
+            .await
+            .context("cannot lock the tenant for the run's changes")?;
+    }
+    Ok(())
+}
+
 /// Name -> id of the lookup tables (job titles, companies).
 pub(super) struct Lookups {
     job_titles: HashMap<String, i64>,
@@ -139,13 +164,12 @@ pub(super) struct Lookups {
 }
 
 impl Lookups {
-    async fn load(conn: &mut SqliteConnection, tenant: &str) -> Result<Lookups> {
+    async fn load(tx: &mut Tx, tenant: &str) -> Result<Lookups> {
         let mut load = async |table: &str| -> Result<HashMap<String, i64>> {
-            let rows: Vec<(String, i64)> =
-                sqlx::query_as(&format!("SELECT name, id FROM {table} WHERE tenant_id = ?"))
-                    .bind(tenant)
-                    .fetch_all(&mut *conn)
-                    .await?;
+            let sql = format!("SELECT name, id FROM {table} WHERE tenant_id = $1");
+            let rows: Vec<(String, i64)> = on_tx!(&mut *tx, |c| {
+                sqlx::query_as(&sql).bind(tenant).fetch_all(&mut *c).await?
+            });
             Ok(rows.into_iter().collect())
         };
         Ok(Lookups {
@@ -154,48 +178,34 @@ impl Lookups {
         })
     }
 
-    pub(super) fn id(&self, field: &str, name: Option<&str>) -> Option<String> {
+    pub(super) fn id(&self, field: &str, name: Option<&str>) -> Option<i64> {
         let table = if field == "job_title" {
             &self.job_titles
         } else {
             &self.companies
         };
-        name.and_then(|n| table.get(n)).map(i64::to_string)
+        name.and_then(|n| table.get(n)).copied()
     }
 }
 
 pub(super) async fn id_map(
-    conn: &mut SqliteConnection,
+    tx: &mut Tx,
     table: &str,
     ctx: &ApplyContext,
 ) -> Result<HashMap<String, i64>> {
     // One JSON aggregate instead of a row each through sqlx (see load.rs).
-    let json: String = sqlx::query_scalar(&format!(
-        "SELECT json_group_array(json_array(source_id, id)) FROM {table} WHERE tenant_id = ? AND job_id = ?"
-    ))
-    .bind(&ctx.tenant)
-    .bind(&ctx.job)
-    .fetch_one(&mut *conn)
-    .await?;
+    let sql = format!(
+        "SELECT {} FROM {table} WHERE tenant_id = $1 AND job_id = $2",
+        super::load::json_rows_of(tx.backend_name(), "source_id, id")
+    );
+    let json: String = on_tx!(tx, |c| {
+        sqlx::query_scalar(&sql)
+            .bind(&ctx.tenant)
+            .bind(&ctx.job)
+            .fetch_one(&mut *c)
+            .await?
+    });
     let rows: Vec<(String, i64)> =
         serde_json::from_str(&json).context("cannot parse the store's id map")?;
     Ok(rows.into_iter().collect())
-}
-
-/// Run `sql_head (VALUES ...)` for pairs in chunks.
-pub(super) async fn pairs(
-    conn: &mut SqliteConnection,
-    head: &str,
-    tail: &str,
-    rows: &[(i64, i64)],
-) -> Result<()> {
-    for chunk in rows.chunks(MAX_PARAMS / 2) {
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(head);
-        q.push_values(chunk, |mut b, (a, c)| {
-            b.push_bind(*a).push_bind(*c);
-        });
-        q.push(tail);
-        q.build().execute(&mut *conn).await?;
-    }
-    Ok(())
 }

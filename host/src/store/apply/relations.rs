@@ -3,14 +3,18 @@
 use std::collections::HashMap;
 
 use anyhow::{Context, Result};
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+use sqlx::{PgConnection, QueryBuilder, Sqlite, SqliteConnection};
 
-use super::{pairs, ApplyContext};
+use super::ApplyContext;
 use crate::engine::{GroupChange, Plan};
+use crate::store::db::{on_tx, Tx};
 use crate::store::MAX_PARAMS;
 
+/// (source id, ref key, name, description) of a new group.
+type NewGroup<'a> = (&'a String, &'a String, &'a String, &'a Option<String>);
+
 pub(super) async fn apply_groups(
-    conn: &mut SqliteConnection,
+    tx: &mut Tx,
     plan: &Plan,
     ctx: &ApplyContext,
     now: &str,
@@ -28,6 +32,65 @@ pub(super) async fn apply_groups(
             _ => None,
         })
         .collect();
+    match &mut *tx {
+        Tx::Sqlite(t) => insert_groups_sqlite(t, &creates, ctx, now).await?,
+        Tx::Postgres(t) => insert_groups_postgres(t, &creates, ctx, now).await?,
+    }
+    for g in &plan.groups {
+        let (sql, name, ref_key) = match g {
+            GroupChange::Create { .. } => continue,
+            GroupChange::Update { name, ref_key, .. } => (
+                "UPDATE groups SET name = $5, ref_key = $6, updated_at = $1 WHERE tenant_id = $2 AND job_id = $3 AND source_id = $4",
+                Some(name),
+                Some(ref_key),
+            ),
+            GroupChange::Deactivate { .. } => ("UPDATE groups SET active = FALSE, updated_at = $1 WHERE tenant_id = $2 AND job_id = $3 AND source_id = $4", None, None),
+            GroupChange::Reactivate { .. } => ("UPDATE groups SET active = TRUE, updated_at = $1 WHERE tenant_id = $2 AND job_id = $3 AND source_id = $4", None, None),
+        };
+        on_tx!(tx, |c| {
+            let mut q = sqlx::query(sql)
+                .bind(now)
+                .bind(&ctx.tenant)
+                .bind(&ctx.job)
+                .bind(g.source_id());
+            if let (Some(n), Some(r)) = (name, ref_key) {
+                q = q.bind(n).bind(r);
+            }
+            q.execute(&mut *c).await?;
+        });
+    }
+    if let Some(descriptions) = Some(plan.groups.iter().filter_map(|g| {
+        match g {
+            GroupChange::Update {
+                source_id, changes, ..
+            } => changes
+                .iter()
+                .find(|c| c.field == "description")
+                .map(|c| (source_id, c.new.clone())),
+            _ => None,
+        }
+    })) {
+        for (source_id, description) in descriptions {
+            on_tx!(tx, |c| {
+                sqlx::query("UPDATE groups SET description = $1 WHERE tenant_id = $2 AND job_id = $3 AND source_id = $4")
+                    .bind(&description)
+                    .bind(&ctx.tenant)
+                    .bind(&ctx.job)
+                    .bind(source_id)
+                    .execute(&mut *c)
+                    .await?;
+            });
+        }
+    }
+    Ok(())
+}
+
+async fn insert_groups_sqlite(
+    conn: &mut SqliteConnection,
+    creates: &[NewGroup<'_>],
+    ctx: &ApplyContext,
+    now: &str,
+) -> Result<()> {
     for chunk in creates.chunks(MAX_PARAMS / 8) {
         let mut q: QueryBuilder<Sqlite> =
             QueryBuilder::new("INSERT INTO groups (tenant_id, job_id, source_id, ref_key, name, description, created_at, updated_at) ");
@@ -46,54 +109,41 @@ pub(super) async fn apply_groups(
             .await
             .context("cannot insert groups")?;
     }
-    for g in &plan.groups {
-        let (sql, name, ref_key) = match g {
-            GroupChange::Create { .. } => continue,
-            GroupChange::Update { name, ref_key, .. } => (
-                "UPDATE groups SET name = ?, ref_key = ?, updated_at = ? WHERE tenant_id = ? AND job_id = ? AND source_id = ?",
-                Some(name),
-                Some(ref_key),
-            ),
-            GroupChange::Deactivate { .. } => ("UPDATE groups SET active = 0, updated_at = ? WHERE tenant_id = ? AND job_id = ? AND source_id = ?", None, None),
-            GroupChange::Reactivate { .. } => ("UPDATE groups SET active = 1, updated_at = ? WHERE tenant_id = ? AND job_id = ? AND source_id = ?", None, None),
-        };
-        let mut q = sqlx::query(sql);
-        if let (Some(n), Some(r)) = (name, ref_key) {
-            q = q.bind(n).bind(r);
-        }
-        q.bind(now)
-            .bind(&ctx.tenant)
-            .bind(&ctx.job)
-            .bind(g.source_id())
-            .execute(&mut *conn)
-            .await?;
+    Ok(())
+}
+
+/// One statement for every new group: columns as arrays, `UNNEST`ed.
+async fn insert_groups_postgres(
+    conn: &mut PgConnection,
+    creates: &[NewGroup<'_>],
+    ctx: &ApplyContext,
+    now: &str,
+) -> Result<()> {
+    if creates.is_empty() {
+        return Ok(());
     }
-    if let Some(descriptions) = Some(plan.groups.iter().filter_map(|g| {
-        match g {
-            GroupChange::Update {
-                source_id, changes, ..
-            } => changes
-                .iter()
-                .find(|c| c.field == "description")
-                .map(|c| (source_id, c.new.clone())),
-            _ => None,
-        }
-    })) {
-        for (source_id, description) in descriptions {
-            sqlx::query("UPDATE groups SET description = ? WHERE tenant_id = ? AND job_id = ? AND source_id = ?")
-                .bind(description)
-                .bind(&ctx.tenant)
-                .bind(&ctx.job)
-                .bind(source_id)
-                .execute(&mut *conn)
-                .await?;
-        }
-    }
+    let column = |f: for<'x> fn(&'x NewGroup<'x>) -> Option<&'x str>| {
+        creates.iter().map(f).collect::<Vec<_>>()
+    };
+    sqlx::query(
+        "INSERT INTO groups (tenant_id, job_id, source_id, ref_key, name, description, created_at, updated_at)
+         SELECT $1, $2, s, r, n, d, $3, $3 FROM UNNEST($4::text[], $5::text[], $6::text[], $7::text[]) AS t(s, r, n, d)",
+    )
+    .bind(&ctx.tenant)
+    .bind(&ctx.job)
+    .bind(now)
+    .bind(column(|g| Some(g.0.as_str())))
+    .bind(column(|g| Some(g.1.as_str())))
+    .bind(column(|g| Some(g.2.as_str())))
+    .bind(column(|g| g.3.as_deref()))
+    .execute(conn)
+    .await
+    .context("cannot insert groups")?;
     Ok(())
 }
 
 pub(super) async fn apply_memberships(
-    conn: &mut SqliteConnection,
+    tx: &mut Tx,
     plan: &Plan,
     users: &HashMap<String, i64>,
     groups: &HashMap<String, i64>,
@@ -108,65 +158,106 @@ pub(super) async fn apply_memberships(
             }
         }
     }
-    pairs(
-        conn,
-        "INSERT OR IGNORE INTO memberships (group_id, user_id) ",
-        "",
-        &add,
-    )
-    .await?;
-    pairs(
-        conn,
-        "DELETE FROM memberships WHERE (group_id, user_id) IN (",
-        ")",
-        &remove,
-    )
-    .await?;
+    match &mut *tx {
+        Tx::Sqlite(t) => {
+            pairs_sqlite(
+                t,
+                "INSERT OR IGNORE INTO memberships (group_id, user_id) ",
+                "",
+                &add,
+            )
+            .await?;
+            pairs_sqlite(
+                t,
+                "DELETE FROM memberships WHERE (group_id, user_id) IN (",
+                ")",
+                &remove,
+            )
+            .await?;
+        }
+        Tx::Postgres(t) => {
+            pairs_postgres(t, "INSERT INTO memberships (group_id, user_id) SELECT * FROM UNNEST($1::bigint[], $2::bigint[]) ON CONFLICT DO NOTHING", &add).await?;
+            pairs_postgres(t, "DELETE FROM memberships m USING UNNEST($1::bigint[], $2::bigint[]) AS d(g, u) WHERE m.group_id = d.g AND m.user_id = d.u", &remove).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Run `head (VALUES ...) tail` for pairs in chunks.
+async fn pairs_sqlite(
+    conn: &mut SqliteConnection,
+    head: &str,
+    tail: &str,
+    rows: &[(i64, i64)],
+) -> Result<()> {
+    for chunk in rows.chunks(MAX_PARAMS / 2) {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(head);
+        q.push_values(chunk, |mut b, (a, c)| {
+            b.push_bind(*a).push_bind(*c);
+        });
+        q.push(tail);
+        q.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Run `sql` with the pairs as two arrays ($1, $2), all in one statement.
+async fn pairs_postgres(conn: &mut PgConnection, sql: &str, rows: &[(i64, i64)]) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let (a, b): (Vec<i64>, Vec<i64>) = rows.iter().copied().unzip();
+    sqlx::query(sql).bind(a).bind(b).execute(conn).await?;
     Ok(())
 }
 
 pub(super) async fn apply_roles(
-    conn: &mut SqliteConnection,
+    tx: &mut Tx,
     plan: &Plan,
     ctx: &ApplyContext,
     users: &HashMap<String, i64>,
 ) -> Result<()> {
     for (name, kind) in &ctx.roles {
-        sqlx::query("INSERT OR IGNORE INTO roles (tenant_id, name, kind) VALUES (?, ?, ?)")
-            .bind(&ctx.tenant)
-            .bind(name)
-            .bind(kind)
-            .execute(&mut *conn)
-            .await?;
+        on_tx!(tx, |c| {
+            sqlx::query("INSERT INTO roles (tenant_id, name, kind) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+                .bind(&ctx.tenant)
+                .bind(name)
+                .bind(kind)
+                .execute(&mut *c)
+                .await?;
+        });
     }
-    let roles: HashMap<String, i64> =
-        sqlx::query_as::<_, (String, i64)>("SELECT name, id FROM roles WHERE tenant_id = ?")
+    let roles: Vec<(String, i64)> = on_tx!(tx, |c| {
+        sqlx::query_as("SELECT name, id FROM roles WHERE tenant_id = $1")
             .bind(&ctx.tenant)
-            .fetch_all(&mut *conn)
+            .fetch_all(&mut *c)
             .await?
-            .into_iter()
-            .collect();
+    });
+    let roles: HashMap<String, i64> = roles.into_iter().collect();
     for r in &plan.roles {
         let (Some(&user), Some(&role)) = (users.get(&r.user), roles.get(&r.role)) else {
             continue;
         };
         let sql = if r.grant {
-            "INSERT OR REPLACE INTO user_roles (user_id, role_id, job_id) VALUES (?, ?, ?)"
+            "INSERT INTO user_roles (user_id, role_id, job_id) VALUES ($1, $2, $3)
+             ON CONFLICT (user_id, role_id) DO UPDATE SET job_id = excluded.job_id"
         } else {
-            "DELETE FROM user_roles WHERE user_id = ? AND role_id = ? AND job_id = ?"
+            "DELETE FROM user_roles WHERE user_id = $1 AND role_id = $2 AND job_id = $3"
         };
-        sqlx::query(sql)
-            .bind(user)
-            .bind(role)
-            .bind(&ctx.job)
-            .execute(&mut *conn)
-            .await?;
+        on_tx!(tx, |c| {
+            sqlx::query(sql)
+                .bind(user)
+                .bind(role)
+                .bind(&ctx.job)
+                .execute(&mut *c)
+                .await?;
+        });
     }
     Ok(())
 }
 
 pub(super) async fn apply_licenses(
-    conn: &mut SqliteConnection,
+    tx: &mut Tx,
     plan: &Plan,
     ctx: &ApplyContext,
     users: &HashMap<String, i64>,
@@ -176,21 +267,23 @@ pub(super) async fn apply_licenses(
         let Some(&user) = users.get(&l.user) else {
             continue;
         };
-        if l.grant {
-            sqlx::query("INSERT OR IGNORE INTO license_assignments (tenant_id, user_id, kind, granted_at) VALUES (?, ?, ?, ?)")
-                .bind(&ctx.tenant)
-                .bind(user)
-                .bind(&l.kind)
-                .bind(now)
-                .execute(&mut *conn)
-                .await?;
-        } else {
-            sqlx::query("DELETE FROM license_assignments WHERE user_id = ? AND kind = ?")
-                .bind(user)
-                .bind(&l.kind)
-                .execute(&mut *conn)
-                .await?;
-        }
+        on_tx!(tx, |c| {
+            if l.grant {
+                sqlx::query("INSERT INTO license_assignments (tenant_id, user_id, kind, granted_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
+                    .bind(&ctx.tenant)
+                    .bind(user)
+                    .bind(&l.kind)
+                    .bind(now)
+                    .execute(&mut *c)
+                    .await?;
+            } else {
+                sqlx::query("DELETE FROM license_assignments WHERE user_id = $1 AND kind = $2")
+                    .bind(user)
+                    .bind(&l.kind)
+                    .execute(&mut *c)
+                    .await?;
+            }
+        });
     }
     Ok(())
 }

@@ -8,27 +8,23 @@
 //!
 //! The lock: on SQLite the transaction began `IMMEDIATE`, so it holds the
 //! database's write lock from its first statement and nobody can take a seat
-//! until it commits. A server database (PostgreSQL) lets writers run side by
-//! side, so the first statement also writes the tenant's row: a row lock that
-//! serializes seat taking per tenant there, and after which (read committed)
-//! the counts see every seat committed before it.
+//! until it commits. PostgreSQL lets writers run side by side, so the apply
+//! first locks the tenant's row (`lock_tenant`): that serializes the
+//! tenant's applying runs, and after it (read committed) the counts below see
+//! every seat committed before.
 
 use anyhow::Result;
-use sqlx::SqliteConnection;
 
 use super::ApplyContext;
 use crate::config::LicensePolicy;
 use crate::engine::{Plan, Stop};
+use crate::store::db::{on_tx, Tx};
 
 /// Check the plan's grants against the seats free right now. Returns
 /// `false` when the run must stop (the plan's `stop` says why) and nothing
 /// may be applied; with `sync_without_license`, grants that no longer fit
 /// are dropped from the plan (the last by username, as the planner would).
-pub(super) async fn take_seats(
-    conn: &mut SqliteConnection,
-    plan: &mut Plan,
-    ctx: &ApplyContext,
-) -> Result<bool> {
+pub(super) async fn take_seats(tx: &mut Tx, plan: &mut Plan, ctx: &ApplyContext) -> Result<bool> {
     let Some(rule) = &ctx.license else {
         return Ok(true);
     };
@@ -36,20 +32,19 @@ pub(super) async fn take_seats(
     if grants == 0 {
         return Ok(true); // freeing or keeping seats never needs more
     }
-    sqlx::query("UPDATE tenants SET created_at = created_at WHERE id = ?")
+    let (held_here, held_elsewhere): (i64, i64) = on_tx!(tx, |c| {
+        sqlx::query_as(
+            "SELECT COALESCE(SUM(CASE WHEN u.job_id IS NOT DISTINCT FROM $3 THEN 1 ELSE 0 END), 0),
+                    COALESCE(SUM(CASE WHEN u.job_id IS NOT DISTINCT FROM $3 THEN 0 ELSE 1 END), 0)
+             FROM license_assignments la JOIN users u ON u.id = la.user_id
+             WHERE la.tenant_id = $1 AND la.kind = $2",
+        )
         .bind(&ctx.tenant)
-        .execute(&mut *conn)
-        .await?;
-    let (held_here, held_elsewhere): (i64, i64) = sqlx::query_as(
-        "SELECT COALESCE(SUM(u.job_id IS ?3), 0), COALESCE(SUM(u.job_id IS NOT ?3), 0)
-         FROM license_assignments la JOIN users u ON u.id = la.user_id
-         WHERE la.tenant_id = ?1 AND la.kind = ?2",
-    )
-    .bind(&ctx.tenant)
-    .bind(&rule.kind)
-    .bind(&ctx.job)
-    .fetch_one(&mut *conn)
-    .await?;
+        .bind(&rule.kind)
+        .bind(&ctx.job)
+        .fetch_one(&mut *c)
+        .await?
+    });
     let freed = plan.licenses.iter().filter(|l| !l.grant).count() as u32;
     let keep = (held_here as u32).saturating_sub(freed);
     let available = rule.seats.saturating_sub(held_elsewhere as u32);

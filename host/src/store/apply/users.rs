@@ -4,10 +4,12 @@
 use std::collections::BTreeMap;
 
 use anyhow::{Context, Result};
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+use sqlx::{PgConnection, QueryBuilder, Sqlite, SqliteConnection};
 
 use super::{ApplyContext, Lookups};
 use crate::engine::{DeactivationReason, FieldChange, Plan, UserChange};
+use crate::model::UserFields;
+use crate::store::db::{on_tx, Tx};
 use crate::store::MAX_PARAMS;
 
 /// Columns of the staging table for user updates; NULL means "unchanged".
@@ -31,16 +33,25 @@ const STAGED: [&str; 17] = [
     "deactivation_reason",
 ];
 
+/// Columns of `user_changes` that hold numbers or flags, not text.
+const NUMERIC: [&str; 5] = [
+    "job_title_id",
+    "company_id",
+    "in_source",
+    "source_enabled",
+    "active",
+];
+
 type Staged = BTreeMap<&'static str, String>;
 
 pub(super) async fn create_users(
-    conn: &mut SqliteConnection,
+    tx: &mut Tx,
     plan: &Plan,
     ctx: &ApplyContext,
     lookups: &Lookups,
     now: &str,
 ) -> Result<()> {
-    let creates: Vec<_> = plan
+    let creates: Vec<NewUser<'_>> = plan
         .users
         .iter()
         .filter_map(|u| match u {
@@ -50,10 +61,36 @@ pub(super) async fn create_users(
                 fields,
                 custom_json,
                 disabled,
-            } => Some((source_id, ref_key, fields, custom_json, *disabled)),
+            } => Some((source_id, ref_key, &**fields, custom_json, *disabled)),
             _ => None,
         })
         .collect();
+    if creates.is_empty() {
+        return Ok(());
+    }
+    match &mut *tx {
+        Tx::Sqlite(t) => insert_users_sqlite(t, &creates, ctx, lookups, now).await,
+        Tx::Postgres(t) => insert_users_postgres(t, &creates, ctx, lookups, now).await,
+    }
+    .context("cannot insert new users")
+}
+
+/// (source id, ref key, fields, custom JSON, disabled) of a new user.
+type NewUser<'a> = (
+    &'a String,
+    &'a String,
+    &'a UserFields,
+    &'a Option<String>,
+    bool,
+);
+
+async fn insert_users_sqlite(
+    conn: &mut SqliteConnection,
+    creates: &[NewUser<'_>],
+    ctx: &ApplyContext,
+    lookups: &Lookups,
+    now: &str,
+) -> Result<()> {
     for chunk in creates.chunks(MAX_PARAMS / 22) {
         let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
             "INSERT INTO users (tenant_id, job_id, source_id, ref_key, origin, username, display_name, given_name,
@@ -84,18 +121,67 @@ pub(super) async fn create_users(
                 .push_bind(!disabled)
                 .push_bind(disabled.then_some(DeactivationReason::Disabled.as_str()));
         });
-        q.build()
-            .execute(&mut *conn)
-            .await
-            .context("cannot insert new users")?;
+        q.build().execute(&mut *conn).await?;
     }
+    Ok(())
+}
+
+/// One statement for every new user: each column an array, `UNNEST`ed.
+async fn insert_users_postgres(
+    conn: &mut PgConnection,
+    creates: &[NewUser<'_>],
+    ctx: &ApplyContext,
+    lookups: &Lookups,
+    now: &str,
+) -> Result<()> {
+    let text = |f: for<'x> fn(&'x NewUser<'x>) -> Option<&'x str>| {
+        creates.iter().map(f).collect::<Vec<_>>()
+    };
+    let ids = |field: &str, name: fn(&UserFields) -> Option<&str>| {
+        creates
+            .iter()
+            .map(|u| lookups.id(field, name(u.2)))
+            .collect::<Vec<_>>()
+    };
+    let enabled: Vec<bool> = creates.iter().map(|u| !u.4).collect();
+    sqlx::query(
+        "INSERT INTO users (tenant_id, job_id, origin, created_at, updated_at, source_id, ref_key, username,
+             display_name, given_name, family_name, email, phone, department, manager_source_id, employee_id,
+             custom, deactivation_reason, job_title_id, company_id, active, source_enabled)
+         SELECT $1, $2, 'sync', $3, $3, t.* FROM UNNEST($4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+             $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[],
+             $17::bigint[], $18::bigint[], $19::boolean[], $19::boolean[]) AS t",
+    )
+    .bind(&ctx.tenant)
+    .bind(&ctx.job)
+    .bind(now)
+    .bind(text(|u| Some(u.0.as_str())))
+    .bind(text(|u| Some(u.1.as_str())))
+    .bind(text(|u| Some(u.2.username.as_str())))
+    .bind(text(|u| u.2.display_name.as_deref()))
+    .bind(text(|u| u.2.given_name.as_deref()))
+    .bind(text(|u| u.2.family_name.as_deref()))
+    .bind(text(|u| u.2.email.as_deref()))
+    .bind(text(|u| u.2.phone.as_deref()))
+    .bind(text(|u| u.2.department.as_deref()))
+    .bind(text(|u| u.2.manager.as_deref()))
+    .bind(text(|u| u.2.employee_id.as_deref()))
+    .bind(text(|u| u.3.as_deref()))
+    .bind(text(|u| u.4.then_some(DeactivationReason::Disabled.as_str())))
+    .bind(ids("job_title", |f| f.job_title.as_deref()))
+    .bind(ids("company", |f| f.company.as_deref()))
+    .bind(enabled)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
 fn stage_changes(row: &mut Staged, changes: &[FieldChange], lookups: &Lookups) {
     for c in changes {
         let value = match c.field.as_str() {
-            "job_title" | "company" => lookups.id(&c.field, c.new.as_deref()),
+            "job_title" | "company" => lookups
+                .id(&c.field, c.new.as_deref())
+                .map(|id| id.to_string()),
             _ => c.new.clone(),
         };
         let column = match c.field.as_str() {
@@ -117,7 +203,7 @@ fn stage_changes(row: &mut Staged, changes: &[FieldChange], lookups: &Lookups) {
 /// new user taking a renamed user's old name, all apply in one run.
 /// Returns whether anything was staged (see [`write_updates`]).
 pub(super) async fn stage_updates(
-    conn: &mut SqliteConnection,
+    tx: &mut Tx,
     plan: &Plan,
     ctx: &ApplyContext,
     lookups: &Lookups,
@@ -132,13 +218,15 @@ pub(super) async fn stage_updates(
                 ref_key,
                 changes,
             } => {
-                sqlx::query("UPDATE users SET job_id = ?, source_id = ?, ref_key = ?, origin = 'sync', active = 1, deactivation_reason = NULL WHERE id = ?")
-                    .bind(&ctx.job)
-                    .bind(source_id)
-                    .bind(ref_key)
-                    .bind(db_id)
-                    .execute(&mut *conn)
-                    .await?;
+                on_tx!(tx, |c| {
+                    sqlx::query("UPDATE users SET job_id = $1, source_id = $2, ref_key = $3, origin = 'sync', active = TRUE, deactivation_reason = NULL WHERE id = $4")
+                        .bind(&ctx.job)
+                        .bind(source_id)
+                        .bind(ref_key)
+                        .bind(db_id)
+                        .execute(&mut *c)
+                        .await?;
+                });
                 stage_changes(staged.entry(source_id).or_default(), changes, lookups);
             }
             UserChange::Update {
@@ -182,13 +270,29 @@ pub(super) async fn stage_updates(
     if staged.is_empty() {
         return Ok(false);
     }
+    let rows: Vec<_> = staged.into_iter().collect();
+    match &mut *tx {
+        Tx::Sqlite(t) => stage_sqlite(t, &rows).await?,
+        Tx::Postgres(t) => stage_postgres(t, &rows).await?,
+    }
+    on_tx!(tx, |c| {
+        sqlx::query(&format!(
+            "UPDATE users SET username = '#renaming#' || users.id FROM user_changes t
+             WHERE {SCOPE} AND t.username IS NOT NULL AND t.username != users.username"
+        ))
+        .bind(&ctx.tenant)
+        .bind(&ctx.job)
+        .execute(&mut *c)
+        .await?;
+    });
+    Ok(true)
+}
+
+async fn stage_sqlite(conn: &mut SqliteConnection, rows: &[(&str, Staged)]) -> Result<()> {
     let columns = STAGED
         .iter()
         .map(|c| {
-            let kind = if matches!(
-                *c,
-                "job_title_id" | "company_id" | "in_source" | "source_enabled" | "active"
-            ) {
+            let kind = if NUMERIC.contains(c) {
                 "INTEGER"
             } else {
                 "TEXT"
@@ -205,7 +309,6 @@ pub(super) async fn stage_updates(
     sqlx::query("DELETE FROM user_changes")
         .execute(&mut *conn)
         .await?;
-    let rows: Vec<_> = staged.into_iter().collect();
     for chunk in rows.chunks(MAX_PARAMS / (STAGED.len() + 1)) {
         let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
             "INSERT INTO user_changes (source_id, {}) ",
@@ -219,44 +322,72 @@ pub(super) async fn stage_updates(
         });
         q.build().execute(&mut *conn).await?;
     }
+    Ok(())
+}
+
+/// A staging table that lives until the transaction ends, filled with one
+/// `UNNEST` of text arrays (numbers and flags are cast when written).
+async fn stage_postgres(conn: &mut PgConnection, rows: &[(&str, Staged)]) -> Result<()> {
+    let columns = STAGED
+        .iter()
+        .map(|c| format!("{c} TEXT"))
+        .collect::<Vec<_>>()
+        .join(", ");
     sqlx::query(&format!(
-        "UPDATE users SET username = '#renaming#' || users.id FROM user_changes t
-         WHERE {SCOPE} AND t.username IS NOT NULL AND t.username != users.username"
+        "CREATE TEMP TABLE user_changes (source_id TEXT PRIMARY KEY, {columns}) ON COMMIT DROP"
     ))
-    .bind(&ctx.tenant)
-    .bind(&ctx.job)
     .execute(&mut *conn)
     .await?;
-    Ok(true)
+    let arrays = (1..=STAGED.len() + 1)
+        .map(|i| format!("${i}::text[]"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "INSERT INTO user_changes (source_id, {}) SELECT * FROM UNNEST({arrays})",
+        STAGED.join(", ")
+    );
+    let mut q = sqlx::query(&sql).bind(rows.iter().map(|r| r.0).collect::<Vec<_>>());
+    for c in STAGED {
+        q = q.bind(
+            rows.iter()
+                .map(|r| r.1.get(c).map(String::as_str))
+                .collect::<Vec<_>>(),
+        );
+    }
+    q.execute(&mut *conn).await?;
+    Ok(())
 }
 
 /// The job's users matched to their staged row.
-const SCOPE: &str = "users.tenant_id = ? AND users.job_id = ? AND users.source_id = t.source_id";
+const SCOPE: &str = "users.tenant_id = $1 AND users.job_id = $2 AND users.source_id = t.source_id";
 
 /// Write the staged changes, final usernames included; runs after the new
 /// users are inserted.
-pub(super) async fn write_updates(
-    conn: &mut SqliteConnection,
-    ctx: &ApplyContext,
-    now: &str,
-) -> Result<()> {
+pub(super) async fn write_updates(tx: &mut Tx, ctx: &ApplyContext, now: &str) -> Result<()> {
+    // PostgreSQL stages everything as text: cast numbers and flags back.
+    let cast = |c: &str| match (&*tx, c) {
+        (Tx::Postgres(_), "job_title_id" | "company_id") => "::bigint",
+        (Tx::Postgres(_), c) if NUMERIC.contains(&c) => "::boolean",
+        _ => "",
+    };
     let sets = STAGED
         .iter()
         .map(|c| match *c {
             "deactivation_reason" => "deactivation_reason = CASE WHEN t.deactivation_reason IS NULL THEN users.deactivation_reason ELSE NULLIF(t.deactivation_reason, '') END".to_string(),
-            c => format!("{c} = COALESCE(t.{c}, users.{c})"),
+            c => format!("{c} = COALESCE(t.{c}{}, users.{c})", cast(c)),
         })
         .collect::<Vec<_>>()
         .join(", ");
-    sqlx::query(&format!(
-        "UPDATE users SET {sets}, updated_at = ? FROM user_changes t WHERE {SCOPE}"
-    ))
-    .bind(now)
-    .bind(&ctx.tenant)
-    .bind(&ctx.job)
-    .execute(&mut *conn)
-    .await
-    .context("cannot update users")?;
+    let sql = format!("UPDATE users SET {sets}, updated_at = $3 FROM user_changes t WHERE {SCOPE}");
+    on_tx!(tx, |c| {
+        sqlx::query(&sql)
+            .bind(&ctx.tenant)
+            .bind(&ctx.job)
+            .bind(now)
+            .execute(&mut *c)
+            .await
+            .context("cannot update users")?;
+    });
     Ok(())
 }
 
@@ -266,11 +397,7 @@ pub(super) async fn write_updates(
 /// exists (new users, new managers), and users this run updated (`staged`:
 /// the `user_changes` table holds them). Row ids never change, so every
 /// other link stays right.
-pub(super) async fn link_managers(
-    conn: &mut SqliteConnection,
-    ctx: &ApplyContext,
-    staged: bool,
-) -> Result<()> {
+pub(super) async fn link_managers(tx: &mut Tx, ctx: &ApplyContext, staged: bool) -> Result<()> {
     let manager = "SELECT m.id FROM users m WHERE m.tenant_id = users.tenant_id
            AND m.job_id = users.job_id AND m.source_id = users.manager_source_id";
     let updated = if staged {
@@ -278,14 +405,17 @@ pub(super) async fn link_managers(
     } else {
         ""
     };
-    sqlx::query(&format!(
+    let sql = format!(
         "UPDATE users SET manager_id = ({manager})
-         WHERE tenant_id = ? AND job_id = ? AND manager_source_id IS NOT NULL
+         WHERE tenant_id = $1 AND job_id = $2 AND manager_source_id IS NOT NULL
            AND ((manager_id IS NULL AND EXISTS ({manager})){updated})"
-    ))
-    .bind(&ctx.tenant)
-    .bind(&ctx.job)
-    .execute(&mut *conn)
-    .await?;
+    );
+    on_tx!(tx, |c| {
+        sqlx::query(&sql)
+            .bind(&ctx.tenant)
+            .bind(&ctx.job)
+            .execute(&mut *c)
+            .await?;
+    });
     Ok(())
 }

@@ -90,7 +90,9 @@ pub(crate) fn sweep_leftovers() {
         let dir = PathBuf::from(field("dir"));
         let ours = dir.file_name().is_some_and(|n| {
             let n = n.to_string_lossy();
-            n.starts_with("usersync-slapd-") || n.starts_with("usersync-samba-")
+            n.starts_with("usersync-slapd-")
+                || n.starts_with("usersync-samba-")
+                || n.starts_with("usersync-postgres-")
         });
         if ours {
             let _ = fs::remove_dir_all(&dir);

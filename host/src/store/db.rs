@@ -1,0 +1,236 @@
+//! The two databases a store can live in, and how code reaches either.
+//!
+//! SQL that both databases understand is written once: `$1`-style
+//! placeholders (sqlx's SQLite driver reads them too), `ON CONFLICT` instead
+//! of `INSERT OR …`, `TRUE`/`FALSE` for flags. [`on_pool!`] and [`on_tx!`]
+//! expand one such body once per backend, so it is type-checked against both
+//! drivers. SQL that must differ (bulk writes, JSON aggregates, locking)
+//! lives in the per-backend functions beside it, named for the backend.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context, Result};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
+
+/// Which database holds the store, with its connection pool.
+#[derive(Clone, Debug)]
+pub enum Backend {
+    /// An embedded file (`sqlite://…`): the default for one machine.
+    Sqlite(SqlitePool),
+    /// A PostgreSQL server (`postgres://…`): for hosted and shared setups.
+    Postgres(PgPool),
+}
+
+/// A transaction on either backend.
+pub(crate) enum Tx {
+    Sqlite(Transaction<'static, Sqlite>),
+    Postgres(Transaction<'static, Postgres>),
+}
+
+impl Tx {
+    pub(crate) fn backend_name(&self) -> &'static str {
+        match self {
+            Tx::Sqlite(_) => "sqlite",
+            Tx::Postgres(_) => "postgres",
+        }
+    }
+
+    pub(crate) async fn commit(self) -> Result<()> {
+        match self {
+            Tx::Sqlite(t) => t.commit().await?,
+            Tx::Postgres(t) => t.commit().await?,
+        }
+        Ok(())
+    }
+}
+
+/// Run `$body` with `$p` bound to the backend's pool (`&SqlitePool` or
+/// `&PgPool`); the body is compiled once per backend.
+macro_rules! on_pool {
+    ($backend:expr, |$p:ident| $body:expr) => {
+        match $backend {
+            $crate::store::db::Backend::Sqlite($p) => $body,
+            $crate::store::db::Backend::Postgres($p) => $body,
+        }
+    };
+}
+
+/// Run `$body` with `$c` bound to the transaction's connection
+/// (`&mut SqliteConnection` or `&mut PgConnection`).
+macro_rules! on_tx {
+    ($tx:expr, |$c:ident| $body:expr) => {
+        match &mut *$tx {
+            $crate::store::db::Tx::Sqlite(t) => {
+                let $c: &mut sqlx::SqliteConnection = &mut *t;
+                $body
+            }
+            $crate::store::db::Tx::Postgres(t) => {
+                let $c: &mut sqlx::PgConnection = &mut *t;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use {on_pool, on_tx};
+
+impl Backend {
+    /// Connect to (creating an SQLite file if needed) and migrate the store
+    /// at `url`.
+    pub async fn open(url: &str) -> Result<Backend> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            open_postgres(url).await.map(Backend::Postgres)
+        } else if url.starts_with("sqlite:") {
+            open_sqlite(url).await.map(Backend::Sqlite)
+        } else {
+            Err(anyhow!(
+                "store.url {:?} names no store usersync knows: use sqlite://<file> (embedded, the default) or postgres://<user>:<password>@<host>:<port>/<database>",
+                redact(url)
+            ))
+        }
+    }
+
+    pub(crate) async fn begin(&self) -> Result<Tx> {
+        Ok(match self {
+            // IMMEDIATE: take the write lock before the first read, so what
+            // the transaction counts cannot change before it commits.
+            Backend::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            Backend::Postgres(p) => Tx::Postgres(p.begin().await?),
+        })
+    }
+
+    /// Plain transaction (no write lock up front on SQLite).
+    pub(crate) async fn begin_deferred(&self) -> Result<Tx> {
+        Ok(match self {
+            Backend::Sqlite(p) => Tx::Sqlite(p.begin().await?),
+            Backend::Postgres(p) => Tx::Postgres(p.begin().await?),
+        })
+    }
+
+    /// `"sqlite"` or `"postgres"`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+}
+
+async fn open_sqlite(url: &str) -> Result<SqlitePool> {
+    let opts = SqliteConnectOptions::from_str(url)
+        .with_context(|| {
+            format!("store.url {url:?} is not a valid SQLite URL (e.g. sqlite://usersync.db)")
+        })?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(30))
+        .foreign_keys(true)
+        // A run writes hundreds of thousands of index entries; a 64 MiB
+        // page cache keeps the indexes' hot pages in memory.
+        .pragma("cache_size", "-65536")
+        .pragma("temp_store", "memory");
+    if let Some(dir) = url
+        .strip_prefix("sqlite://")
+        .map(std::path::Path::new)
+        .and_then(|p| p.parent())
+    {
+        if !dir.as_os_str().is_empty() {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create the store's folder {}", dir.display()))?;
+        }
+    }
+    let pool = SqlitePoolOptions::new()
+        .max_connections(4)
+        .connect_with(opts)
+        .await
+        .with_context(|| format!("cannot open the store at {url}"))?;
+    sqlx::migrate!("./migrations/sqlite")
+        .run(&pool)
+        .await
+        .with_context(|| {
+            format!("cannot migrate the store's schema at {url}; if it was made by a pre-release build, move it away and sync again")
+        })?;
+    Ok(pool)
+}
+
+async fn open_postgres(url: &str) -> Result<PgPool> {
+    let shown = redact(url);
+    let opts = PgConnectOptions::from_str(url).map_err(|_| {
+        anyhow!("store.url {shown:?} is not a valid PostgreSQL URL: write postgres://<user>:<password>@<host>:<port>/<database>")
+    })?;
+    let pool = PgPoolOptions::new()
+        .max_connections(8)
+        .acquire_timeout(Duration::from_secs(15))
+        .connect_with(opts)
+        .await
+        .map_err(|e| anyhow!(connect_error(&shown, &e)))?;
+    // The migrator holds an advisory lock, so nodes starting together
+    // migrate once.
+    sqlx::migrate!("./migrations/postgres")
+        .run(&pool)
+        .await
+        .with_context(|| format!("cannot migrate the store's schema at {shown}; the database user needs the right to create tables in it"))?;
+    Ok(pool)
+}
+
+/// Why PostgreSQL refused, and what to change; never with the password.
+fn connect_error(shown: &str, e: &sqlx::Error) -> String {
+    let code = e
+        .as_database_error()
+        .and_then(|d| d.code())
+        .map(|c| c.into_owned());
+    let why = match code.as_deref() {
+        Some("28P01") | Some("28000") => "the server refused the user name or password; fix the user and password in store.url".to_string(),
+        Some("3D000") => "the database does not exist; create it (createdb <name>) or fix the database name at the end of store.url".to_string(),
+        _ => match e {
+            sqlx::Error::Io(io) => format!("the server cannot be reached ({io}); check the host and port in store.url and that PostgreSQL is running"),
+            sqlx::Error::PoolTimedOut => "no answer within 15 s; check the host and port in store.url and that PostgreSQL is running".to_string(),
+            sqlx::Error::Tls(_) => "TLS failed; check sslmode in store.url".to_string(),
+            other => other.to_string(),
+        },
+    };
+    format!("cannot connect to the PostgreSQL store at store.url {shown}: {why}")
+}
+
+/// `url` with any password replaced by `***`, for messages and logs.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        Ok(u) => u.to_string(),
+        // Not a URL at all: show only the scheme-ish start, in case it holds a secret.
+        Err(_) => url.split('@').next_back().unwrap_or(url).to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_store_url_shown_in_a_message_never_holds_its_password() {
+        let shown = redact("postgres://sync:s3cret@db.example:5432/usersync");
+        assert_eq!(shown, "postgres://sync:***@db.example:5432/usersync");
+        assert!(!redact("postgres://sync:s3cret@db/x?sslmode=require").contains("s3cret"));
+        assert!(!redact("postgres//sync:s3cret@db/x").contains("s3cret"));
+        assert_eq!(redact("sqlite://usersync.db"), "sqlite://usersync.db");
+    }
+
+    #[tokio::test]
+    async fn an_unknown_store_scheme_names_the_two_that_work() {
+        let err = Backend::open("mysql://u:pw@localhost/x")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("sqlite://") && err.contains("postgres://"),
+            "{err}"
+        );
+        assert!(!err.contains("pw@"), "{err}");
+    }
+}
