@@ -14,6 +14,12 @@ for pkg in usersync-csv usersync-graph usersync-okta usersync-ldap usersync-defa
 done
 cargo test --release -p usersync-host -p usersync-sdk
 cargo test --release -p usersync-csv -p usersync-graph -p usersync-okta -p usersync-ldap -p usersync-default-mapper -p cloud-servers
+# The end-to-end tests that exercise the store, again on PostgreSQL (a
+# throwaway cluster on loopback, a database per test; see docs/ARCHITECTURE.md
+# "The store"). The rest test plugins, connectors and config, not the store.
+USERSYNC_TEST_STORE=postgres cargo test --release -p usersync-host --test e2e -- \
+  lifecycle scope attributes groups_roles licensing incremental safety runs:: names:: tenants \
+  run_ids run_outcomes crash csv_sync cli:: daemon:: postgres_store
 # Real directory servers: a throwaway slapd and a Samba AD DC on loopback.
 cargo test --release -p ldap-harness -- --test-threads=1
 # Benchmark harness smoke run (1k users, < 1 minute): it still runs, and the

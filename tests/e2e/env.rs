@@ -217,6 +217,24 @@ id = "people"
     }
 
     /// Replace the tenant's license seats, e.g. `json!({"standard": 2})`.
+    /// Point this installation at a new database of the test PostgreSQL
+    /// cluster, whatever `USERSYNC_TEST_STORE` says; returns its URL.
+    pub fn use_postgres(&self) -> String {
+        let url = ldap_harness::shared_database().expect("a PostgreSQL database for the test");
+        self.set_store_url(&url);
+        url
+    }
+
+    pub fn set_store_url(&self, url: &str) {
+        let url = url.to_string();
+        self.edit(|doc| {
+            doc["store"]
+                .as_table_mut()
+                .unwrap()
+                .insert("url".into(), url.into());
+        });
+    }
+
     pub fn set_licenses(&self, licenses: serde_json::Value) {
         let value = toml::Value::try_from(licenses).unwrap();
         self.edit(|doc| {

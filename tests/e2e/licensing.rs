@@ -25,7 +25,7 @@ fn licensed_env(seats: u32, policy: &str, users: usize) -> TestEnv {
     env
 }
 
-async fn licensed(env: &TestEnv) -> Vec<String> {
+pub(crate) async fn licensed(env: &TestEnv) -> Vec<String> {
     let mut names: Vec<_> = env
         .users()
         .await
@@ -112,7 +112,7 @@ async fn sync_without_license_syncs_everyone_and_licenses_what_fits() {
 
 /// Job `people` and a second job `contractors` of the same tenant, each
 /// with `n` users of its own, sharing `seats` seats of `standard`.
-fn two_jobs(seats: u32, policy: &str, n: usize) -> TestEnv {
+pub(crate) fn two_jobs(seats: u32, policy: &str, n: usize) -> TestEnv {
     let users = |prefix: &str| {
         (0..n)
             .map(|i| user(&format!("{prefix}{i}"), &format!("{prefix}{i}")))

@@ -1,6 +1,7 @@
 //! End-to-end tests: the real host loads the real plugins (built for
 //! wasm32-wasip2 by scripts/build-plugins.sh) and syncs into a real SQLite
-//! store in a temporary folder. The behaviour tests (lifecycle, scope,
+//! store in a temporary folder, or with `USERSYNC_TEST_STORE=postgres` into a
+//! database of a throwaway PostgreSQL cluster (see env.rs). The behaviour tests (lifecycle, scope,
 //! attributes, groups_roles, licensing, incremental, safety, runs) script
 //! their source with the scripted-connector fixture.
 
@@ -37,6 +38,7 @@ mod notify;
 mod plugin_cache;
 mod plugin_upgrade;
 mod polyglot;
+mod postgres_store;
 mod probe;
 mod remote_csv;
 mod repository;

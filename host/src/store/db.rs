@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::{anyhow, Context, Result};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
+use sqlx::{ConnectOptions, Connection, PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 
 /// Which database holds the store, with its connection pool.
 #[derive(Clone, Debug)]
@@ -156,14 +156,24 @@ async fn open_sqlite(url: &str) -> Result<SqlitePool> {
     Ok(pool)
 }
 
+/// How long connecting to PostgreSQL may take before the store gives up.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
 async fn open_postgres(url: &str) -> Result<PgPool> {
     let shown = redact(url);
     let opts = PgConnectOptions::from_str(url).map_err(|_| {
         anyhow!("store.url {shown:?} is not a valid PostgreSQL URL: write postgres://<user>:<password>@<host>:<port>/<database>")
     })?;
+    // One connection first: the pool retries a refused connection until its
+    // timeout, which would hide why (refused, wrong password, no database).
+    let probe = tokio::time::timeout(CONNECT_TIMEOUT, opts.connect())
+        .await
+        .map_err(|_| anyhow!(connect_error(&shown, &sqlx::Error::PoolTimedOut)))?
+        .map_err(|e| anyhow!(connect_error(&shown, &e)))?;
+    let _ = probe.close().await;
     let pool = PgPoolOptions::new()
         .max_connections(8)
-        .acquire_timeout(Duration::from_secs(15))
+        .acquire_timeout(CONNECT_TIMEOUT)
         .connect_with(opts)
         .await
         .map_err(|e| anyhow!(connect_error(&shown, &e)))?;
