@@ -4,12 +4,15 @@
 
 mod candidate;
 mod collector;
+mod connection;
 mod held;
 mod hooks;
-mod probe;
+mod prepare;
 mod quota;
 mod read;
 mod verify;
+
+use prepare::Prepared;
 
 pub use verify::PasswordCheck;
 
@@ -26,9 +29,9 @@ use serde::Serialize;
 
 use crate::config::{Config, JobConfig};
 use crate::engine::{self, Plan, Policy, RunMode, RunOutcome};
-use crate::model::{CheckStatus, ReadMode, ReadSummary};
+use crate::model::{ReadMode, ReadSummary};
 use crate::registry::Registry;
-use crate::runtime::{CallContext, ConnectorInstance, Grant, LoadedPlugin, Runtime};
+use crate::runtime::{Grant, LoadedPlugin, Runtime};
 use crate::store::{ApplyContext, RunRecord, Store, HEARTBEAT_EVERY};
 
 /// The host library's front door: config, runtime, plugins and store.
@@ -146,40 +149,6 @@ impl Host {
             dir.display(),
             if refused.is_empty() { String::new() } else { format!("; not served:{refused}") }
         ))
-    }
-
-    pub async fn test_connection(
-        &self,
-        tenant: Option<&str>,
-        job: &str,
-    ) -> Result<Vec<crate::model::Check>> {
-        let config = self.config();
-        let job = config.job(tenant, job)?.clone();
-        let connector = self.plugin(&job.tenant, &job.connector, "connector")?;
-        let limits = config.limits_for(&job.tenant);
-        let grant = grant(&config, &job);
-        let rt = self.runtime.clone();
-        let plugin = connector.manifest.name.clone();
-        let ctx = CallContext {
-            tenant: job.tenant.clone(),
-            job: job.id.clone(),
-            plugin: plugin.clone(),
-            version: connector.manifest.version.clone(),
-            ..Default::default()
-        };
-        let started = Instant::now();
-        let source = job.source_json();
-        let mut checks = tokio::task::spawn_blocking(move || {
-            let mut instance = ConnectorInstance::new(&rt, &connector, &limits, ctx, &grant)?;
-            instance.test_connection(&source)
-        })
-        .await??;
-        self.observe(&plugin, "test-connection", started);
-        // Only a source that answered can be sampled.
-        if checks.iter().all(|c| c.status != CheckStatus::Failed) {
-            checks.extend(self.probe_mapping(&config, &job).await);
-        }
-        Ok(checks)
     }
 
     /// Run one sync of a job. Every attempted run of a known job leaves a
@@ -330,94 +299,6 @@ impl Host {
         report
     }
 
-    /// The plugins and the read mode of a run: what can fail before it starts.
-    async fn prepare(
-        &self,
-        job: &JobConfig,
-        req: &SyncRequest,
-        candidate: Option<&LoadedPlugin>,
-    ) -> Result<Prepared> {
-        let connector = self.plugin(&job.tenant, &job.connector, "connector")?;
-        let slot = candidate.map(|c| candidate::slot(job, c)).transpose()?;
-        let mappers = job
-            .mappers
-            .iter()
-            .enumerate()
-            .map(|(i, m)| match candidate {
-                Some(c) if slot == Some(i) => Ok(c.clone()),
-                _ => self.plugin(&job.tenant, m, "mappers"),
-            })
-            .collect::<Result<Vec<_>>>()?;
-
-        let (cursor, last_full) = self
-            .store
-            .job_cursor(&job.tenant, &job.id)
-            .await
-            .context("cannot read the job's cursor from the store")?;
-        // Incremental only for connectors that can read changes, with a
-        // cursor, and when the periodic full run (which sees deletions) is
-        // not due.
-        let can_increment = connector
-            .manifest
-            .capabilities
-            .iter()
-            .any(|c| c == "incremental");
-        let mode = match (&cursor, req.full) {
-            (Some(c), false)
-                if can_increment
-                    && !full_run_due(last_full.as_deref(), job.sync.full_every_hours) =>
-            {
-                ReadMode::Incremental(c.clone())
-            }
-            _ => ReadMode::Full,
-        };
-        Ok(Prepared {
-            connector,
-            mappers,
-            mode,
-        })
-    }
-
-    /// Record a run that could not start as failed, with its reason; the
-    /// error is handed back for the caller.
-    async fn record_not_started(
-        &self,
-        job: &JobConfig,
-        req: &SyncRequest,
-        run_id: &str,
-        e: anyhow::Error,
-    ) -> anyhow::Error {
-        let now = crate::store::now();
-        let run = RunRecord {
-            id: run_id.to_string(),
-            tenant_id: job.tenant.clone(),
-            job_id: job.id.clone(),
-            // Unknown before its plugins are there; `full` as a full run
-            // is what a first or repaired run does.
-            mode: RunMode::Full,
-            dry_run: req.dry_run,
-            started_at: now.clone(),
-            finished_at: Some(now),
-            duration_ms: Some(0),
-            outcome: RunOutcome::Failed,
-            message: Some(format!("the run could not start: {e:#}")),
-            counts: None,
-            errors: None,
-            warnings: None,
-            connector_version: None,
-            mapper_versions: None,
-        };
-        let stored = async {
-            self.store.start_run(&run).await?;
-            self.store.finish_run(&run).await
-        };
-        if let Err(store_error) = stored.await {
-            tracing::warn!(job = %job.id, "cannot record the run that could not start: {store_error:#}");
-        }
-        crate::notify::run_finished(&run, None, job.notify.webhook.as_deref()).await;
-        e
-    }
-
     async fn read_plan(&self, parts: &RunParts<'_>, run_mode: RunMode) -> Result<Planned> {
         let RunParts {
             config,
@@ -515,13 +396,6 @@ impl Host {
     }
 }
 
-/// What can fail before a run starts, resolved.
-struct Prepared {
-    connector: LoadedPlugin,
-    mappers: Vec<LoadedPlugin>,
-    mode: ReadMode,
-}
-
 /// A run read and planned; `apply` is `None` for a dry run or a stop.
 struct Planned {
     read: ReadSummary,
@@ -583,14 +457,6 @@ fn http_credentials(
             .or_insert_with(|| crate::config::Credential::bearer(secret.clone()));
     }
     creds
-}
-
-fn full_run_due(last_full: Option<&str>, every_hours: f64) -> bool {
-    let Some(last) = last_full.and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()) else {
-        return true;
-    };
-    let age = chrono::Utc::now().signed_duration_since(last);
-    age.num_seconds() as f64 >= every_hours * 3600.0
 }
 
 /// Everything one run works with, from its read to its apply.

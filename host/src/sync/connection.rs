@@ -1,17 +1,19 @@
-//! The last stage of a connection test: read a small sample of real
-//! records, map it through the job's mappers and say what a sync would
-//! get wrong (usernames that come out empty, records rejected, an empty
-//! source) before a real run finds out. Nothing is stored.
+//! `test-connection`: the connector's own checks (TCP, TLS, bind, bases,
+//! counts), then a small sample of real records read and mapped through
+//! the job's mappers, to say what a sync would get wrong (usernames that
+//! come out empty, records rejected, an empty source) before a real run
+//! finds out. Nothing is stored.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
+use anyhow::Result;
+
+use super::{grant, Collected, Host, RunParts, SyncRequest};
 use crate::config::{Config, JobConfig};
-use crate::model::ReadMode;
-use crate::model::{Check, CheckStatus};
-use crate::runtime::LoadedPlugin;
-
-use super::{Collected, Host, RunParts, SyncRequest};
+use crate::model::{Check, CheckStatus, ReadMode};
+use crate::runtime::{CallContext, ConnectorInstance, LoadedPlugin};
 
 /// How many users the sample maps: enough to see a pattern, small enough
 /// to answer at once on any directory.
@@ -20,6 +22,41 @@ pub const SAMPLE_USERS: usize = 20;
 const STAGE: &str = "sample records mapped";
 
 impl Host {
+    /// Every stage of the connection test of `job`, in order.
+    pub async fn test_connection(
+        &self,
+        tenant: Option<&str>,
+        job: &str,
+    ) -> Result<Vec<crate::model::Check>> {
+        let config = self.config();
+        let job = config.job(tenant, job)?.clone();
+        let connector = self.plugin(&job.tenant, &job.connector, "connector")?;
+        let limits = config.limits_for(&job.tenant);
+        let grant = grant(&config, &job);
+        let rt = self.runtime.clone();
+        let plugin = connector.manifest.name.clone();
+        let ctx = CallContext {
+            tenant: job.tenant.clone(),
+            job: job.id.clone(),
+            plugin: plugin.clone(),
+            version: connector.manifest.version.clone(),
+            ..Default::default()
+        };
+        let started = Instant::now();
+        let source = job.source_json();
+        let mut checks = tokio::task::spawn_blocking(move || {
+            let mut instance = ConnectorInstance::new(&rt, &connector, &limits, ctx, &grant)?;
+            instance.test_connection(&source)
+        })
+        .await??;
+        self.observe(&plugin, "test-connection", started);
+        // Only a source that answered can be sampled.
+        if checks.iter().all(|c| c.status != CheckStatus::Failed) {
+            checks.extend(self.probe_mapping(&config, &job).await);
+        }
+        Ok(checks)
+    }
+
     /// Map up to [`SAMPLE_USERS`] records of `job`'s source and report
     /// what the mapping makes of them.
     pub(super) async fn probe_mapping(&self, config: &Config, job: &JobConfig) -> Vec<Check> {
