@@ -245,6 +245,7 @@ async fn a_tenant_token_sees_only_its_tenant_on_every_endpoint() {
         walked >= 17,
         "the OpenAPI document lists {walked} operations"
     );
+    assert!(probed >= 21, "only {probed} cross-tenant probes were made");
     assert_eq!(
         globex_runs().await,
         globex_runs_before,
