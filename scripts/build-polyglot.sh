@@ -1,29 +1,53 @@
 #!/usr/bin/env bash
-# Build the Python and JavaScript plugin examples into target/example-plugins/:
-#   python-mapper.wasm           examples/python-mapper          (componentize-py)
-#   js-mapper.wasm               examples/js-mapper              (componentize-js)
-#   python-jsonl-connector.wasm  examples/python-jsonl-connector (componentize-py)
-# Installs the pinned tools first (scripts/polyglot-tools.sh). An example whose
-# sources, the WIT contract and the tools are unchanged since its last build is
-# not rebuilt (each build takes 10-30 s).
+# Build the Python and JavaScript plugins:
+#   target/example-plugins/python-mapper.wasm           examples/python-mapper          (componentize-py)
+#   target/example-plugins/js-mapper.wasm               examples/js-mapper              (componentize-js)
+#   target/example-plugins/python-jsonl-connector.wasm  examples/python-jsonl-connector (componentize-py)
+#   target/polyglot-templates/<t>/template-<t>.wasm     sdk/templates/<t>, rendered as `usersync plugins new` would
+# Installs the pinned tools first (scripts/polyglot-tools.sh). A plugin whose
+# sources, the WIT contract and the tools are unchanged since its last build
+# is not rebuilt (each build takes 10-30 s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/polyglot-tools.sh
-out=target/example-plugins
-mkdir -p "$out"
-for example in python-mapper js-mapper python-jsonl-connector; do
-  dir="examples/$example"
-  stamp="$out/.$example.stamp"
-  want=$(find "$dir" wit/v0.1 target/polyglot-tools/*.stamp -maxdepth 1 -type f \
+export COMPONENTIZE_PY="$PWD/target/polyglot-tools/py/bin/componentize-py"
+export COMPONENTIZE_JS="$PWD/target/polyglot-tools/js/node_modules/.bin/componentize-js"
+
+# build_if_changed SOURCE_DIR OUT.wasm BUILD_SCRIPT
+build_if_changed() {
+  local src=$1 out=$2 script=$3
+  local stamp
+  stamp="$(dirname "$out")/.$(basename "$out").stamp"
+  local want
+  want=$(find "$src" wit/v0.1 target/polyglot-tools/*.stamp -maxdepth 1 -type f \
     \( -name '*.py' -o -name '*.js' -o -name '*.sh' -o -name '*.wit' -o -name '*.stamp' \) \
     -print0 | sort -z | xargs -0 sha256sum | sha256sum)
-  if [ -f "$out/$example.wasm" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
-    continue
+  if [ -f "$out" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    return
   fi
-  start=$SECONDS
+  local start=$SECONDS
+  mkdir -p "$(dirname "$out")"
   # write-temp-then-rename, so a running host never sees a half-written file
-  bash "$dir/build.sh" "$out/.$example.wasm.tmp"
-  mv "$out/.$example.wasm.tmp" "$out/$example.wasm"
+  bash "$script" "$(dirname "$out")/.$(basename "$out").tmp" >/dev/null
+  mv "$(dirname "$out")/.$(basename "$out").tmp" "$out"
   echo "$want" >"$stamp"
-  echo "built $out/$example.wasm ($(( $(stat -c %s "$out/$example.wasm") / 1024 )) KiB) in $((SECONDS - start)) s"
+  echo "built $out ($(($(stat -c %s "$out") / 1024)) KiB) in $((SECONDS - start)) s"
+}
+
+for example in python-mapper js-mapper python-jsonl-connector; do
+  build_if_changed "examples/$example" "target/example-plugins/$example.wasm" "examples/$example/build.sh"
+done
+
+# The templates, rendered the way `usersync plugins new` does: {{name}}
+# replaced, the contract copied into wit/.
+for template in sdk/templates/*/; do
+  t=$(basename "$template")
+  name="template-$t"
+  dir="target/polyglot-templates/$t"
+  mkdir -p "$dir/wit" # not emptied: it keeps the last build and its stamp
+  cp wit/v0.1/*.wit "$dir/wit/"
+  for f in "$template"*; do
+    sed "s/{{name}}/$name/g" "$f" >"$dir/$(basename "$f")"
+  done
+  build_if_changed "$template" "$dir/$name.wasm" "$dir/build.sh"
 done

@@ -15,16 +15,35 @@ use crate::daemon_env::Served;
 use crate::env::TestEnv;
 
 /// A Python or JavaScript example: `target/example-plugins/<name>.wasm`.
-/// Missing means the toolchain step did not run: fail, naming the script.
 fn polyglot(name: &str) -> PathBuf {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/example-plugins")
-        .join(format!("{name}.wasm"));
+    must_exist(
+        repo()
+            .join("target/example-plugins")
+            .join(format!("{name}.wasm")),
+    )
+}
+
+/// The plugin built from template `sdk/templates/<t>` (named `template-<t>`).
+fn template(t: &str) -> PathBuf {
+    must_exist(
+        repo()
+            .join("target/polyglot-templates")
+            .join(t)
+            .join(format!("template-{t}.wasm")),
+    )
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Missing means the toolchain step did not run: fail, naming the script.
+fn must_exist(path: PathBuf) -> PathBuf {
     assert!(
         path.exists(),
         "{} is missing: run `bash scripts/build-polyglot.sh` first (it installs componentize-py and \
-         componentize-js under target/polyglot-tools and builds the Python and JavaScript examples; \
-         scripts/test.sh runs it)",
+         componentize-js under target/polyglot-tools and builds the Python and JavaScript examples \
+         and templates; scripts/test.sh runs it)",
         path.display()
     );
     path
@@ -32,11 +51,11 @@ fn polyglot(name: &str) -> PathBuf {
 
 /// An installation with the csv connector and `plugins` copied in as
 /// (example, file name without .wasm); `job` is appended to job `people`.
-fn env_with(plugins: &[(&str, &str)], job: &str) -> TestEnv {
+fn env_with(plugins: &[(PathBuf, &str)], job: &str) -> TestEnv {
     let env = TestEnv::new(&[("plugins", "csv")], job);
-    for (example, file) in plugins {
+    for (built, file) in plugins {
         let to = env.dir.path().join(format!("plugins/{file}.wasm"));
-        std::fs::copy(polyglot(example), to).unwrap();
+        std::fs::copy(built, to).unwrap();
     }
     env
 }
@@ -45,10 +64,10 @@ fn env_with(plugins: &[(&str, &str)], job: &str) -> TestEnv {
 /// small machine; the host caches the result (target/test-plugin-cache).
 /// Tests compile each example once, one at a time, before a daemon (whose
 /// start and reload waits are short) has to load it.
-async fn warm(example: &str) {
+async fn warm(built: PathBuf) {
     // A tokio mutex: it is held across the load, and works across the tests' runtimes.
     static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-    let env = env_with(&[(example, "warm")], "connector = \"csv\"\n");
+    let env = env_with(&[(built, "warm")], "connector = \"csv\"\n");
     let _guard = ONE_AT_A_TIME.lock().await;
     env.host().await; // loads (and so compiles and caches) every plugin
 }
@@ -75,8 +94,8 @@ id,givenName,sn,mail,departmentNumber,hireDate,employeeType,title,employeeNumber
 
 /// The hr-mapper job on PEOPLE with `example` serving as `hr-mapper`.
 async fn hr_env(example: &str) -> TestEnv {
-    warm(example).await;
-    let env = env_with(&[(example, "hr-mapper")], HR_JOB);
+    warm(polyglot(example)).await;
+    let env = env_with(&[(polyglot(example), "hr-mapper")], HR_JOB);
     env.set_job(
         "mapping",
         json!({ "date_format": "%Y/%m/%d", "departments": { "MKT": "Marketing" } }),
@@ -224,7 +243,7 @@ async fn wait_for_version(d: &Served, version: &str, limit: Duration) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_daemon_hot_swaps_the_python_mapper_for_the_javascript_one() {
-    warm("js-mapper").await;
+    warm(polyglot("js-mapper")).await;
     let env = hr_env("python-mapper").await;
     let d = Served::start(env);
     let run = d.run("people", "").await;
@@ -270,7 +289,7 @@ fn line(id: &str, uid: &str, mail: &str, groups: &[&str], updated: &str) -> Stri
 
 #[tokio::test]
 async fn python_jsonl_connector_reads_full_then_incremental_and_rejects_bad_lines() {
-    warm("python-jsonl-connector").await;
+    warm(polyglot("python-jsonl-connector")).await;
     let env = TestEnv::new(&[("plugins", "default-mapper")], JSONL_JOB);
     std::fs::copy(
         polyglot("python-jsonl-connector"),
@@ -358,4 +377,50 @@ async fn python_jsonl_connector_reads_full_then_incremental_and_rejects_bad_line
     let report = env.sync_full().await.unwrap();
     assert_eq!(report.run.mode.as_str(), "full");
     assert!(report.plan.is_noop(), "{:?}", report.plan.counts());
+}
+
+#[tokio::test]
+async fn templates_build_plugins_that_sync_through_the_host() {
+    // The Python connector and mapper templates, as `plugins new` writes them.
+    for t in ["python-connector", "python-mapper", "js-mapper"] {
+        warm(template(t)).await;
+    }
+    let env = TestEnv::new(
+        &[],
+        "connector = \"template-python-connector\"\nmappers = [\"template-python-mapper\"]\n\
+         [jobs.grants]\ninput_dir = \"data\"\n[jobs.source]\npath = \"/input/people.jsonl\"\n",
+    );
+    for t in ["python-connector", "python-mapper"] {
+        let to = env.dir.path().join(format!("plugins/template-{t}.wasm"));
+        std::fs::copy(template(t), to).unwrap();
+    }
+    env.set_job("sync", json!({ "max_rejected_percent": 50 }));
+    let ada = json!({ "id": 1, "uid": "Ada", "givenName": "Ada", "sn": "Lovelace" });
+    let grace = json!({ "id": 2, "uid": "grace", "mail": "grace@example.com" });
+    write_jsonl(&env, &[ada.to_string(), grace.to_string(), "[1]".into()]);
+    let report = env.sync().await.unwrap();
+    assert_eq!(report.run.outcome, "succeeded", "{:?}", report.run);
+    assert_eq!(report.plan.counts().created, 2);
+    assert!(report
+        .run
+        .errors
+        .clone()
+        .unwrap()
+        .to_string()
+        .contains("line 3"));
+    let users = env.host().await.store.users(None).await.unwrap();
+    let ada = users.iter().find(|u| u.username == "ada").unwrap();
+    assert_eq!(ada.display_name.as_deref(), Some("Ada Lovelace"));
+
+    // The JavaScript mapper template behind the csv connector.
+    let env = env_with(
+        &[(template("js-mapper"), "template-js-mapper")],
+        &HR_JOB.replace("hr-mapper", "template-js-mapper"),
+    );
+    env.write_csv("id,uid,givenName,sn,groups\n1,Ada,Ada,Lovelace,Staff\n");
+    let report = env.sync().await.unwrap();
+    assert_eq!(report.run.outcome, "succeeded", "{:?}", report.run);
+    let users = env.host().await.store.users(None).await.unwrap();
+    assert_eq!(users[0].username, "ada");
+    assert_eq!(users[0].display_name.as_deref(), Some("Ada Lovelace"));
 }
