@@ -34,8 +34,19 @@ build_if_changed() {
   echo "built $out ($(($(stat -c %s "$out") / 1024)) KiB) in $((SECONDS - start)) s"
 }
 
+# Two builds at a time (one per core of a small CI machine); any failure fails the script.
+pending=()
+in_background() {
+  "$@" &
+  pending+=($!)
+  if [ ${#pending[@]} -ge 2 ]; then
+    wait "${pending[0]}"
+    pending=("${pending[@]:1}")
+  fi
+}
+
 for example in python-mapper js-mapper python-jsonl-connector; do
-  build_if_changed "examples/$example" "target/example-plugins/$example.wasm" "examples/$example/build.sh"
+  in_background build_if_changed "examples/$example" "target/example-plugins/$example.wasm" "examples/$example/build.sh"
 done
 
 # The templates, rendered the way `usersync plugins new` does: {{name}}
@@ -49,5 +60,6 @@ for template in sdk/templates/*/; do
   for f in "$template"*; do
     sed "s/{{name}}/$name/g" "$f" >"$dir/$(basename "$f")"
   done
-  build_if_changed "$template" "$dir/$name.wasm" "$dir/build.sh"
+  in_background build_if_changed "$template" "$dir/$name.wasm" "$dir/build.sh"
 done
+for pid in "${pending[@]}"; do wait "$pid"; done

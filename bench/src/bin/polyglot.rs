@@ -5,6 +5,10 @@
 //! (compile) and a cached load, instantiate + configure, and µs per mapped
 //! record. Run by `bash bench/polyglot.sh`, which builds the plugins first.
 
+/// As the `usersync` binary: the library leaves the allocator to the program.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -61,7 +65,11 @@ fn text(name: &str, v: impl Into<String>) -> WireAttribute {
 /// A directory user with the attributes hr-mapper reads (9 attributes).
 fn record(i: usize) -> WireObject {
     let department = ["ENG", "FIN", "OPS", "SAL"][i % 4];
-    let kind = if i.is_multiple_of(5) { "contractor" } else { "employee" };
+    let kind = if i.is_multiple_of(5) {
+        "contractor"
+    } else {
+        "employee"
+    };
     WireObject {
         kind: WireKind::User,
         id: format!("{i:08}"),
