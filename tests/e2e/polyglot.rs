@@ -424,3 +424,62 @@ async fn templates_build_plugins_that_sync_through_the_host() {
     assert_eq!(users[0].username, "ada");
     assert_eq!(users[0].display_name.as_deref(), Some("Ada Lovelace"));
 }
+
+#[test]
+fn plugins_new_writes_python_and_javascript_projects_from_the_templates() {
+    let dir = tempfile::tempdir().unwrap();
+    for (lang, kind, template, code) in [
+        ("python", "mapper", "python-mapper", "app.py"),
+        ("python", "connector", "python-connector", "app.py"),
+        ("js", "mapper", "js-mapper", "mapper.js"),
+    ] {
+        let project = dir.path().join(template);
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_usersync"))
+            .args(["plugins", "new", "acme-hr", "--lang", lang, "--kind", kind])
+            .arg("--dir")
+            .arg(&project)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{lang} {kind}: {out:?}");
+        // The same files the test suite builds and syncs with
+        // (templates_build_plugins_that_sync_through_the_host), named acme-hr.
+        let built = template_dir(template);
+        for file in [code, "build.sh", "test.sh", "README.md", "wit/worlds.wit"] {
+            let written = std::fs::read_to_string(project.join(file)).unwrap();
+            let tested = std::fs::read_to_string(built.join(file)).unwrap();
+            let tested = tested.replace(&format!("template-{template}"), "acme-hr");
+            assert_eq!(written, tested, "{template}/{file}");
+        }
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(project.join("build.sh"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert!(mode & 0o111 != 0, "build.sh is executable");
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_usersync"))
+        .args([
+            "plugins",
+            "new",
+            "acme-sync",
+            "--lang",
+            "js",
+            "--kind",
+            "connector",
+        ])
+        .arg("--dir")
+        .arg(dir.path().join("js-connector"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no JavaScript connector template yet"),
+        "{err}"
+    );
+}
+
+/// The folder scripts/build-polyglot.sh renders template `t` into.
+fn template_dir(t: &str) -> PathBuf {
+    template(t).parent().unwrap().to_path_buf()
+}

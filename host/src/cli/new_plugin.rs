@@ -75,18 +75,102 @@ pub fn create(req: &NewPlugin) -> Result<PathBuf> {
     Ok(dir)
 }
 
-/// The templates of each language. Python and JavaScript plug in here.
+/// The templates of each language: Rust here, Python and JavaScript from
+/// sdk/templates/ (which scripts/build-polyglot.sh builds in the test suite).
 fn files_for(req: &NewPlugin) -> Result<Vec<File>> {
     match req.lang {
         Lang::Rust => rust(req),
-        Lang::Python | Lang::Js => bail!(
-            "`--lang {}` templates are not part of this build yet; use `--lang rust`, or see examples/ for plugins in other languages",
-            match req.lang {
-                Lang::Python => "python",
-                _ => "js",
-            }
-        ),
+        Lang::Python | Lang::Js => polyglot(req),
     }
+}
+
+/// A template file: (path in the project, content, executable).
+type Source = (&'static str, &'static str, bool);
+
+macro_rules! template {
+    ($dir:literal: $($file:literal $exec:literal),+) => {
+        &[$(($file, include_str!(concat!("../../../sdk/templates/", $dir, "/", $file)), $exec)),+]
+    };
+}
+
+/// The contract, copied into the project's wit/ (the tools build from it).
+const WIT: &[Source] = &[
+    (
+        "wit/http.wit",
+        include_str!("../../../wit/v0.1/http.wit"),
+        false,
+    ),
+    (
+        "wit/ldap.wit",
+        include_str!("../../../wit/v0.1/ldap.wit"),
+        false,
+    ),
+    (
+        "wit/licensing.wit",
+        include_str!("../../../wit/v0.1/licensing.wit"),
+        false,
+    ),
+    (
+        "wit/log.wit",
+        include_str!("../../../wit/v0.1/log.wit"),
+        false,
+    ),
+    (
+        "wit/schedule.wit",
+        include_str!("../../../wit/v0.1/schedule.wit"),
+        false,
+    ),
+    (
+        "wit/state.wit",
+        include_str!("../../../wit/v0.1/state.wit"),
+        false,
+    ),
+    (
+        "wit/target.wit",
+        include_str!("../../../wit/v0.1/target.wit"),
+        false,
+    ),
+    (
+        "wit/types.wit",
+        include_str!("../../../wit/v0.1/types.wit"),
+        false,
+    ),
+    (
+        "wit/worlds.wit",
+        include_str!("../../../wit/v0.1/worlds.wit"),
+        false,
+    ),
+];
+
+const GITIGNORE: Source = (".gitignore", "*.wasm\n.tools/\n__pycache__/\n", false);
+
+fn polyglot(req: &NewPlugin) -> Result<Vec<File>> {
+    let sources: &[Source] = match (req.lang, req.kind) {
+        (Lang::Python, Kind::Mapper) => {
+            template!("python-mapper": "app.py" false, "build.sh" true, "test.sh" true, "README.md" false)
+        }
+        (Lang::Python, Kind::Connector) => {
+            template!("python-connector": "app.py" false, "build.sh" true, "test.sh" true, "README.md" false)
+        }
+        (Lang::Js, Kind::Mapper) => {
+            template!("js-mapper": "mapper.js" false, "build.sh" true, "test.sh" true, "README.md" false)
+        }
+        (Lang::Js, Kind::Connector) => bail!(
+            "there is no JavaScript connector template yet: use `--lang python --kind connector` \
+             (or rust), or start from `--lang js --kind mapper` and the `connector` world in wit/worlds.wit"
+        ),
+        (Lang::Rust, _) => unreachable!("Rust projects come from `rust`"),
+    };
+    Ok(sources
+        .iter()
+        .chain(WIT)
+        .chain(std::iter::once(&GITIGNORE))
+        .map(|&(path, content, executable)| File {
+            path,
+            content: content.replace("{{name}}", &req.name),
+            executable,
+        })
+        .collect())
 }
 
 /// A plugin name: what jobs write in `connector =` / `mappers = [...]`.
