@@ -97,18 +97,19 @@ impl PluginPolicy {
             require_signature: global.require_signature,
             keys: global.trusted_keys.iter().map(|k| k.0.clone()).collect(),
         };
+        // Only tenants with a rule of their own: the others follow the
+        // shared one (and adding such a tenant changes no rule).
         let tenants = tenants
             .iter()
+            .filter_map(|(id, own)| Some((id, own.as_ref()?)))
             .map(|(id, own)| {
                 let mut trust = shared.clone();
-                if let Some(own) = own {
-                    if let Some(r) = own.require_signature {
-                        trust.require_signature = r;
-                    }
-                    trust
-                        .keys
-                        .extend(own.trusted_keys.iter().map(|k| k.0.clone()));
+                if let Some(r) = own.require_signature {
+                    trust.require_signature = r;
                 }
+                trust
+                    .keys
+                    .extend(own.trusted_keys.iter().map(|k| k.0.clone()));
                 (id.clone(), trust)
             })
             .collect();

@@ -78,6 +78,10 @@ fn load(daemon: &Daemon) -> Result<Config> {
     {
         bail!("plugins.dir or plugins.cache_dir changed: restart `usersync serve` to use another folder");
     }
+    // Files were admitted under the old rule: only a fresh scan applies a new one.
+    if new.plugin_policy() != old.plugin_policy() {
+        bail!("plugins.builtins, require_signature or trusted_keys changed (globally or for a tenant): restart `usersync serve` to check every plugin file under the new rule");
+    }
     let tokens = super::api::auth::resolve_tokens(&new)?;
     if !tokens.has_operator() && !daemon.listen.ip().is_loopback() {
         bail!(
