@@ -48,10 +48,19 @@ fn three_staff() -> Value {
     s
 }
 
+/// No csv connector at all: its file gone and no built-in behind it.
+fn remove_csv_connector(env: &TestEnv) {
+    std::fs::remove_file(env.dir.path().join("plugins/csv.wasm")).unwrap();
+    env.edit(|doc| {
+        let plugins = doc["plugins"].as_table_mut().unwrap();
+        plugins.insert("builtins".into(), toml::Value::Boolean(false));
+    });
+}
+
 #[tokio::test]
 async fn a_run_whose_connector_is_missing_is_recorded_with_its_reason() {
     let env = TestEnv::csv();
-    std::fs::remove_file(env.dir.path().join("plugins/csv.wasm")).unwrap();
+    remove_csv_connector(&env);
     let err = env.sync().await.unwrap_err();
     assert!(format!("{err:#}").contains("connector"), "{err:#}");
 
@@ -75,7 +84,7 @@ async fn a_run_whose_connector_is_missing_is_recorded_with_its_reason() {
 #[tokio::test]
 async fn sync_json_prints_the_failed_run_and_exits_non_zero() {
     let env = TestEnv::csv();
-    std::fs::remove_file(env.dir.path().join("plugins/csv.wasm")).unwrap();
+    remove_csv_connector(&env);
     let out = cli(&env, &["sync", "--job", "people"]);
     assert!(!out.status.success());
     let body = stdout_json(&out);
