@@ -245,3 +245,20 @@ id = "people"
         });
     }
 }
+
+/// Run the `usersync` binary without log settings from the environment:
+/// whether it succeeded, and its stdout and stderr together.
+pub fn usersync(args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_usersync"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .env_remove("USERSYNC_LOG")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}

@@ -6,23 +6,10 @@
 use std::path::Path;
 use std::process::Command;
 
+use crate::env::usersync;
+
 fn repo() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-}
-
-fn usersync(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_usersync"))
-        .args(args)
-        .env_remove("RUST_LOG")
-        .env_remove("USERSYNC_LOG")
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
 }
 
 #[test]

@@ -5,25 +5,9 @@
 //! previously served version keeps serving.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use crate::daemon_env::{flip_env, Served};
-use crate::env::{built, TestEnv};
-
-fn usersync(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_usersync"))
-        .args(args)
-        .env_remove("RUST_LOG")
-        .env_remove("USERSYNC_LOG")
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
+use crate::env::{built, usersync, TestEnv};
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
