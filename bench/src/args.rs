@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
 
+use crate::store::StoreChoice;
+
 /// The repository root (bench/'s parent): the default paths below point into it, so the bench
 /// finds the release build wherever it is started from.
 pub fn repo_root() -> PathBuf {
@@ -66,6 +68,10 @@ pub struct Args {
     /// The usersync binary
     #[arg(long, value_name = "PATH", default_value_os_t = repo_root().join("target/release/usersync"))]
     pub usersync: PathBuf,
+    /// Store of the main directory's syncs: sqlite, postgres (a throwaway cluster on loopback),
+    /// or both side by side on the same directory
+    #[arg(long, value_enum, default_value_t = StoreChoice::Sqlite)]
+    pub store: StoreChoice,
     /// Folder with ldap.wasm and default-mapper.wasm
     #[arg(long, value_name = "DIR", default_value_os_t = repo_root().join("target/plugins"))]
     pub plugins: PathBuf,
@@ -125,6 +131,8 @@ mod tests {
         assert_eq!(a.json, repo_root().join("bench/results.json"));
         assert_eq!(a.usersync, repo_root().join("target/release/usersync"));
         assert_eq!(a.plugins, repo_root().join("target/plugins"));
+        assert_eq!(a.store, StoreChoice::Sqlite);
+        assert_eq!(parse(&["--store", "both"]).store, StoreChoice::Both);
     }
 
     #[test]

@@ -11,15 +11,27 @@ use crate::report::Row;
 use crate::runner::{SyncRun, Usersync};
 use crate::{say, verify, Bench, Findings};
 
-/// Row 3, incremental: nothing changed, then K mixed changes, after which the store must equal
-/// the directory. Returns the run after the changes (its memory is reported under 4).
-pub fn measure(b: &Bench, f: &mut Findings, d: &Directory, us: &Usersync) -> Result<SyncRun> {
+/// Row 3, incremental, for each installation (one per store): nothing changed, then K mixed
+/// changes applied once to the directory, after which every store must equal it. Returns each
+/// installation's run after the changes (its memory is reported under 4).
+pub fn measure(
+    b: &Bench,
+    f: &mut Findings,
+    d: &Directory,
+    installs: &[&Usersync],
+) -> Result<Vec<SyncRun>> {
     let args = &b.args;
-    let inc_noop = us.sync(&b.rt, false)?;
-    say(format!(
-        "  incremental, nothing changed: {:.3} s ({})",
-        inc_noop.child.wall_s, inc_noop.mode
-    ));
+    let mut nothing_changed = Vec::new();
+    for us in installs {
+        let run = us.sync(&b.rt, false)?;
+        say(format!(
+            "  incremental into {}, nothing changed: {:.3} s ({})",
+            us.store.kind().label(),
+            run.child.wall_s,
+            run.mode
+        ));
+        nothing_changed.push(run);
+    }
     let changes = d.spec.changes(args.changes, args.seed);
     let t = Instant::now();
     d.slapd
@@ -30,62 +42,78 @@ pub fn measure(b: &Bench, f: &mut Findings, d: &Directory, us: &Usersync) -> Res
         "  {} applied by ldapmodify in {apply_s:.1} s",
         changes.summary()
     ));
-    let inc = us.sync(&b.rt, false)?;
-    let verdict = verify::verify(&b.rt, &d.slapd, &us.db)?;
-    say(format!(
-        "  incremental sync: {:.3} s ({} run), store equals directory: {} ({} problems)",
-        inc.child.wall_s,
-        inc.mode,
-        verdict.ok(),
-        verdict.problems
-    ));
-    for e in &verdict.examples {
-        say(format!("    {e}"));
-    }
-    if !verdict.ok() {
-        f.failures.push(format!(
-            "after the incremental sync the store differs from the directory: {:?}",
-            verdict.examples
+    let mut after = Vec::new();
+    for (us, inc_noop) in installs.iter().zip(nothing_changed) {
+        let kind = us.store.kind();
+        let inc = us.sync(&b.rt, false)?;
+        let verdict = verify::verify(&b.rt, &d.slapd, &us.store)?;
+        say(format!(
+            "  incremental sync into {}: {:.3} s ({} run), store equals directory: {} ({} problems)",
+            kind.label(),
+            inc.child.wall_s,
+            inc.mode,
+            verdict.ok(),
+            verdict.problems
         ));
-    }
-    if inc.mode != "incremental" {
-        f.failures.push(format!(
-            "the sync after the changes was a {} run, not incremental",
-            inc.mode
+        for e in &verdict.examples {
+            say(format!("    {e}"));
+        }
+        if !verdict.ok() {
+            f.failures.push(format!(
+                "after the incremental sync the {} store differs from the directory: {:?}",
+                kind.label(),
+                verdict.examples
+            ));
+        }
+        if inc.mode != "incremental" {
+            f.failures.push(format!(
+                "the sync into {} after the changes was a {} run, not incremental",
+                kind.label(),
+                inc.mode
+            ));
+        }
+        f.rows.push(Row::target(
+            &format!(
+                "3. incremental sync after {} changes{}",
+                changes.total,
+                crate::store_suffix(kind)
+            ),
+            inc.child.wall_s,
+            "s",
+            0.5,
+            "< 0.5 s",
         ));
+        f.rows.push(Row::check(
+            "   store equals directory afterwards",
+            verdict.ok(),
+            &format!(
+                "{} users, {} groups, {} memberships compared",
+                verdict.users, verdict.groups, verdict.memberships
+            ),
+        ));
+        let figures = json!({
+            "changes": {
+                "total": changes.total, "user_renames": changes.user_renames,
+                "group_renames": changes.group_renames, "attribute_edits": changes.attribute_edits,
+                "disables": changes.disables, "enables": changes.enables, "deletions": changes.deletions,
+                "additions": changes.additions, "membership_adds": changes.membership_adds,
+                "membership_removes": changes.membership_removes,
+            },
+            "ldapmodify_s": apply_s,
+            "usersync_s": inc.child.wall_s,
+            "host_duration_ms": inc.duration_ms,
+            "mode": inc.mode,
+            "counts": inc.counts,
+            "max_rss_mb": inc.child.max_rss_mb,
+            "nothing_changed_s": inc_noop.child.wall_s,
+            "nothing_changed_mode": inc_noop.mode,
+            "verified": verdict.to_json(),
+        });
+        if after.is_empty() {
+            f.out["incremental"] = figures.clone();
+        }
+        f.out["by_store"][kind.key()]["incremental"] = figures;
+        after.push(inc);
     }
-    f.rows.push(Row::target(
-        &format!("3. incremental sync after {} changes", changes.total),
-        inc.child.wall_s,
-        "s",
-        0.5,
-        "< 0.5 s",
-    ));
-    f.rows.push(Row::check(
-        "   store equals directory afterwards",
-        verdict.ok(),
-        &format!(
-            "{} users, {} groups, {} memberships compared",
-            verdict.users, verdict.groups, verdict.memberships
-        ),
-    ));
-    f.out["incremental"] = json!({
-        "changes": {
-            "total": changes.total, "user_renames": changes.user_renames,
-            "group_renames": changes.group_renames, "attribute_edits": changes.attribute_edits,
-            "disables": changes.disables, "enables": changes.enables, "deletions": changes.deletions,
-            "additions": changes.additions, "membership_adds": changes.membership_adds,
-            "membership_removes": changes.membership_removes,
-        },
-        "ldapmodify_s": apply_s,
-        "usersync_s": inc.child.wall_s,
-        "host_duration_ms": inc.duration_ms,
-        "mode": inc.mode,
-        "counts": inc.counts,
-        "max_rss_mb": inc.child.max_rss_mb,
-        "nothing_changed_s": inc_noop.child.wall_s,
-        "nothing_changed_mode": inc_noop.mode,
-        "verified": verdict.to_json(),
-    });
-    Ok(inc)
+    Ok(after)
 }

@@ -22,14 +22,16 @@ mod incremental;
 mod launcher;
 mod ldap2pg;
 mod machine;
+mod main_size;
 mod micro;
 mod paired;
 mod report;
 mod runner;
+mod store;
 mod verify;
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use anyhow::{bail, Result};
@@ -38,9 +40,10 @@ use serde_json::{json, Value};
 use args::Args;
 use directory::Directory;
 use launcher::Launcher;
-use paired::{median, timed_syncs};
+use paired::timed_syncs;
 use report::{Row, Status};
 use runner::Usersync;
+use store::{Kind, Target};
 
 fn main() {
     if std::env::args().nth(1).as_deref() == Some("--launcher") {
@@ -69,12 +72,18 @@ struct Bench {
     rt: tokio::runtime::Runtime,
     cache: PathBuf,
     work: PathBuf,
+    /// The throwaway PostgreSQL cluster, started the first time a step needs it.
+    postgres: OnceLock<Arc<ldap_harness::Postgres>>,
 }
 
 impl Bench {
-    /// A warmed-up usersync installation named `name` reading `d` (warm so the first timed
-    /// run does not pay for the plugin cache).
-    fn usersync(&self, name: &str, d: &Directory) -> Result<Usersync> {
+    /// A warmed-up usersync installation named `name` reading `d` into a store of `kind` (warm
+    /// so the first timed run does not pay for the plugin cache).
+    fn usersync(&self, name: &str, d: &Directory, kind: Kind) -> Result<Usersync> {
+        let server = match kind {
+            Kind::Sqlite => None,
+            Kind::Postgres => Some(self.postgres()?),
+        };
         let us = Usersync::new(
             &self.launcher,
             &self.args.usersync,
@@ -83,9 +92,28 @@ impl Bench {
             &self.work,
             name,
             &d.slapd,
+            |dir| Target::new(kind, dir, server.as_ref()),
         )?;
         us.warm_up()?;
         Ok(us)
+    }
+
+    fn postgres(&self) -> Result<Arc<ldap_harness::Postgres>> {
+        if let Some(pg) = self.postgres.get() {
+            return Ok(pg.clone());
+        }
+        say("starting a throwaway PostgreSQL on loopback");
+        let pg = Arc::new(ldap_harness::Postgres::start()?);
+        Ok(self.postgres.get_or_init(|| pg).clone())
+    }
+}
+
+/// What a row's name adds for a store: nothing for the embedded default (the names the results
+/// have always had), the store's name for PostgreSQL.
+pub fn store_suffix(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Sqlite => "",
+        Kind::Postgres => ", PostgreSQL",
     }
 }
 
@@ -143,10 +171,11 @@ fn real_main() -> Result<()> {
         launcher,
         rt,
         work,
+        postgres: OnceLock::new(),
     };
     micro_rows(&b, &mut f)?;
     small_directory(&b, &mut f)?;
-    main_directory(&b, &mut f)?;
+    main_size::main_directory(&b, &mut f)?;
     scaling_1m(&b, &mut f)?;
     final_report(&b, f, started)
 }
@@ -225,7 +254,7 @@ fn small_directory(b: &Bench, f: &mut Findings) -> Result<()> {
         "directory {small_users} users / {small_groups} groups"
     ));
     let d = Directory::start(small_users, small_groups, args.seed)?;
-    let us = b.usersync("small", &d)?;
+    let us = b.usersync("small", &d, Kind::Sqlite)?;
     let full = timed_syncs(&d, &us, &b.rt, args.repeat, true, "full sync")?;
     let noop = timed_syncs(&d, &us, &b.rt, args.repeat, false, "no-op re-sync")?;
     if !args.skip_scaling {
@@ -247,95 +276,6 @@ fn small_directory(b: &Bench, f: &mut Findings) -> Result<()> {
     Ok(())
 }
 
-/// Rows 1-4 at the main size: full sync, no-op re-sync, incremental sync, peak memory; then the
-/// optional ldap2pg dry run and this size's scaling point.
-fn main_directory(b: &Bench, f: &mut Findings) -> Result<()> {
-    let args = &b.args;
-    say(format!(
-        "directory {} users / {} groups",
-        args.users, args.groups
-    ));
-    let d = Directory::start(args.users, args.groups, args.seed)?;
-    say(format!(
-        "  generated in {:.1} s ({:.0} MB of LDIF, {} memberships), slapadd + start {:.1} s",
-        d.generate_s,
-        d.stats.bytes as f64 / 1e6,
-        d.stats.memberships,
-        d.load_s
-    ));
-    f.out["directory"] = json!({
-        "users": d.stats.users, "groups": d.stats.groups, "memberships": d.stats.memberships,
-        "nested_memberships": d.stats.nested_memberships, "disabled_users": d.stats.disabled_users,
-        "largest_group": d.stats.largest_group, "ldif_bytes": d.stats.bytes,
-        "generate_s": d.generate_s, "slapadd_and_start_s": d.load_s,
-        "floor_attributes": { "users": directory::USER_ATTRS, "groups": directory::GROUP_ATTRS },
-    });
-    let us = b.usersync("main", &d)?;
-
-    let full = timed_syncs(&d, &us, &b.rt, args.repeat, true, "full sync")?;
-    let full_verdict = verify::verify(&b.rt, &d.slapd, &us.db)?;
-    say(format!(
-        "  after the full sync: store equals directory: {} ({} problems)",
-        full_verdict.ok(),
-        full_verdict.problems
-    ));
-    if !full_verdict.ok() {
-        f.failures.push(format!(
-            "after the full sync the store differs from the directory: {:?}",
-            full_verdict.examples
-        ));
-    }
-    f.rows.push(Row::ratio(
-        "1. full sync into SQLite",
-        median(full.times()),
-        median(full.floors.clone()),
-        full.ratio(),
-        2.0,
-        "≤ 2× floor",
-    ));
-    let mut full_json = full.to_json();
-    full_json["verified"] = full_verdict.to_json();
-    f.out["full"] = full_json;
-
-    let noop = timed_syncs(&d, &us, &b.rt, args.repeat, false, "no-op re-sync")?;
-    f.rows.push(Row::ratio(
-        "2. no-op re-sync (full read)",
-        median(noop.times()),
-        median(noop.floors.clone()),
-        noop.ratio(),
-        1.5,
-        "≤ 1.5× floor",
-    ));
-    f.out["noop"] = noop.to_json();
-
-    let inc = incremental::measure(b, f, &d, &us)?;
-
-    // 4. Peak memory of the full sync.
-    f.rows.push(Row::target(
-        &format!("4. peak RSS, full sync of {} users", args.users),
-        full.max_rss(),
-        "MB",
-        256.0,
-        "≤ 256 MB",
-    ));
-    f.out["memory"] = json!({
-        "full_sync_max_rss_mb": full.max_rss(),
-        "noop_max_rss_mb": noop.max_rss(),
-        "incremental_max_rss_mb": inc.child.max_rss_mb,
-    });
-
-    if args.ldap2pg_dry_main && !args.skip_ldap2pg {
-        match compare::ldap2pg_dry(&b.root, &b.work, &d) {
-            Ok(v) => f.out["ldap2pg_dry_main"] = v,
-            Err(e) => say(format!("ldap2pg dry run failed: {e:#}")),
-        }
-    }
-    if !args.skip_scaling {
-        f.scaling.push(compare::scaling_point(&d, &full));
-    }
-    Ok(())
-}
-
 /// Row 7 (`--with-1m`): one full sync of 1,000,000 users, after the main directory is gone so the
 /// two never share the machine.
 fn scaling_1m(b: &Bench, f: &mut Findings) -> Result<()> {
@@ -344,7 +284,7 @@ fn scaling_1m(b: &Bench, f: &mut Findings) -> Result<()> {
     }
     say("directory 1,000,000 users / 50,000 groups (scaling)");
     let d = Directory::start(1_000_000, 50_000, b.args.seed)?;
-    let us = b.usersync("1m", &d)?;
+    let us = b.usersync("1m", &d, Kind::Sqlite)?;
     let full = timed_syncs(&d, &us, &b.rt, 1, true, "full sync")?;
     f.scaling.push(compare::scaling_point(&d, &full));
     Ok(())

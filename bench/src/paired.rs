@@ -81,7 +81,7 @@ pub fn timed_syncs(
     for i in 0..repeat {
         let floor = d.floor()?;
         if reset_store {
-            us.reset_store();
+            us.reset_store()?;
         }
         let run = us.sync(rt, true)?;
         say(format!(

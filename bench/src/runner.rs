@@ -10,6 +10,7 @@ use anyhow::{bail, Context, Result};
 use ldap_harness::Slapd;
 
 use crate::launcher::Launcher;
+use crate::store::Target;
 
 pub const JOB: &str = "directory";
 
@@ -20,7 +21,7 @@ pub struct Usersync {
     pub bin: PathBuf,
     pub dir: PathBuf,
     pub config: PathBuf,
-    pub db: PathBuf,
+    pub store: Target,
 }
 
 /// What one child process did.
@@ -47,7 +48,9 @@ pub struct SyncRun {
 
 impl Usersync {
     /// A fresh folder under `work` with the connector and mapper plugins from `plugins`, and a
-    /// config whose job `directory` reads `slapd` with the LDAP connector.
+    /// config whose job `directory` reads `slapd` with the LDAP connector into `store` (made by
+    /// `store_in` from the folder).
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         launcher: &Arc<Launcher>,
         bin: &Path,
@@ -56,6 +59,7 @@ impl Usersync {
         work: &Path,
         name: &str,
         slapd: &Slapd,
+        store_in: impl FnOnce(&Path) -> Result<Target>,
     ) -> Result<Usersync> {
         let dir = work.join(name);
         let _ = fs::remove_dir_all(&dir);
@@ -65,11 +69,11 @@ impl Usersync {
             fs::copy(&src, dir.join(format!("plugins/{p}.wasm")))
                 .with_context(|| format!("copy {}", src.display()))?;
         }
-        let db = dir.join("store.db");
+        let store = store_in(&dir)?;
         let config = dir.join("usersync.toml");
         fs::write(
             &config,
-            config_toml(&db, &dir.join("plugins"), cache, slapd),
+            config_toml(&store.url(), &dir.join("plugins"), cache, slapd),
         )?;
         Ok(Usersync {
             launcher: launcher.clone(),
@@ -77,15 +81,13 @@ impl Usersync {
             bin: bin.to_path_buf(),
             dir,
             config,
-            db,
+            store,
         })
     }
 
     /// Forget everything synced (the next sync starts from an empty store).
-    pub fn reset_store(&self) {
-        for ext in ["", "-wal", "-shm"] {
-            let _ = fs::remove_file(format!("{}{ext}", self.db.display()));
-        }
+    pub fn reset_store(&self) -> Result<()> {
+        self.store.reset()
     }
 
     /// `usersync --config CONFIG ARGS...`, started and measured by the launcher helper.
@@ -154,7 +156,12 @@ impl Usersync {
                 tail(&child.stderr)
             );
         }
-        let (mode, outcome, counts, duration_ms) = rt.block_on(last_run(&self.db))?;
+        let (mode, outcome, counts, duration_ms) = rt.block_on(async {
+            let pool = self.store.open().await?;
+            let last = pool.last_run().await;
+            pool.close().await;
+            last
+        })?;
         Ok(SyncRun {
             child,
             mode,
@@ -166,27 +173,16 @@ impl Usersync {
     }
 }
 
-async fn last_run(db: &Path) -> Result<(String, String, Option<String>, Option<i64>)> {
-    let pool = crate::verify::open(db).await?;
-    let row = sqlx::query_as(
-        "SELECT mode, outcome, counts, duration_ms FROM runs ORDER BY started_at DESC LIMIT 1",
-    )
-    .fetch_one(&pool)
-    .await?;
-    pool.close().await;
-    Ok(row)
-}
-
 pub fn tail(s: &str) -> String {
     let lines: Vec<&str> = s.lines().collect();
     lines[lines.len().saturating_sub(15)..].join("\n")
 }
 
-fn config_toml(db: &Path, plugins: &Path, cache: &Path, slapd: &Slapd) -> String {
+fn config_toml(store_url: &str, plugins: &Path, cache: &Path, slapd: &Slapd) -> String {
     format!(
         r#"# written by usersync-bench
 [store]
-url = "sqlite://{db}"
+url = "{store_url}"
 
 [plugins]
 dir = "{plugins}"
@@ -222,7 +218,6 @@ incremental = "auto"
 deactivate_threshold = 1000000
 deactivate_threshold_percent = 100
 "#,
-        db = db.display(),
         plugins = plugins.display(),
         cache = cache.display(),
         url = slapd.ldap_url(),

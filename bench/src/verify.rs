@@ -1,28 +1,16 @@
 //! Does the store equal the directory? Users (by entryUUID: present, active unless disabled,
 //! username = uid, display name), groups (by entryUUID: active, name = cn) and effective
 //! memberships (nested groups resolved through parsed, normalized member DNs), compared
-//! between an `ldapsearch` dump and the SQLite store.
+//! between an `ldapsearch` dump and the store (SQLite or PostgreSQL).
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
-use std::str::FromStr;
 
 use anyhow::{Context, Result};
 use ldap_harness::Slapd;
 use serde_json::json;
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 
 use crate::runner::JOB;
-
-pub async fn open(db: &Path) -> Result<SqlitePool> {
-    let opts =
-        SqliteConnectOptions::from_str(&format!("sqlite://{}", db.display()))?.read_only(true);
-    SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect_with(opts)
-        .await
-        .with_context(|| format!("open the store {}", db.display()))
-}
+use crate::store::Target;
 
 #[derive(Debug, Default)]
 pub struct Verdict {
@@ -111,7 +99,7 @@ struct DirUser {
     disabled: bool,
 }
 
-pub fn verify(rt: &tokio::runtime::Runtime, slapd: &Slapd, db: &Path) -> Result<Verdict> {
+pub fn verify(rt: &tokio::runtime::Runtime, slapd: &Slapd, store: &Target) -> Result<Verdict> {
     let users = slapd.search(
         &slapd.people_dn(),
         crate::directory::USER_FILTER,
@@ -153,7 +141,7 @@ pub fn verify(rt: &tokio::runtime::Runtime, slapd: &Slapd, db: &Path) -> Result<
         by_dn.insert(normalize_dn(&e.dn), Ref::Group(j));
     }
 
-    let (s_users, s_groups, s_members) = rt.block_on(load_store(db))?;
+    let (s_users, s_groups, s_members) = rt.block_on(load_store(store))?;
     let stored_users: HashMap<&str, &StoreUser> =
         s_users.iter().map(|u| (u.0.as_str(), u)).collect();
 
@@ -297,34 +285,46 @@ type StoreUser = (String, String, Option<String>, i64);
 /// source id, name, active
 type StoreGroup = (String, String, i64);
 
-async fn load_store(db: &Path) -> Result<(Vec<StoreUser>, Vec<StoreGroup>, Vec<(String, String)>)> {
-    let pool = open(db).await?;
-    let json = |sql: &'static str| {
-        let pool = pool.clone();
-        async move {
-            let s: String = sqlx::query_scalar(sql).bind(JOB).fetch_one(&pool).await?;
-            anyhow::Ok(s)
-        }
-    };
+/// The job's users, groups and direct memberships as stored; each query written once per
+/// dialect (SQLite's and PostgreSQL's JSON aggregates, and PostgreSQL's boolean flags as 0/1).
+async fn load_store(
+    store: &Target,
+) -> Result<(Vec<StoreUser>, Vec<StoreGroup>, Vec<(String, String)>)> {
+    let pool = store.open().await?;
     let users: Vec<StoreUser> = serde_json::from_str(
-        &json(
-            "SELECT json_group_array(json_array(source_id, username, display_name, active))
-             FROM users WHERE job_id = ?",
-        )
-        .await?,
+        &pool
+            .text(
+                "SELECT json_group_array(json_array(source_id, username, display_name, active))
+                 FROM users WHERE job_id = $1",
+                "SELECT COALESCE(json_agg(json_build_array(source_id, username, display_name,
+                 CASE WHEN active THEN 1 ELSE 0 END))::text, '[]') FROM users WHERE job_id = $1",
+                JOB,
+            )
+            .await?,
     )?;
     let groups: Vec<StoreGroup> = serde_json::from_str(
-        &json(
-            "SELECT json_group_array(json_array(source_id, name, active)) FROM groups WHERE job_id = ?",
-        )
-        .await?,
+        &pool
+            .text(
+                "SELECT json_group_array(json_array(source_id, name, active))
+                 FROM groups WHERE job_id = $1",
+                "SELECT COALESCE(json_agg(json_build_array(source_id, name,
+                 CASE WHEN active THEN 1 ELSE 0 END))::text, '[]') FROM groups WHERE job_id = $1",
+                JOB,
+            )
+            .await?,
     )?;
+    const MEMBERS: &str = "FROM memberships m JOIN groups g ON g.id = m.group_id
+         JOIN users u ON u.id = m.user_id WHERE g.job_id = $1";
     let members: Vec<(String, String)> = serde_json::from_str(
-        &json(
-            "SELECT json_group_array(json_array(g.source_id, u.source_id)) FROM memberships m
-             JOIN groups g ON g.id = m.group_id JOIN users u ON u.id = m.user_id WHERE g.job_id = ?",
-        )
-        .await?,
+        &pool
+            .text(
+                &format!("SELECT json_group_array(json_array(g.source_id, u.source_id)) {MEMBERS}"),
+                &format!(
+                    "SELECT COALESCE(json_agg(json_build_array(g.source_id, u.source_id))::text, '[]') {MEMBERS}"
+                ),
+                JOB,
+            )
+            .await?,
     )?;
     pool.close().await;
     Ok((users, groups, members))
