@@ -9,7 +9,7 @@ bash scripts/build-plugins.sh
 bash scripts/build-polyglot.sh
 cargo fmt --all -- --check
 cargo clippy --release -p usersync-host -p usersync-sdk -p cloud-servers -p usersync-bench --all-targets -- -D warnings
-for pkg in usersync-csv usersync-graph usersync-okta usersync-ldap usersync-default-mapper contractor-mapper hostile-mapper hostile-connector scripted-connector wrong-world flip-mapper; do
+for pkg in usersync-csv usersync-graph usersync-okta usersync-ldap usersync-default-mapper contractor-mapper hostile-mapper hostile-connector scripted-connector sloppy-connector wrong-world flip-mapper; do
   cargo clippy --quiet --release --target wasm32-wasip2 -p "$pkg" -- -D warnings
 done
 cargo test --release -p usersync-host -p usersync-sdk

@@ -246,15 +246,20 @@ id = "people"
     }
 }
 
-/// Run the `usersync` binary without log settings from the environment:
-/// whether it succeeded, and its stdout and stderr together.
-pub fn usersync(args: &[&str]) -> (bool, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_usersync"))
+/// Run the `usersync` binary without log settings from the environment.
+pub fn usersync_output(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_usersync"))
         .args(args)
         .env_remove("RUST_LOG")
         .env_remove("USERSYNC_LOG")
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+/// Run the `usersync` binary without log settings from the environment:
+/// whether it succeeded, and its stdout and stderr together.
+pub fn usersync(args: &[&str]) -> (bool, String) {
+    let out = usersync_output(args);
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),

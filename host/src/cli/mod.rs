@@ -10,6 +10,7 @@ macro_rules! outln {
     }};
 }
 
+mod conformance;
 mod logging;
 mod new_plugin;
 mod output;
@@ -89,7 +90,7 @@ enum Command {
         #[arg(long)]
         tenant: Option<String>,
     },
-    /// List, check, sign and verify plugins.
+    /// List, check, test, sign and verify plugins.
     Plugins {
         #[command(subcommand)]
         command: plugins::PluginsCommand,

@@ -22,6 +22,19 @@ pub enum PluginsCommand {
     /// Validate one .wasm file as the host would before serving it
     /// (with the config's signature rule, if the config file exists).
     Check { file: PathBuf },
+    /// Run a connector or mapper against the conformance kit: stable ids,
+    /// full vs incremental reads, checkpoints, reasons on rejects,
+    /// deletions, bounded memory, clean errors. Exit 1 on any failure.
+    Test {
+        file: PathBuf,
+        /// The scenario for a connector: a folder with fixture.toml, first/
+        /// and second/ (e.g. examples/conformance/csv); optional for a mapper.
+        #[arg(long, value_name = "DIR")]
+        fixture: Option<PathBuf>,
+        /// The plugin's memory limit during the checks (like limits.memory_mb).
+        #[arg(long, default_value_t = 256, value_name = "N")]
+        memory_mb: u64,
+    },
     /// Make an ed25519 key pair for signing plugins: OUT.key (secret, keep
     /// it safe) and OUT.pub (the public key operators add to trusted_keys).
     Keygen {
@@ -80,6 +93,19 @@ pub async fn run(command: PluginsCommand, config_path: &Path, json: bool) -> Res
             list(&registry, &dir, json)?;
         }
         PluginsCommand::Check { file } => check(&file, config_path, json)?,
+        PluginsCommand::Test {
+            file,
+            fixture,
+            memory_mb,
+        } => {
+            return super::conformance::run(super::conformance::Options {
+                file,
+                fixture,
+                memory_mb,
+                json,
+            })
+            .await
+        }
         PluginsCommand::Keygen { out } => keygen(&out, json)?,
         PluginsCommand::Sign { file, key, output } => sign(&file, &key, output, json)?,
         PluginsCommand::Verify { file, key } => return verify(&file, &key, config_path, json),
@@ -186,15 +212,24 @@ fn policy(config_path: &Path) -> Result<Option<PluginPolicy>> {
     Ok(Some(Config::load(config_path)?.plugin_policy()))
 }
 
-fn check(file: &Path, config_path: &Path, json: bool) -> Result<()> {
-    let policy = policy(config_path)?.unwrap_or_default();
+/// Read, signature-check and validate one file as the plugins folder would.
+pub(super) fn load_file(
+    rt: &Runtime,
+    file: &Path,
+    policy: &PluginPolicy,
+) -> Result<(crate::runtime::LoadedPlugin, Verdict)> {
     let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     let verdict = signature::verify(&bytes, &policy.all_keys());
     if let Err(reason) = admit(&verdict, policy.trust(None)) {
         bail!("plugin {} refused: {reason}", file.display());
     }
+    Ok((rt.load_bytes(file, &bytes, Origin::File)?, verdict))
+}
+
+fn check(file: &Path, config_path: &Path, json: bool) -> Result<()> {
+    let policy = policy(config_path)?.unwrap_or_default();
     let rt = Runtime::new(&super::check_cache_dir())?;
-    let plugin = rt.load_bytes(file, &bytes, Origin::File)?;
+    let (plugin, verdict) = load_file(&rt, file, &policy)?;
     if json {
         outln!("{}", serde_json::to_string_pretty(&plugin.manifest)?)?;
     } else {

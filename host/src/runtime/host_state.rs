@@ -5,7 +5,6 @@
 use std::time::{Duration, Instant};
 
 use wasmtime::component::ResourceTable;
-use wasmtime::StoreLimits;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::WireObject;
@@ -51,7 +50,7 @@ pub trait TargetSink: Send {
 pub struct PluginHost {
     pub(crate) wasi: WasiCtx,
     pub(crate) table: ResourceTable,
-    pub(crate) limits: StoreLimits,
+    pub(crate) limits: super::meter::MeteredLimits,
     pub(crate) ctx: CallContext,
     /// When the guest last got control back; the CPU deadline counts from it.
     pub(crate) resumed_at: Instant,

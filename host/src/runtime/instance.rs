@@ -120,10 +120,12 @@ fn new_store(
     let host = PluginHost {
         wasi: wasi.build(),
         table: ResourceTable::new(),
-        limits: StoreLimitsBuilder::new()
-            .memory_size(limits.memory_bytes)
-            .trap_on_grow_failure(true)
-            .build(),
+        limits: super::meter::MeteredLimits::new(
+            StoreLimitsBuilder::new()
+                .memory_size(limits.memory_bytes)
+                .trap_on_grow_failure(true)
+                .build(),
+        ),
         ctx,
         resumed_at: Instant::now(),
         cpu_limit: limits.cpu,
@@ -228,6 +230,11 @@ impl ConnectorInstance {
         Ok(checks.into_iter().map(Into::into).collect())
     }
 
+    /// Bytes of linear memory the instance holds now.
+    pub fn memory_bytes(&self) -> usize {
+        self.store.data().limits.memory_bytes
+    }
+
     /// Run `read`, streaming into `sink`. The outer error is the plugin
     /// failing (trap, limit); the inner one is the error it reported.
     pub fn read(
@@ -253,10 +260,11 @@ impl ConnectorInstance {
         }
         match result {
             Err(trap) => Err(explain(trap, &self.plugin, &self.limits)),
-            Ok(Err(reported)) => Err(anyhow!(
-                "connector `{}` could not read: {reported}",
-                self.plugin.label()
-            )),
+            Ok(Err(reported)) => Err(ReadRefused {
+                connector: self.plugin.label(),
+                message: reported,
+            }
+            .into()),
             Ok(Ok(s)) => Ok(ReadSummary {
                 users: s.users,
                 groups: s.groups,
@@ -265,6 +273,25 @@ impl ConnectorInstance {
         }
     }
 }
+
+/// The error a connector's `read` returned itself (as opposed to a trap
+/// or a limit): the conformance kit tells the two apart.
+#[derive(Debug)]
+pub struct ReadRefused {
+    pub connector: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for ReadRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "connector `{}` could not read: {}",
+            self.connector, self.message
+        )
+    }
+}
+impl std::error::Error for ReadRefused {}
 
 pub type MapResult<T> = Result<Option<T>, RecordError>;
 

@@ -11,11 +11,14 @@ mod http_broker;
 mod instance;
 pub mod ldap;
 mod loader;
+mod meter;
 pub mod signature;
 pub mod v0_1;
 
+/// Basic auth's encoding, for the conformance kit's server.
+pub(crate) use http_broker::base64;
 pub use host_state::{CallContext, PluginHost, TargetSink};
-pub use instance::{ConnectorInstance, Grant, MapperInstance};
+pub use instance::{ConnectorInstance, Grant, MapperInstance, ReadRefused};
 pub use loader::{LoadedPlugin, Origin, PluginError};
 
 /// A raw source record as connectors send it (contract 0.1's wire type).

@@ -271,7 +271,7 @@ async fn fetch_token(c: &Named, client: &reqwest::Client) -> Result<(String, Dur
 }
 
 /// Standard base64 with padding (for basic auth).
-fn base64(input: &[u8]) -> String {
+pub(crate) fn base64(input: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
     for chunk in input.chunks(3) {
