@@ -38,13 +38,6 @@ impl Capture {
         ids.sort();
         ids
     }
-
-    /// The users as comparable text, by id (records carry no `PartialEq`).
-    pub fn fingerprint(&self) -> Vec<String> {
-        let mut all: Vec<String> = self.users.iter().map(|u| format!("{u:?}")).collect();
-        all.sort();
-        all
-    }
 }
 
 struct CaptureSink {

@@ -41,7 +41,7 @@ pub fn incremental(subject: &Subject) -> bool {
         .any(|c| c == "incremental")
 }
 
-/// Every check on the files scenario; `rejects` collects what every read rejected.
+/// Every check on the scenario with the data as files under `/input`.
 pub fn files(subject: &Subject, fixture: &Fixture, source: &str, scratch: &Scratch) -> Result<Vec<Verdict>> {
     let grant = Grant {
         input_dir: Some(scratch.input()),

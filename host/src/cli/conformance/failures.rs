@@ -132,8 +132,9 @@ pub fn https(subject: &Subject, fixture: &Fixture, https: &Https, origin: &str, 
     // A port that was free a moment ago: nothing listens there.
     let closed = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let nowhere = format!("https://127.0.0.1:{closed}");
+    let address = format!("127.0.0.1:{closed}");
     let source = https.source_for(&nowhere);
     let (read, _) = subject.read(&grant(&nowhere, &https.password)?, &source, &ReadMode::Full);
-    out.push(clean_failure(UNREACHABLE, read, &[&format!("127.0.0.1:{closed}"), "connect", "unreachable"], &secrets, "pass the host's error on (it names the server) instead of retrying forever or crashing"));
+    out.push(clean_failure(UNREACHABLE, read, &[address.as_str(), "connect", "unreachable"], &secrets, "pass the host's error on (it names the server) instead of retrying forever or crashing"));
     Ok(out)
 }

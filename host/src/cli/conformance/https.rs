@@ -44,7 +44,7 @@ impl FileServer {
             .await
             .context("cannot listen on 127.0.0.1")?;
         let origin = format!("https://127.0.0.1:{}", listener.local_addr()?.port());
-        let expected = format!("basic {}", base64(format!("{username}:{password}").as_bytes()));
+        let expected = base64(format!("{username}:{password}").as_bytes());
         let root = Arc::new(root);
         let task = tokio::spawn(async move {
             while let Ok((tcp, _)) = listener.accept().await {
@@ -101,10 +101,14 @@ where
         .unwrap_or("/")
         .to_string();
     let authorized = lines.any(|l| {
-        l.split_once(':').is_some_and(|(name, value)| {
-            name.trim().eq_ignore_ascii_case("authorization")
-                && value.trim().eq_ignore_ascii_case(expected)
-        })
+        let Some((name, value)) = l.split_once(':') else {
+            return false;
+        };
+        let given = value.trim().split_once(' ');
+        name.trim().eq_ignore_ascii_case("authorization")
+            && given.is_some_and(|(scheme, token)| {
+                scheme.eq_ignore_ascii_case("basic") && token.trim() == expected
+            })
     });
     let (status, body) = if !authorized {
         ("401 Unauthorized", b"credentials refused".to_vec())

@@ -47,7 +47,7 @@ fn odd_users() -> Vec<WireObject> {
     ]);
     let empty = object(WireKind::User, "conformance-empty", names.iter().map(|n| text(n, &[""])).chain([WireAttribute { name: "memberOf".into(), values: vec![] }]).collect());
     let huge_value = "x".repeat(256 * 1024);
-    let huge = object(WireKind::User, "conformance-huge", names.iter().map(|n| text(n, &[&huge_value, &huge_value])).collect());
+    let huge = object(WireKind::User, "conformance-huge", names.iter().map(|n| text(n, &[huge_value.as_str(), huge_value.as_str()])).collect());
     let unicode = object(WireKind::User, "conformance-ünï-李", vec![
         text("uid", &["zoë.ñúñez"]), text("username", &["zoë.ñúñez"]), text("givenName", &["Zoë"]),
         text("sn", &["Ñúñez 李 👩‍💻"]), text("displayName", &["مرحبا Zoë\u{200f}"]), text("mail", &["zoë@exämple.com"]),
