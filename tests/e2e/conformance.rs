@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use crate::env::{built, usersync, usersync_output};
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/conformance").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples/conformance")
+        .join(name)
 }
 
 fn s(p: &Path) -> &str {
@@ -81,7 +83,13 @@ fn plugins_test_passes_the_csv_connector_on_files_and_over_https() {
 #[test]
 fn plugins_test_fails_a_connector_that_breaks_the_rules_with_each_rule_named() {
     let sloppy = built("test-plugins", "sloppy-connector");
-    let out = usersync_output(&["plugins", "test", s(&sloppy), "--fixture", s(&fixture("csv"))]);
+    let out = usersync_output(&[
+        "plugins",
+        "test",
+        s(&sloppy),
+        "--fixture",
+        s(&fixture("csv")),
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let said = String::from_utf8_lossy(&out.stdout);
     assert_lines(
@@ -101,7 +109,10 @@ fn plugins_test_fails_a_connector_that_breaks_the_rules_with_each_rule_named() {
     );
     // Each failure says what to do instead.
     let failures = said.lines().filter(|l| l.starts_with('✗')).count();
-    let fixes = said.lines().filter(|l| l.trim_start().starts_with("fix: ")).count();
+    let fixes = said
+        .lines()
+        .filter(|l| l.trim_start().starts_with("fix: "))
+        .count();
     assert_eq!(failures, fixes, "{said}");
     assert!(!said.contains("made-up-fixture-password"), "{said}");
 }
@@ -121,7 +132,10 @@ fn plugins_test_without_a_fixture_says_how_to_give_one() {
     // A connector without a directory scenario is skipped with a way to test it.
     let (ok, said) = kit(&built("plugins", "ldap"), None);
     assert!(ok, "{said}");
-    assert_lines(&said, &["- directory scenario: the kit has no directory scenario yet; test against slapd"]);
+    assert_lines(
+        &said,
+        &["- directory scenario: the kit has no directory scenario yet; test against slapd"],
+    );
 }
 
 #[test]
@@ -142,7 +156,11 @@ fn plugins_test_checks_mappers_for_determinism_odd_input_and_reasons() {
 
     // A mapper that panics on records is named, with the fix.
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("fixture.toml"), "[mapping]\nmode = \"trap\"\n").unwrap();
+    std::fs::write(
+        dir.path().join("fixture.toml"),
+        "[mapping]\nmode = \"trap\"\n",
+    )
+    .unwrap();
     let (ok, said) = kit(&built("test-plugins", "hostile-mapper"), Some(dir.path()));
     assert!(!ok, "{said}");
     assert_lines(

@@ -15,9 +15,9 @@ mod meter;
 pub mod signature;
 pub mod v0_1;
 
+pub use host_state::{CallContext, PluginHost, TargetSink};
 /// Basic auth's encoding, for the conformance kit's server.
 pub(crate) use http_broker::base64;
-pub use host_state::{CallContext, PluginHost, TargetSink};
 pub use instance::{ConnectorInstance, Grant, MapperInstance, ReadRefused};
 pub use loader::{LoadedPlugin, Origin, PluginError};
 

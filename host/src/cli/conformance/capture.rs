@@ -9,7 +9,9 @@ use anyhow::Result;
 
 use crate::config::Limits;
 use crate::model::{ObjectKind, ReadMode, RecordError};
-use crate::runtime::{CallContext, ConnectorInstance, Grant, LoadedPlugin, Runtime, TargetSink, WireObject};
+use crate::runtime::{
+    CallContext, ConnectorInstance, Grant, LoadedPlugin, Runtime, TargetSink, WireObject,
+};
 
 /// Everything one read sent through the `target` import.
 #[derive(Debug, Default, Clone)]

@@ -25,7 +25,10 @@ pub const REASONS: &str = "every reject carries a reason";
 
 /// At most a few examples in a message.
 pub fn some(items: impl IntoIterator<Item = impl AsRef<str>>) -> String {
-    let all: Vec<String> = items.into_iter().map(|s| format!("{:?}", s.as_ref())).collect();
+    let all: Vec<String> = items
+        .into_iter()
+        .map(|s| format!("{:?}", s.as_ref()))
+        .collect();
     match all.len() {
         0..=5 => all.join(", "),
         n => format!("{} and {} more", all[..5].join(", "), n - 5),
@@ -42,7 +45,12 @@ pub fn incremental(subject: &Subject) -> bool {
 }
 
 /// Every check on the scenario with the data as files under `/input`.
-pub fn files(subject: &Subject, fixture: &Fixture, source: &str, scratch: &Scratch) -> Result<Vec<Verdict>> {
+pub fn files(
+    subject: &Subject,
+    fixture: &Fixture,
+    source: &str,
+    scratch: &Scratch,
+) -> Result<Vec<Verdict>> {
     let grant = Grant {
         input_dir: Some(scratch.input()),
         ..Grant::default()
@@ -51,7 +59,10 @@ pub fn files(subject: &Subject, fixture: &Fixture, source: &str, scratch: &Scrat
     let (first, one) = subject.read(&grant, source, &ReadMode::Full);
     let mut out = vec![full_read(&first, &one, &fixture.expect.ids, "")];
     if first.is_err() || one.users.is_empty() {
-        out.push(Verdict::skip(STABLE, "needs a full read that returns users"));
+        out.push(Verdict::skip(
+            STABLE,
+            "needs a full read that returns users",
+        ));
         return Ok(out);
     }
     out.push(ids(&one));
@@ -81,7 +92,10 @@ pub fn files(subject: &Subject, fixture: &Fixture, source: &str, scratch: &Scrat
         out.push(full_after_changes(fixture, &read, &after));
         captures.push(after);
     } else {
-        out.push(Verdict::skip(INCREMENTAL, "the fixture has no second/ data set"));
+        out.push(Verdict::skip(
+            INCREMENTAL,
+            "the fixture has no second/ data set",
+        ));
     }
     out.push(reasons(&captures));
     Ok(out)
@@ -90,12 +104,20 @@ pub fn files(subject: &Subject, fixture: &Fixture, source: &str, scratch: &Scrat
 /// A full read that worked and returned users (the expected ones, if the
 /// fixture names them). `how` says where the data came from.
 pub fn full_read(result: &Result<()>, c: &Capture, expected: &[String], how: &str) -> Verdict {
-    let name = if how.is_empty() { FULL } else { super::failures::HTTPS_FULL };
+    let name = if how.is_empty() {
+        FULL
+    } else {
+        super::failures::HTTPS_FULL
+    };
     if let Err(e) = result {
         return Verdict::fail(name, format!("the read failed: {e:#}"), "read the fixture's data without an error; run it with RUST_LOG=debug to see the plugin's log");
     }
     if c.users.is_empty() {
-        return Verdict::fail(name, "the read succeeded but sent no users", "send every user in scope through target.put-users");
+        return Verdict::fail(
+            name,
+            "the read succeeded but sent no users",
+            "send every user in scope through target.put-users",
+        );
     }
     let got: BTreeSet<String> = c.user_ids().into_iter().collect();
     let want: BTreeSet<String> = expected.iter().cloned().collect();
@@ -116,10 +138,18 @@ pub fn full_read(result: &Result<()>, c: &Capture, expected: &[String], how: &st
 fn ids(c: &Capture) -> Verdict {
     let empty = c.users.iter().filter(|u| u.id.trim().is_empty()).count();
     let mut seen = BTreeSet::new();
-    let dupes: Vec<&str> = c.users.iter().filter(|u| !seen.insert(&u.id)).map(|u| u.id.as_str()).collect();
+    let dupes: Vec<&str> = c
+        .users
+        .iter()
+        .filter(|u| !seen.insert(&u.id))
+        .map(|u| u.id.as_str())
+        .collect();
     let problem = match (empty, dupes.is_empty()) {
         (0, true) => None,
-        (0, false) => Some(format!("the same id was sent more than once: {}", some(&dupes))),
+        (0, false) => Some(format!(
+            "the same id was sent more than once: {}",
+            some(&dupes)
+        )),
         (n, _) => Some(format!("{n} users have an empty id")),
     };
     Verdict::judge(
@@ -132,7 +162,11 @@ fn ids(c: &Capture) -> Verdict {
 
 fn stable(one: &Capture, second: &Result<()>, two: &Capture) -> Verdict {
     if let Err(e) = second {
-        return Verdict::fail(STABLE, format!("the second full read failed: {e:#}"), "a read of unchanged data must work every time");
+        return Verdict::fail(
+            STABLE,
+            format!("the second full read failed: {e:#}"),
+            "a read of unchanged data must work every time",
+        );
     }
     let (a, b) = (one.user_ids(), two.user_ids());
     let problem = (a != b).then(|| {
@@ -163,7 +197,12 @@ fn checkpoint(subject: &Subject, c: &Capture) -> Verdict {
     }
 }
 
-fn incremental_checks(fixture: &Fixture, cursor: &str, read: &Result<()>, c: &Capture) -> Vec<Verdict> {
+fn incremental_checks(
+    fixture: &Fixture,
+    cursor: &str,
+    read: &Result<()>,
+    c: &Capture,
+) -> Vec<Verdict> {
     if let Err(e) = read {
         let detail = format!("the incremental read from {cursor:?} failed: {e:#}");
         let fix = "read the changes since the cursor the last read checkpointed";
@@ -188,7 +227,12 @@ fn incremental_checks(fixture: &Fixture, cursor: &str, read: &Result<()>, c: &Ca
         (true, false) => Some(format!("missed changed users {}", some(&missing))),
     };
     let removed: BTreeSet<String> = c.removed_users().into_iter().collect();
-    let not_removed: Vec<&String> = fixture.expect.removed.iter().filter(|id| !removed.contains(*id)).collect();
+    let not_removed: Vec<&String> = fixture
+        .expect
+        .removed
+        .iter()
+        .filter(|id| !removed.contains(*id))
+        .collect();
     vec![
         Verdict::judge(
             INCREMENTAL,
@@ -213,15 +257,32 @@ fn incremental_checks(fixture: &Fixture, cursor: &str, read: &Result<()>, c: &Ca
 
 fn full_after_changes(fixture: &Fixture, read: &Result<()>, c: &Capture) -> Verdict {
     if let Err(e) = read {
-        return Verdict::fail(CHANGES, format!("a full read of second/ failed: {e:#}"), "read the changed data set without an error");
+        return Verdict::fail(
+            CHANGES,
+            format!("a full read of second/ failed: {e:#}"),
+            "read the changed data set without an error",
+        );
     }
     let got: BTreeSet<String> = c.user_ids().into_iter().collect();
-    let kept: Vec<&String> = fixture.expect.removed.iter().filter(|id| got.contains(*id)).collect();
-    let missing: Vec<&String> = fixture.expect.changed.iter().filter(|id| !got.contains(*id)).collect();
+    let kept: Vec<&String> = fixture
+        .expect
+        .removed
+        .iter()
+        .filter(|id| got.contains(*id))
+        .collect();
+    let missing: Vec<&String> = fixture
+        .expect
+        .changed
+        .iter()
+        .filter(|id| !got.contains(*id))
+        .collect();
     let problem = match (kept.is_empty(), missing.is_empty()) {
         (true, true) => None,
         (false, _) => Some(format!("still returned deleted users {}", some(&kept))),
-        (true, false) => Some(format!("did not return new or changed users {}", some(&missing))),
+        (true, false) => Some(format!(
+            "did not return new or changed users {}",
+            some(&missing)
+        )),
     };
     Verdict::judge(
         CHANGES,
@@ -233,9 +294,16 @@ fn full_after_changes(fixture: &Fixture, read: &Result<()>, c: &Capture) -> Verd
 
 fn reasons(captures: &[Capture]) -> Verdict {
     let all: Vec<_> = captures.iter().flat_map(|c| &c.rejects).collect();
-    let bare: Vec<&str> = all.iter().filter(|r| r.message.trim().is_empty()).map(|r| r.record.as_str()).collect();
+    let bare: Vec<&str> = all
+        .iter()
+        .filter(|r| r.message.trim().is_empty())
+        .map(|r| r.record.as_str())
+        .collect();
     if all.is_empty() {
-        return Verdict::pass(REASONS, "no record was rejected (the fixture's data has no bad records)");
+        return Verdict::pass(
+            REASONS,
+            "no record was rejected (the fixture's data has no bad records)",
+        );
     }
     Verdict::judge(
         REASONS,

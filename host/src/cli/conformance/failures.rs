@@ -22,7 +22,13 @@ pub const UNREACHABLE: &str = "an unreachable server fails cleanly";
 /// Growth allowed between the 2nd and the 5th read: caches settle by the 2nd.
 const MAX_GROWTH: usize = 1 << 20;
 
-pub fn memory(subject: &Subject, grant: &Grant, source: &str, scratch: &Scratch, first: &Path) -> Result<Verdict> {
+pub fn memory(
+    subject: &Subject,
+    grant: &Grant,
+    source: &str,
+    scratch: &Scratch,
+    first: &Path,
+) -> Result<Verdict> {
     scratch.load(first)?;
     let fail = |detail: String| {
         Verdict::fail(MEMORY, detail, "free what a read allocates before it returns (no global caches that grow per read), or raise --memory-mb if the data really needs it")
@@ -51,15 +57,35 @@ pub fn memory(subject: &Subject, grant: &Grant, source: &str, scratch: &Scratch,
             mib(after_fifth)
         ))
     } else {
-        Verdict::pass(MEMORY, format!("{:.1} MiB after the 2nd read, {:.1} MiB after the 5th (limit {} MiB)", mib(after_second), mib(after_fifth), subject.limits.memory_mb))
+        Verdict::pass(
+            MEMORY,
+            format!(
+                "{:.1} MiB after the 2nd read, {:.1} MiB after the 5th (limit {} MiB)",
+                mib(after_second),
+                mib(after_fifth),
+                subject.limits.memory_mb
+            ),
+        )
     })
 }
 
 /// What a clean failure looks like: the connector returned an error (no
 /// trap) that says one of `names`, and shows none of `secrets`.
-fn clean_failure(check: &'static str, read: Result<()>, names: &[&str], secrets: &[&str], fix: &str) -> Verdict {
+fn clean_failure(
+    check: &'static str,
+    read: Result<()>,
+    names: &[&str],
+    secrets: &[&str],
+    fix: &str,
+) -> Verdict {
     let e = match read {
-        Ok(()) => return Verdict::fail(check, "the read succeeded: a sync would take an unreadable source for an empty one", fix),
+        Ok(()) => {
+            return Verdict::fail(
+                check,
+                "the read succeeded: a sync would take an unreadable source for an empty one",
+                fix,
+            )
+        }
         Err(e) => e,
     };
     let text = format!("{e:#}");
@@ -68,16 +94,32 @@ fn clean_failure(check: &'static str, read: Result<()>, names: &[&str], secrets:
         return Verdict::fail(check, "the error message contains the password", "never put a secret in an error or log line; the host holds credentials so the plugin never sees them");
     }
     let Some(refused) = e.chain().find_map(|c| c.downcast_ref::<ReadRefused>()) else {
-        return Verdict::fail(check, format!("the connector crashed instead of returning an error: {text}"), format!("return Err(message) from read; never panic or unwrap on I/O. {fix}"));
+        return Verdict::fail(
+            check,
+            format!("the connector crashed instead of returning an error: {text}"),
+            format!("return Err(message) from read; never panic or unwrap on I/O. {fix}"),
+        );
     };
     let lower = refused.message.to_lowercase();
     if !names.iter().any(|n| lower.contains(&n.to_lowercase())) {
-        return Verdict::fail(check, format!("the error does not say what is wrong: {:?}", refused.message), format!("{fix}; mention {}", names.join(" or ")));
+        return Verdict::fail(
+            check,
+            format!(
+                "the error does not say what is wrong: {:?}",
+                refused.message
+            ),
+            format!("{fix}; mention {}", names.join(" or ")),
+        );
     }
     Verdict::pass(check, format!("failed with: {}", refused.message))
 }
 
-pub fn missing_file(subject: &Subject, source: &str, scratch: &Scratch, secrets: &[&str]) -> Verdict {
+pub fn missing_file(
+    subject: &Subject,
+    source: &str,
+    scratch: &Scratch,
+    secrets: &[&str],
+) -> Verdict {
     let grant = Grant {
         input_dir: Some(scratch.empty()),
         ..Grant::default()
@@ -89,7 +131,13 @@ pub fn missing_file(subject: &Subject, source: &str, scratch: &Scratch, secrets:
     if names.is_empty() {
         names = vec!["/input", "not found", "no such file", "cannot open"];
     }
-    clean_failure(MISSING, read, &names, secrets, "name the file that cannot be opened and say how to grant it")
+    clean_failure(
+        MISSING,
+        read,
+        &names,
+        secrets,
+        "name the file that cannot be opened and say how to grant it",
+    )
 }
 
 /// Strings of the `[source]` JSON under `/input/`, and their file names.
@@ -110,7 +158,14 @@ fn input_paths(source: &str) -> Vec<String> {
 
 /// The HTTPS scenario: a full read through the host's broker, then a wrong
 /// password and an unreachable port.
-pub fn https(subject: &Subject, fixture: &Fixture, https: &Https, origin: &str, ca_file: &Path, scratch: &Scratch) -> Result<Vec<Verdict>> {
+pub fn https(
+    subject: &Subject,
+    fixture: &Fixture,
+    https: &Https,
+    origin: &str,
+    ca_file: &Path,
+    scratch: &Scratch,
+) -> Result<Vec<Verdict>> {
     scratch.load(&fixture.first)?;
     let grant = |origin: &str, password: &str| -> Result<Grant> {
         Ok(Grant {
@@ -122,7 +177,12 @@ pub fn https(subject: &Subject, fixture: &Fixture, https: &Https, origin: &str, 
     };
     let source = https.source_for(origin);
     let (read, c) = subject.read(&grant(origin, &https.password)?, &source, &ReadMode::Full);
-    let mut out = vec![super::connector::full_read(&read, &c, &fixture.expect.ids, " over HTTPS through the host's brokered http")];
+    let mut out = vec![super::connector::full_read(
+        &read,
+        &c,
+        &fixture.expect.ids,
+        " over HTTPS through the host's brokered http",
+    )];
 
     let wrong = format!("{}-wrong", https.password);
     let secrets = [https.password.as_str(), wrong.as_str()];
@@ -130,11 +190,19 @@ pub fn https(subject: &Subject, fixture: &Fixture, https: &Https, origin: &str, 
     out.push(clean_failure(UNAUTHORIZED, read, &["401", "credential", "unauthorized", "refused"], &secrets, "on HTTP 401/403 fail the read with a message that names the status and the credential to check"));
 
     // A port that was free a moment ago: nothing listens there.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     let nowhere = format!("https://127.0.0.1:{closed}");
     let address = format!("127.0.0.1:{closed}");
     let source = https.source_for(&nowhere);
     let (read, _) = subject.read(&grant(&nowhere, &https.password)?, &source, &ReadMode::Full);
-    out.push(clean_failure(UNREACHABLE, read, &[address.as_str(), "connect", "unreachable"], &secrets, "pass the host's error on (it names the server) instead of retrying forever or crashing"));
+    out.push(clean_failure(
+        UNREACHABLE,
+        read,
+        &[address.as_str(), "connect", "unreachable"],
+        &secrets,
+        "pass the host's error on (it names the server) instead of retrying forever or crashing",
+    ));
     Ok(out)
 }

@@ -64,20 +64,33 @@ impl Fixture {
     pub fn load(dir: &Path) -> Result<Fixture> {
         let file = dir.join("fixture.toml");
         let text = std::fs::read_to_string(&file).with_context(|| {
-            format!("cannot read {}; a fixture folder holds fixture.toml, first/ and second/", file.display())
+            format!(
+                "cannot read {}; a fixture folder holds fixture.toml, first/ and second/",
+                file.display()
+            )
         })?;
         let parsed: FixtureFile = toml::from_str(&text)
             .with_context(|| format!("{} is not a valid fixture", file.display()))?;
-        let json = |t: &toml::Table| serde_json::to_string(t).expect("TOML tables serialize to JSON");
+        let json =
+            |t: &toml::Table| serde_json::to_string(t).expect("TOML tables serialize to JSON");
         let first = dir.join("first");
         let second = dir.join("second");
         if parsed.source.is_some() || parsed.https.is_some() {
             if !first.is_dir() {
-                bail!("{} has no first/ folder with the data to read", dir.display());
+                bail!(
+                    "{} has no first/ folder with the data to read",
+                    dir.display()
+                );
             }
-            for (name, list) in [("changed", &parsed.expect.changed), ("removed", &parsed.expect.removed)] {
+            for (name, list) in [
+                ("changed", &parsed.expect.changed),
+                ("removed", &parsed.expect.removed),
+            ] {
                 if !list.is_empty() && !second.is_dir() {
-                    bail!("{} sets expect.{name} but has no second/ folder with the changed data", file.display());
+                    bail!(
+                        "{} sets expect.{name} but has no second/ folder with the changed data",
+                        file.display()
+                    );
                 }
             }
         }

@@ -6,7 +6,10 @@
 use std::sync::Arc;
 
 use crate::config::Limits;
-use crate::runtime::{CallContext, LoadedPlugin, MapperInstance, Runtime, WireAttribute, WireKind, WireObject, WireValue};
+use crate::runtime::{
+    CallContext, LoadedPlugin, MapperInstance, Runtime, WireAttribute, WireKind, WireObject,
+    WireValue,
+};
 
 use super::report::Verdict;
 
@@ -16,12 +19,16 @@ pub const ODD: &str = "survives odd records (empty, huge, unicode, binary)";
 pub const DETERMINISTIC: &str = "same input gives the same output";
 pub const REASONS: &str = "every reject carries a reason";
 
-const NEVER_PANIC: &str = "never panic on odd input: return a record error with a reason (or None to skip the record)";
+const NEVER_PANIC: &str =
+    "never panic on odd input: return a record error with a reason (or None to skip the record)";
 
 fn text(name: &str, values: &[&str]) -> WireAttribute {
     WireAttribute {
         name: name.to_string(),
-        values: values.iter().map(|v| WireValue::Text(v.to_string())).collect(),
+        values: values
+            .iter()
+            .map(|v| WireValue::Text(v.to_string()))
+            .collect(),
     }
 }
 
@@ -39,22 +46,78 @@ fn object(kind: WireKind, id: &str, attributes: Vec<WireAttribute>) -> WireObjec
 
 /// What directories really send, and the corners they sometimes send.
 fn odd_users() -> Vec<WireObject> {
-    let names = ["uid", "username", "givenName", "sn", "displayName", "mail", "email", "title", "department", "employeeNumber", "telephoneNumber", "manager"];
-    let plain = object(WireKind::User, "conformance-1001", vec![
-        text("uid", &["ada"]), text("username", &["ada"]), text("givenName", &["Ada"]), text("sn", &["Lovelace"]),
-        text("displayName", &["Ada Lovelace"]), text("mail", &["ada@example.com"]), text("title", &["Engineer"]),
-        text("department", &["R&D"]), text("employeeNumber", &["1001"]),
-    ]);
-    let empty = object(WireKind::User, "conformance-empty", names.iter().map(|n| text(n, &[""])).chain([WireAttribute { name: "memberOf".into(), values: vec![] }]).collect());
+    let names = [
+        "uid",
+        "username",
+        "givenName",
+        "sn",
+        "displayName",
+        "mail",
+        "email",
+        "title",
+        "department",
+        "employeeNumber",
+        "telephoneNumber",
+        "manager",
+    ];
+    let plain = object(
+        WireKind::User,
+        "conformance-1001",
+        vec![
+            text("uid", &["ada"]),
+            text("username", &["ada"]),
+            text("givenName", &["Ada"]),
+            text("sn", &["Lovelace"]),
+            text("displayName", &["Ada Lovelace"]),
+            text("mail", &["ada@example.com"]),
+            text("title", &["Engineer"]),
+            text("department", &["R&D"]),
+            text("employeeNumber", &["1001"]),
+        ],
+    );
+    let empty = object(
+        WireKind::User,
+        "conformance-empty",
+        names
+            .iter()
+            .map(|n| text(n, &[""]))
+            .chain([WireAttribute {
+                name: "memberOf".into(),
+                values: vec![],
+            }])
+            .collect(),
+    );
     let huge_value = "x".repeat(256 * 1024);
-    let huge = object(WireKind::User, "conformance-huge", names.iter().map(|n| text(n, &[huge_value.as_str(), huge_value.as_str()])).collect());
-    let unicode = object(WireKind::User, "conformance-ünï-李", vec![
-        text("uid", &["zoë.ñúñez"]), text("username", &["zoë.ñúñez"]), text("givenName", &["Zoë"]),
-        text("sn", &["Ñúñez 李 👩‍💻"]), text("displayName", &["مرحبا Zoë\u{200f}"]), text("mail", &["zoë@exämple.com"]),
-        text("title", &["e\u{301}ngineer\0"]),
-    ]);
-    let mut binary = object(WireKind::User, "conformance-binary", vec![text("uid", &["bin"])]);
-    binary.attributes.push(WireAttribute { name: "objectGUID".into(), values: vec![WireValue::Binary(vec![0, 255, 128, 7])] });
+    let huge = object(
+        WireKind::User,
+        "conformance-huge",
+        names
+            .iter()
+            .map(|n| text(n, &[huge_value.as_str(), huge_value.as_str()]))
+            .collect(),
+    );
+    let unicode = object(
+        WireKind::User,
+        "conformance-ünï-李",
+        vec![
+            text("uid", &["zoë.ñúñez"]),
+            text("username", &["zoë.ñúñez"]),
+            text("givenName", &["Zoë"]),
+            text("sn", &["Ñúñez 李 👩‍💻"]),
+            text("displayName", &["مرحبا Zoë\u{200f}"]),
+            text("mail", &["zoë@exämple.com"]),
+            text("title", &["e\u{301}ngineer\0"]),
+        ],
+    );
+    let mut binary = object(
+        WireKind::User,
+        "conformance-binary",
+        vec![text("uid", &["bin"])],
+    );
+    binary.attributes.push(WireAttribute {
+        name: "objectGUID".into(),
+        values: vec![WireValue::Binary(vec![0, 255, 128, 7])],
+    });
     binary.enabled = false;
     let bare = object(WireKind::User, "", vec![]);
     vec![plain, empty, huge, unicode, binary, bare]
@@ -62,9 +125,21 @@ fn odd_users() -> Vec<WireObject> {
 
 fn odd_groups() -> Vec<WireObject> {
     vec![
-        object(WireKind::Group, "conformance-staff", vec![text("cn", &["Staff"])]),
-        object(WireKind::Group, "conformance-unicode", vec![text("cn", &["Équipe 李 👩‍💻"])]),
-        object(WireKind::Group, "conformance-empty", vec![text("cn", &[""])]),
+        object(
+            WireKind::Group,
+            "conformance-staff",
+            vec![text("cn", &["Staff"])],
+        ),
+        object(
+            WireKind::Group,
+            "conformance-unicode",
+            vec![text("cn", &["Équipe 李 👩‍💻"])],
+        ),
+        object(
+            WireKind::Group,
+            "conformance-empty",
+            vec![text("cn", &[""])],
+        ),
     ]
 }
 
@@ -78,12 +153,29 @@ struct Mapped {
 fn map_all(m: &mut MapperInstance) -> anyhow::Result<Mapped> {
     let users = m.map_users(&odd_users())?;
     let groups = m.map_groups(&odd_groups())?;
-    let mut rejects: Vec<(String, String)> = users.iter().filter_map(|r| r.as_ref().err()).map(|e| (e.record.clone(), e.message.clone())).collect();
-    rejects.extend(groups.iter().filter_map(|r| r.as_ref().err()).map(|e| (e.record.clone(), e.message.clone())));
-    Ok(Mapped { text: format!("{users:?}\n{groups:?}"), rejects })
+    let mut rejects: Vec<(String, String)> = users
+        .iter()
+        .filter_map(|r| r.as_ref().err())
+        .map(|e| (e.record.clone(), e.message.clone()))
+        .collect();
+    rejects.extend(
+        groups
+            .iter()
+            .filter_map(|r| r.as_ref().err())
+            .map(|e| (e.record.clone(), e.message.clone())),
+    );
+    Ok(Mapped {
+        text: format!("{users:?}\n{groups:?}"),
+        rejects,
+    })
 }
 
-pub fn check(rt: &Arc<Runtime>, plugin: &LoadedPlugin, limits: &Limits, mapping: Option<&str>) -> Vec<Verdict> {
+pub fn check(
+    rt: &Arc<Runtime>,
+    plugin: &LoadedPlugin,
+    limits: &Limits,
+    mapping: Option<&str>,
+) -> Vec<Verdict> {
     let mapping = mapping.unwrap_or("{}");
     let ctx = || CallContext {
         tenant: "conformance".into(),
@@ -93,7 +185,11 @@ pub fn check(rt: &Arc<Runtime>, plugin: &LoadedPlugin, limits: &Limits, mapping:
         version: plugin.manifest.version.clone(),
     };
     let new = || MapperInstance::new(rt, plugin, limits, ctx(), mapping);
-    let shown = if mapping == "{}" { "an empty [mapping]".to_string() } else { format!("the fixture's [mapping] {mapping}") };
+    let shown = if mapping == "{}" {
+        "an empty [mapping]".to_string()
+    } else {
+        format!("the fixture's [mapping] {mapping}")
+    };
     let mut m = match new() {
         Ok(m) => m,
         Err(e) => {
@@ -102,15 +198,32 @@ pub fn check(rt: &Arc<Runtime>, plugin: &LoadedPlugin, limits: &Limits, mapping:
     };
     let mut out = vec![Verdict::pass(CONFIGURE, format!("configured with {shown}"))];
     out.push(match (m.map_users(&[]), m.map_groups(&[])) {
-        (Ok(u), Ok(g)) if u.is_empty() && g.is_empty() => Verdict::pass(EMPTY, "no records in, none out"),
-        (Err(e), _) | (_, Err(e)) => Verdict::fail(EMPTY, format!("{e:#}"), "return an empty list for an empty batch"),
-        _ => Verdict::fail(EMPTY, "returned results for an empty batch", "return one result per record, none for an empty batch"),
+        (Ok(u), Ok(g)) if u.is_empty() && g.is_empty() => {
+            Verdict::pass(EMPTY, "no records in, none out")
+        }
+        (Err(e), _) | (_, Err(e)) => Verdict::fail(
+            EMPTY,
+            format!("{e:#}"),
+            "return an empty list for an empty batch",
+        ),
+        _ => Verdict::fail(
+            EMPTY,
+            "returned results for an empty batch",
+            "return one result per record, none for an empty batch",
+        ),
     });
     // A crashed instance is gone: each check below gets a fresh one.
     let first = new().and_then(|mut m| map_all(&mut m));
     let first = match first {
         Ok(f) => {
-            out.push(Verdict::pass(ODD, format!("{} users and {} groups mapped or rejected", odd_users().len(), odd_groups().len())));
+            out.push(Verdict::pass(
+                ODD,
+                format!(
+                    "{} users and {} groups mapped or rejected",
+                    odd_users().len(),
+                    odd_groups().len()
+                ),
+            ));
             f
         }
         Err(e) => {
@@ -128,7 +241,11 @@ pub fn check(rt: &Arc<Runtime>, plugin: &LoadedPlugin, limits: &Limits, mapping:
         Ok(_) => Verdict::fail(DETERMINISTIC, "the same records mapped twice gave different results", "map from the record and the [mapping] alone: no clocks, random values or state carried between batches"),
         Err(e) => Verdict::fail(DETERMINISTIC, format!("mapping the batch a second time failed: {e:#}"), NEVER_PANIC),
     });
-    let bare: Vec<&(String, String)> = first.rejects.iter().filter(|(_, why)| why.trim().is_empty()).collect();
+    let bare: Vec<&(String, String)> = first
+        .rejects
+        .iter()
+        .filter(|(_, why)| why.trim().is_empty())
+        .collect();
     out.push(if first.rejects.is_empty() {
         Verdict::pass(REASONS, "no record was rejected")
     } else {

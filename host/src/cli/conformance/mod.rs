@@ -36,7 +36,10 @@ pub struct Options {
 pub async fn run(opts: Options) -> Result<ExitCode> {
     let (min, max) = crate::config::limits::MEMORY_MB;
     if !(min..=max).contains(&opts.memory_mb) {
-        bail!("--memory-mb {} is out of range; give {min} to {max} (like limits.memory_mb)", opts.memory_mb);
+        bail!(
+            "--memory-mb {} is out of range; give {min} to {max} (like limits.memory_mb)",
+            opts.memory_mb
+        );
     }
     let limits = Limits {
         memory_mb: opts.memory_mb,
@@ -44,11 +47,7 @@ pub async fn run(opts: Options) -> Result<ExitCode> {
     };
     let rt = Arc::new(Runtime::new(&super::check_cache_dir())?);
     let plugin = super::plugins::load_file(&rt, &opts.file, &Default::default())?.0;
-    let fixture = opts
-        .fixture
-        .as_deref()
-        .map(Fixture::load)
-        .transpose()?;
+    let fixture = opts.fixture.as_deref().map(Fixture::load).transpose()?;
     let verdicts = match plugin.manifest.kind {
         PluginKind::Mapper => {
             let mapping = fixture.as_ref().and_then(|f| f.mapping.clone());
@@ -73,7 +72,11 @@ pub async fn run(opts: Options) -> Result<ExitCode> {
     };
     let shown = opts.fixture.as_ref().map(|f| f.display().to_string());
     let passed = report::print(&plugin, shown.as_deref(), &verdicts, opts.json)?;
-    Ok(if passed { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 async fn connector_checks(subject: Subject, fixture: Fixture) -> Result<Vec<Verdict>> {
@@ -103,7 +106,13 @@ async fn connector_checks(subject: Subject, fixture: Fixture) -> Result<Vec<Verd
     Ok(verdicts)
 }
 
-fn scenario(subject: &Subject, fixture: &Fixture, scratch: &Scratch, origin: Option<&str>, ca_file: &Path) -> Result<Vec<Verdict>> {
+fn scenario(
+    subject: &Subject,
+    fixture: &Fixture,
+    scratch: &Scratch,
+    origin: Option<&str>,
+    ca_file: &Path,
+) -> Result<Vec<Verdict>> {
     let secrets: Vec<&str> = fixture.https.iter().map(|h| h.password.as_str()).collect();
     let mut out = Vec::new();
     match &fixture.source {
@@ -113,10 +122,19 @@ fn scenario(subject: &Subject, fixture: &Fixture, scratch: &Scratch, origin: Opt
                 input_dir: Some(scratch.input()),
                 ..Grant::default()
             };
-            out.push(failures::memory(subject, &grant, source, scratch, &fixture.first)?);
+            out.push(failures::memory(
+                subject,
+                &grant,
+                source,
+                scratch,
+                &fixture.first,
+            )?);
             out.push(failures::missing_file(subject, source, scratch, &secrets));
         }
-        None => out.push(Verdict::skip(connector::FULL, "the fixture has no [source] for data as files")),
+        None => out.push(Verdict::skip(
+            connector::FULL,
+            "the fixture has no [source] for data as files",
+        )),
     }
     match (&fixture.https, origin) {
         (Some(h), Some(origin)) => out.extend(failures::https(subject, fixture, h, origin, ca_file, scratch)?),

@@ -69,7 +69,12 @@ impl Verdict {
 }
 
 /// Print the checklist (or JSON); whether every check passed or was skipped.
-pub fn print(plugin: &LoadedPlugin, fixture: Option<&str>, verdicts: &[Verdict], json: bool) -> Result<bool> {
+pub fn print(
+    plugin: &LoadedPlugin,
+    fixture: Option<&str>,
+    verdicts: &[Verdict],
+    json: bool,
+) -> Result<bool> {
     let passed = verdicts.iter().all(|v| v.status != Status::Fail);
     let count = |s: Status| verdicts.iter().filter(|v| v.status == s).count();
     if json {
@@ -90,7 +95,9 @@ pub fn print(plugin: &LoadedPlugin, fixture: Option<&str>, verdicts: &[Verdict],
         plugin.manifest.version,
         plugin.manifest.kind,
         plugin.path.display(),
-        fixture.map(|f| format!(" with fixture {f}")).unwrap_or_default()
+        fixture
+            .map(|f| format!(" with fixture {f}"))
+            .unwrap_or_default()
     )?;
     for v in verdicts {
         let mark = match v.status {
