@@ -206,3 +206,48 @@ async fn the_daemon_swaps_in_a_signed_mapper_and_refuses_an_unsigned_one() {
     assert_eq!(run["outcome"], "succeeded", "{run}");
     assert_eq!(run["mapper_versions"], "flip-mapper 0.1.0-b");
 }
+
+/// wasmsign2's key files and signed files work with the CLI, both ways (its
+/// library stands in for its command line, which writes the same bytes).
+#[test]
+fn wasmsign2_keys_and_signatures_work_with_plugins_sign_and_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let vendor = wasmsign2::KeyPair::generate();
+    let (w2_pub, w2_key) = (dir.path().join("w2.pub"), dir.path().join("w2.key"));
+    vendor.pk.to_file(&w2_pub).unwrap();
+    vendor.sk.to_file(&w2_key).unwrap();
+    let with_id = vendor.pk.clone().attach_default_key_id();
+
+    // Signed by wasmsign2, verified by usersync with wasmsign2's public key file.
+    let theirs = dir.path().join("theirs.wasm");
+    let module =
+        wasmsign2::Module::deserialize_from_file(built("example-plugins", "contractor-mapper"))
+            .unwrap();
+    let (signed, _) = vendor
+        .sk
+        .sign_multi(module, with_id.key_id(), false, false)
+        .unwrap();
+    signed.serialize_to_file(&theirs).unwrap();
+    let (ok, said) = usersync(&["plugins", "verify", s(&theirs), "--key", s(&w2_pub)]);
+    assert!(ok && said.contains("signed by"), "{said}");
+    let (ok, said) = usersync(&["plugins", "check", s(&theirs)]);
+    assert!(ok, "{said}");
+
+    // Signed by usersync with wasmsign2's secret key file, verified by wasmsign2.
+    let ours = dir.path().join("ours.wasm");
+    std::fs::copy(built("example-plugins", "contractor-mapper"), &ours).unwrap();
+    sign(&ours, &w2_key);
+    let mut file = std::io::BufReader::new(std::fs::File::open(&ours).unwrap());
+    with_id.verify(&mut file, None).unwrap();
+
+    // A key file that is neither says what it expected.
+    std::fs::write(dir.path().join("bad.pub"), "hello").unwrap();
+    let (ok, said) = usersync(&[
+        "plugins",
+        "verify",
+        s(&ours),
+        "--key",
+        s(&dir.path().join("bad.pub")),
+    ]);
+    assert!(!ok && said.contains("wasmsign2 public key"), "{said}");
+}

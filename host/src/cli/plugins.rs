@@ -46,7 +46,7 @@ pub enum PluginsCommand {
     /// embedded in the file; a file may carry several signatures).
     Sign {
         file: PathBuf,
-        /// The secret key file (OUT.key of `plugins keygen`).
+        /// The secret key file (OUT.key of `plugins keygen`, or a wasmsign2 secret key).
         #[arg(long)]
         key: PathBuf,
         /// Write the signed file here instead of replacing FILE.
@@ -57,8 +57,9 @@ pub enum PluginsCommand {
     /// unknown key or changed after signing.
     Verify {
         file: PathBuf,
-        /// A public key (`ed25519:...`) or a .pub file; repeatable. Without
-        /// it, the config's trusted_keys (global and every tenant's).
+        /// A public key (`ed25519:...`), a .pub file or a wasmsign2 public
+        /// key file; repeatable. Without it, the config's trusted_keys
+        /// (global and every tenant's).
         #[arg(long)]
         key: Vec<String>,
     },
@@ -347,7 +348,8 @@ fn verify(file: &Path, keys: &[String], config_path: &Path, json: bool) -> Resul
     })
 }
 
-/// `--key`: the key itself, or a file holding it (named by its path).
+/// `--key`: the key itself, or a file holding it (named by its path):
+/// a `.pub` of `plugins keygen`, or wasmsign2's public key file.
 fn given_key(text: &str) -> Result<TrustedKey> {
     if text.starts_with(signature::KEY_PREFIX) {
         let key = PublicKey::parse(text).map_err(anyhow::Error::msg)?;
@@ -356,9 +358,9 @@ fn given_key(text: &str) -> Result<TrustedKey> {
             key,
         });
     }
-    let content = std::fs::read_to_string(text)
-        .with_context(|| format!("cannot read the key file {text}"))?;
-    let key = PublicKey::parse(&content).map_err(|e| anyhow::anyhow!("{text}: {e}"))?;
+    let content =
+        std::fs::read(text).with_context(|| format!("cannot read the key file {text}"))?;
+    let key = PublicKey::from_file_bytes(&content).map_err(|e| anyhow::anyhow!("{text}: {e}"))?;
     Ok(TrustedKey {
         name: text.to_string(),
         key,
