@@ -3,6 +3,7 @@
 #   target/example-plugins/python-mapper.wasm           examples/python-mapper          (componentize-py)
 #   target/example-plugins/js-mapper.wasm               examples/js-mapper              (componentize-js)
 #   target/example-plugins/python-jsonl-connector.wasm  examples/python-jsonl-connector (componentize-py)
+#   target/example-plugins/js-jsonl-connector.wasm      examples/js-jsonl-connector     (componentize-js)
 #   target/polyglot-templates/<t>/template-<t>.wasm     sdk/templates/<t>, rendered as `usersync plugins new` would
 # Installs the pinned tools first (scripts/polyglot-tools.sh). A plugin whose
 # sources, the WIT contract and the tools are unchanged since its last build
@@ -45,7 +46,7 @@ in_background() {
   fi
 }
 
-for example in python-mapper js-mapper python-jsonl-connector; do
+for example in python-mapper js-mapper python-jsonl-connector js-jsonl-connector; do
   in_background build_if_changed "examples/$example" "target/example-plugins/$example.wasm" "examples/$example/build.sh"
 done
 

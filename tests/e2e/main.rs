@@ -40,6 +40,7 @@ mod plugin_cache;
 mod plugin_upgrade;
 mod plugins_new;
 mod polyglot;
+mod polyglot_connectors;
 mod postgres_store;
 mod probe;
 mod remote_csv;
