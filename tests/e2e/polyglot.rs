@@ -15,7 +15,7 @@ use crate::daemon_env::Served;
 use crate::env::TestEnv;
 
 /// A Python or JavaScript example: `target/example-plugins/<name>.wasm`.
-fn polyglot(name: &str) -> PathBuf {
+pub(crate) fn polyglot(name: &str) -> PathBuf {
     must_exist(
         repo()
             .join("target/example-plugins")
@@ -24,7 +24,7 @@ fn polyglot(name: &str) -> PathBuf {
 }
 
 /// The plugin built from template `sdk/templates/<t>` (named `template-<t>`).
-fn template(t: &str) -> PathBuf {
+pub(crate) fn template(t: &str) -> PathBuf {
     must_exist(
         repo()
             .join("target/polyglot-templates")
@@ -33,7 +33,7 @@ fn template(t: &str) -> PathBuf {
     )
 }
 
-fn repo() -> PathBuf {
+pub(crate) fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
@@ -64,7 +64,7 @@ fn env_with(plugins: &[(PathBuf, &str)], job: &str) -> TestEnv {
 /// small machine; the host caches the result (target/test-plugin-cache).
 /// Tests compile each example once, one at a time, before a daemon (whose
 /// start and reload waits are short) has to load it.
-async fn warm(built: PathBuf) {
+pub(crate) async fn warm(built: PathBuf) {
     // A tokio mutex: it is held across the load, and works across the tests' runtimes.
     static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     let env = env_with(&[(built, "warm")], "connector = \"csv\"\n");
@@ -282,7 +282,7 @@ fn write_jsonl(env: &TestEnv, lines: &[String]) {
     std::fs::rename(tmp, env.dir.path().join("data/people.jsonl")).unwrap();
 }
 
-fn line(id: &str, uid: &str, mail: &str, groups: &[&str], updated: &str) -> String {
+pub(crate) fn line(id: &str, uid: &str, mail: &str, groups: &[&str], updated: &str) -> String {
     json!({ "id": id, "uid": uid, "mail": mail, "groups": groups, "updated_at": updated })
         .to_string()
 }
@@ -427,11 +427,13 @@ async fn templates_build_plugins_that_sync_through_the_host() {
 
 #[test]
 fn plugins_new_writes_python_and_javascript_projects_from_the_templates() {
+    // Every (language, kind) pair has a template: none is refused any more.
     let dir = tempfile::tempdir().unwrap();
     for (lang, kind, template, code) in [
         ("python", "mapper", "python-mapper", "app.py"),
         ("python", "connector", "python-connector", "app.py"),
         ("js", "mapper", "js-mapper", "mapper.js"),
+        ("js", "connector", "js-connector", "connector.js"),
     ] {
         let project = dir.path().join(template);
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_usersync"))
@@ -456,27 +458,21 @@ fn plugins_new_writes_python_and_javascript_projects_from_the_templates() {
             .permissions()
             .mode();
         assert!(mode & 0o111 != 0, "build.sh is executable");
+        // What the project's test.sh runs last: the host accepts the build.
+        let checked = std::process::Command::new(env!("CARGO_BIN_EXE_usersync"))
+            .args(["plugins", "check"])
+            .arg(built.join(format!("template-{template}.wasm")))
+            // Its compile cache under target/, not the user's ~/.cache.
+            .env("XDG_CACHE_HOME", repo().join("target/test-check-cache"))
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&checked.stdout);
+        assert!(checked.status.success(), "{template}: {checked:?}");
+        assert!(
+            said.contains(&format!("ok: template-{template} ")) && said.contains(kind),
+            "{said}"
+        );
     }
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_usersync"))
-        .args([
-            "plugins",
-            "new",
-            "acme-sync",
-            "--lang",
-            "js",
-            "--kind",
-            "connector",
-        ])
-        .arg("--dir")
-        .arg(dir.path().join("js-connector"))
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("no JavaScript connector template yet"),
-        "{err}"
-    );
 }
 
 /// The folder scripts/build-polyglot.sh renders template `t` into.

@@ -155,10 +155,9 @@ fn polyglot(req: &NewPlugin) -> Result<Vec<File>> {
         (Lang::Js, Kind::Mapper) => {
             template!("js-mapper": "mapper.js" false, "build.sh" true, "test.sh" true, "README.md" false)
         }
-        (Lang::Js, Kind::Connector) => bail!(
-            "there is no JavaScript connector template yet: use `--lang python --kind connector` \
-             (or rust), or start from `--lang js --kind mapper` and the `connector` world in wit/worlds.wit"
-        ),
+        (Lang::Js, Kind::Connector) => {
+            template!("js-connector": "connector.js" false, "build.sh" true, "test.sh" true, "README.md" false)
+        }
         (Lang::Rust, _) => unreachable!("Rust projects come from `rust`"),
     };
     Ok(sources
