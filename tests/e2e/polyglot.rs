@@ -1,9 +1,9 @@
 //! Plugins written in Python (componentize-py) and JavaScript
 //! (componentize-js), built from the same WIT contract as the Rust ones by
 //! scripts/build-polyglot.sh: examples/python-mapper and examples/js-mapper
-//! (the same `hr-mapper` in two languages) and
-//! examples/python-jsonl-connector, loaded, run and hot-swapped by the real
-//! host.
+//! (the same `hr-mapper` in two languages) and the templates, loaded, run
+//! and hot-swapped by the real host. The connectors are in
+//! polyglot_connectors.rs.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -268,15 +268,7 @@ async fn the_daemon_hot_swaps_the_python_mapper_for_the_javascript_one() {
     assert_eq!(d.ok("/users").await, before);
 }
 
-const JSONL_JOB: &str = r#"connector = "jsonl"
-mappers = ["default-mapper"]
-[jobs.grants]
-input_dir = "data"
-[jobs.source]
-path = "/input/people.jsonl"
-"#;
-
-fn write_jsonl(env: &TestEnv, lines: &[String]) {
+pub(crate) fn write_jsonl(env: &TestEnv, lines: &[String]) {
     let tmp = env.dir.path().join("data/.people.jsonl.tmp");
     std::fs::write(&tmp, lines.join("\n") + "\n").unwrap();
     std::fs::rename(tmp, env.dir.path().join("data/people.jsonl")).unwrap();
@@ -285,98 +277,6 @@ fn write_jsonl(env: &TestEnv, lines: &[String]) {
 pub(crate) fn line(id: &str, uid: &str, mail: &str, groups: &[&str], updated: &str) -> String {
     json!({ "id": id, "uid": uid, "mail": mail, "groups": groups, "updated_at": updated })
         .to_string()
-}
-
-#[tokio::test]
-async fn python_jsonl_connector_reads_full_then_incremental_and_rejects_bad_lines() {
-    warm(polyglot("python-jsonl-connector")).await;
-    let env = TestEnv::new(&[("plugins", "default-mapper")], JSONL_JOB);
-    std::fs::copy(
-        polyglot("python-jsonl-connector"),
-        env.dir.path().join("plugins/jsonl.wasm"),
-    )
-    .unwrap();
-    env.set_job("sync", json!({ "max_rejected_percent": 50 }));
-    let ada = line(
-        "1",
-        "ada",
-        "ada@example.com",
-        &["Staff", "Admins"],
-        "2026-01-01T00:00:00Z",
-    );
-    let grace = line(
-        "2",
-        "grace",
-        "grace@example.com",
-        &["Staff"],
-        "2026-01-01T00:00:00Z",
-    );
-    let alan = line(
-        "3",
-        "alan",
-        "alan@example.com",
-        &["Staff"],
-        "2026-01-01T00:00:00Z",
-    );
-    write_jsonl(
-        &env,
-        &[
-            ada.clone(),
-            grace,
-            "{not json".into(),
-            r#"{"uid": "nobody"}"#.into(),
-            alan,
-        ],
-    );
-
-    let checks = env.test_connection().await;
-    let sample = checks.iter().find(|c| c.stage == "sample").unwrap();
-    assert!(sample.detail.contains("3 users, 2 rejected"), "{checks:?}");
-
-    // Full: every good line, each bad one rejected with its line number.
-    let report = env.sync().await.unwrap();
-    assert_eq!(report.run.outcome, "succeeded", "{:?}", report.run);
-    assert_eq!(report.run.connector_version.as_deref(), Some("jsonl 0.1.0"));
-    let c = report.plan.counts();
-    assert_eq!(
-        (c.created, c.groups_created, c.memberships_added),
-        (3, 2, 4)
-    );
-    let errors = report.run.errors.clone().unwrap().to_string();
-    assert!(errors.contains("people.jsonl line 3"), "{errors}");
-    assert!(errors.contains("not JSON"), "{errors}");
-    assert!(errors.contains("people.jsonl line 4"), "{errors}");
-    assert!(
-        errors.contains("no `id`: every line needs a unique id"),
-        "{errors}"
-    );
-
-    // Incremental: only the lines changed since the cursor, and a deletion.
-    let grace = line(
-        "2",
-        "grace",
-        "grace.hopper@example.com",
-        &["Staff"],
-        "2026-02-01T00:00:00Z",
-    );
-    let alan =
-        json!({ "id": "3", "uid": "alan", "deleted": true, "updated_at": "2026-02-01T00:00:00Z" });
-    write_jsonl(&env, &[ada, grace, alan.to_string()]);
-    let report = env.sync().await.unwrap();
-    assert_eq!(report.run.outcome, "succeeded", "{:?}", report.run);
-    assert_eq!(report.run.mode.as_str(), "incremental");
-    assert_eq!(report.read.users, 1, "only grace changed");
-    let c = report.plan.counts();
-    assert_eq!((c.updated, c.deactivated), (1, 1), "{:?}", report.plan);
-    let users = env.host().await.store.users(None).await.unwrap();
-    let grace = users.iter().find(|u| u.username == "grace").unwrap();
-    assert_eq!(grace.email.as_deref(), Some("grace.hopper@example.com"));
-    assert!(!users.iter().find(|u| u.username == "alan").unwrap().active);
-
-    // A full read of the same file agrees with the incremental one.
-    let report = env.sync_full().await.unwrap();
-    assert_eq!(report.run.mode.as_str(), "full");
-    assert!(report.plan.is_noop(), "{:?}", report.plan.counts());
 }
 
 #[tokio::test]

@@ -1,15 +1,16 @@
-//! Connectors in JavaScript (componentize-js): examples/js-jsonl-connector and
-//! the `plugins new --lang js --kind connector` template. The engine has no
-//! file API, so both fetch their JSON-lines file through the host's brokered
-//! `http` import, here from a local HTTPS file server with a private CA
-//! (tests/cloud-servers) and basic auth the host adds.
+//! Connectors in Python and JavaScript: examples/python-jsonl-connector
+//! (reads the granted input folder), and examples/js-jsonl-connector and the
+//! `plugins new --lang js --kind connector` template. The JavaScript engine
+//! has no file API, so those fetch their JSON-lines file through the host's
+//! brokered `http` import, here from a local HTTPS file server with a private
+//! CA (tests/cloud-servers) and basic auth the host adds.
 
 use cloud_servers::FileServer;
 use serde_json::json;
 use usersync_host::model::CheckStatus;
 
 use crate::env::TestEnv;
-use crate::polyglot::{line, polyglot, template, warm};
+use crate::polyglot::{line, polyglot, template, warm, write_jsonl};
 
 const FILE: &str = "exports/people.jsonl";
 
@@ -168,4 +169,104 @@ async fn js_connector_template_syncs_through_the_host() {
     let err = format!("{:#}", env.sync().await.unwrap_err());
     assert!(err.contains("HTTP 401"), "{err}");
     assert_eq!(env.active().await, ["ada", "grace"]);
+}
+
+const JSONL_JOB: &str = r#"connector = "jsonl"
+mappers = ["default-mapper"]
+[jobs.grants]
+input_dir = "data"
+[jobs.source]
+path = "/input/people.jsonl"
+"#;
+
+#[tokio::test]
+async fn python_jsonl_connector_reads_full_then_incremental_and_rejects_bad_lines() {
+    warm(polyglot("python-jsonl-connector")).await;
+    let env = TestEnv::new(&[("plugins", "default-mapper")], JSONL_JOB);
+    std::fs::copy(
+        polyglot("python-jsonl-connector"),
+        env.dir.path().join("plugins/jsonl.wasm"),
+    )
+    .unwrap();
+    env.set_job("sync", json!({ "max_rejected_percent": 50 }));
+    let ada = line(
+        "1",
+        "ada",
+        "ada@example.com",
+        &["Staff", "Admins"],
+        "2026-01-01T00:00:00Z",
+    );
+    let grace = line(
+        "2",
+        "grace",
+        "grace@example.com",
+        &["Staff"],
+        "2026-01-01T00:00:00Z",
+    );
+    let alan = line(
+        "3",
+        "alan",
+        "alan@example.com",
+        &["Staff"],
+        "2026-01-01T00:00:00Z",
+    );
+    write_jsonl(
+        &env,
+        &[
+            ada.clone(),
+            grace,
+            "{not json".into(),
+            r#"{"uid": "nobody"}"#.into(),
+            alan,
+        ],
+    );
+
+    let checks = env.test_connection().await;
+    let sample = checks.iter().find(|c| c.stage == "sample").unwrap();
+    assert!(sample.detail.contains("3 users, 2 rejected"), "{checks:?}");
+
+    // Full: every good line, each bad one rejected with its line number.
+    let report = env.sync().await.unwrap();
+    assert_eq!(report.run.outcome, "succeeded", "{:?}", report.run);
+    assert_eq!(report.run.connector_version.as_deref(), Some("jsonl 0.1.0"));
+    let c = report.plan.counts();
+    assert_eq!(
+        (c.created, c.groups_created, c.memberships_added),
+        (3, 2, 4)
+    );
+    let errors = report.run.errors.clone().unwrap().to_string();
+    assert!(errors.contains("people.jsonl line 3"), "{errors}");
+    assert!(errors.contains("not JSON"), "{errors}");
+    assert!(errors.contains("people.jsonl line 4"), "{errors}");
+    assert!(
+        errors.contains("no `id`: every line needs a unique id"),
+        "{errors}"
+    );
+
+    // Incremental: only the lines changed since the cursor, and a deletion.
+    let grace = line(
+        "2",
+        "grace",
+        "grace.hopper@example.com",
+        &["Staff"],
+        "2026-02-01T00:00:00Z",
+    );
+    let alan =
+        json!({ "id": "3", "uid": "alan", "deleted": true, "updated_at": "2026-02-01T00:00:00Z" });
+    write_jsonl(&env, &[ada, grace, alan.to_string()]);
+    let report = env.sync().await.unwrap();
+    assert_eq!(report.run.outcome, "succeeded", "{:?}", report.run);
+    assert_eq!(report.run.mode.as_str(), "incremental");
+    assert_eq!(report.read.users, 1, "only grace changed");
+    let c = report.plan.counts();
+    assert_eq!((c.updated, c.deactivated), (1, 1), "{:?}", report.plan);
+    let users = env.host().await.store.users(None).await.unwrap();
+    let grace = users.iter().find(|u| u.username == "grace").unwrap();
+    assert_eq!(grace.email.as_deref(), Some("grace.hopper@example.com"));
+    assert!(!users.iter().find(|u| u.username == "alan").unwrap().active);
+
+    // A full read of the same file agrees with the incremental one.
+    let report = env.sync_full().await.unwrap();
+    assert_eq!(report.run.mode.as_str(), "full");
+    assert!(report.plan.is_noop(), "{:?}", report.plan.counts());
 }
