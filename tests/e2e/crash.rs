@@ -206,6 +206,7 @@ fn running_record(id: &str) -> RunRecord {
         warnings: None,
         connector_version: None,
         mapper_versions: None,
+        node: None,
     }
 }
 

@@ -262,7 +262,8 @@ pub fn run_detail(r: &RunRecord, json: bool) -> Result<()> {
         outln!("  message: {m}")?;
     }
     outln!(
-        "  connector: {}\n  mappers: {}",
+        "  node: {}\n  connector: {}\n  mappers: {}",
+        r.node.as_deref().unwrap_or("-"),
         r.connector_version.as_deref().unwrap_or("-"),
         r.mapper_versions.as_deref().unwrap_or("-")
     )?;

@@ -24,6 +24,8 @@ pub const MAX_FULL_EVERY_HOURS: f64 = 365.0 * 24.0;
 pub const MAX_SHUTDOWN_GRACE_SECONDS: u64 = 3600;
 /// Most runs at once in one daemon.
 pub const MAX_CONCURRENT_RUNS: u32 = 1024;
+/// Longest job lease: an hour.
+pub const MAX_LEASE_SECONDS: u64 = 3600;
 /// Longest LDAP connect/operation timeout: an hour.
 pub const MAX_LDAP_TIMEOUT_SECONDS: f64 = 3600.0;
 /// A cron schedule must fire within this many years.
@@ -140,6 +142,16 @@ mod tests {
         let e = error_of("[server]\nshutdown_grace_seconds = 9223372036854775807");
         assert!(
             e.contains("server.shutdown_grace_seconds") && e.contains("0 to 3600"),
+            "{e}"
+        );
+        let e = error_of("[server]\nlease_seconds = 0");
+        assert!(
+            e.contains("server.lease_seconds") && e.contains("2 to 3600"),
+            "{e}"
+        );
+        let e = error_of("[server]\nlease_seconds = 10\nlease_heartbeat_seconds = 9");
+        assert!(
+            e.contains("server.lease_heartbeat_seconds") && e.contains("1 to 5"),
             "{e}"
         );
         assert!(Config::parse(

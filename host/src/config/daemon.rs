@@ -24,6 +24,14 @@ pub struct ServerConfig {
     /// Runs at once across all tenants; due jobs beyond it wait, and the
     /// free places go round-robin across tenants.
     pub max_concurrent_runs: u32,
+    /// This node's name in run records, leases and metrics; `None`:
+    /// `<hostname>-<pid>`. Nodes sharing one store need distinct names.
+    pub node: Option<String>,
+    /// How long a job's lease outlives its last renewal: a node that stops
+    /// renewing (killed, cut off) loses the job to another node after this.
+    pub lease_seconds: u64,
+    /// How often a running job's lease is renewed (below `lease_seconds`).
+    pub lease_heartbeat_seconds: u64,
 }
 
 impl Default for ServerConfig {
@@ -33,6 +41,9 @@ impl Default for ServerConfig {
             token: None,
             shutdown_grace_seconds: 60,
             max_concurrent_runs: 16,
+            node: None,
+            lease_seconds: 30,
+            lease_heartbeat_seconds: 5,
         }
     }
 }
@@ -84,8 +95,36 @@ impl ServerConfig {
         })
     }
 
+    /// This node's name: `server.node`, else `<hostname>-<pid>`.
+    pub fn node_name(&self) -> String {
+        self.node.clone().unwrap_or_else(|| {
+            let owner = crate::store::Owner::current();
+            format!("{}-{}", owner.host, owner.pid)
+        })
+    }
+
     pub(super) fn validate(&self) -> Result<()> {
         self.listen_addr()?;
+        if let Some(node) = &self.node {
+            if node.trim().is_empty() || node.len() > 128 {
+                bail!("server.node = {node:?}: give the node a name of 1 to 128 characters");
+            }
+        }
+        bounds::check_range(
+            "server.lease_seconds",
+            self.lease_seconds,
+            2,
+            bounds::MAX_LEASE_SECONDS,
+        )?;
+        bounds::check_range(
+            "server.lease_heartbeat_seconds",
+            self.lease_heartbeat_seconds,
+            1,
+            (self.lease_seconds / 2).max(1),
+        )
+        .map_err(|e| {
+            e.context("the heartbeat must come at least twice per server.lease_seconds")
+        })?;
         bounds::check_range(
             "server.shutdown_grace_seconds",
             self.shutdown_grace_seconds,

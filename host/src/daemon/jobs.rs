@@ -27,6 +27,9 @@ pub enum Trigger {
     PluginRequest,
     /// `POST /tenants/{tenant}/jobs/{id}/run` (or `/jobs/{id}/run`).
     Api,
+    /// The job's lease lapsed under another node's run (that node stopped
+    /// renewing it): this node takes the job over.
+    Takeover,
 }
 
 impl std::fmt::Display for Trigger {
@@ -36,6 +39,7 @@ impl std::fmt::Display for Trigger {
             Trigger::Retry => "retry",
             Trigger::PluginRequest => "plugin_request",
             Trigger::Api => "api",
+            Trigger::Takeover => "takeover",
         })
     }
 }
@@ -91,6 +95,9 @@ pub struct RunOptions {
     pub dry_run: bool,
     pub full: bool,
     pub confirm_deletions: bool,
+    /// The schedule slot a scheduled run is for: each slot runs once
+    /// across the nodes sharing the store.
+    pub slot: Option<DateTime<Utc>>,
 }
 
 /// Why a run was not started.
@@ -101,6 +108,12 @@ pub enum StartError {
     /// A tenant quota refused it; its run record says which.
     Quota(super::quota::QuotaRefusal),
     ShuttingDown,
+    /// Another node's run holds the job's lease.
+    HeldElsewhere(crate::store::Holder),
+    /// The schedule slot already ran on another node.
+    SlotDone,
+    /// The store's database is unreachable; runs resume when it answers.
+    StoreDown(String),
 }
 
 /// A plugin may ask for its next run between 1 s and a week from now.
@@ -150,8 +163,9 @@ impl Drop for RunGuard {
 
 impl Daemon {
     /// Start a run of `job` in the background and return its run id, unless
-    /// the job is already running (never two runs of one job at once).
-    pub fn start_run(
+    /// the job is already running, here or (by its lease) on another node
+    /// sharing the store: never two runs of one job at once.
+    pub async fn start_run(
         self: &Arc<Self>,
         job: &JobKey,
         trigger: Trigger,
@@ -160,11 +174,17 @@ impl Daemon {
         if self.shutting_down() {
             return Err(StartError::ShuttingDown);
         }
+        if !self.store_up() {
+            return Err(StartError::StoreDown(format!(
+                "the store's database at {} is unreachable; runs resume when it answers again",
+                self.host.store.location()
+            )));
+        }
         let config = self.host.config();
         if let Err(e) = config.job(Some(&job.tenant), &job.job) {
             return Err(StartError::UnknownJob(format!("{e:#}")));
         }
-        let running = {
+        let (running, next_before) = {
             let mut jobs = super::lock(&self.jobs);
             if let Some(r) = jobs.get(job).and_then(|s| s.running.clone()) {
                 return Err(StartError::AlreadyRunning(r));
@@ -187,9 +207,29 @@ impl Daemon {
             };
             state.running = Some(running.clone());
             // The run's end decides the next one.
-            state.next = None;
-            running
+            (running, state.next.take())
         };
+        // In a task of its own: a caller that goes away (an API client
+        // hanging up) must not leave the job reserved with no run.
+        let (daemon, key, run) = (self.clone(), job.clone(), running.clone());
+        tokio::spawn(async move { daemon.launch(&key, run, opts, next_before).await })
+            .await
+            .map_err(|e| StartError::StoreDown(format!("the run could not start: {e}")))??;
+        Ok(running)
+    }
+
+    /// Take the job's lease for a reserved run, then run it in the
+    /// background; or, refused, undo the reservation.
+    async fn launch(
+        self: &Arc<Self>,
+        job: &JobKey,
+        running: Running,
+        opts: RunOptions,
+        next_before: Option<NextRun>,
+    ) -> Result<(), StartError> {
+        if let Err(refused) = self.take_lease(job, &running.run_id, opts.slot).await {
+            return Err(self.unreserve(job, refused, next_before));
+        }
         self.metrics.runs_in_progress.inc();
         let req = SyncRequest {
             job: job.job.clone(),
@@ -199,6 +239,7 @@ impl Daemon {
             confirm_deletions: opts.confirm_deletions,
             run_id: Some(running.run_id.clone()),
             cancel: Some(running.cancel.clone()),
+            lease: Some(self.claim()),
             ..Default::default()
         };
         let mut guard = RunGuard {
@@ -212,6 +253,9 @@ impl Daemon {
             // fails this run, with a record, and the daemon goes on.
             let host = guard.daemon.host.clone();
             let job = guard.job.clone();
+            let renewal = guard
+                .daemon
+                .renew_while_running(&job, &guard.running.run_id);
             let run = tokio::spawn(async move {
                 if std::env::var(PANIC_HOOK_VAR).is_ok_and(|j| j == req.job) {
                     panic!("{PANIC_HOOK_VAR} asked this run to panic");
@@ -243,12 +287,17 @@ impl Daemon {
                     Ok(Some(_))
                 ),
             };
+            drop(renewal);
+            guard
+                .daemon
+                .release_lease(&guard.job, &guard.running.run_id)
+                .await;
             guard.finished = true;
             guard
                 .daemon
                 .finish(&guard.job, &guard.running, &result, recorded);
         });
-        Ok(running)
+        Ok(())
     }
 
     /// A run that ended without recording its outcome (it panicked) is
@@ -276,6 +325,7 @@ impl Daemon {
             warnings: None,
             connector_version: None,
             mapper_versions: None,
+            node: Some(self.node.clone()),
         };
         if let Err(e) = self.host.store.fail_unfinished_run(&record).await {
             tracing::error!(job = %key.job, run = %run.run_id, "could not record the failed run: {e:#}");
@@ -419,7 +469,7 @@ impl Daemon {
 }
 
 /// `now + d`, saturating at the end of chrono's calendar instead of panicking.
-fn after(now: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
+pub(super) fn after(now: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
     chrono::Duration::from_std(d)
         .ok()
         .and_then(|d| now.checked_add_signed(d))

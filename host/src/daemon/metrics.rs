@@ -1,5 +1,7 @@
 //! Prometheus metrics (`GET /metrics`, text format): runs by outcome, run
-//! duration, records read and changed, plugin call latency, plugin loads.
+//! duration, records read and changed, plugin call latency, plugin loads,
+//! and the node's part in a cluster: its name, whether it holds the store's
+//! database, and the jobs it took over from nodes whose lease lapsed.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -36,6 +38,12 @@ struct RecordLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct NodeLabels {
+    node: String,
+    version: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CallLabels {
     plugin: String,
     call: String,
@@ -54,6 +62,10 @@ pub struct Metrics {
     pub plugin_reloads: Counter,
     pub plugins_served: Gauge,
     pub runs_in_progress: Gauge,
+    node: Family<NodeLabels, Gauge>,
+    /// 1 while the store's database answers, 0 while it does not.
+    pub store_up: Gauge,
+    lease_takeovers: Family<JobLabels, Counter>,
 }
 
 fn run_buckets() -> Histogram {
@@ -85,7 +97,11 @@ impl Metrics {
             plugin_reloads: Counter::default(),
             plugins_served: Gauge::default(),
             runs_in_progress: Gauge::default(),
+            node: Family::default(),
+            store_up: Gauge::default(),
+            lease_takeovers: Family::default(),
         };
+        m.store_up.set(1);
         {
             let mut r = super::lock(&m.registry);
             r.register(
@@ -133,8 +149,41 @@ impl Metrics {
                 "Runs in progress",
                 m.runs_in_progress.clone(),
             );
+            r.register(
+                "usersync_node_info",
+                "This node's name (server.node) and version",
+                m.node.clone(),
+            );
+            r.register(
+                "usersync_store_up",
+                "Whether this node reaches the store's database (1) or not (0)",
+                m.store_up.clone(),
+            );
+            r.register(
+                "usersync_lease_takeovers",
+                "Jobs this node took over because another node's lease on them lapsed mid-run",
+                m.lease_takeovers.clone(),
+            );
         }
         m
+    }
+
+    pub fn node_info(&self, node: &str, version: &str) {
+        self.node
+            .get_or_create(&NodeLabels {
+                node: node.into(),
+                version: version.into(),
+            })
+            .set(1);
+    }
+
+    pub fn lease_takeover(&self, job: &JobKey) {
+        self.lease_takeovers
+            .get_or_create(&JobLabels {
+                tenant: job.tenant.clone(),
+                job: job.job.clone(),
+            })
+            .inc();
     }
 
     /// Count a finished run (a run that never started, e.g. because a

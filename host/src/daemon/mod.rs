@@ -1,18 +1,22 @@
 //! `usersync serve`: the long-running service. It wires together the
 //! scheduler (`scheduler.rs`), the run guard and retries (`jobs.rs`), config
 //! reload (`reload.rs`), plugin hot reload (`plugins.rs`, over `watch.rs`),
-//! metrics (`metrics.rs`) and the admin HTTP API (`api/`), and shuts down
+//! metrics (`metrics.rs`), job leases shared with other nodes on the same
+//! store (`lease.rs`), the database's reachability (`store_watch.rs`) and
+//! the admin HTTP API (`api/`), and shuts down
 //! gracefully on SIGTERM/SIGINT: no new runs, runs in flight stop at their
 //! next batch and record an honest outcome, then the process exits.
 
 pub mod api;
 mod fair;
 pub mod jobs;
+mod lease;
 pub mod metrics;
 mod plugins;
 pub mod quota;
 pub mod reload;
 mod scheduler;
+mod store_watch;
 mod watch;
 
 use std::collections::HashMap;
@@ -66,6 +70,10 @@ pub struct Daemon {
     tokens: ArcSwap<api::auth::Tokens>,
     /// The address the API is bound to.
     pub listen: SocketAddr,
+    /// This node's name (`server.node`) in leases, run records and metrics.
+    pub node: String,
+    /// Whether the store's database answers (`store_watch.rs`).
+    store_up: AtomicBool,
     pub started_at: DateTime<Utc>,
     shutting_down: AtomicBool,
     /// Wakes the scheduler (a run ended, the config changed, shutdown).
@@ -105,7 +113,9 @@ pub async fn serve(opts: ServeOptions) -> Result<bool> {
     }
     let plugins_dir = config.resolve(&config.plugins.dir);
     let grace = Duration::from_secs(config.server.shutdown_grace_seconds);
+    let node = config.server.node_name();
     let metrics = Arc::new(Metrics::new());
+    metrics.node_info(&node, env!("CARGO_PKG_VERSION"));
     let mut host = Host::open(config).await?;
     host.set_observer(metrics.clone());
     let listener = tokio::net::TcpListener::bind(listen)
@@ -128,6 +138,8 @@ pub async fn serve(opts: ServeOptions) -> Result<bool> {
         config_path,
         tokens: ArcSwap::from_pointee(tokens),
         listen,
+        node,
+        store_up: AtomicBool::new(true),
         started_at: Utc::now(),
         shutting_down: AtomicBool::new(false),
         wake: Notify::new(),
@@ -148,6 +160,7 @@ pub async fn serve(opts: ServeOptions) -> Result<bool> {
         .unwrap_or(std::path::Path::new("."));
     let config_watch = watch::Watch::new(config_dir, false)?;
     tokio::spawn(reload::watch(daemon.clone(), config_watch));
+    tokio::spawn(store_watch::watch(daemon.clone()));
     let scheduler = tokio::spawn(scheduler::run(daemon.clone()));
 
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
@@ -169,7 +182,8 @@ pub async fn serve(opts: ServeOptions) -> Result<bool> {
         );
     }
     tracing::info!(
-        "listening on http://{listen}; {} jobs, {} plugins",
+        "listening on http://{listen} as node {}; {} jobs, {} plugins",
+        daemon.node,
         daemon.host.config().jobs.len(),
         daemon.host.registry().served_count()
     );

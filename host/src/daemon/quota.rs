@@ -130,6 +130,7 @@ impl Daemon {
             warnings: None,
             connector_version: None,
             mapper_versions: None,
+            node: Some(self.node.clone()),
         };
         let store = self.host.store.clone();
         tokio::spawn(async move {

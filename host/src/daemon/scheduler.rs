@@ -20,10 +20,24 @@ const MAX_SLEEP: Duration = Duration::from_secs(60);
 
 pub(super) async fn run(daemon: Arc<Daemon>) {
     while !daemon.shutting_down() {
+        let heartbeat = Duration::from_secs(daemon.host.config().server.lease_heartbeat_seconds);
+        if !daemon.store_up() {
+            // Paused: the store watcher wakes us when the database is back.
+            tokio::select! {
+                _ = tokio::time::sleep(heartbeat) => {}
+                _ = daemon.wake.notified() => {}
+            }
+            continue;
+        }
+        daemon.take_over_lapsed().await;
         let due = plan(&daemon);
         for job in pick(&daemon, due.due) {
-            let (key, trigger) = (&job.key, job.what.0);
-            match daemon.start_run(key, trigger, RunOptions::default()) {
+            let (key, (trigger, at)) = (&job.key, job.what);
+            let opts = RunOptions {
+                slot: (trigger == Trigger::Schedule).then_some(at),
+                ..RunOptions::default()
+            };
+            match daemon.start_run(key, trigger, opts).await {
                 Ok(r) => {
                     tracing::info!(tenant = key.tenant, job = key.job, run = %r.run_id, %trigger, "run started")
                 }
@@ -32,6 +46,24 @@ pub(super) async fn run(daemon: Arc<Daemon>) {
                 // Recorded and logged; the job tries again when the quota allows.
                 Err(StartError::Quota(_)) => {}
                 Err(StartError::ShuttingDown) => return,
+                // Another node runs it (or ran this slot); the job's next
+                // run is planned from there.
+                Err(StartError::HeldElsewhere(h)) => {
+                    tracing::debug!(
+                        tenant = key.tenant,
+                        job = key.job,
+                        node = h.node,
+                        "the job runs on another node"
+                    )
+                }
+                Err(StartError::SlotDone) => {
+                    tracing::debug!(
+                        tenant = key.tenant,
+                        job = key.job,
+                        "this slot already ran on another node"
+                    )
+                }
+                Err(StartError::StoreDown(_)) => break,
                 Err(StartError::UnknownJob(e)) => {
                     tracing::warn!(tenant = key.tenant, job = key.job, "{e}")
                 }
@@ -41,7 +73,9 @@ pub(super) async fn run(daemon: Arc<Daemon>) {
             .earliest
             .map(|at| (at - Utc::now()).to_std().unwrap_or(Duration::ZERO))
             .unwrap_or(MAX_SLEEP)
-            .min(MAX_SLEEP);
+            .min(MAX_SLEEP)
+            // Look for lapsed leases to take over once per heartbeat.
+            .min(heartbeat);
         tokio::select! {
             _ = tokio::time::sleep(sleep) => {}
             _ = daemon.wake.notified() => {}

@@ -205,6 +205,41 @@ fn connect_error(shown: &str, e: &sqlx::Error) -> String {
     format!("cannot connect to the PostgreSQL store at store.url {shown}: {why}")
 }
 
+/// Where the store's database is, for messages: `host:port` for
+/// PostgreSQL, the file for SQLite.
+pub(crate) fn location(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(u) if u.scheme().starts_with("postgres") => format!(
+            "{}:{}",
+            u.host_str().unwrap_or("localhost"),
+            u.port().unwrap_or(5432)
+        ),
+        _ => url.strip_prefix("sqlite://").unwrap_or(url).to_string(),
+    }
+}
+
+/// Whether `e` says the connection to the database was lost or cannot be
+/// made (server stopped, restarted, failed over, network cut), as opposed
+/// to the database refusing a statement.
+pub fn lost_connection(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| match c.downcast_ref::<sqlx::Error>() {
+        Some(
+            sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed
+            | sqlx::Error::Tls(_),
+        ) => true,
+        Some(sqlx::Error::Protocol(m)) => m.contains("closed") || m.contains("unexpected"),
+        Some(sqlx::Error::Database(d)) => d.code().is_some_and(|c| {
+            // 08: connection exception; 57P01-03: the server is shutting
+            // down, crashed or not yet accepting connections.
+            c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03")
+        }),
+        _ => false,
+    })
+}
+
 /// `url` with any password replaced by `***`, for messages and logs.
 pub fn redact(url: &str) -> String {
     match url::Url::parse(url) {

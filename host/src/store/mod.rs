@@ -6,14 +6,16 @@
 mod apply;
 mod db;
 mod groups;
+mod leases;
 mod load;
 mod owner;
 mod runs;
 mod users;
 
 pub use apply::ApplyContext;
-pub use db::{redact, Backend};
+pub use db::{lost_connection, redact, Backend};
 pub use groups::GroupRow;
+pub use leases::{Abandoned, Holder, LeaseClaim, Slot, Take};
 pub use owner::{Owner, HEARTBEAT_EVERY};
 pub use runs::{AuditFilter, AuditRow, RunMatch, RunRecord, MIN_RUN_PREFIX};
 pub use users::{Lookup, UserRow};
@@ -25,6 +27,8 @@ use db::on_pool;
 #[derive(Clone)]
 pub struct Store {
     backend: Backend,
+    /// Where the database is (`host:port` or the SQLite file), for messages.
+    location: String,
 }
 
 /// Serializes a column holding JSON text as that JSON (not as a string
@@ -54,7 +58,14 @@ impl Store {
     pub async fn open(url: &str) -> Result<Store> {
         Ok(Store {
             backend: Backend::open(url).await?,
+            location: db::location(url),
         })
+    }
+
+    /// `host:port` of a PostgreSQL store, the file of an SQLite one; never
+    /// a password.
+    pub fn location(&self) -> &str {
+        &self.location
     }
 
     /// The database behind the store (tests and tools reach it directly).

@@ -33,6 +33,8 @@ pub struct RunRecord {
     pub warnings: Option<Value>,
     pub connector_version: Option<String>,
     pub mapper_versions: Option<String>,
+    /// The node (`server.node`) that ran it.
+    pub node: Option<String>,
 }
 
 impl RunRecord {
@@ -74,6 +76,7 @@ struct RunRow {
     warnings: Option<String>,
     connector_version: Option<String>,
     mapper_versions: Option<String>,
+    node: Option<String>,
 }
 
 impl TryFrom<RunRow> for RunRecord {
@@ -101,6 +104,7 @@ impl TryFrom<RunRow> for RunRecord {
             message: r.message,
             connector_version: r.connector_version,
             mapper_versions: r.mapper_versions,
+            node: r.node,
         })
     }
 }
@@ -109,7 +113,7 @@ fn records(rows: Vec<RunRow>) -> Result<Vec<RunRecord>> {
     rows.into_iter().map(RunRecord::try_from).collect()
 }
 
-const RUN_COLUMNS: &str = "id, tenant_id, job_id, mode, dry_run, started_at, finished_at, duration_ms, outcome, message, counts, errors, warnings, connector_version, mapper_versions";
+const RUN_COLUMNS: &str = "id, tenant_id, job_id, mode, dry_run, started_at, finished_at, duration_ms, outcome, message, counts, errors, warnings, connector_version, mapper_versions, node";
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct AuditRow {
@@ -211,8 +215,8 @@ impl Store {
         on_pool!(&self.backend, |p| {
             sqlx::query(
                 "INSERT INTO runs (id, tenant_id, job_id, mode, dry_run, started_at, outcome, connector_version, mapper_versions, plugin_versions,
-                                   owner_host, owner_pid, owner_token, heartbeat_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                                   owner_host, owner_pid, owner_token, heartbeat_at, node)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
             )
             .bind(&run.id)
             .bind(&run.tenant_id)
@@ -228,6 +232,7 @@ impl Store {
             .bind(i64::from(owner.pid))
             .bind(&owner.token)
             .bind(now())
+            .bind(&run.node)
             .execute(p)
             .await
             .context("cannot record the run's start")?;
@@ -259,8 +264,8 @@ impl Store {
     pub async fn fail_unfinished_run(&self, run: &RunRecord) -> Result<()> {
         on_pool!(&self.backend, |p| {
             sqlx::query(
-                "INSERT INTO runs (id, tenant_id, job_id, mode, dry_run, started_at, finished_at, duration_ms, outcome, message, plugin_versions)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                "INSERT INTO runs (id, tenant_id, job_id, mode, dry_run, started_at, finished_at, duration_ms, outcome, message, plugin_versions, node)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
                  ON CONFLICT(id) DO UPDATE SET finished_at = excluded.finished_at, duration_ms = excluded.duration_ms,
                    outcome = excluded.outcome, message = excluded.message
                  WHERE runs.outcome = 'running'",
@@ -276,6 +281,7 @@ impl Store {
             .bind(run.outcome.as_str())
             .bind(&run.message)
             .bind(run.plugin_versions())
+            .bind(&run.node)
             .execute(p)
             .await?;
         });
@@ -286,14 +292,16 @@ impl Store {
     /// this host, a process that no longer exists (or a reused pid); on
     /// another host, a heartbeat older than [`HEARTBEAT_STALE`]. Rows of
     /// live processes, this one included, are left alone. Returns how many
-    /// were marked.
+    /// were marked. A run whose job lease it still holds is left to the
+    /// node that takes the job over (see `leases.rs`), which names both
+    /// nodes; unless that lease lapsed longer than [`HEARTBEAT_STALE`] ago.
     pub async fn mark_interrupted_runs(&self) -> Result<u64> {
+        let sql = format!(
+            "SELECT id, owner_host, owner_pid, owner_token, heartbeat_at FROM runs WHERE outcome = 'running' AND {}",
+            super::leases::unleased_filter(&self.backend, HEARTBEAT_STALE.as_millis() as i64)
+        );
         let rows: Vec<RunningRow> = on_pool!(&self.backend, |p| {
-            sqlx::query_as(
-                "SELECT id, owner_host, owner_pid, owner_token, heartbeat_at FROM runs WHERE outcome = 'running'",
-            )
-            .fetch_all(p)
-            .await?
+            sqlx::query_as(&sql).fetch_all(p).await?
         });
         let me = Owner::current();
         let stale_before = (chrono::Utc::now()

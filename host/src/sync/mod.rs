@@ -7,6 +7,7 @@ mod collector;
 mod connection;
 mod held;
 mod hooks;
+mod outage;
 mod prepare;
 mod quota;
 mod read;
@@ -18,6 +19,7 @@ pub use verify::PasswordCheck;
 
 pub use collector::{Collected, Collector};
 pub use hooks::{CallObserver, RunAgainIn};
+pub use outage::Backoff;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -32,7 +34,7 @@ use crate::engine::{self, Plan, Policy, RunMode, RunOutcome};
 use crate::model::{ReadMode, ReadSummary};
 use crate::registry::Registry;
 use crate::runtime::{Grant, LoadedPlugin, Runtime};
-use crate::store::{ApplyContext, RunRecord, Store, HEARTBEAT_EVERY};
+use crate::store::{ApplyContext, LeaseClaim, RunRecord, Store, HEARTBEAT_EVERY};
 
 /// The host library's front door: config, runtime, plugins and store.
 /// Config and registry are swappable (the daemon reloads them); a run takes
@@ -65,6 +67,9 @@ pub struct SyncRequest {
     /// Stop reading after this many users (the connection test's sample);
     /// a sampled read is never applied.
     pub sample: Option<usize>,
+    /// The job lease this run holds (a daemon node's run): its apply
+    /// renews it in its transaction and fails if another node took it.
+    pub lease: Option<LeaseClaim>,
 }
 
 /// What a run did (or, for a dry run, would do).
@@ -208,6 +213,10 @@ impl Host {
                     .collect::<Vec<_>>()
                     .join(", "),
             ),
+            node: Some(match &req.lease {
+                Some(claim) => claim.node.clone(),
+                None => config.server.node_name(),
+            }),
         };
         self.store.start_run(&run).await?;
         let _heartbeat = Heartbeat::start(&self.store, &run.id);
@@ -281,7 +290,16 @@ impl Host {
                     Err(e.context("the run was cancelled (the host is shutting down)"))
                 } else {
                     run.outcome = RunOutcome::Failed;
-                    run.message = Some(format!("{e:#}"));
+                    run.message = Some(if crate::store::lost_connection(&e) {
+                        let why = format!(
+                            "the store's database at {} went away during the run: {e:#}; nothing was applied; the next run retries",
+                            self.store.location()
+                        );
+                        tracing::warn!(run = %run.id, tenant = %job.tenant, job = %job.id, "{why}");
+                        why
+                    } else {
+                        format!("{e:#}")
+                    });
                     // A failed read may still have asked for its next run
                     // (e.g. after HTTP 429): keep that for the scheduler.
                     match shared.lock().map(|c| c.run_again_in) {
@@ -292,7 +310,7 @@ impl Host {
             }
         };
         if !recorded {
-            self.store.finish_run(&run).await?;
+            outage::finish_run(&self.store, &run).await?;
         }
         let plan = report.as_ref().ok().map(|r| &r.plan);
         crate::notify::run_finished(&run, plan, job.notify.webhook.as_deref()).await;
@@ -386,6 +404,7 @@ impl Host {
                 .collect(),
             license: policy.license.clone(),
             run: None,
+            lease: req.lease.clone(),
         });
         Ok(Planned {
             read,

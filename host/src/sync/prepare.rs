@@ -94,6 +94,7 @@ impl Host {
             warnings: None,
             connector_version: None,
             mapper_versions: None,
+            node: Some(self.config().server.node_name()),
         };
         let stored = async {
             self.store.start_run(&run).await?;

@@ -223,6 +223,19 @@ impl Postgres {
         self.process = None;
     }
 
+    /// Fast shutdown (`pg_ctl stop -m fast`: SIGINT): open sessions are
+    /// cut at once, as when a database fails over; the files stay.
+    pub fn stop_fast(&mut self) {
+        if let Some(mut p) = self.process.take() {
+            p.stop_with(libc::SIGINT);
+        }
+    }
+
+    /// Start a stopped server again on the same port, with the same data.
+    pub fn start_again(&mut self) -> Result<()> {
+        self.spawn()
+    }
+
     /// Start it again on the same port, with the same data.
     pub fn restart(&mut self) -> Result<()> {
         self.stop();

@@ -1,7 +1,7 @@
 //! `/health` (no token needed; details only with the token) and `/metrics`.
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
@@ -14,10 +14,16 @@ use super::AppState;
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Health {
     /// `ok`; `degraded` when the last config reload or a plugin file was
-    /// refused; `shutting_down` while runs in flight finish.
+    /// refused; `unreachable` while the store's database does not answer;
+    /// `shutting_down` while runs in flight finish.
     pub status: String,
     pub version: String,
     pub started_at: DateTime<Utc>,
+    /// This node's name (`server.node`).
+    pub node: String,
+    /// `ok` while this node reaches the store's database, `unreachable`
+    /// while it does not (the answer is then 503 and runs are paused).
+    pub database: String,
     /// Only with the operator token (they cover every tenant).
     pub details: Option<HealthDetails>,
 }
@@ -46,13 +52,17 @@ fn without_quoted_lines(message: &str) -> String {
 }
 
 #[utoipa::path(get, path = "/health", tag = "daemon",
-    responses((status = 200, description = "The daemon is up; `details` only with the operator token", body = Health)))]
-pub async fn health(State(d): State<AppState>, headers: HeaderMap) -> Json<Health> {
+    responses((status = 200, description = "The daemon is up; `details` only with the operator token", body = Health),
+        (status = 503, description = "This node cannot reach the store's database (`database: unreachable`); runs are paused until it answers", body = Health)))]
+pub async fn health(State(d): State<AppState>, headers: HeaderMap) -> (StatusCode, Json<Health>) {
     let registry = d.host.registry();
     let config = d.config_status();
     let refused = registry.errors.len();
+    let database = d.store_up();
     let status = if d.shutting_down() {
         "shutting_down"
+    } else if !database {
+        "unreachable"
     } else if config.last_error.is_some() || refused > 0 {
         "degraded"
     } else {
@@ -69,12 +79,20 @@ pub async fn health(State(d): State<AppState>, headers: HeaderMap) -> Json<Healt
         config_error: config.last_error.as_deref().map(without_quoted_lines),
         config_error_at: config.last_error_at,
     });
-    Json(Health {
+    let code = if database {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let health = Health {
         status: status.into(),
         version: env!("CARGO_PKG_VERSION").into(),
         started_at: d.started_at,
+        node: d.node.clone(),
+        database: if database { "ok" } else { "unreachable" }.into(),
         details,
-    })
+    };
+    (code, Json(health))
 }
 
 #[utoipa::path(get, path = "/metrics", tag = "daemon",

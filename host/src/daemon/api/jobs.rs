@@ -264,9 +264,9 @@ pub struct RunStarted {
     responses(
         (status = 202, description = "The run started in the background", body = RunStarted),
         (status = 404, body = super::ErrorBody),
-        (status = 409, description = "The job is already running (never two runs at once), or (on `/jobs/{id}/run`) several tenants have the id", body = super::ErrorBody),
+        (status = 409, description = "The job is already running, on this node or (by its lease) on another node sharing the store (never two runs at once), or (on `/jobs/{id}/run`) several tenants have the id", body = super::ErrorBody),
         (status = 429, description = "A tenant quota (`max_concurrent_runs`, `runs_per_hour`) refused the run; `run_id` is its `stopped_by_quota` record", body = super::ErrorBody),
-        (status = 503, description = "The daemon is shutting down", body = super::ErrorBody)),
+        (status = 503, description = "The daemon is shutting down, or the store's database is unreachable", body = super::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn run(
     State(d): State<AppState>,
@@ -279,8 +279,9 @@ pub async fn run(
         dry_run: p.dry_run.unwrap_or(false),
         full: p.full.unwrap_or(false),
         confirm_deletions: p.confirm_deletions.unwrap_or(false),
+        slot: None,
     };
-    match d.start_run(&key, Trigger::Api, opts) {
+    match d.start_run(&key, Trigger::Api, opts).await {
         Ok(r) => Ok((
             StatusCode::ACCEPTED,
             Json(RunStarted {
@@ -313,6 +314,23 @@ pub async fn run(
         Err(StartError::ShuttingDown) => Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "the daemon is shutting down and starts no new runs",
+        )),
+        Err(StartError::HeldElsewhere(h)) => {
+            let run = h.run_id.as_deref().unwrap_or("-");
+            let mut e = ApiError::new(
+                StatusCode::CONFLICT,
+                format!(
+                    "job {key} is already running on node {} (run {run}): it holds the job's lease; try again when it has finished",
+                    h.node
+                ),
+            );
+            e.body.run_id = h.run_id;
+            Err(e)
+        }
+        Err(StartError::StoreDown(why)) => Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, why)),
+        Err(StartError::SlotDone) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("job {key}: this schedule slot already ran on another node"),
         )),
     }
 }

@@ -38,6 +38,8 @@ pub struct RunView {
     pub connector_version: Option<String>,
     /// `name version` of each mapper this run used, comma-separated.
     pub mapper_versions: Option<String>,
+    /// The node (`server.node`) that ran it.
+    pub node: Option<String>,
 }
 
 fn json(text: Option<String>) -> Value {
@@ -63,6 +65,7 @@ impl From<RunRecord> for RunView {
             warnings: r.warnings.unwrap_or(Value::Null),
             connector_version: r.connector_version,
             mapper_versions: r.mapper_versions,
+            node: r.node,
         }
     }
 }

@@ -36,6 +36,9 @@ pub struct ApplyContext {
     /// The run's finished record, committed with its data: a process killed
     /// right after the commit still leaves the run's true outcome and counts.
     pub run: Option<super::RunRecord>,
+    /// The job lease the run holds (daemon runs): renewed inside the
+    /// transaction, so a run that lost it applies nothing.
+    pub lease: Option<super::LeaseClaim>,
 }
 
 impl Store {
@@ -47,6 +50,9 @@ impl Store {
         let conn = &mut tx;
         let now = now();
         lock_tenant(conn, &ctx.tenant, &now).await?;
+        if let Some(claim) = &ctx.lease {
+            super::leases::hold_in(conn, &ctx.tenant, &ctx.job, &ctx.run_id, claim).await?;
+        }
         if !seats::take_seats(conn, plan, ctx).await? {
             return Ok(()); // dropping the transaction rolls it back
         }

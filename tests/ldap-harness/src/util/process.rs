@@ -160,6 +160,15 @@ impl ServerProcess {
         let _ = self.child.wait();
     }
 
+    /// Send `first` to the group (e.g. SIGINT, PostgreSQL's fast shutdown:
+    /// sessions are cut at once), then stop as [`Self::stop`] does.
+    pub(crate) fn stop_with(&mut self, first: libc::c_int) {
+        if self.exited().is_none() {
+            self.kill_group(first);
+        }
+        self.stop();
+    }
+
     fn kill_group(&self, sig: libc::c_int) {
         let pgid = self.child.id() as libc::pid_t;
         // SAFETY: kill(2) on our own child's process group.
