@@ -1,6 +1,7 @@
 //! Several `usersync serve` nodes on one store: a job's lease is held by one
 //! node at a time, renewed, released, and taken over once it lapses; racing
-//! nodes get it once; run records name their node; and a node killed with
+//! nodes get it once; a schedule slot runs once; run records name their
+//! node; and a node killed with
 //! SIGKILL mid-run loses its job to another node with nothing half-applied.
 
 use std::time::{Duration, Instant};
@@ -8,7 +9,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use usersync_host::engine::{Plan, RunMode, RunOutcome};
-use usersync_host::store::{ApplyContext, LeaseClaim, RunRecord, Store, Take};
+use usersync_host::store::{ApplyContext, LeaseClaim, RunRecord, Slot, Store, Take};
 
 use crate::daemon_env::{flip_env, Served, PATIENCE};
 use crate::env::{usersync, TestEnv};
@@ -164,6 +165,45 @@ async fn nodes_racing_for_one_lease_get_it_once() {
         let holder = s.lease_holder("default", &job).await.unwrap().unwrap();
         assert_eq!(holder.run_id.as_deref(), Some(winners[0].as_str()));
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_schedule_slot_runs_once_across_nodes() {
+    let env = TestEnv::csv();
+    let s = store(&env).await;
+    let slot = |at| Some(Slot { at, floor: at });
+    let (t1, t2) = ("2026-01-01T10:00:00.000Z", "2026-01-01T10:15:00.000Z");
+    let take = async |run: &str, node: &str, at| {
+        let c = claim(node, LONG);
+        let taken = s.take_lease("default", "people", run, &c, slot(at)).await;
+        s.release_lease("default", "people", run, node)
+            .await
+            .unwrap();
+        taken.unwrap()
+    };
+    assert_eq!(
+        take("a1", "node-a", t1).await,
+        Take::Taken { abandoned: None }
+    );
+    // node-b reaches the same slot after node-a's run ended: already done.
+    assert_eq!(
+        take("b1", "node-b", t1).await,
+        Take::SlotDone {
+            last_slot: t1.into()
+        }
+    );
+    assert_eq!(
+        take("b2", "node-b", t2).await,
+        Take::Taken { abandoned: None }
+    );
+    assert!(matches!(
+        take("a2", "node-a", t2).await,
+        Take::SlotDone { .. }
+    ));
+    // Runs outside the schedule (API, retries) are not slots.
+    let c = claim("node-a", LONG);
+    let manual = s.take_lease("default", "people", "a3", &c, None).await;
+    assert_eq!(manual.unwrap(), Take::Taken { abandoned: None });
 }
 
 #[tokio::test(flavor = "multi_thread")]
