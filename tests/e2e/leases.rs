@@ -257,7 +257,7 @@ pub fn set_node(env: &TestEnv, node: &str) {
     let node = node.to_string();
     env.edit(|doc| {
         let mut server = toml::Table::new();
-        server.insert("lease_seconds".into(), 2.into());
+        server.insert("lease_seconds".into(), 4.into());
         server.insert("lease_heartbeat_seconds".into(), 1.into());
         server.insert("node".into(), node.into());
         doc.insert("server".into(), server.into());
@@ -355,5 +355,44 @@ async fn a_node_killed_mid_run_loses_its_job_to_another_node_with_nothing_half_a
             .all(|e| e.run_id.as_deref() == Some(rb.as_str())),
         "events of another run: {:?}",
         events.iter().map(|e| &e.run_id).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_nodes_on_an_interval_job_never_run_it_at_once() {
+    let base = flip_env(5, "interval_seconds = 1");
+    base.set_job("mapping", json!({ "flip_delay_ms": 100 }));
+    set_node(&base, "node-a");
+    let env_b = node_env(&base, "node-b");
+    let mut a = Served::start(base);
+    let mut b = Served::start(env_b);
+    a.wait_for("six finished runs", "/runs?job=people", |r| {
+        let runs = r["runs"].as_array().unwrap();
+        runs.iter().filter(|r| r["outcome"] != "running").count() >= 6
+    })
+    .await;
+    assert!(a.stop().success() && b.stop().success());
+
+    let s = store(&a.env).await;
+    let mut runs = s.runs(None, Some("people"), 1000).await.unwrap();
+    runs.sort_by(|x, y| x.started_at.cmp(&y.started_at));
+    for pair in runs.windows(2) {
+        let (before, after) = (&pair[0], &pair[1]);
+        let ended = before.finished_at.as_deref().unwrap_or("9999");
+        assert!(
+            after.started_at.as_str() >= ended,
+            "two runs at once: {} on {:?} ({}..{ended}) and {} on {:?} from {}",
+            before.id,
+            before.node,
+            before.started_at,
+            after.id,
+            after.node,
+            after.started_at
+        );
+    }
+    assert!(
+        runs.iter()
+            .all(|r| r.outcome == "succeeded" || r.outcome == "cancelled"),
+        "{runs:?}"
     );
 }
