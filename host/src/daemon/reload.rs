@@ -73,6 +73,11 @@ fn load(daemon: &Daemon) -> Result<Config> {
     if new.store_url() != old.store_url() {
         bail!("store.url changed: restart `usersync serve` to switch stores");
     }
+    // Leases and run records name the node; a rename mid-flight would
+    // orphan the leases its runs hold.
+    if new.server.node != old.server.node {
+        bail!("server.node changed: restart `usersync serve` to rename the node");
+    }
     if new.resolve(&new.plugins.dir) != old.resolve(&old.plugins.dir)
         || new.resolve(&new.plugins.cache_dir) != old.resolve(&old.plugins.cache_dir)
     {
