@@ -15,6 +15,7 @@ mod bounds;
 mod credentials;
 mod daemon;
 mod ldap;
+pub mod managed;
 pub mod limits;
 mod parse_error;
 mod plugins;

@@ -5,6 +5,9 @@
 //! `{ value = "..." }`) or as a string: `"env:VAR"`, `"file:path"`, or the
 //! value itself.
 
+pub mod seal;
+pub mod sealed_job;
+
 use std::path::{Path, PathBuf};
 
 use serde::de::{self, Deserializer, MapAccess, Visitor};

@@ -125,6 +125,23 @@ impl Served {
         self.send(req).await
     }
 
+    /// Any request with `token` and a raw body (a plugin upload).
+    pub async fn request_bytes(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Vec<u8>,
+    ) -> (StatusCode, Value) {
+        let req = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(token)
+            .header("Content-Type", "application/wasm")
+            .body(body);
+        self.send(req).await
+    }
+
     /// POST a JSON body with the token.
     pub async fn post_json(&self, path: &str, body: &Value) -> (StatusCode, Value) {
         self.send(

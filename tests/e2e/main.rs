@@ -55,6 +55,7 @@ mod scope;
 mod script;
 mod signing;
 mod tenant_fairness;
+mod tenant_admin;
 mod tenant_quotas;
 mod tenant_tokens;
 mod tenants;

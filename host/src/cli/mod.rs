@@ -15,6 +15,7 @@ mod logging;
 mod new_plugin;
 mod output;
 mod plugins;
+mod tenants;
 mod verify;
 
 use std::path::PathBuf;
@@ -94,6 +95,12 @@ enum Command {
     Plugins {
         #[command(subcommand)]
         command: plugins::PluginsCommand,
+    },
+    /// Tenants of a running daemon, through its admin API: list, show,
+    /// create, set (licenses, disabled, a new token), delete.
+    Tenants {
+        #[command(subcommand)]
+        command: tenants::TenantsCommand,
     },
     /// Past runs; `runs show ID` for one in detail.
     Runs {
@@ -326,6 +333,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Plugins { command } => {
             return plugins::run(command, &cli.config, json).await;
+        }
+        Command::Tenants { command } => {
+            return tenants::run(command, json).await;
         }
         Command::Runs {
             command,

@@ -32,6 +32,12 @@ pub struct ServerConfig {
     pub lease_seconds: u64,
     /// How often a running job's lease is renewed (below `lease_seconds`).
     pub lease_heartbeat_seconds: u64,
+    /// The key that seals secrets given through the API (a file of mode
+    /// 0600 holding 32 bytes in base64 or hex); `USERSYNC_SECRET_KEY` wins.
+    pub secret_key_file: Option<std::path::PathBuf>,
+    /// Where tenants made through the API keep their files: a job's
+    /// `input_dir` (and CA files) must be under `<this>/<tenant>/`.
+    pub tenant_files_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -44,6 +50,8 @@ impl Default for ServerConfig {
             node: None,
             lease_seconds: 30,
             lease_heartbeat_seconds: 5,
+            secret_key_file: None,
+            tenant_files_dir: None,
         }
     }
 }

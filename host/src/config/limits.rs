@@ -7,7 +7,7 @@ use anyhow::{bail, Result};
 use serde::Deserialize;
 
 /// What one plugin instance (and one run's read) may use.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
     /// Linear memory per instance.

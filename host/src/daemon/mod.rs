@@ -11,6 +11,7 @@ pub mod api;
 mod fair;
 pub mod jobs;
 mod lease;
+pub mod managed;
 pub mod metrics;
 mod plugins;
 pub mod quota;
@@ -68,6 +69,14 @@ pub struct Daemon {
     config_status: Mutex<ConfigStatus>,
     /// Digests of the API tokens in force (operator and tenants).
     tokens: ArcSwap<api::auth::Tokens>,
+    /// The config file as loaded, before the API's tenants are merged in.
+    file_config: Mutex<Arc<Config>>,
+    /// Tenants, jobs and plugins made through the API, as last read.
+    managed: Mutex<Arc<crate::store::Managed>>,
+    /// One refresh of the managed state at a time.
+    managed_refresh: tokio::sync::Mutex<()>,
+    /// Seals secrets given through the API; `None`: such secrets are refused.
+    pub seal_key: Option<crate::secret::seal::SealKey>,
     /// The address the API is bound to.
     pub listen: SocketAddr,
     /// This node's name (`server.node`) in leases, run records and metrics.
@@ -111,6 +120,15 @@ pub async fn serve(opts: ServeOptions) -> Result<bool> {
              (e.g. token = {{ env = \"USERSYNC_API_TOKEN\" }}) or USERSYNC_API_TOKEN, or listen on 127.0.0.1"
         );
     }
+    let seal_key = crate::secret::seal::SealKey::load(
+        config
+            .server
+            .secret_key_file
+            .as_ref()
+            .map(|f| config.resolve(f))
+            .as_deref(),
+    )?;
+    let file_config = Arc::new(config.clone());
     let plugins_dir = config.resolve(&config.plugins.dir);
     let grace = Duration::from_secs(config.server.shutdown_grace_seconds);
     let node = config.server.node_name();
@@ -137,6 +155,10 @@ pub async fn serve(opts: ServeOptions) -> Result<bool> {
         }),
         config_path,
         tokens: ArcSwap::from_pointee(tokens),
+        file_config: Mutex::new(file_config),
+        managed: Mutex::new(Arc::default()),
+        managed_refresh: tokio::sync::Mutex::new(()),
+        seal_key,
         listen,
         node,
         store_up: AtomicBool::new(true),
@@ -161,6 +183,13 @@ pub async fn serve(opts: ServeOptions) -> Result<bool> {
     let config_watch = watch::Watch::new(config_dir, false)?;
     tokio::spawn(reload::watch(daemon.clone(), config_watch));
     tokio::spawn(store_watch::watch(daemon.clone()));
+    // After the plugin watcher starts, so it sees the uploaded plugin files
+    // this writes; before the scheduler, so it schedules the API's jobs.
+    daemon
+        .refresh_managed()
+        .await
+        .context("cannot read the tenants made through the API from the store")?;
+    tokio::spawn(managed::poll(daemon.clone()));
     let scheduler = tokio::spawn(scheduler::run(daemon.clone()));
 
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();

@@ -43,13 +43,12 @@ pub(super) fn reload(daemon: &Daemon, why: &str) {
     match load(daemon) {
         Ok(config) => {
             let jobs = config.jobs.len();
-            daemon.host.set_config(config);
+            daemon.set_file_config(config);
             let mut status = super::lock(&daemon.config_status);
             status.loaded_at = Utc::now();
             status.last_error = None;
             status.last_error_at = None;
             drop(status);
-            daemon.wake.notify_one();
             tracing::info!(
                 "{why}: config reloaded from {}, {jobs} jobs",
                 daemon.config_path.display()
@@ -69,7 +68,7 @@ pub(super) fn reload(daemon: &Daemon, why: &str) {
 /// The new config, if it is valid and needs no restart.
 fn load(daemon: &Daemon) -> Result<Config> {
     let new = Config::load(&daemon.config_path)?;
-    let old = daemon.host.config();
+    let old = daemon.file_config();
     if new.store_url() != old.store_url() {
         bail!("store.url changed: restart `usersync serve` to switch stores");
     }
@@ -87,8 +86,8 @@ fn load(daemon: &Daemon) -> Result<Config> {
     if new.plugin_policy() != old.plugin_policy() {
         bail!("plugins.builtins, require_signature or trusted_keys changed (globally or for a tenant): restart `usersync serve` to check every plugin file under the new rule");
     }
-    let tokens = super::api::auth::resolve_tokens(&new)?;
-    if !tokens.has_operator() && !daemon.listen.ip().is_loopback() {
+    let has_operator = super::api::auth::resolve_tokens(&new)?.has_operator();
+    if !has_operator && !daemon.listen.ip().is_loopback() {
         bail!(
             "server.token is required while the API listens on {}, which is not a loopback address",
             daemon.listen
@@ -101,6 +100,6 @@ fn load(daemon: &Daemon) -> Result<Config> {
             daemon.listen
         );
     }
-    daemon.set_tokens(tokens);
+    // Tokens are set, with the managed tenants', when the config is served.
     Ok(new)
 }

@@ -68,7 +68,7 @@ impl Watch {
                 for p in &quiet {
                     self.pending.remove(p);
                 }
-                return Some(quiet);
+                return Some(with_contents(quiet));
             }
             let deadline = self.pending.values().min().map(|at| *at + DEBOUNCE);
             tokio::select! {
@@ -79,6 +79,32 @@ impl Watch {
             }
         }
     }
+}
+
+/// `paths` plus, for each folder among them, the files already inside it
+/// (two levels down, e.g. `tenants/<t>/x.wasm`): inotify watches a new
+/// folder only once it is reported, so a file renamed into it a moment
+/// after it was made raises no event of its own.
+fn with_contents(paths: Vec<PathBuf>) -> Vec<PathBuf> {
+    fn walk(dir: &Path, depth: u32, out: &mut Vec<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for path in entries.flatten().map(|e| e.path()) {
+            if path.is_dir() {
+                if depth > 0 {
+                    walk(&path, depth - 1, out);
+                }
+            } else if !out.contains(&path) {
+                out.push(path);
+            }
+        }
+    }
+    let mut out = paths.clone();
+    for p in paths.iter().filter(|p| p.is_dir()) {
+        walk(p, 1, &mut out);
+    }
+    out
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

@@ -195,6 +195,19 @@ impl Registry {
         }
     }
 
+    /// Check `bytes` exactly as a file at `path` in `tenant`'s folder
+    /// would be checked (signature rule, then validation), without
+    /// installing it: what an upload through the API must pass.
+    pub fn check(
+        &self,
+        rt: &Runtime,
+        path: &Path,
+        bytes: &[u8],
+        tenant: Option<&str>,
+    ) -> Result<LoadedPlugin, PluginError> {
+        check_bytes(rt, &self.policy, path, bytes, tenant)
+    }
+
     /// Serve, from the folder `dir` of one scope, every plugin name that
     /// nothing serves now (the highest valid version of it).
     fn refill(&mut self, rt: &Runtime, dir: &Path, tenant: Option<&str>) {
@@ -343,12 +356,23 @@ fn load_file(
         path: path.to_path_buf(),
         reason: format!("cannot read the file: {e}"),
     })?;
+    check_bytes(rt, policy, path, &bytes, tenant)
+}
+
+/// The checks of [`load_file`] on bytes that are not in the folder yet.
+fn check_bytes(
+    rt: &Runtime,
+    policy: &PluginPolicy,
+    path: &Path,
+    bytes: &[u8],
+    tenant: Option<&str>,
+) -> Result<LoadedPlugin, PluginError> {
     let verdict = signature::verify(&bytes, &policy.all_keys());
     admit(&verdict, policy.trust(tenant)).map_err(|reason| PluginError {
         path: path.to_path_buf(),
         reason,
     })?;
-    let mut plugin = rt.load_bytes(path, &bytes, Origin::File)?;
+    let mut plugin = rt.load_bytes(path, bytes, Origin::File)?;
     plugin.signature = verdict;
     Ok(plugin)
 }

@@ -59,6 +59,25 @@ impl Tokens {
     pub fn has_operator(&self) -> bool {
         self.operator.is_some()
     }
+
+    /// Accept `digest` as `tenant`'s token (a tenant made through the API);
+    /// `false`, and not accepted, if it equals another token or there is no
+    /// operator token (then every request is the operator's anyway).
+    pub(crate) fn add_tenant(&mut self, tenant: String, digest: [u8; 32]) -> bool {
+        if self.operator.is_none()
+            || self.operator == Some(digest)
+            || self.tenants.iter().any(|(_, t)| *t == digest)
+        {
+            return false;
+        }
+        self.tenants.push((tenant, digest));
+        true
+    }
+
+    /// Whether `digest` is any token in force.
+    pub(crate) fn knows(&self, digest: &[u8; 32]) -> bool {
+        self.operator.as_ref() == Some(digest) || self.tenants.iter().any(|(_, t)| t == digest)
+    }
 }
 
 /// The API token: `USERSYNC_API_TOKEN` if set, else `server.token`.
@@ -113,7 +132,7 @@ pub fn resolve_tokens(config: &Config) -> Result<Tokens> {
     Ok(tokens)
 }
 
-fn digest(token: &str) -> [u8; 32] {
+pub(crate) fn digest(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 

@@ -12,6 +12,9 @@ pub mod openapi;
 mod plugins;
 mod preview;
 mod runs;
+mod tenant_jobs;
+mod tenant_plugins;
+mod tenants;
 mod verify;
 
 use std::sync::Arc;
@@ -21,7 +24,7 @@ use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::request::Parts;
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, MethodRouter};
+use axum::routing::{get, post, put, MethodRouter};
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -42,7 +45,27 @@ pub fn protected_routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
         ("/jobs/{id}/run", post(jobs::run)),
         ("/jobs/{id}/test-connection", post(jobs::test_connection)),
         ("/tenants/{tenant}/jobs", get(jobs::list_tenant)),
-        ("/tenants/{tenant}/jobs/{id}", get(jobs::get)),
+        ("/tenants", get(tenants::list).post(tenants::create)),
+        (
+            "/tenants/{tenant}",
+            get(tenants::get)
+                .patch(tenants::update)
+                .delete(tenants::delete),
+        ),
+        (
+            "/tenants/{tenant}/jobs/{id}",
+            get(jobs::get)
+                .put(tenant_jobs::put)
+                .delete(tenant_jobs::delete),
+        ),
+        (
+            "/tenants/{tenant}/plugins/{name}",
+            put(tenant_plugins::put)
+                .delete(tenant_plugins::delete)
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    tenant_plugins::MAX_PLUGIN_BYTES,
+                )),
+        ),
         ("/tenants/{tenant}/jobs/{id}/run", post(jobs::run)),
         (
             "/tenants/{tenant}/jobs/{id}/test-connection",
@@ -139,6 +162,12 @@ async fn json_errors(res: Response) -> Response {
         }
     }
     out
+}
+
+/// The answer to a DELETE: what was deleted.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Deleted {
+    pub deleted: String,
 }
 
 /// An error answer: `{"error": message}` with a status.

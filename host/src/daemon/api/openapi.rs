@@ -4,7 +4,10 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{directory, health, jobs, plugins, preview, runs, verify, ErrorBody};
+use super::{
+    directory, health, jobs, plugins, preview, runs, tenant_jobs, tenant_plugins, tenants, verify,
+    ErrorBody,
+};
 use crate::daemon::jobs::{LastRun, NextRun, Running, Trigger};
 use crate::engine::{RunMode, RunOutcome};
 use crate::store::{GroupRow, UserRow};
@@ -23,6 +26,8 @@ use crate::store::{GroupRow, UserRow};
         plugins::list, preview::preview,
         directory::users, directory::groups,
         verify::verify_password,
+        tenants::list, tenants::get, tenants::create, tenants::update, tenants::delete,
+        tenant_jobs::put, tenant_jobs::delete, tenant_plugins::put, tenant_plugins::delete,
     ),
     components(schemas(
         ErrorBody, health::Health, health::HealthDetails,
@@ -32,6 +37,9 @@ use crate::store::{GroupRow, UserRow};
         plugins::PluginsView, plugins::PluginView, plugins::RefusedFile,
         directory::UsersPage, directory::GroupsPage, UserRow, GroupRow,
         verify::VerifyRequest, crate::sync::PasswordCheck,
+        tenants::TenantView, tenants::NewTenant, tenants::TenantChange,
+        tenant_jobs::JobDefinition, tenant_jobs::JobBody, tenant_plugins::UploadedPlugin,
+        super::Deleted,
     )),
     modifiers(&BearerAuth),
 )]
