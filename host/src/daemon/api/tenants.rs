@@ -219,9 +219,17 @@ pub async fn update(
     State(d): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(tenant): Path<String>,
-    ApiJson(change): ApiJson<TenantChange>,
+    body: axum::body::Bytes,
 ) -> Result<Json<TenantView>, ApiError> {
     operator_only(&caller, Some(&tenant))?;
+    // Read after the caller is checked: another tenant's name gets the
+    // same 404 whatever the body holds.
+    let change: TenantChange = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("the body is not a tenant change ({e}); the API is described at /openapi.json"),
+        )
+    })?;
     let mut stored = stored_tenant(&d, &tenant)?;
     let mut shown = None;
     if change.token.is_some() || change.new_token {
