@@ -69,7 +69,9 @@ pub async fn run(command: TenantsCommand, json_out: bool) -> Result<ExitCode> {
     use reqwest::Method;
     let (server, method, path, body) = match command {
         TenantsCommand::List { server } => (server, Method::GET, "/tenants".to_string(), None),
-        TenantsCommand::Show { id, server } => (server, Method::GET, format!("/tenants/{id}"), None),
+        TenantsCommand::Show { id, server } => {
+            (server, Method::GET, format!("/tenants/{id}"), None)
+        }
         TenantsCommand::Create {
             id,
             licenses,
@@ -127,9 +129,16 @@ fn seats(pairs: &[String]) -> Result<BTreeMap<String, u32>> {
         .collect()
 }
 
-async fn call(s: &Server, method: reqwest::Method, path: &str, body: Option<&Value>) -> Result<Value> {
+async fn call(
+    s: &Server,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<&Value>,
+) -> Result<Value> {
     let url = format!("{}{path}", s.server.trim_end_matches('/'));
-    let mut req = reqwest::Client::new().request(method, &url).bearer_auth(&s.token);
+    let mut req = reqwest::Client::new()
+        .request(method, &url)
+        .bearer_auth(&s.token);
     if let Some(b) = body {
         req = req.json(b);
     }
@@ -168,8 +177,18 @@ fn print(answer: &Value) -> Result<()> {
             t["id"].as_str().unwrap_or_default(),
             t["defined_in"].as_str().unwrap_or_default(),
             licenses.join(", "),
-            t["jobs"].as_array().into_iter().flatten().filter_map(Value::as_str).collect::<Vec<_>>().join(", "),
-            if t["disabled"] == true { "  DISABLED" } else { "" }
+            t["jobs"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(", "),
+            if t["disabled"] == true {
+                "  DISABLED"
+            } else {
+                ""
+            }
         )?;
         if let Some(token) = t["token"].as_str() {
             outln!("token (shown once, keep it): {token}")?;

@@ -151,13 +151,28 @@ mod tests {
         let c = config();
         let ok = json!({"connector": "csv", "sync": {"license_kind": "standard"}});
         assert_eq!(check_job(&c, "acme", "people", &ok).unwrap().tenant, "acme");
-        let e = check_job(&c, "acme", "p", &json!({"connector": "csv", "sync": {"max_rejected_percent": 400}}));
+        let e = check_job(
+            &c,
+            "acme",
+            "p",
+            &json!({"connector": "csv", "sync": {"max_rejected_percent": 400}}),
+        );
         assert!(format!("{:#}", e.unwrap_err()).starts_with("jobs.sync.max_rejected_percent = 400"));
         let e = check_job(&c, "acme", "p", &json!({"connector": "csv", "sorce": {}}));
         assert!(format!("{:#}", e.unwrap_err()).contains("sorce"));
-        let e = check_job(&c, "acme", "p", &json!({"connector": "csv", "source": {"path": 1}, "grants": {"http": "x"}}));
+        let e = check_job(
+            &c,
+            "acme",
+            "p",
+            &json!({"connector": "csv", "source": {"path": 1}, "grants": {"http": "x"}}),
+        );
         assert!(format!("{:#}", e.unwrap_err()).starts_with("jobs.grants.http"));
-        let e = check_job(&c, "acme", "p", &json!({"connector": "csv", "tenant": "globex"}));
+        let e = check_job(
+            &c,
+            "acme",
+            "p",
+            &json!({"connector": "csv", "tenant": "globex"}),
+        );
         assert!(format!("{:#}", e.unwrap_err()).contains("differs"));
     }
 
@@ -169,7 +184,9 @@ mod tests {
         assert_eq!(body["grants"]["input_dir"], "/srv/tenants/acme/data");
         for bad in ["../globex/data", "/etc", "/srv/tenants/globex"] {
             let mut body = json!({"grants": {"input_dir": bad}});
-            let e = confine_paths(&c, "acme", &mut body).unwrap_err().to_string();
+            let e = confine_paths(&c, "acme", &mut body)
+                .unwrap_err()
+                .to_string();
             assert!(e.contains("outside this tenant's files"), "{e}");
         }
         assert!(check_tenant_id("acme-1").is_ok());

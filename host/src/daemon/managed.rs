@@ -83,7 +83,12 @@ impl Daemon {
             if file_sha256(&path).as_deref() == Some(p.sha256.as_str()) {
                 continue;
             }
-            let Some(bytes) = self.host.store.managed_plugin_bytes(&p.tenant, &p.name).await? else {
+            let Some(bytes) = self
+                .host
+                .store
+                .managed_plugin_bytes(&p.tenant, &p.name)
+                .await?
+            else {
                 continue; // deleted meanwhile: the next refresh removes it
             };
             std::fs::create_dir_all(&dir)
@@ -141,7 +146,10 @@ pub fn merge(
     let mut enabled = HashSet::new();
     for t in &managed.tenants {
         if file.tenant(&t.id).is_some() {
-            tracing::warn!("tenant {:?} made through the API is also in the config file; the file's is served", t.id);
+            tracing::warn!(
+                "tenant {:?} made through the API is also in the config file; the file's is served",
+                t.id
+            );
             continue;
         }
         let licenses: BTreeMap<String, u32> = serde_json::from_str(&t.licenses).unwrap_or_default();
@@ -168,9 +176,16 @@ pub fn merge(
         }
     }
     for j in &managed.jobs {
-        let key_in_file = file.jobs.iter().any(|f| f.tenant == j.tenant && f.id == j.id);
+        let key_in_file = file
+            .jobs
+            .iter()
+            .any(|f| f.tenant == j.tenant && f.id == j.id);
         let tenant_ok = enabled.contains(j.tenant.as_str())
-            || (file.tenant(&j.tenant).is_some() && !managed.tenants.iter().any(|t| t.id == j.tenant && t.disabled));
+            || (file.tenant(&j.tenant).is_some()
+                && !managed
+                    .tenants
+                    .iter()
+                    .any(|t| t.id == j.tenant && t.disabled));
         if key_in_file || !tenant_ok {
             continue;
         }
@@ -203,7 +218,9 @@ fn tokens(file: &Config, managed: Vec<(String, [u8; 32])>) -> Result<Tokens> {
 }
 
 fn file_sha256(path: &Path) -> Option<String> {
-    std::fs::read(path).ok().map(|b| hex::encode(Sha256::digest(&b)))
+    std::fs::read(path)
+        .ok()
+        .map(|b| hex::encode(Sha256::digest(&b)))
 }
 
 /// Every `*.uploaded.wasm` in `tenants/*/`.
@@ -215,8 +232,9 @@ fn uploaded_files(tenants: &Path) -> Vec<PathBuf> {
         .filter_map(|d| std::fs::read_dir(d.path()).ok())
         .flat_map(|files| files.flatten().map(|f| f.path()))
         .filter(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().ends_with(UPLOADED) && !n.to_string_lossy().starts_with('.'))
+            p.file_name().is_some_and(|n| {
+                n.to_string_lossy().ends_with(UPLOADED) && !n.to_string_lossy().starts_with('.')
+            })
         })
         .collect()
 }

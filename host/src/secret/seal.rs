@@ -62,7 +62,9 @@ impl SealKey {
                     .filter(|b| b.len() == 32)
             })
             .ok_or_else(|| {
-                anyhow!("the secret key must be 32 bytes written as base64 or hex; {HOW_TO_SET_A_KEY}")
+                anyhow!(
+                    "the secret key must be 32 bytes written as base64 or hex; {HOW_TO_SET_A_KEY}"
+                )
             })?;
         Ok(SealKey(ChaCha20Poly1305::new(Key::from_slice(&bytes))))
     }

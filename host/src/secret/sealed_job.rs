@@ -157,10 +157,19 @@ mod tests {
 
     #[test]
     fn references_and_keyless_nodes_are_refused() {
-        for s in [json!("env:HOME"), json!("file:/etc/shadow"), json!({"env": "HOME"})] {
+        for s in [
+            json!("env:HOME"),
+            json!("file:/etc/shadow"),
+            json!({"env": "HOME"}),
+        ] {
             let body = json!({"secrets": {"api": s}});
-            let e = seal(Some(&key()), "a", "j", &body, None).unwrap_err().to_string();
-            assert!(e.contains("jobs.secrets.api") && e.contains("not taken"), "{e}");
+            let e = seal(Some(&key()), "a", "j", &body, None)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("jobs.secrets.api") && e.contains("not taken"),
+                "{e}"
+            );
         }
         let e = seal(None, "a", "j", &json!({"secrets": {"api": "x"}}), None)
             .unwrap_err()

@@ -224,11 +224,13 @@ impl Store {
     /// The bytes of a tenant plugin, if it is still stored.
     pub async fn managed_plugin_bytes(&self, tenant: &str, name: &str) -> Result<Option<Vec<u8>>> {
         Ok(on_pool!(&self.backend, |p| {
-            sqlx::query_scalar("SELECT wasm FROM managed_plugins WHERE tenant_id = $1 AND name = $2")
-                .bind(tenant)
-                .bind(name)
-                .fetch_optional(p)
-                .await?
+            sqlx::query_scalar(
+                "SELECT wasm FROM managed_plugins WHERE tenant_id = $1 AND name = $2",
+            )
+            .bind(tenant)
+            .bind(name)
+            .fetch_optional(p)
+            .await?
         }))
     }
 

@@ -71,7 +71,10 @@ fn tenant_of(d: &Daemon, caller: &Caller, path: &JobPath) -> Result<String, ApiE
             "no tenant {tenant:?}; make it with POST /tenants"
         )));
     }
-    if d.file_config().job_by_key(&JobKey::new(&tenant, &path.id)).is_some() {
+    if d.file_config()
+        .job_by_key(&JobKey::new(&tenant, &path.id))
+        .is_some()
+    {
         return Err(in_file(d, &format!("job {tenant}/{}", path.id)));
     }
     Ok(tenant)

@@ -110,8 +110,18 @@ fn view(d: &Daemon, id: &str, token: Option<String>) -> Option<TenantView> {
             Some(t) => t.token.is_some(),
             None => stored.is_some_and(|t| t.token_sha256.is_some()),
         },
-        jobs: config.jobs.iter().filter(|j| j.tenant == id).map(|j| j.id.clone()).collect(),
-        plugins: managed.plugins.iter().filter(|p| p.tenant == id).map(|p| p.name.clone()).collect(),
+        jobs: config
+            .jobs
+            .iter()
+            .filter(|j| j.tenant == id)
+            .map(|j| j.id.clone())
+            .collect(),
+        plugins: managed
+            .plugins
+            .iter()
+            .filter(|p| p.tenant == id)
+            .map(|p| p.name.clone())
+            .collect(),
         token,
     })
 }
@@ -123,7 +133,10 @@ fn no_tenant(id: &str) -> ApiError {
 #[utoipa::path(get, path = "/tenants", tag = "tenants",
     responses((status = 200, description = "Every tenant (a tenant token: its own)", body = [TenantView])),
     security(("bearer" = [])))]
-pub async fn list(State(d): State<AppState>, Extension(caller): Extension<Caller>) -> Json<Vec<TenantView>> {
+pub async fn list(
+    State(d): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> Json<Vec<TenantView>> {
     let config = d.host.config();
     Json(
         config
@@ -147,7 +160,9 @@ pub async fn get(
     if !caller.sees(&tenant) {
         return Err(hidden_tenant(&tenant));
     }
-    view(&d, &tenant, None).map(Json).ok_or_else(|| no_tenant(&tenant))
+    view(&d, &tenant, None)
+        .map(Json)
+        .ok_or_else(|| no_tenant(&tenant))
 }
 
 /// The token to keep: the one given (checked) or a new one (returned).
@@ -157,18 +172,25 @@ fn token(d: &Daemon, given: Option<String>) -> Result<(String, Option<String>), 
         return Err(unprocessable("tenant tokens need an operator token: set server.token or USERSYNC_API_TOKEN first (without one every request is the operator's)"));
     }
     let (token, shown) = match given {
-        Some(t) if t.trim().len() < 16 => return Err(unprocessable("token is too short: use at least 16 characters")),
+        Some(t) if t.trim().len() < 16 => {
+            return Err(unprocessable(
+                "token is too short: use at least 16 characters",
+            ))
+        }
         Some(t) => (t.trim().to_string(), None),
         None => {
             let mut bytes = [0u8; 24];
-            getrandom::getrandom(&mut bytes).map_err(|e| anyhow::anyhow!("no random source: {e}"))?;
+            getrandom::getrandom(&mut bytes)
+                .map_err(|e| anyhow::anyhow!("no random source: {e}"))?;
             let t = format!("ust_{}", hex::encode(bytes));
             (t.clone(), Some(t))
         }
     };
     let sha = digest(&token);
     if d.tokens.load().knows(&sha) {
-        return Err(unprocessable_msg("this token is in use already: give every tenant, and the operator, a token of its own"));
+        return Err(unprocessable_msg(
+            "this token is in use already: give every tenant, and the operator, a token of its own",
+        ));
     }
     Ok((hex::encode(sha), shown))
 }
@@ -189,8 +211,16 @@ pub async fn create(
     if d.file_config().tenant(&new.id).is_some() {
         return Err(in_file(&d, &new.id));
     }
-    if d.host.config().tenant(&new.id).is_some() || d.managed().tenants.iter().any(|t| t.id == new.id) {
-        return Err(ApiError::new(StatusCode::CONFLICT, format!("tenant {:?} exists already; PATCH /tenants/{} changes it", new.id, new.id)));
+    if d.host.config().tenant(&new.id).is_some()
+        || d.managed().tenants.iter().any(|t| t.id == new.id)
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "tenant {:?} exists already; PATCH /tenants/{} changes it",
+                new.id, new.id
+            ),
+        ));
     }
     let limits = limits_json(new.limits.as_ref())?;
     let (token_sha256, shown) = token(&d, new.token)?;
@@ -248,7 +278,9 @@ pub async fn update(
     }
     d.host.store.put_managed_tenant(&stored, false).await?;
     d.refresh_managed().await?;
-    view(&d, &tenant, shown).map(Json).ok_or_else(|| no_tenant(&tenant))
+    view(&d, &tenant, shown)
+        .map(Json)
+        .ok_or_else(|| no_tenant(&tenant))
 }
 
 #[utoipa::path(delete, path = "/tenants/{tenant}", tag = "tenants",
