@@ -55,6 +55,8 @@ mod scope;
 mod script;
 mod signing;
 mod tenant_admin;
+mod tenant_admin_env;
+mod tenant_admin_tokens;
 mod tenant_fairness;
 mod tenant_quotas;
 mod tenant_tokens;

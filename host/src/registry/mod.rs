@@ -367,7 +367,7 @@ fn check_bytes(
     bytes: &[u8],
     tenant: Option<&str>,
 ) -> Result<LoadedPlugin, PluginError> {
-    let verdict = signature::verify(&bytes, &policy.all_keys());
+    let verdict = signature::verify(bytes, &policy.all_keys());
     admit(&verdict, policy.trust(tenant)).map_err(|reason| PluginError {
         path: path.to_path_buf(),
         reason,
