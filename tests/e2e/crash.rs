@@ -189,7 +189,7 @@ async fn a_sigkilled_cli_sync_is_recorded_interrupted_by_the_next_process() {
 }
 
 /// A run row as a live process elsewhere would have written it.
-fn running_record(id: &str) -> RunRecord {
+pub fn running_record(id: &str) -> RunRecord {
     RunRecord {
         id: id.into(),
         tenant_id: "default".into(),

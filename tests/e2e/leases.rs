@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use usersync_host::engine::{Plan, RunMode, RunOutcome};
+use usersync_host::engine::Plan;
 use usersync_host::store::{ApplyContext, LeaseClaim, RunRecord, Slot, Store, Take};
 
 use crate::daemon_env::{flip_env, Served, PATIENCE};
@@ -27,22 +27,8 @@ fn claim(node: &str, lease: Duration) -> LeaseClaim {
 
 fn running(id: &str, node: &str) -> RunRecord {
     RunRecord {
-        id: id.into(),
-        tenant_id: "default".into(),
-        job_id: "people".into(),
-        mode: RunMode::Full,
-        dry_run: false,
-        started_at: "2026-01-01T00:00:00.000Z".into(),
-        finished_at: None,
-        duration_ms: None,
-        outcome: RunOutcome::Running,
-        message: None,
-        counts: None,
-        errors: None,
-        warnings: None,
-        connector_version: None,
-        mapper_versions: None,
         node: Some(node.into()),
+        ..crate::crash::running_record(id)
     }
 }
 

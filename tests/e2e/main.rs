@@ -13,6 +13,7 @@ mod cli;
 mod cloud_env;
 mod cloud_graph;
 mod cloud_okta;
+mod cluster;
 mod conformance;
 mod crash;
 mod csv_sync;
