@@ -217,16 +217,21 @@ pub fn runs(runs: &[RunRecord], json: bool) -> Result<()> {
     if json {
         return print_json(&runs);
     }
-    let mut t = table(&[
-        "id", "tenant", "job", "mode", "started", "ms", "outcome", "counts",
-    ]);
+    // The node column appears once several nodes (or a daemon) ran something.
+    let nodes = runs.iter().any(|r| r.node.is_some());
+    let mut header = vec!["id", "tenant", "job", "mode", "started", "ms", "outcome"];
+    if nodes {
+        header.push("node");
+    }
+    header.push("counts");
+    let mut t = table(&header);
     for r in runs {
         let mode = if r.dry_run {
             format!("{} (dry)", r.mode)
         } else {
             r.mode.to_string()
         };
-        t.add_row(vec![
+        let mut row = vec![
             r.id[..8].to_string(),
             r.tenant_id.clone(),
             r.job_id.clone(),
@@ -234,8 +239,12 @@ pub fn runs(runs: &[RunRecord], json: bool) -> Result<()> {
             r.started_at.clone(),
             r.duration_ms.map(|d| d.to_string()).unwrap_or_default(),
             r.outcome.to_string(),
-            summary(r.counts.as_ref()),
-        ]);
+        ];
+        if nodes {
+            row.push(r.node.clone().unwrap_or_default());
+        }
+        row.push(summary(r.counts.as_ref()));
+        t.add_row(row);
     }
     outln!("{t}")?;
     Ok(())
