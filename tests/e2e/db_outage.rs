@@ -100,7 +100,12 @@ async fn postgres_going_away_mid_run_fails_the_run_and_the_daemon_reconnects_and
         "nothing applied"
     );
 
-    // The same daemon carries on: the next run applies everything.
+    // The same daemon carries on: the next run applies everything (once
+    // the failed run has also ended in the daemon, a moment after its record).
+    d.wait_for("the job to be idle", "/jobs/people", |j| {
+        j["status"] == "idle"
+    })
+    .await;
     let run = d.run("people", "").await;
     assert_eq!(run["outcome"], "succeeded", "{run}");
     assert_eq!(store.users(None).await.unwrap().len(), 30);
