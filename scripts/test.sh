@@ -12,7 +12,11 @@ cargo clippy --release -p usersync-host -p usersync-sdk -p cloud-servers -p user
 for pkg in usersync-csv usersync-graph usersync-okta usersync-ldap usersync-default-mapper contractor-mapper hostile-mapper hostile-connector scripted-connector sloppy-connector wrong-world flip-mapper; do
   cargo clippy --quiet --release --target wasm32-wasip2 -p "$pkg" -- -D warnings
 done
-cargo test --release -p usersync-host -p usersync-sdk
+# The host alone, so the PostgreSQL pass below reuses its build: with the SDK
+# in the same invocation, shared dependencies get other features and the host
+# (and wasmtime) would be compiled twice.
+cargo test --release -p usersync-host
+cargo test --release -p usersync-sdk
 cargo test --release -p usersync-csv -p usersync-graph -p usersync-okta -p usersync-ldap -p usersync-default-mapper -p cloud-servers
 # The end-to-end tests that exercise the store, again on PostgreSQL (a
 # throwaway cluster on loopback, a database per test; see docs/ARCHITECTURE.md
