@@ -92,14 +92,7 @@ async fn js_jsonl_connector_fetches_over_https_then_reads_changes_and_deletions(
         (c.created, c.groups_created, c.memberships_added),
         (4, 2, 4)
     );
-    let errors = report.run.errors.clone().unwrap().to_string();
-    assert!(errors.contains("people.jsonl line 3"), "{errors}");
-    assert!(errors.contains("not JSON"), "{errors}");
-    assert!(errors.contains("people.jsonl line 4"), "{errors}");
-    assert!(
-        errors.contains("no `id`: every line needs a unique id"),
-        "{errors}"
-    );
+    assert_bad_lines_rejected_by_number(&report);
     assert_eq!(env.groups_of("ada").await, ["Admins", "Staff"]);
 
     // The file changes: grace modified, linus added, alan marked deleted,
@@ -234,14 +227,7 @@ async fn python_jsonl_connector_reads_full_then_incremental_and_rejects_bad_line
         (c.created, c.groups_created, c.memberships_added),
         (3, 2, 4)
     );
-    let errors = report.run.errors.clone().unwrap().to_string();
-    assert!(errors.contains("people.jsonl line 3"), "{errors}");
-    assert!(errors.contains("not JSON"), "{errors}");
-    assert!(errors.contains("people.jsonl line 4"), "{errors}");
-    assert!(
-        errors.contains("no `id`: every line needs a unique id"),
-        "{errors}"
-    );
+    assert_bad_lines_rejected_by_number(&report);
 
     // Incremental: only the lines changed since the cursor, and a deletion.
     let grace = line(
@@ -269,4 +255,17 @@ async fn python_jsonl_connector_reads_full_then_incremental_and_rejects_bad_line
     let report = env.sync_full().await.unwrap();
     assert_eq!(report.run.mode.as_str(), "full");
     assert!(report.plan.is_noop(), "{:?}", report.plan.counts());
+}
+
+/// Both JSON-lines connectors read the same fixture: its line 3 is not JSON
+/// and its line 4 has no id, and each reject names its line.
+fn assert_bad_lines_rejected_by_number(report: &usersync_host::sync::RunReport) {
+    let errors = report.run.errors.clone().unwrap().to_string();
+    assert!(errors.contains("people.jsonl line 3"), "{errors}");
+    assert!(errors.contains("not JSON"), "{errors}");
+    assert!(errors.contains("people.jsonl line 4"), "{errors}");
+    assert!(
+        errors.contains("no `id`: every line needs a unique id"),
+        "{errors}"
+    );
 }
