@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use usersync_host::engine::Plan;
-use usersync_host::store::{ApplyContext, LeaseClaim, RunRecord, Slot, Store, Take};
+use usersync_host::store::{ApplyContext, LeaseClaim, RunQuota, RunRecord, Slot, Store, Take};
 
 use crate::daemon_env::{flip_env, Served, PATIENCE};
 use crate::env::{usersync, TestEnv};
@@ -39,7 +39,7 @@ async fn a_job_lease_is_held_by_one_node_renewed_released_and_taken_over_once_it
     let env = TestEnv::csv();
     let s = store(&env).await;
     let take = async |run: &str, c: &LeaseClaim| {
-        s.take_lease("default", "people", run, c, None)
+        s.take_lease("default", "people", run, c, None, RunQuota::default())
             .await
             .unwrap()
     };
@@ -130,7 +130,9 @@ async fn nodes_racing_for_one_lease_get_it_once() {
                 tokio::spawn(async move {
                     let c = claim(&format!("node-{}", i % 4), LONG);
                     let run = format!("run-{round}-{i}");
-                    let take = s.take_lease("default", &job, &run, &c, None).await;
+                    let take = s
+                        .take_lease("default", &job, &run, &c, None, RunQuota::default())
+                        .await;
                     (run, take.unwrap())
                 })
             })
@@ -161,7 +163,9 @@ async fn a_schedule_slot_runs_once_across_nodes() {
     let (t1, t2) = ("2026-01-01T10:00:00.000Z", "2026-01-01T10:15:00.000Z");
     let take = async |run: &str, node: &str, at| {
         let c = claim(node, LONG);
-        let taken = s.take_lease("default", "people", run, &c, slot(at)).await;
+        let taken = s
+            .take_lease("default", "people", run, &c, slot(at), RunQuota::default())
+            .await;
         s.release_lease("default", "people", run, node)
             .await
             .unwrap();
@@ -188,7 +192,9 @@ async fn a_schedule_slot_runs_once_across_nodes() {
     ));
     // Runs outside the schedule (API, retries) are not slots.
     let c = claim("node-a", LONG);
-    let manual = s.take_lease("default", "people", "a3", &c, None).await;
+    let manual = s
+        .take_lease("default", "people", "a3", &c, None, RunQuota::default())
+        .await;
     assert_eq!(manual.unwrap(), Take::Taken { abandoned: None });
 }
 

@@ -14,6 +14,7 @@ mod cloud_env;
 mod cloud_graph;
 mod cloud_okta;
 mod cluster;
+mod cluster_quotas;
 mod conformance;
 mod crash;
 mod csv_sync;

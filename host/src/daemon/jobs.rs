@@ -107,6 +107,9 @@ pub enum StartError {
     AlreadyRunning(Running),
     /// A tenant quota refused it; its run record says which.
     Quota(super::quota::QuotaRefusal),
+    /// A scheduled run waits: its tenant has `max_concurrent_runs` runs in
+    /// progress (on this node or others); it tries again shortly.
+    WaitingForQuota,
     ShuttingDown,
     /// Another node's run holds the job's lease.
     HeldElsewhere(crate::store::Holder),
@@ -189,13 +192,7 @@ impl Daemon {
             if let Some(r) = jobs.get(job).and_then(|s| s.running.clone()) {
                 return Err(StartError::AlreadyRunning(r));
             }
-            let now = Utc::now();
-            let refusal = self.quota_refusal(&jobs, job, &config.limits_for(&job.tenant), now);
             let state = jobs.entry(job.clone()).or_default();
-            if let Some((message, reopens)) = refusal {
-                let refused = self.refuse(state, job, trigger, opts, message, reopens, now);
-                return Err(StartError::Quota(refused));
-            }
             let running = Running {
                 run_id: uuid::Uuid::new_v4().to_string(),
                 trigger,
@@ -228,7 +225,7 @@ impl Daemon {
         next_before: Option<NextRun>,
     ) -> Result<(), StartError> {
         if let Err(refused) = self.take_lease(job, &running.run_id, opts.slot).await {
-            return Err(self.unreserve(job, refused, next_before));
+            return Err(self.unreserve(job, &running, opts, refused, next_before));
         }
         self.metrics.runs_in_progress.inc();
         let req = SyncRequest {

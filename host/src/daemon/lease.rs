@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::jobs::{scheduled_after, NextRun, StartError, Trigger};
+use super::jobs::{scheduled_after, NextRun, RunOptions, Running, StartError, Trigger};
 use super::Daemon;
 use crate::config::{JobConfig, JobKey};
-use crate::store::{Holder, LeaseClaim, Slot, Take};
+use crate::store::{Holder, LeaseClaim, QuotaHit, Slot, Take};
 
 /// Why this node may not start a run of a job now.
 #[derive(Debug, Clone)]
@@ -24,6 +24,8 @@ pub enum Refused {
     SlotDone { last_slot: String },
     /// The store's database did not answer.
     StoreDown(String),
+    /// The tenant is at a run quota, counted across the nodes.
+    Quota(QuotaHit),
 }
 
 /// A scheduled run's slot as the lease row stores it, and the earliest
@@ -64,10 +66,11 @@ impl Daemon {
             _ => None,
         };
         let slot = bounds.as_ref().map(|(at, floor)| Slot { at, floor });
+        let quota = super::quota::run_quota(&config.limits_for(&key.tenant));
         let take = self
             .host
             .store
-            .take_lease(&key.tenant, &key.job, run_id, &self.claim(), slot)
+            .take_lease(&key.tenant, &key.job, run_id, &self.claim(), slot, quota)
             .await;
         match take {
             Ok(Take::Taken { abandoned }) => {
@@ -86,6 +89,7 @@ impl Daemon {
             }
             Ok(Take::Held(holder)) => Err(Refused::Held(holder)),
             Ok(Take::SlotDone { last_slot }) => Err(Refused::SlotDone { last_slot }),
+            Ok(Take::Quota(hit)) => Err(Refused::Quota(hit)),
             Err(e) => {
                 let why = format!("{e:#}");
                 if crate::store::lost_connection(&e) {
@@ -115,9 +119,13 @@ impl Daemon {
     }
 
     /// Undo a run's reservation its lease refused; plan the job's next run.
+    /// A quota's refusal is recorded, except a scheduled run waiting for a
+    /// place under `max_concurrent_runs`: it tries again a heartbeat later.
     pub(super) fn unreserve(
         &self,
         key: &JobKey,
+        running: &Running,
+        opts: RunOptions,
         refused: Refused,
         next_before: Option<NextRun>,
     ) -> StartError {
@@ -125,25 +133,49 @@ impl Daemon {
         let mut jobs = super::lock(&self.jobs);
         let state = jobs.entry(key.clone()).or_default();
         state.running = None;
-        state.next = match (&refused, config.job_by_key(key)) {
-            // Due again once the database answers (not in a tight loop).
-            (Refused::StoreDown(_), _) => next_before.map(|n| NextRun {
-                at: n.at.max(super::jobs::after(
+        let heartbeat = Duration::from_secs(config.server.lease_heartbeat_seconds);
+        let error = match refused {
+            Refused::Quota(QuotaHit::Concurrent { .. }) if running.trigger != Trigger::Api => {
+                state.next = Some(NextRun {
+                    at: super::jobs::after(Utc::now(), heartbeat),
+                    trigger: running.trigger,
+                });
+                StartError::WaitingForQuota
+            }
+            Refused::Quota(hit) => {
+                let (message, reopens) = super::quota::refusal(&key.tenant, hit);
+                let refusal = self.refuse(
+                    state,
+                    key,
+                    running.trigger,
+                    opts,
+                    message,
+                    reopens,
                     Utc::now(),
-                    Duration::from_secs(config.server.lease_heartbeat_seconds),
-                )),
-                ..n
-            }),
-            (_, Some(job)) => Self::next_after_refusal(job, &refused),
-            (_, None) => None,
+                );
+                StartError::Quota(refusal)
+            }
+            // Due again once the database answers (not in a tight loop).
+            Refused::StoreDown(why) => {
+                state.next = next_before.map(|n| NextRun {
+                    at: n.at.max(super::jobs::after(Utc::now(), heartbeat)),
+                    ..n
+                });
+                StartError::StoreDown(why)
+            }
+            refused => {
+                state.next = config
+                    .job_by_key(key)
+                    .and_then(|job| Self::next_after_refusal(job, &refused));
+                match refused {
+                    Refused::Held(holder) => StartError::HeldElsewhere(holder),
+                    _ => StartError::SlotDone,
+                }
+            }
         };
         drop(jobs);
         self.run_ended.notify_waiters();
-        match refused {
-            Refused::Held(holder) => StartError::HeldElsewhere(holder),
-            Refused::SlotDone { .. } => StartError::SlotDone,
-            Refused::StoreDown(why) => StartError::StoreDown(why),
-        }
+        error
     }
 
     /// Renew the lease of `run_id` every `server.lease_heartbeat_seconds`

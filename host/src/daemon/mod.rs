@@ -62,7 +62,6 @@ pub struct Daemon {
     jobs: Mutex<HashMap<JobKey, JobState>>,
     refusals: plugins::Refusals,
     /// Each tenant's run starts in the last hour (`runs_per_hour`).
-    run_windows: quota::RunWindows,
     /// The tenant the scheduler started a run for last (fair rounds).
     served_last: Mutex<Option<String>>,
     config_path: PathBuf,
@@ -145,7 +144,6 @@ pub async fn serve(opts: ServeOptions) -> Result<bool> {
         metrics,
         jobs: Mutex::new(HashMap::new()),
         refusals: plugins::Refusals::default(),
-        run_windows: quota::RunWindows::default(),
         served_last: Mutex::new(None),
         config_status: Mutex::new(ConfigStatus {
             path: config_path.clone(),

@@ -1,9 +1,8 @@
 //! Tenant run quotas (`[tenants.limits]`): runs at once and runs per hour.
 //! A run refused by a quota is not started; it leaves a run record
-//! (`stopped_by_quota`) that names the quota and how to raise it.
-
-use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+//! (`stopped_by_quota`) that names the quota and how to raise it. The
+//! store counts both inside the job's lease take (`store/run_quota.rs`), so
+//! every node sharing it enforces one quota per tenant, not one per node.
 
 use chrono::{DateTime, Utc};
 
@@ -12,6 +11,7 @@ use super::Daemon;
 use crate::config::{JobKey, Limits};
 use crate::engine::{RunMode, RunOutcome};
 use crate::store::RunRecord;
+use crate::store::{QuotaHit, RunQuota};
 
 /// A run a quota refused: its record's id and message.
 #[derive(Debug, Clone)]
@@ -20,66 +20,28 @@ pub struct QuotaRefusal {
     pub message: String,
 }
 
-/// Each tenant's run starts in the last hour (this process's).
-#[derive(Default)]
-pub(super) struct RunWindows(Mutex<HashMap<String, VecDeque<DateTime<Utc>>>>);
+/// A tenant's run quotas as the store's lease take counts them, across
+/// every node sharing the store.
+pub(super) fn run_quota(limits: &Limits) -> RunQuota {
+    RunQuota {
+        concurrent: limits.max_concurrent_runs,
+        per_hour: limits.runs_per_hour,
+    }
+}
 
-const HOUR: chrono::TimeDelta = chrono::TimeDelta::hours(1);
-
-impl RunWindows {
-    /// Count a start of `tenant` at `now` if its `per_hour` quota allows
-    /// one; otherwise the time a place frees up.
-    pub(super) fn admit(
-        &self,
-        tenant: &str,
-        per_hour: Option<u32>,
-        now: DateTime<Utc>,
-    ) -> Result<(), DateTime<Utc>> {
-        let mut windows = super::lock(&self.0);
-        let starts = windows.entry(tenant.to_string()).or_default();
-        while starts.front().is_some_and(|t| *t + HOUR <= now) {
-            starts.pop_front();
+/// The message of a run `hit` refused, and for `runs_per_hour` when a
+/// place frees up.
+pub(super) fn refusal(tenant: &str, hit: QuotaHit) -> (String, Option<DateTime<Utc>>) {
+    match hit {
+        QuotaHit::Concurrent { limit } => (concurrent_message(tenant, limit), None),
+        QuotaHit::Hourly { limit, reopens_ms } => {
+            let reopens = DateTime::from_timestamp_millis(reopens_ms).unwrap_or_else(Utc::now);
+            (hourly_message(tenant, limit, reopens), Some(reopens))
         }
-        if let Some(limit) = per_hour {
-            if starts.len() >= limit as usize {
-                let oldest = starts.front().copied().unwrap_or(now);
-                return Err(oldest + HOUR);
-            }
-        }
-        starts.push_back(now);
-        Ok(())
     }
 }
 
 impl Daemon {
-    /// Whether a quota refuses starting `key` now (called under the jobs
-    /// lock, with `jobs` its map): the message, and for `runs_per_hour`
-    /// when a place frees up. A start it allows is counted.
-    pub(super) fn quota_refusal(
-        &self,
-        jobs: &HashMap<JobKey, JobState>,
-        key: &JobKey,
-        limits: &Limits,
-        now: DateTime<Utc>,
-    ) -> Option<(String, Option<DateTime<Utc>>)> {
-        if let Some(limit) = limits.max_concurrent_runs {
-            let running = jobs
-                .iter()
-                .filter(|(k, s)| k.tenant == key.tenant && s.running.is_some())
-                .count();
-            if running >= limit as usize {
-                return Some((concurrent_message(&key.tenant, limit), None));
-            }
-        }
-        match self
-            .run_windows
-            .admit(&key.tenant, limits.runs_per_hour, now)
-        {
-            Ok(()) => None,
-            Err(reopens) => Some((hourly_message(&key.tenant, limits, reopens), Some(reopens))),
-        }
-    }
-
     /// Note a refused run on its job (last run; a scheduled one tries
     /// again when the hour's window frees up) and record it in the store.
     #[allow(clippy::too_many_arguments)]
@@ -145,41 +107,18 @@ impl Daemon {
 /// Why a quota refused a run: the message of its run record.
 pub(super) fn concurrent_message(tenant: &str, limit: u32) -> String {
     format!(
-        "not started: tenant {tenant:?} already has {limit} runs in progress, its quota \
-         ([tenants.limits] max_concurrent_runs = {limit}). Try again when one has finished, \
+        "not started: tenant {tenant:?} already has {limit} runs in progress (on all nodes \
+         sharing the store), its quota ([tenants.limits] max_concurrent_runs = {limit}). Try again when one has finished, \
          or raise max_concurrent_runs for the tenant"
     )
 }
 
-pub(super) fn hourly_message(tenant: &str, limits: &Limits, reopens: DateTime<Utc>) -> String {
-    let limit = limits.runs_per_hour.unwrap_or_default();
+pub(super) fn hourly_message(tenant: &str, limit: u32, reopens: DateTime<Utc>) -> String {
     format!(
-        "not started: tenant {tenant:?} has started {limit} runs in the last hour, its quota \
+        "not started: tenant {tenant:?} has started {limit} runs in the last hour (on all nodes \
+         sharing the store), its quota \
          ([tenants.limits] runs_per_hour = {limit}); the next run can start at {}. \
          Raise runs_per_hour for the tenant, or schedule its jobs less often",
         reopens.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_hourly_window_admits_up_to_the_quota_and_says_when_it_frees() {
-        let w = RunWindows::default();
-        let t0 = Utc::now();
-        assert!(w.admit("acme", Some(2), t0).is_ok());
-        assert!(w
-            .admit("acme", Some(2), t0 + chrono::TimeDelta::minutes(10))
-            .is_ok());
-        let at = t0 + chrono::TimeDelta::minutes(20);
-        assert_eq!(w.admit("acme", Some(2), at), Err(t0 + HOUR));
-        assert!(w.admit("globex", Some(2), at).is_ok(), "per tenant");
-        assert!(
-            w.admit("acme", Some(2), t0 + HOUR).is_ok(),
-            "the oldest start left the window"
-        );
-        assert!(w.admit("acme", None, at).is_ok(), "no quota");
-    }
 }

@@ -44,7 +44,7 @@ pub(super) async fn run(daemon: Arc<Daemon>) {
                 // A manual run got there first; its end schedules the next.
                 Err(StartError::AlreadyRunning(_)) => {}
                 // Recorded and logged; the job tries again when the quota allows.
-                Err(StartError::Quota(_)) => {}
+                Err(StartError::Quota(_) | StartError::WaitingForQuota) => {}
                 Err(StartError::ShuttingDown) => return,
                 // Another node runs it (or ran this slot); the job's next
                 // run is planned from there.

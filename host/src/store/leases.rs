@@ -11,6 +11,7 @@ use std::time::Duration;
 use anyhow::{bail, Result};
 
 use super::db::{on_pool, on_tx, Backend, Tx};
+use super::run_quota::{self, within_quota_sql, QuotaHit, RunQuota};
 use super::{now, Store};
 
 /// What a run needs to keep its lease: who holds it and for how long.
@@ -55,6 +56,8 @@ pub enum Take {
     /// The schedule slot already ran (on some node): `last_slot` is the
     /// latest slot started.
     SlotDone { last_slot: String },
+    /// The tenant is at one of its run quotas (across every node).
+    Quota(QuotaHit),
 }
 
 /// A schedule slot: the run it starts is the slot's only run across the
@@ -96,11 +99,14 @@ impl Store {
         run_id: &str,
         claim: &LeaseClaim,
         slot: Option<Slot<'_>>,
+        quota: RunQuota,
     ) -> Result<Take> {
-        let now_ms = db_now_ms(self.backend.name());
+        let backend = self.backend.name();
+        let now_ms = db_now_ms(backend);
+        let within_quota = within_quota_sql(backend);
         let sql = format!(
             "INSERT INTO leases (tenant_id, job_id, node, run_id, expires_at, last_slot)
-             VALUES ($1, $2, $3, $4, {now_ms} + $5, $6)
+             SELECT $1, $2, $3, $4, {now_ms} + $5, $6 WHERE {within_quota}
              ON CONFLICT (tenant_id, job_id) DO UPDATE SET
                prev_node = leases.node, prev_run_id = leases.run_id,
                node = excluded.node, run_id = excluded.run_id, expires_at = excluded.expires_at,
@@ -110,7 +116,11 @@ impl Store {
                AND ($7 IS NULL OR leases.last_slot IS NULL OR leases.last_slot < $7)
              RETURNING prev_node, prev_run_id"
         );
-        let taken: Option<(Option<String>, Option<String>)> = on_pool!(&self.backend, |p| {
+        // One transaction: the quota's counts, the take and the start it
+        // records cannot interleave with another node's take.
+        let mut tx = self.backend.begin().await?;
+        run_quota::lock_tenant(&mut tx, tenant, quota).await?;
+        let taken: Option<(Option<String>, Option<String>)> = on_tx!(&mut tx, |c| {
             sqlx::query_as(&sql)
                 .bind(tenant)
                 .bind(job)
@@ -119,21 +129,17 @@ impl Store {
                 .bind(claim.ms())
                 .bind(slot.map(|s| s.at))
                 .bind(slot.map(|s| s.floor))
-                .fetch_optional(p)
+                .bind(quota.concurrent.map(i64::from))
+                .bind(quota.per_hour.map(i64::from))
+                .fetch_optional(&mut *c)
                 .await?
         });
+        if taken.is_some() {
+            run_quota::record_start(&mut tx, tenant, run_id).await?;
+        }
+        tx.commit().await?;
         let Some((prev_node, prev_run)) = taken else {
-            let holder = self.lease_holder(tenant, job).await?;
-            return Ok(match (holder, slot) {
-                (Some(h), Some(s)) if h.last_slot.as_deref().is_some_and(|l| l >= s.floor) => {
-                    Take::SlotDone {
-                        last_slot: h.last_slot.unwrap_or_default(),
-                    }
-                }
-                (Some(h), _) => Take::Held(h),
-                // Released and deleted in between: rare; the caller retries later.
-                (None, _) => bail!("the lease of job {tenant}/{job} changed while it was taken"),
-            });
+            return self.why_refused(tenant, job, slot, quota).await;
         };
         let abandoned = match (prev_node, prev_run) {
             (Some(node), Some(prev)) if prev != run_id => {
@@ -143,6 +149,33 @@ impl Store {
             _ => None,
         };
         Ok(Take::Taken { abandoned })
+    }
+
+    /// Why a take was refused: another run holds the job, its slot ran, or
+    /// the tenant is at a quota.
+    async fn why_refused(
+        &self,
+        tenant: &str,
+        job: &str,
+        slot: Option<Slot<'_>>,
+        quota: RunQuota,
+    ) -> Result<Take> {
+        let holder = self.lease_holder(tenant, job).await?;
+        if let (Some(h), Some(s)) = (&holder, slot) {
+            if let Some(last_slot) = h.last_slot.as_ref().filter(|l| l.as_str() >= s.floor) {
+                return Ok(Take::SlotDone {
+                    last_slot: last_slot.clone(),
+                });
+            }
+        }
+        if let Some(h) = holder.filter(|h| h.live && h.run_id.is_some()) {
+            return Ok(Take::Held(h));
+        }
+        if let Some(hit) = self.quota_hit(tenant, job, quota).await? {
+            return Ok(Take::Quota(hit));
+        }
+        // Released or taken over in between: rare; the caller retries later.
+        bail!("the lease of job {tenant}/{job} changed while it was taken; the next pass retries")
     }
 
     /// Mark `prev` interrupted if it is still `running`: its node stopped

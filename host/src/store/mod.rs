@@ -10,6 +10,7 @@ mod leases;
 mod load;
 mod managed;
 mod owner;
+mod run_quota;
 mod runs;
 mod users;
 
@@ -19,6 +20,7 @@ pub use groups::GroupRow;
 pub use leases::{Abandoned, Holder, LeaseClaim, Slot, Take};
 pub use managed::{Managed, ManagedJob, ManagedPlugin, ManagedTenant};
 pub use owner::{Owner, HEARTBEAT_EVERY};
+pub use run_quota::{QuotaHit, RunQuota};
 pub use runs::{AuditFilter, AuditRow, RunMatch, RunRecord, MIN_RUN_PREFIX};
 pub use users::{Lookup, UserRow};
 

@@ -332,6 +332,11 @@ pub async fn run(
             StatusCode::CONFLICT,
             format!("job {key}: this schedule slot already ran on another node"),
         )),
+        // Only scheduled runs wait for a place; an API run is refused with a record.
+        Err(StartError::WaitingForQuota) => Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("job {key}: its tenant is at its max_concurrent_runs quota; try again when a run has finished"),
+        )),
     }
 }
 
