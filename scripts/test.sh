@@ -23,7 +23,7 @@ cargo test --release -p usersync-csv -p usersync-graph -p usersync-okta -p users
 # "The store"). The rest test plugins, connectors and config, not the store.
 USERSYNC_TEST_STORE=postgres cargo test --release -p usersync-host --test e2e -- \
   lifecycle scope attributes groups_roles licensing incremental safety runs:: names:: tenants \
-  run_ids run_outcomes crash csv_sync cli:: daemon:: postgres_store leases db_outage tenant_admin \
+  run_ids run_outcomes crash csv_sync cli:: cli_lease daemon:: postgres_store leases db_outage tenant_admin \
   cluster
 # Real directory servers: a throwaway slapd and a Samba AD DC on loopback.
 cargo test --release -p ldap-harness -- --test-threads=1

@@ -10,6 +10,7 @@ mod attributes;
 mod builtins;
 mod candidate_mapper;
 mod cli;
+mod cli_lease;
 mod cloud_env;
 mod cloud_graph;
 mod cloud_okta;

@@ -11,6 +11,7 @@ macro_rules! outln {
 }
 
 mod conformance;
+mod lease;
 mod logging;
 mod new_plugin;
 mod output;
@@ -290,8 +291,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 }
                 None => None,
             };
-            let spinner = output::spinner(&format!("syncing job {key}"));
             let run_id = uuid::Uuid::new_v4().to_string();
+            let lease = lease::take(&host, &key, &run_id).await?;
+            let spinner = output::spinner(&format!("syncing job {key}"));
             let req = SyncRequest {
                 job: key.job,
                 tenant: Some(key.tenant),
@@ -299,12 +301,14 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 full,
                 confirm_deletions,
                 run_id: Some(run_id.clone()),
+                lease: Some(lease.claim()),
                 ..SyncRequest::default()
             };
             let result = match candidate {
                 Some(c) => host.sync_with_candidate(&req, c).await,
                 None => host.sync(&req).await,
             };
+            lease.release().await;
             spinner.finish_and_clear();
             let report = match result {
                 Ok(report) => report,

@@ -1,0 +1,108 @@
+//! `usersync sync` holds its job's lease like a node's run does, so a run
+//! from the CLI never overlaps a run of the same job on a `usersync serve`
+//! node sharing the store (or another CLI run). Tenant run quotas are not
+//! applied: the CLI is the operator's tool.
+
+use std::time::Duration;
+
+use anyhow::{bail, Result};
+
+use crate::config::JobKey;
+use crate::store::{LeaseClaim, RunQuota, Store, Take};
+use crate::sync::Host;
+
+/// The job's lease, renewed in the background until released or dropped.
+pub(super) struct CliLease {
+    store: Store,
+    key: JobKey,
+    run_id: String,
+    claim: LeaseClaim,
+    renewal: tokio::task::JoinHandle<()>,
+}
+
+/// Take `key`'s lease for `run_id`, or say which node's run holds the job.
+pub(super) async fn take(host: &Host, key: &JobKey, run_id: &str) -> Result<CliLease> {
+    let server = host.config().server.clone();
+    let claim = LeaseClaim {
+        node: format!("{}-cli", server.node_name()),
+        lease: Duration::from_secs(server.lease_seconds),
+    };
+    let store = host.store.clone();
+    let take = store
+        .take_lease(
+            &key.tenant,
+            &key.job,
+            run_id,
+            &claim,
+            None,
+            RunQuota::default(),
+        )
+        .await?;
+    match take {
+        Take::Taken { .. } => {}
+        Take::Held(holder) => bail!(
+            "job {key} is running now on node {} (run {}); wait for that run to end \
+             (`usersync runs --job {}` shows it), then sync again",
+            holder.node,
+            holder.run_id.unwrap_or_default(),
+            key.job
+        ),
+        other => bail!("job {key}: its lease could not be taken ({other:?}); try again"),
+    }
+    let every = Duration::from_secs(server.lease_heartbeat_seconds);
+    let (s, k, r, c) = (
+        store.clone(),
+        key.clone(),
+        run_id.to_string(),
+        claim.clone(),
+    );
+    let renewal = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            // A lost lease fails the apply, which re-checks it.
+            if let Err(e) = s.renew_lease(&k.tenant, &k.job, &r, &c).await {
+                tracing::debug!(run = r, "cannot renew the job lease: {e:#}");
+            }
+        }
+    });
+    Ok(CliLease {
+        store,
+        key: key.clone(),
+        run_id: run_id.to_string(),
+        claim,
+        renewal,
+    })
+}
+
+impl CliLease {
+    /// What the run's apply checks it still holds.
+    pub(super) fn claim(&self) -> LeaseClaim {
+        self.claim.clone()
+    }
+
+    /// Let go at the run's end (a lease not released lapses by itself).
+    pub(super) async fn release(self) {
+        self.renewal.abort();
+        let released = self
+            .store
+            .release_lease(
+                &self.key.tenant,
+                &self.key.job,
+                &self.run_id,
+                &self.claim.node,
+            )
+            .await;
+        if let Err(e) = released {
+            tracing::warn!(
+                run = self.run_id,
+                "cannot release the job lease (it lapses by itself): {e:#}"
+            );
+        }
+    }
+}
+
+impl Drop for CliLease {
+    fn drop(&mut self) {
+        self.renewal.abort();
+    }
+}
