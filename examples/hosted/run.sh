@@ -73,8 +73,8 @@ echo
 say "POST /tenants (acme); its token is shown once"
 api POST 18081 /tenants '{"id": "acme", "licenses": {"standard": 50}}'
 echo
-# node-b learns of the new tenant from the store within 2 s (each node polls it)
-sleep 3
+# node-b knows the new tenant at once: a request naming a tenant it does not
+# know yet makes it read the store first (it also polls every 2 s)
 say "PUT /tenants/acme/jobs/people on node-b (reads tenants/acme/data/people.csv)"
 api PUT 18082 /tenants/acme/jobs/people '{
   "connector": "csv", "mappers": ["default-mapper"], "interval_seconds": 5,

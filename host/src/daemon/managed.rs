@@ -4,7 +4,8 @@
 //! writes their uploaded plugins into its plugins folder as
 //! `tenants/<t>/<name>.uploaded.wasm` (temp, then rename) for the watcher
 //! to hot-swap. A node polls the store's version counter to notice changes
-//! made through another node.
+//! made through another node, and checks it at once when a request names a
+//! tenant, job or token it does not know yet.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -68,6 +69,47 @@ impl Daemon {
         *super::lock(&self.managed) = Arc::new(fresh.clone());
         self.apply_managed();
         self.write_plugin_files(&fresh).await
+    }
+
+    /// Refresh now if the store changed since the last refresh: a request
+    /// naming a tenant, job or token this node does not know yet may have
+    /// been made through another node (the poll would see it within
+    /// [`POLL_EVERY`]; the request should not get a 404 meanwhile).
+    pub(crate) async fn catch_up_managed(&self) {
+        let changed = match self.host.store.managed_version().await {
+            Ok(v) => v != self.managed().version,
+            Err(_) => false, // the poll logs it
+        };
+        if changed {
+            if let Err(e) = self.refresh_managed().await {
+                tracing::error!("tenants made through the API could not be refreshed: {e:#}");
+            }
+        }
+    }
+
+    /// Whether `path` (`/tenants/{t}[/jobs/{j}…]`) names a tenant or job
+    /// this node's config does not hold.
+    pub(crate) fn names_unknown(&self, path: &str) -> bool {
+        let mut parts = path.split('/').skip(1);
+        if parts.next() != Some("tenants") {
+            return false;
+        }
+        let Some(tenant) = parts.next().filter(|t| !t.is_empty()) else {
+            return false;
+        };
+        let config = self.host.config();
+        if config.tenant(tenant).is_none() {
+            return true;
+        }
+        match (parts.next(), parts.next()) {
+            (Some("jobs"), Some(job)) => config
+                .job_by_key(&crate::config::JobKey {
+                    tenant: tenant.to_string(),
+                    job: job.to_string(),
+                })
+                .is_none(),
+            _ => false,
+        }
     }
 
     /// Each uploaded plugin as a file in its tenant's folder; files of
