@@ -17,6 +17,7 @@ mod daemon;
 mod ldap;
 pub mod limits;
 pub mod managed;
+pub mod origins;
 mod parse_error;
 mod plugins;
 pub use credentials::{Credential, CredentialKind};

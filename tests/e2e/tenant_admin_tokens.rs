@@ -102,6 +102,15 @@ async fn a_tenant_token_cannot_manage_tenants_and_sees_404_for_others() {
             json!({"connector": "csv", "secrets": {"api": "x"}}),
             "USERSYNC_SECRET_KEY",
         ),
+        // No destination the operator did not list in [server] tenant_origins.
+        (
+            json!({"connector": "csv", "notify": {"webhook": "http://127.0.0.1:5432/"}}),
+            "jobs.notify.webhook = \"http://127.0.0.1:5432/\": a job made through the API may only reach the origins in [server] tenant_origins",
+        ),
+        (
+            json!({"connector": "csv", "grants": {"http": ["http://169.254.169.254"]}}),
+            "jobs.grants.http",
+        ),
     ] {
         let (status, err) = d
             .request_as(Method::PUT, own, Some(&acme), Some(&body))

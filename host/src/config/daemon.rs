@@ -38,6 +38,10 @@ pub struct ServerConfig {
     /// Where tenants made through the API keep their files: a job's
     /// `input_dir` (and CA files) must be under `<this>/<tenant>/`.
     pub tenant_files_dir: Option<std::path::PathBuf>,
+    /// Network destinations jobs made through the API may name (HTTP
+    /// grants, LDAP server, webhook): `scheme://host[:port]`, host may start
+    /// with `*.`. Empty: none (see `config/origins.rs`).
+    pub tenant_origins: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -52,6 +56,7 @@ impl Default for ServerConfig {
             lease_heartbeat_seconds: 5,
             secret_key_file: None,
             tenant_files_dir: None,
+            tenant_origins: Vec::new(),
         }
     }
 }
@@ -113,6 +118,7 @@ impl ServerConfig {
 
     pub(super) fn validate(&self) -> Result<()> {
         self.listen_addr()?;
+        super::origins::validate_patterns(&self.tenant_origins)?;
         if let Some(node) = &self.node {
             if node.trim().is_empty() || node.len() > 128 {
                 bail!("server.node = {node:?}: give the node a name of 1 to 128 characters");

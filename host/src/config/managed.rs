@@ -2,7 +2,8 @@
 //! file's own checks: a job body is read as a `[[jobs]]` entry and the
 //! whole config is validated with it, so the errors name the same keys
 //! (`jobs.sync.max_rejected_percent ...`, without the file's index).
-//! Paths a tenant may grant are confined to `[server] tenant_files_dir/<tenant>/`.
+//! Paths a tenant may grant are confined to `[server] tenant_files_dir/<tenant>/`,
+//! and network destinations to `[server] tenant_origins`.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -129,6 +130,7 @@ pub fn check_job(config: &Config, tenant: &str, id: &str, body: &Value) -> Resul
     alone
         .validate()
         .map_err(|e| anyhow!("{}", format!("{e:#}").replace("jobs[0]", "jobs")))?;
+    super::origins::check_job(&config.server.tenant_origins, &job)?;
     Ok(job)
 }
 
@@ -174,6 +176,33 @@ mod tests {
             &json!({"connector": "csv", "tenant": "globex"}),
         );
         assert!(format!("{:#}", e.unwrap_err()).contains("differs"));
+    }
+
+    #[test]
+    fn network_destinations_must_be_in_tenant_origins() {
+        let mut c = config();
+        let job = json!({"connector": "graph", "grants": {"http": ["https://graph.example.com"]}});
+        let e = format!("{:#}", check_job(&c, "acme", "p", &job).unwrap_err());
+        assert!(
+            e.starts_with("jobs.grants.http = \"https://graph.example.com\"")
+                && e.contains("server.tenant_origins is empty"),
+            "{e}"
+        );
+        c.server.tenant_origins = vec!["https://*.example.com".into()];
+        assert!(check_job(&c, "acme", "p", &job).is_ok());
+        for (job, key) in [
+            (
+                json!({"connector": "ldap", "ldap": {"url": "ldap://127.0.0.1:5432"}}),
+                "jobs.ldap.url",
+            ),
+            (
+                json!({"connector": "csv", "notify": {"webhook": "http://169.254.169.254/latest"}}),
+                "jobs.notify.webhook",
+            ),
+        ] {
+            let e = format!("{:#}", check_job(&c, "acme", "p", &job).unwrap_err());
+            assert!(e.starts_with(key), "{e}");
+        }
     }
 
     #[test]
