@@ -32,3 +32,6 @@ cargo test --release -p ldap-harness -- --test-threads=1
 # benchmark is `bash bench/run.sh` (see bench/README.md); never in CI.
 cargo build --quiet --release -p usersync-host --bin usersync
 USERSYNC_BENCH_SKIP_BUILD=1 bash bench/run.sh --smoke --json target/bench-smoke.json
+# Cluster benchmark smoke run (12 small jobs on 1 node, then 3 nodes on one
+# PostgreSQL, then a flood; every job must run once and succeed).
+USERSYNC_BENCH_SKIP_BUILD=1 bash bench/cluster.sh --smoke --json target/cluster-smoke.json
