@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use super::fair::{self, DueJob, Places};
 use super::jobs::{schedule_key, scheduled_after, NextRun, RunOptions, StartError, Trigger};
 use super::Daemon;
+use crate::config::JobKey;
 
 /// Re-check at least this often (clock changes, cron in local time).
 const MAX_SLEEP: Duration = Duration::from_secs(60);
@@ -170,6 +171,19 @@ fn plan(daemon: &Daemon) -> Due {
             out.earliest = Some(out.earliest.map_or(next.at, |e| e.min(next.at)));
         }
     }
-    out.due.sort_by_key(|d| d.what.1);
+    // Jobs due at the same moment in an order of this node's own: nodes
+    // sharing the store then reach for different jobs first instead of
+    // all racing for the same ones (and one node winning nearly all).
+    out.due
+        .sort_by_key(|d| (d.what.1, node_order(&daemon.node, &d.key)));
     out
+}
+
+/// A hash of (node, job): a stable order of simultaneous due jobs that
+/// differs from node to node.
+fn node_order(node: &str, key: &JobKey) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (node, &key.tenant, &key.job).hash(&mut h);
+    h.finish()
 }

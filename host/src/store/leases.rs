@@ -120,20 +120,32 @@ impl Store {
         // records cannot interleave with another node's take.
         let mut tx = self.backend.begin().await?;
         run_quota::lock_tenant(&mut tx, tenant, quota).await?;
-        let taken: Option<(Option<String>, Option<String>)> = on_tx!(&mut tx, |c| {
-            sqlx::query_as(&sql)
-                .bind(tenant)
-                .bind(job)
-                .bind(&claim.node)
-                .bind(run_id)
-                .bind(claim.ms())
-                .bind(slot.map(|s| s.at))
-                .bind(slot.map(|s| s.floor))
-                .bind(quota.concurrent.map(i64::from))
-                .bind(quota.per_hour.map(i64::from))
-                .fetch_optional(&mut *c)
-                .await?
-        });
+        bound_lock_wait(&mut tx).await?;
+        let taken: Result<Option<(Option<String>, Option<String>)>, sqlx::Error> =
+            on_tx!(&mut tx, |c| {
+                sqlx::query_as(&sql)
+                    .bind(tenant)
+                    .bind(job)
+                    .bind(&claim.node)
+                    .bind(run_id)
+                    .bind(claim.ms())
+                    .bind(slot.map(|s| s.at))
+                    .bind(slot.map(|s| s.floor))
+                    .bind(quota.concurrent.map(i64::from))
+                    .bind(quota.per_hour.map(i64::from))
+                    .fetch_optional(&mut *c)
+                    .await
+            });
+        let taken = match taken {
+            Ok(taken) => taken,
+            // The row is locked by the holder's apply transaction: the job
+            // is busy, whoever holds it (the committed row says who).
+            Err(e) if lock_not_available(&e) => {
+                drop(tx); // rolled back
+                return self.why_refused(tenant, job, slot, quota).await;
+            }
+            Err(e) => return Err(e.into()),
+        };
         if taken.is_some() {
             run_quota::record_start(&mut tx, tenant, run_id).await?;
         }
@@ -291,6 +303,24 @@ impl Store {
         });
         Ok(())
     }
+}
+
+/// On PostgreSQL, wait at most a moment for the lease row: a run applying
+/// its changes keeps it locked until it commits, and a node asking for a
+/// job another node is applying should hear "held" at once, not stall its
+/// scheduler until that commit.
+async fn bound_lock_wait(tx: &mut Tx) -> Result<()> {
+    if let Tx::Postgres(t) = tx {
+        sqlx::query("SET LOCAL lock_timeout = '200ms'")
+            .execute(&mut **t)
+            .await?;
+    }
+    Ok(())
+}
+
+/// PostgreSQL's `lock_not_available` (55P03): `lock_timeout` expired.
+fn lock_not_available(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.code().as_deref() == Some("55P03"))
 }
 
 fn renew_sql(backend: &str) -> String {

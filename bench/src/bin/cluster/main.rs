@@ -34,7 +34,8 @@ struct Args {
     /// Users per job (a CSV file each).
     #[arg(long, default_value_t = 1000)]
     users: usize,
-    /// `server.max_concurrent_runs` of each node.
+    /// `server.max_concurrent_runs` of each cluster node (the single node
+    /// gets this times `--nodes`).
     #[arg(long, default_value_t = 4)]
     per_node: u32,
     /// Jobs of the flooding tenant beside the lone tenant's one job.
@@ -70,22 +71,32 @@ fn main() -> Result<()> {
             )
         })
         .collect();
-    let scenario = |name, nodes, tenants| Scenario {
+    // One node gets as many places as the whole cluster, so both run the
+    // same number of jobs at once and the ratio shows what coordination
+    // costs (on one machine more nodes add no CPU).
+    let scenario = |name, nodes: usize, tenants| Scenario {
         name,
         nodes,
-        per_node: a.per_node,
+        per_node: if nodes == 1 {
+            a.per_node * a.nodes as u32
+        } else {
+            a.per_node
+        },
         tenants,
         users: a.users,
         usersync: &usersync,
         timeout,
     };
     println!(
-        "usersync cluster benchmark: {} jobs x {} users across {} tenants, max_concurrent_runs {} per node, PostgreSQL on loopback, {} cores",
+        "usersync cluster benchmark: {} jobs x {} users across {} tenants; 1 node with max_concurrent_runs {} vs {} nodes with {} each; PostgreSQL on loopback; {} cores, load {}",
         a.jobs,
         a.users,
         a.tenants,
+        a.per_node * a.nodes as u32,
+        a.nodes,
         a.per_node,
-        std::thread::available_parallelism().map_or(1, |n| n.get())
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        load()
     );
     let one = scenario::run(
         &scenario("one-node", 1, spread.clone()),
@@ -146,12 +157,21 @@ fn throughput(runs: &[Run]) -> Value {
 
 fn report(label: &str, t: &Value) {
     println!(
-        "  {label}: {} runs in {:.1} s = {:.0} runs/min (per node: {})",
+        "  {label}: {} runs in {:.1} s = {:.0} runs/min (per node: {}; load after: {})",
         t["runs"],
         t["seconds"].as_f64().unwrap_or_default(),
         t["runs_per_minute"].as_f64().unwrap_or_default(),
-        t["per_node"]
+        t["per_node"],
+        load()
     );
+}
+
+/// The machine's 1-minute load average (a shared machine's noise).
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_string))
+        .unwrap_or_default()
 }
 
 /// The lone tenant's start, against the flood's, in seconds after the
