@@ -27,6 +27,9 @@ impl LeaseClaim {
     }
 }
 
+/// The lease's previous node and run, as a take returns them.
+type Previous = (Option<String>, Option<String>);
+
 /// Who holds a job's lease now.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Holder {
@@ -121,21 +124,20 @@ impl Store {
         let mut tx = self.backend.begin().await?;
         run_quota::lock_tenant(&mut tx, tenant, quota).await?;
         bound_lock_wait(&mut tx).await?;
-        let taken: Result<Option<(Option<String>, Option<String>)>, sqlx::Error> =
-            on_tx!(&mut tx, |c| {
-                sqlx::query_as(&sql)
-                    .bind(tenant)
-                    .bind(job)
-                    .bind(&claim.node)
-                    .bind(run_id)
-                    .bind(claim.ms())
-                    .bind(slot.map(|s| s.at))
-                    .bind(slot.map(|s| s.floor))
-                    .bind(quota.concurrent.map(i64::from))
-                    .bind(quota.per_hour.map(i64::from))
-                    .fetch_optional(&mut *c)
-                    .await
-            });
+        let taken: Result<Option<Previous>, sqlx::Error> = on_tx!(&mut tx, |c| {
+            sqlx::query_as(&sql)
+                .bind(tenant)
+                .bind(job)
+                .bind(&claim.node)
+                .bind(run_id)
+                .bind(claim.ms())
+                .bind(slot.map(|s| s.at))
+                .bind(slot.map(|s| s.floor))
+                .bind(quota.concurrent.map(i64::from))
+                .bind(quota.per_hour.map(i64::from))
+                .fetch_optional(&mut *c)
+                .await
+        });
         let taken = match taken {
             Ok(taken) => taken,
             // The row is locked by the holder's apply transaction: the job
