@@ -17,7 +17,6 @@ use reqwest::Url;
 
 use super::host_state::CallContext;
 use super::instance::Grant;
-pub(crate) use credentials::base64;
 use credentials::Injector;
 
 const TIMEOUT: Duration = Duration::from_secs(30);

@@ -17,7 +17,6 @@ pub mod v0_1;
 
 pub use host_state::{CallContext, PluginHost, TargetSink};
 /// Basic auth's encoding, for the conformance kit's server.
-pub(crate) use http_broker::base64;
 pub use instance::{ConnectorInstance, Grant, MapperInstance, ReadRefused};
 pub use loader::{LoadedPlugin, Origin, PluginError};
 

@@ -1,6 +1,8 @@
 //! `encode = "hex" | "base64" | "guid"`: text forms of binary attribute
 //! values (AD `objectGUID`, `objectSid`), which are otherwise ignored.
 
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
 use serde::Deserialize;
 
 #[derive(Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
@@ -18,7 +20,7 @@ impl Encode {
     pub fn apply(self, bytes: &[u8]) -> Result<String, String> {
         match self {
             Encode::Hex => Ok(hex(bytes)),
-            Encode::Base64 => Ok(base64(bytes)),
+            Encode::Base64 => Ok(STANDARD.encode(bytes)),
             Encode::Guid => guid(bytes),
         }
     }
@@ -30,25 +32,6 @@ fn hex(bytes: &[u8]) -> String {
     for b in bytes {
         out.push(DIGITS[(b >> 4) as usize] as char);
         out.push(DIGITS[(b & 15) as usize] as char);
-    }
-    out
-}
-
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, &b)| n | (u32::from(b) << (16 - 8 * i)));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
     }
     out
 }

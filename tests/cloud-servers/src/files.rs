@@ -9,6 +9,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
 
 use crate::header;
 use crate::tls::{self, Running};
@@ -33,7 +35,7 @@ impl FileServer {
     /// Serves files to `user` / `password` only.
     pub fn start(user: &str, password: &str) -> FileServer {
         let state = Arc::new(Mutex::new(Files {
-            authorization: format!("Basic {}", base64(format!("{user}:{password}").as_bytes())),
+            authorization: format!("Basic {}", STANDARD.encode(format!("{user}:{password}"))),
             files: HashMap::new(),
             requests: 0,
             throttle: (0, 0),
@@ -97,22 +99,4 @@ async fn serve(
         Some(body) => ([("content-type", "text/csv; charset=utf-8")], body.clone()).into_response(),
         None => (StatusCode::NOT_FOUND, "not found").into_response(),
     }
-}
-
-fn base64(input: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for c in input.chunks(3) {
-        let n = (u32::from(c[0]) << 16)
-            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*c.get(2).unwrap_or(&0));
-        for i in 0..4 {
-            out.push(if i <= c.len() {
-                A[(n >> (18 - 6 * i)) as usize & 63] as char
-            } else {
-                '='
-            });
-        }
-    }
-    out
 }

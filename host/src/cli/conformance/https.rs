@@ -7,11 +7,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-use crate::runtime::base64;
 
 /// A running server; stops when dropped.
 pub struct FileServer {
@@ -44,7 +44,7 @@ impl FileServer {
             .await
             .context("cannot listen on 127.0.0.1")?;
         let origin = format!("https://127.0.0.1:{}", listener.local_addr()?.port());
-        let expected = base64(format!("{username}:{password}").as_bytes());
+        let expected = STANDARD.encode(format!("{username}:{password}"));
         let root = Arc::new(root);
         let task = tokio::spawn(async move {
             while let Ok((tcp, _)) = listener.accept().await {

@@ -12,6 +12,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
 use reqwest::header::{HeaderName, HeaderValue};
 use reqwest::Url;
 use serde::Deserialize;
@@ -144,7 +146,7 @@ impl Injector {
             CredentialKind::Basic => {
                 let user = c.cred.username.clone().unwrap_or_default();
                 let pass = reveal(&c.cred.password, "password")?;
-                format!("Basic {}", base64(format!("{user}:{pass}").as_bytes()))
+                format!("Basic {}", STANDARD.encode(format!("{user}:{pass}")))
             }
             CredentialKind::OAuth2ClientCredentials => {
                 format!("Bearer {}", self.token(c, client).await?)
@@ -270,45 +272,9 @@ async fn fetch_token(c: &Named, client: &reqwest::Client) -> Result<(String, Dur
     ))
 }
 
-/// Standard base64 with padding (for basic auth).
-pub(crate) fn base64(input: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
-    for chunk in input.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i)) as usize & 63] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_matches_rfc4648_vectors() {
-        for (input, want) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-            ("Aladdin:open sesame", "QWxhZGRpbjpvcGVuIHNlc2FtZQ=="),
-        ] {
-            assert_eq!(base64(input.as_bytes()), want);
-        }
-    }
 
     #[test]
     fn send_to_limits_where_a_credential_goes() {

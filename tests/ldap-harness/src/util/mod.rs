@@ -11,8 +11,8 @@ mod parse;
 mod process;
 pub(crate) mod search;
 
+pub use self::base64::{base64_decode, base64_encode};
 pub use apt::ensure_packages;
-pub use base64::{base64_decode, base64_encode};
 pub(crate) use files::{copy_tree, ensure_dir, set_mode, write_private};
 pub use ldif::{dn_parent, escape_dn_value, ldif_line};
 pub(crate) use leftovers::sweep_leftovers;
