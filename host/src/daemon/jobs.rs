@@ -66,6 +66,9 @@ pub struct Running {
     pub full: bool,
     #[serde(skip)]
     pub(super) cancel: Arc<AtomicBool>,
+    /// Phase and records read so far (the console's live view).
+    #[serde(skip)]
+    pub progress: Arc<crate::sync::progress::Progress>,
     #[serde(skip)]
     started: Option<Instant>,
 }
@@ -200,6 +203,7 @@ impl Daemon {
                 dry_run: opts.dry_run,
                 full: opts.full,
                 cancel: Arc::new(AtomicBool::new(false)),
+                progress: Arc::default(),
                 started: Some(Instant::now()),
             };
             state.running = Some(running.clone());
@@ -237,6 +241,7 @@ impl Daemon {
             run_id: Some(running.run_id.clone()),
             cancel: Some(running.cancel.clone()),
             lease: Some(self.claim()),
+            progress: Some(running.progress.clone()),
             ..Default::default()
         };
         let mut guard = RunGuard {
@@ -368,6 +373,10 @@ impl Daemon {
             .run_finished(key, outcome.as_str(), run.started.map(|s| s.elapsed()));
         if let Ok(report) = result {
             self.metrics.records(&report.run, report);
+            if report.run.dry_run {
+                self.dry_runs.keep(&run.run_id, &key.job, &report.plan);
+            }
+            self.dry_runs.note_read(key, run.progress.users());
         }
         self.metrics.runs_in_progress.dec();
 

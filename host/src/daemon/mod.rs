@@ -8,6 +8,7 @@
 //! next batch and record an honest outcome, then the process exits.
 
 pub mod api;
+pub mod console;
 mod fair;
 pub mod jobs;
 mod lease;
@@ -87,6 +88,10 @@ pub struct Daemon {
     /// Wakes the scheduler (a run ended, the config changed, shutdown).
     wake: Notify,
     run_ended: Notify,
+    /// The plans of the last dry runs, for the console's diff view.
+    pub dry_runs: console::DryRuns,
+    /// The console's signed-in sessions.
+    pub console: console::Sessions,
 }
 
 impl Daemon {
@@ -164,6 +169,8 @@ pub async fn serve(opts: ServeOptions) -> Result<bool> {
         shutting_down: AtomicBool::new(false),
         wake: Notify::new(),
         run_ended: Notify::new(),
+        dry_runs: console::DryRuns::default(),
+        console: console::Sessions::default(),
     });
     if no_token {
         tracing::warn!("no API token configured (server.token or USERSYNC_API_TOKEN): anyone on this machine can use the API on {listen}");

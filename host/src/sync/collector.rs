@@ -51,6 +51,8 @@ pub struct Collector {
     /// Set when the host shuts down: the next batch is refused, so the
     /// connector stops at a batch boundary.
     pub cancel: Option<Arc<AtomicBool>>,
+    /// Counts the records as they arrive (the console's live view).
+    pub progress: Option<Arc<super::progress::Progress>>,
     /// Host memory this read holds, against `limits.max_read_mb`.
     pub budget: ReadBudget,
     /// Why the read must stop (budget, mapper failure, shutdown); the host
@@ -116,6 +118,9 @@ impl Drop for Collector {
 impl TargetSink for Collector {
     fn put_users(&mut self, batch: Vec<WireObject>) -> Result<(), String> {
         self.check_cancelled()?;
+        if let Some(p) = &self.progress {
+            p.add_users(batch.len());
+        }
         let mut merged: Vec<Result<Option<UserFields>, RecordError>> = Vec::new();
         for i in 0..self.mappers.len() {
             let started = Instant::now();
@@ -181,6 +186,9 @@ impl TargetSink for Collector {
 
     fn put_groups(&mut self, batch: Vec<WireObject>) -> Result<(), String> {
         self.check_cancelled()?;
+        if let Some(p) = &self.progress {
+            p.add_groups(batch.len());
+        }
         let started = Instant::now();
         let names = match self.mappers.first_mut() {
             Some(m) => {

@@ -9,6 +9,7 @@ mod held;
 mod hooks;
 mod outage;
 mod prepare;
+pub mod progress;
 mod quota;
 mod read;
 mod verify;
@@ -70,6 +71,8 @@ pub struct SyncRequest {
     /// The job lease this run holds (a daemon node's run): its apply
     /// renews it in its transaction and fails if another node took it.
     pub lease: Option<LeaseClaim>,
+    /// Updated as the run goes (phase, records read), for live views.
+    pub progress: Option<Arc<progress::Progress>>,
 }
 
 /// What a run did (or, for a dry run, would do).
@@ -223,6 +226,12 @@ impl Host {
         tracing::info!(run = %run.id, tenant = %job.tenant, job = %job.id, mode = %run.mode, dry_run = req.dry_run, "run started");
 
         let shared = Arc::new(Mutex::new(Collected::default()));
+        let phase = |p| {
+            if let Some(progress) = &req.progress {
+                progress.set_phase(p);
+            }
+        };
+        phase(progress::Phase::Reading);
         let planned = self
             .read_plan(
                 &RunParts {
@@ -249,10 +258,11 @@ impl Host {
                     Some(mut ctx) => {
                         // The record commits with the data it describes.
                         ctx.run = Some(run.clone());
-                        let phase = Instant::now();
+                        phase(progress::Phase::Applying);
+                        let applying = Instant::now();
                         let applied = self.store.apply(&mut planned.plan, &ctx).await;
                         tracing::debug!(
-                            ms = phase.elapsed().as_millis() as u64,
+                            ms = applying.elapsed().as_millis() as u64,
                             rss = rss_mb(),
                             "applied"
                         );
@@ -312,6 +322,7 @@ impl Host {
         if !recorded {
             outage::finish_run(&self.store, &run).await?;
         }
+        phase(progress::Phase::Done);
         let plan = report.as_ref().ok().map(|r| &r.plan);
         crate::notify::run_finished(&run, plan, job.notify.webhook.as_deref()).await;
         report
@@ -372,6 +383,9 @@ impl Host {
             "read, mapped and loaded the store"
         );
 
+        if let Some(progress) = &req.progress {
+            progress.set_phase(progress::Phase::Planning);
+        }
         let phase = Instant::now();
         let mut plan = engine::plan(&collected.snapshot, &current, &policy, run_mode);
         plan.warnings.splice(0..0, collected.warnings.drain(..));

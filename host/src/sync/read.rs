@@ -43,6 +43,7 @@ impl Host {
         let grant = grant(config, &job);
         let observer = self.observer.clone();
         let cancel = req.cancel.clone();
+        let progress = req.progress.clone();
         let sample = req.sample;
         let run_id = run_id.to_string();
         let shared = shared.clone();
@@ -79,6 +80,7 @@ impl Host {
                 observer: observer.clone(),
                 mapper_names: mappers.iter().map(|m| m.manifest.name.clone()).collect(),
                 cancel,
+                progress,
                 mappers: mapper_instances,
                 user_filter: job.sync.user_filter.as_ref().map(|f| {
                     (

@@ -240,11 +240,11 @@ pub async fn get(
 #[into_params(parameter_in = Query)]
 pub struct RunParams {
     /// Show what would change, change nothing.
-    dry_run: Option<bool>,
+    pub dry_run: Option<bool>,
     /// Read everything even if an incremental read would do.
-    full: Option<bool>,
+    pub full: Option<bool>,
     /// Apply even if more users than the threshold would be deactivated.
-    confirm_deletions: Option<bool>,
+    pub confirm_deletions: Option<bool>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

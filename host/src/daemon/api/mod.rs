@@ -5,15 +5,15 @@
 //! or secrets, and config errors without the offending line.
 
 pub mod auth;
-mod directory;
+pub(crate) mod directory;
 mod health;
-mod jobs;
+pub(crate) mod jobs;
 pub mod openapi;
-mod plugins;
-mod preview;
-mod runs;
-mod tenant_jobs;
-mod tenant_plugins;
+pub(crate) mod plugins;
+pub(crate) mod preview;
+pub(crate) mod runs;
+pub(crate) mod tenant_jobs;
+pub(crate) mod tenant_plugins;
 mod tenants;
 mod verify;
 
@@ -107,7 +107,9 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::map_response(json_errors))
-        .with_state(daemon)
+        .with_state(daemon.clone())
+        // The console answers HTML, so it is merged after the JSON-errors layer.
+        .merge(super::console::router(daemon))
         .layer(catch_panics())
 }
 
@@ -205,6 +207,13 @@ impl ApiError {
     }
     pub fn bad_request(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, message)
+    }
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+    /// The error's text (what `{"error": ...}` carries).
+    pub fn message(&self) -> &str {
+        &self.body.error
     }
 }
 

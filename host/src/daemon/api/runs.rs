@@ -70,16 +70,16 @@ impl From<RunRecord> for RunView {
     }
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct RunsParams {
     /// Only this tenant's runs.
-    tenant: Option<String>,
+    pub tenant: Option<String>,
     /// Only this job's runs (with `tenant` when several tenants have the id).
-    job: Option<String>,
+    pub job: Option<String>,
     /// Page size, 1 to 1000 (default 100).
-    limit: Option<usize>,
-    offset: Option<usize>,
+    pub limit: Option<usize>,
+    pub offset: Option<usize>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -105,12 +105,12 @@ pub async fn list(
     page_of_runs(&d, tenant.as_deref(), p.job.as_deref(), p.limit, p.offset).await
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
     /// Page size, 1 to 1000 (default 100).
-    limit: Option<usize>,
-    offset: Option<usize>,
+    pub limit: Option<usize>,
+    pub offset: Option<usize>,
 }
 
 #[utoipa::path(get, path = "/tenants/{tenant}/jobs/{id}/runs", tag = "runs",
@@ -203,21 +203,21 @@ async fn find_visible_run(d: &Daemon, caller: &Caller, id: &str) -> anyhow::Resu
     })
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AuditParams {
-    tenant: Option<String>,
+    pub tenant: Option<String>,
     /// Only this job's events (with `tenant` when several tenants have the id).
-    job: Option<String>,
+    pub job: Option<String>,
     /// Username, group name or source id.
-    subject: Option<String>,
+    pub subject: Option<String>,
     /// `user`, `group`, `membership`, `role` or `license`.
-    kind: Option<String>,
+    pub kind: Option<String>,
     /// Events of runs started at or after this RFC 3339 time.
-    since: Option<String>,
+    pub since: Option<String>,
     /// Page size, 1 to 1000 (default 100).
-    limit: Option<usize>,
-    offset: Option<usize>,
+    pub limit: Option<usize>,
+    pub offset: Option<usize>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
