@@ -16,6 +16,7 @@ use super::{seg, Ctx, Page, Shown};
 use crate::config::JobKey;
 use crate::daemon::api::runs::{self as api, RunView, RunsParams};
 use crate::daemon::api::ApiQuery;
+use crate::daemon::jobs::Running;
 
 pub fn outcome_badge(r: &RunView) -> Markup {
     let o = serde_json::to_value(r.outcome)
@@ -116,14 +117,67 @@ pub async fn list(ctx: Ctx, Query(q): Query<ListQuery>) -> Page {
     ))
 }
 
+/// A run of a job the caller sees that is running but not yet recorded
+/// (its record is written a moment after it starts).
+async fn starting(ctx: &Ctx, id: &str) -> Option<(JobKey, Running)> {
+    let jobs =
+        crate::daemon::api::jobs::list(State(ctx.daemon.clone()), Extension(ctx.caller.clone()))
+            .await
+            .ok()?
+            .0;
+    jobs.into_iter().find_map(|j| {
+        let r = j.running.filter(|r| r.run_id == id)?;
+        Some((JobKey::new(&j.tenant, &j.id), r))
+    })
+}
+
+fn progress_box(base: &str) -> Markup {
+    html! {
+        section id="progress" aria-labelledby="prog-h" data-url={ (base) "/progress" } {
+            h2 id="prog-h" { "Progress" }
+            div role="status" aria-live="polite" {
+                dl class="facts" {
+                    dt { "Phase" } dd id="p-phase" { "…" }
+                    dt { "Records read" } dd id="p-read" { "…" }
+                    dt { "Rate" } dd id="p-rate" { "…" }
+                    dt { "Time left" } dd id="p-eta" { "…" }
+                }
+                progress id="p-bar" max="100" aria-label="Share of the records read" {}
+            }
+            noscript { p { "This page updates itself with JavaScript; without it, " a href=(base) { "reload" } " to see the progress." } }
+        }
+    }
+}
+
 pub async fn detail(ctx: Ctx, Path(id): Path<String>, Query(q): Query<DiffQuery>) -> Page {
-    let r = api::get(
+    let found = api::get(
         State(ctx.daemon.clone()),
         Extension(ctx.caller.clone()),
         Path(id.clone()),
     )
-    .await?
-    .0;
+    .await;
+    let r = match found {
+        Ok(r) => r.0,
+        Err(e) => {
+            let Some((key, _)) = starting(&ctx, &id).await else {
+                return Err(e.into());
+            };
+            let base = format!("/console/runs/{}", seg(&id));
+            return Ok(page(
+                &ctx,
+                &format!("Run {}", id.get(..8).unwrap_or(&id)),
+                "runs",
+                html! {
+                    dl class="facts" {
+                        dt { "Job" } dd { a href=(job_link(&key.tenant, &key.job)) { (key.tenant) "/" (key.job) } }
+                        dt { "Run id" } dd { code { (id) } }
+                        dt { "Outcome" } dd id="outcome" { (badge("running")) }
+                    }
+                    (progress_box(&base))
+                },
+            ));
+        }
+    };
     let running = r.finished_at.is_none();
     let diff = r.dry_run.then(|| ctx.daemon.dry_runs.get(&r.id)).flatten();
     let errors: Vec<&Value> = r.errors.as_array().into_iter().flatten().collect();
@@ -147,21 +201,7 @@ pub async fn detail(ctx: Ctx, Path(id): Path<String>, Query(q): Query<DiffQuery>
                 @if let Some(n) = &r.node { dt { "Node" } dd { (n) } }
             }
             @if let Some(m) = &r.message { p class="flash info" id="run-message" { (m) } }
-            @if running {
-                section id="progress" aria-labelledby="prog-h" data-url={ (base) "/progress" } {
-                    h2 id="prog-h" { "Progress" }
-                    div role="status" aria-live="polite" {
-                        dl class="facts" {
-                            dt { "Phase" } dd id="p-phase" { "…" }
-                            dt { "Records read" } dd id="p-read" { "…" }
-                            dt { "Rate" } dd id="p-rate" { "…" }
-                            dt { "Time left" } dd id="p-eta" { "…" }
-                        }
-                        progress id="p-bar" max="100" aria-label="Share of the records read" {}
-                    }
-                    noscript { p { "This page updates itself with JavaScript; without it, " a href=(base) { "reload" } " to see the progress." } }
-                }
-            }
+            @if running { (progress_box(&base)) }
             @if !errors.is_empty() {
                 section aria-labelledby="err-h" {
                     h2 id="err-h" { "Errors per record (" (errors.len()) ")" }
@@ -202,17 +242,28 @@ pub struct ProgressView {
 }
 
 pub async fn progress(ctx: Ctx, Path(id): Path<String>) -> Result<Response, Shown> {
-    // The API's own lookup: a tenant token finds only its own runs.
-    let r = api::get(
+    // The API's own lookups: a tenant token finds only its own runs.
+    let found = api::get(
         State(ctx.daemon.clone()),
         Extension(ctx.caller.clone()),
-        Path(id),
+        Path(id.clone()),
     )
-    .await?
-    .0;
-    let key = JobKey::new(&r.tenant_id, &r.job_id);
-    let state = ctx.daemon.job_state(&key);
-    let live = state.running.filter(|x| x.run_id == r.id);
+    .await;
+    let (key, live) = match found {
+        Ok(r) => {
+            let key = JobKey::new(&r.0.tenant_id, &r.0.job_id);
+            let live = ctx
+                .daemon
+                .job_state(&key)
+                .running
+                .filter(|x| x.run_id == r.0.id);
+            (key, live)
+        }
+        Err(e) => match starting(&ctx, &id).await {
+            Some((key, run)) => (key, Some(run)),
+            None => return Err(e.into()),
+        },
+    };
     let Some(run) = live else {
         return Ok(Json(ProgressView {
             done: true,
