@@ -5,6 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build-plugins.sh
+# The console's browser tests drive Debian's chromium through chromedriver.
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  apt-get install -y --no-install-recommends chromium chromium-driver \
+    || { apt-get update && apt-get install -y --no-install-recommends chromium chromium-driver; }
+fi
+export USERSYNC_REQUIRE_BROWSER=1
 # Python and JavaScript plugin examples (installs the pinned toolchains under target/).
 bash scripts/build-polyglot.sh
 cargo fmt --all -- --check

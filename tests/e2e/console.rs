@@ -67,7 +67,11 @@ async fn sign_out(b: &Browser) {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_console_in_a_real_browser() {
     if !available() {
-        // scripts/test.sh installs them; a bare `cargo test` may not have.
+        // scripts/test.sh installs them (and sets this); a bare `cargo test` may not have.
+        assert!(
+            std::env::var_os("USERSYNC_REQUIRE_BROWSER").is_none(),
+            "chromium and chromedriver are missing"
+        );
         eprintln!("skipped: /usr/bin/chromium and /usr/bin/chromedriver are needed (apt-get install chromium chromium-driver)");
         return;
     }
@@ -145,6 +149,7 @@ async fn the_console_in_a_real_browser() {
     let broken = d.env.dir.path().join("broken-mapper.wasm");
     std::fs::write(&broken, b"\0asm\x01\0\0\0 not a component").unwrap();
     b.goto(&format!("{base}/console/plugins")).await;
+    b.click("#up-tenant option[value=acme]").await;
     b.type_into("#up-name", "flip-mapper").await;
     b.type_into("#up-file", broken.to_str().unwrap()).await;
     b.click("#btn-upload").await;
@@ -152,6 +157,7 @@ async fn the_console_in_a_real_browser() {
     assert!(refused.contains("nothing changed"), "{refused}");
     b.screenshot("07-upload-refused").await;
     let good = built("test-plugins", "flip-mapper").canonicalize().unwrap();
+    b.click("#up-tenant option[value=acme]").await;
     b.type_into("#up-name", "flip-mapper").await;
     b.type_into("#up-file", good.to_str().unwrap()).await;
     b.click("#btn-upload").await;
