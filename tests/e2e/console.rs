@@ -122,18 +122,21 @@ async fn the_console_in_a_real_browser() {
     b.goto(&format!("{base}/console/jobs/acme/people")).await;
     b.click("#btn-run").await;
     let live = b.exists("#progress").await;
+    if live {
+        b.screenshot("04-run-progress").await;
+    }
     b.wait_text("#outcome", "succeeded").await;
     assert!(!b.exists("#progress").await);
     let counts = b.text("#counts").await;
     assert!(counts.contains("20000 created"), "{counts}");
-    b.screenshot("04-run-finished").await;
+    b.screenshot("05-run-finished").await;
     eprintln!("the run's page showed live progress: {live}");
 
     // The test connection's stages.
     b.goto(&format!("{base}/console/jobs/acme/people")).await;
     b.click("#btn-test").await;
     b.wait_text("#test-verdict", "works").await;
-    b.screenshot("05-test-connection").await;
+    b.screenshot("06-test-connection").await;
 
     // A user's page and audit trail.
     b.goto(&format!("{base}/console/users")).await;
@@ -143,7 +146,7 @@ async fn the_console_in_a_real_browser() {
     let trail = b.text("#audit").await;
     assert!(trail.contains("user create"), "{trail}");
     assert!(b.text("#user-groups").await.contains("Staff"));
-    b.screenshot("06-user-audit").await;
+    b.screenshot("07-user-audit").await;
 
     // Upload a broken mapper (refused with the reason), then a good one.
     let broken = d.env.dir.path().join("broken-mapper.wasm");
@@ -155,7 +158,7 @@ async fn the_console_in_a_real_browser() {
     b.click("#btn-upload").await;
     let refused = b.wait_text("#flash", "refused").await;
     assert!(refused.contains("nothing changed"), "{refused}");
-    b.screenshot("07-upload-refused").await;
+    b.screenshot("08-upload-refused").await;
     let good = built("test-plugins", "flip-mapper").canonicalize().unwrap();
     b.click("#up-tenant option[value=acme]").await;
     b.type_into("#up-name", "flip-mapper").await;
@@ -168,17 +171,17 @@ async fn the_console_in_a_real_browser() {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         b.goto(&format!("{base}/console/plugins")).await;
     }
-    b.screenshot("08-plugins").await;
+    b.screenshot("09-plugins").await;
 
     b.goto(&format!("{base}/console/licenses")).await;
     let seats = b.text("#licenses").await;
     assert!(seats.contains("20000"), "{seats}");
-    b.screenshot("09-licenses").await;
+    b.screenshot("10-licenses").await;
 
     // A phone's width.
     b.resize(390, 844).await;
     b.goto(&format!("{base}/console/jobs")).await;
-    b.screenshot("10-jobs-phone").await;
+    b.screenshot("11-jobs-phone").await;
     b.resize(1280, 900).await;
 
     // globex's token: only globex, and acme's names are 404 like the API's.
@@ -209,7 +212,7 @@ async fn the_console_in_a_real_browser() {
     assert!(!b.text("main").await.contains("acme"));
     b.goto(&format!("{base}/console/plugins")).await;
     assert!(!b.text("main").await.contains("tenant acme"));
-    b.screenshot("11-tenant-globex").await;
+    b.screenshot("12-tenant-globex").await;
     drop(acme);
 
     // A forged form (no CSRF token) is refused.

@@ -118,7 +118,12 @@ fn changes(v: &Value) -> Markup {
                         span class="new" { (c["new"].as_str().unwrap_or("—")) } }
                 } @else { li { (c.to_string()) } }
             } },
-            None => @if !v.is_null() { code { (v.to_string()) } },
+            None => @match v.as_object() {
+                Some(o) => ul class="changes" { @for (k, x) in o {
+                    li { strong { (k.replace('_', " ")) } ": " (x.as_str().map(str::to_string).unwrap_or_else(|| x.to_string())) }
+                } },
+                None => @if !v.is_null() { code { (v.to_string()) } },
+            },
         }
     }
 }
