@@ -76,6 +76,9 @@ async fn the_console_in_a_real_browser() {
         return;
     }
     let started = std::time::Instant::now();
+    let shots =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/console-screenshots");
+    let _ = std::fs::remove_dir_all(shots);
     let d = Served::start_with(managed_env(), &[("USERSYNC_SECRET_KEY", KEY)]);
     let acme = tenant(&d, "acme", 20_000).await;
     let globex = tenant(&d, "globex", 3).await;
@@ -147,6 +150,10 @@ async fn the_console_in_a_real_browser() {
     assert!(trail.contains("user create"), "{trail}");
     assert!(b.text("#user-groups").await.contains("Staff"));
     b.screenshot("07-user-audit").await;
+    b.click("#btn-deactivate").await;
+    b.wait_text("#flash", "user00042 is deactivated").await;
+    b.click("#btn-restore").await;
+    b.wait_text("#flash", "user00042 is restored").await;
 
     // Upload a broken mapper (refused with the reason), then a good one.
     let broken = d.env.dir.path().join("broken-mapper.wasm");

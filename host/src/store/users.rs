@@ -116,6 +116,22 @@ impl Store {
         Ok(())
     }
 
+    /// Restore (reactivate) a deactivated user by hand; the next run may
+    /// deactivate it again if the source no longer has it (the source is
+    /// authoritative). `false`: no deactivated user of that name.
+    pub async fn restore_user(&self, tenant: &str, username: &str) -> Result<bool> {
+        let changed = on_pool!(&self.backend, |p| {
+            sqlx::query("UPDATE users SET active = TRUE, deactivation_reason = NULL, updated_at = $1 WHERE tenant_id = $2 AND username = $3 AND active = FALSE")
+                .bind(now())
+                .bind(tenant)
+                .bind(username)
+                .execute(p)
+                .await?
+                .rows_affected()
+        });
+        Ok(changed > 0)
+    }
+
     /// Delete by hand (with its memberships, roles and licenses); a user
     /// still in the source is recreated on the next run.
     pub async fn delete_user(&self, tenant: &str, username: &str) -> Result<()> {

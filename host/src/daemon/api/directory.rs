@@ -1,13 +1,13 @@
 //! `/users` and `/groups`: what the target store holds, filtered and paged.
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Caller;
-use super::jobs::filter_tenant;
-use super::{ApiQuery, ApiResult, AppState, Page};
+use super::jobs::{filter_tenant, hidden_tenant};
+use super::{ApiError, ApiQuery, ApiResult, AppState, Page};
 use crate::store::{GroupRow, UserRow};
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -103,5 +103,76 @@ pub async fn groups(
         groups,
         total,
         next_offset,
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct UserPath {
+    pub tenant: String,
+    pub username: String,
+}
+
+/// A user after a change by hand.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserState {
+    pub tenant: String,
+    pub username: String,
+    pub active: bool,
+}
+
+fn no_user(p: &UserPath, what: &str) -> ApiError {
+    ApiError::not_found(format!(
+        "no {what}user {:?} in tenant {:?}",
+        p.username, p.tenant
+    ))
+}
+
+#[utoipa::path(post, path = "/tenants/{tenant}/users/{username}/deactivate", tag = "directory",
+    description = "Deactivate a user by hand (operator token or the tenant's own). A user still active in the source comes back on the next run: the source is authoritative.",
+    params(("tenant" = String, Path, description = "Tenant id"), ("username" = String, Path, description = "Username")),
+    responses((status = 200, body = UserState), (status = 404, body = super::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn deactivate(
+    State(d): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(p): Path<UserPath>,
+) -> ApiResult<UserState> {
+    if !caller.sees(&p.tenant) {
+        return Err(hidden_tenant(&p.tenant));
+    }
+    d.host
+        .store
+        .deactivate_user(&p.tenant, &p.username)
+        .await
+        .map_err(|_| no_user(&p, ""))?;
+    tracing::info!(tenant = %p.tenant, user = %p.username, "user deactivated by hand through the API");
+    Ok(Json(UserState {
+        tenant: p.tenant,
+        username: p.username,
+        active: false,
+    }))
+}
+
+#[utoipa::path(post, path = "/tenants/{tenant}/users/{username}/restore", tag = "directory",
+    description = "Reactivate a deactivated user by hand (operator token or the tenant's own). The next run deactivates it again if the source no longer has it in scope.",
+    params(("tenant" = String, Path, description = "Tenant id"), ("username" = String, Path, description = "Username")),
+    responses((status = 200, body = UserState), (status = 404, description = "No deactivated user of that name", body = super::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn restore(
+    State(d): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(p): Path<UserPath>,
+) -> ApiResult<UserState> {
+    if !caller.sees(&p.tenant) {
+        return Err(hidden_tenant(&p.tenant));
+    }
+    if !d.host.store.restore_user(&p.tenant, &p.username).await? {
+        return Err(no_user(&p, "deactivated "));
+    }
+    tracing::info!(tenant = %p.tenant, user = %p.username, "user restored by hand through the API");
+    Ok(Json(UserState {
+        tenant: p.tenant,
+        username: p.username,
+        active: true,
     }))
 }

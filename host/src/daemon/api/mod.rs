@@ -84,6 +84,14 @@ pub fn protected_routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
         ("/plugins", get(plugins::list)),
         ("/users", get(directory::users)),
         ("/groups", get(directory::groups)),
+        (
+            "/tenants/{tenant}/users/{username}/deactivate",
+            post(directory::deactivate),
+        ),
+        (
+            "/tenants/{tenant}/users/{username}/restore",
+            post(directory::restore),
+        ),
         ("/verify-password", post(verify::verify_password)),
         ("/metrics", get(health::metrics)),
     ]

@@ -70,6 +70,10 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
             "/console/users/{tenant}/{username}/deactivate",
             post(users::deactivate),
         )
+        .route(
+            "/console/users/{tenant}/{username}/restore",
+            post(users::restore),
+        )
         .route("/console/plugins", get(plugins::list))
         .route(
             "/console/plugins/upload",

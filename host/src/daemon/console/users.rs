@@ -12,8 +12,7 @@ use serde_json::Value;
 
 use super::layout::{badge, csrf, page, when_text};
 use super::{see_other, seg, Ctx, Page, Shown};
-use crate::daemon::api::directory::{self as api, DirectoryParams};
-use crate::daemon::api::jobs::hidden_tenant;
+use crate::daemon::api::directory::{self as api, DirectoryParams, UserPath};
 use crate::daemon::api::runs::{audit, AuditParams};
 use crate::daemon::api::ApiQuery;
 use crate::store::UserRow;
@@ -188,11 +187,15 @@ pub async fn detail(ctx: Ctx, Path((tenant, username)): Path<(String, String)>) 
                 dt { "Roles" } dd { (list(&u.roles)) }
                 dt { "Licenses" } dd { (list(&u.licenses)) }
             }
-            @if u.active {
-                form method="post" action={ "/console/users/" (seg(&u.tenant_id)) "/" (seg(&u.username)) "/deactivate" } class="actions" {
-                    (csrf(&ctx))
+            @let action = format!("/console/users/{}/{}/{}", seg(&u.tenant_id), seg(&u.username), if u.active { "deactivate" } else { "restore" });
+            form method="post" action=(action) class="actions" {
+                (csrf(&ctx))
+                @if u.active {
                     button type="submit" class="danger" id="btn-deactivate" { "Deactivate by hand" }
                     span class="hint" { " A user still active in the source comes back on the next run: the source is authoritative." }
+                } @else {
+                    button type="submit" id="btn-restore" { "Restore by hand" }
+                    span class="hint" { " The next run deactivates the user again if the source no longer has them in scope." }
                 }
             }
             section aria-labelledby="audit-h" {
@@ -220,25 +223,51 @@ pub struct CsrfOnly {
     csrf: String,
 }
 
-/// Deactivate by hand. There is no `/api` endpoint for this (the CLI's
-/// `usersync users deactivate` is the other way); the caller's tenant
-/// scope is the API's, checked by the same lookup as the user's page.
+async fn by_hand(
+    ctx: Ctx,
+    tenant: String,
+    username: String,
+    csrf: &str,
+    restore: bool,
+) -> Result<Response, Shown> {
+    ctx.check_csrf(csrf)?;
+    let path = Path(UserPath {
+        tenant: tenant.clone(),
+        username: username.clone(),
+    });
+    let (d, c) = (State(ctx.daemon.clone()), Extension(ctx.caller.clone()));
+    let done = if restore {
+        api::restore(d, c, path).await
+    } else {
+        api::deactivate(d, c, path).await
+    }?;
+    let what = if done.0.active {
+        "restored"
+    } else {
+        "deactivated"
+    };
+    ctx.flash(true, format!("{username} is {what}."));
+    Ok(see_other(&format!(
+        "/console/users/{}/{}",
+        seg(&tenant),
+        seg(&username)
+    )))
+}
+
+/// Deactivate by hand: the API's `POST /tenants/{t}/users/{u}/deactivate`.
 pub async fn deactivate(
     ctx: Ctx,
     Path((tenant, username)): Path<(String, String)>,
     Form(f): Form<CsrfOnly>,
 ) -> Result<Response, Shown> {
-    ctx.check_csrf(&f.csrf)?;
-    if !ctx.caller.sees(&tenant) {
-        return Err(hidden_tenant(&tenant).into());
-    }
-    let u = find(&ctx, &tenant, &username).await?;
-    ctx.daemon
-        .host
-        .store
-        .deactivate_user(&u.tenant_id, &u.username)
-        .await?;
-    tracing::info!(tenant = %u.tenant_id, user = %u.username, "console: user deactivated by hand");
-    ctx.flash(true, format!("{} is deactivated.", u.username));
-    Ok(see_other(&user_link(&u)))
+    by_hand(ctx, tenant, username, &f.csrf, false).await
+}
+
+/// Restore by hand: the API's `POST /tenants/{t}/users/{u}/restore`.
+pub async fn restore(
+    ctx: Ctx,
+    Path((tenant, username)): Path<(String, String)>,
+    Form(f): Form<CsrfOnly>,
+) -> Result<Response, Shown> {
+    by_hand(ctx, tenant, username, &f.csrf, true).await
 }
