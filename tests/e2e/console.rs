@@ -135,11 +135,21 @@ async fn the_console_in_a_real_browser() {
     b.screenshot("05-run-finished").await;
     eprintln!("the run's page showed live progress: {live}");
 
+    // An edit the config checks refuse names the key; nothing is saved.
+    b.goto(&format!("{base}/console/jobs/acme/people")).await;
+    let mut bad = job();
+    bad["sync"]["max_rejected_percent"] = json!(400);
+    b.type_into("#job-json", &bad.to_string()).await;
+    b.click("#btn-save").await;
+    let refused = b.wait_text("#flash", "Not saved").await;
+    assert!(refused.contains("sync.max_rejected_percent"), "{refused}");
+    b.screenshot("06-job-edit-refused").await;
+
     // The test connection's stages.
     b.goto(&format!("{base}/console/jobs/acme/people")).await;
     b.click("#btn-test").await;
     b.wait_text("#test-verdict", "works").await;
-    b.screenshot("06-test-connection").await;
+    b.screenshot("06-test-connection-stages").await;
 
     // A user's page and audit trail.
     b.goto(&format!("{base}/console/users")).await;

@@ -126,6 +126,13 @@ pub async fn detail(ctx: Ctx, Path((tenant, id)): Path<(String, String)>) -> Pag
                             button type="submit" id={ "btn-" (mode) } title=(hint) { (label) }
                         }
                     }
+                    @if j.last_run.as_ref().is_some_and(|l| l.outcome.as_str() == "stopped_by_threshold") {
+                        form method="post" action={ (base) "/run" } {
+                            (csrf(&ctx))
+                            input type="hidden" name="mode" value="confirm";
+                            button type="submit" id="btn-confirm" class="danger" title="the last run stopped at the deletion threshold; apply its deactivations" { "Run, confirming deletions" }
+                        }
+                    }
                     form method="post" action={ (base) "/test" } {
                         (csrf(&ctx))
                         button type="submit" id="btn-test" class="secondary" { "Test connection" }
@@ -204,7 +211,7 @@ pub async fn run(
     let params = RunParams {
         dry_run: Some(f.mode == "dry"),
         full: Some(f.mode == "full"),
-        confirm_deletions: None,
+        confirm_deletions: Some(f.mode == "confirm"),
     };
     let started = api::run(
         State(ctx.daemon.clone()),
