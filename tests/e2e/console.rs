@@ -190,6 +190,20 @@ async fn the_console_in_a_real_browser() {
     }
     b.screenshot("09-plugins").await;
 
+    // The mapper preview: acme's job as a dry run with a candidate mapper.
+    let candidate = built("test-plugins", "flip-mapper-b")
+        .canonicalize()
+        .unwrap();
+    b.click("#pv-job option[value='acme/people']").await;
+    b.type_into("#pv-file", candidate.to_str().unwrap()).await;
+    b.click("#btn-preview").await;
+    let said = b.wait_text("#flash", "review").await;
+    assert!(said.contains("Preview of the candidate mapper"), "{said}");
+    b.find("#verdict").await;
+    let mappers = b.text("dl.facts").await;
+    assert!(mappers.contains("candidate"), "{mappers}");
+    b.screenshot("09-mapper-preview").await;
+
     b.goto(&format!("{base}/console/licenses")).await;
     let seats = b.text("#licenses").await;
     assert!(seats.contains("20000"), "{seats}");
