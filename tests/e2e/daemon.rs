@@ -259,8 +259,9 @@ async fn a_bad_config_is_refused_and_the_previous_one_keeps_serving() {
             .insert("schedule".into(), "0 3 * * *".into());
     });
     let job = d
-        .wait_for("the new schedule", "/jobs/people", |j| {
-            j["schedule"] == "0 3 * * *"
+        .wait_for("the new schedule and its next run", "/jobs/people", |j| {
+            // The scheduler plans the next run a moment after the reload.
+            j["schedule"] == "0 3 * * *" && !j["next_run"].is_null()
         })
         .await;
     assert_eq!(job["next_run"]["trigger"], "schedule");
