@@ -148,6 +148,20 @@ pub struct JobConfig {
     /// Retries of failed runs (exponential backoff with a cap).
     #[serde(default)]
     pub retry: RetryPolicy,
+    /// Where the connector runs: `host` (in this process) or `agent` (in
+    /// an agent of the tenant, inside the directory's network, which sends
+    /// what it reads here; see README "Agent mode").
+    #[serde(default)]
+    pub runs_on: RunsOn,
+}
+
+/// Where a job's connector runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunsOn {
+    #[default]
+    Host,
+    Agent,
 }
 
 fn default_tenant() -> String {
@@ -418,6 +432,18 @@ impl Config {
             }
             if let Some(ldap) = &job.ldap {
                 ldap.validate(&format!("jobs[{i}].ldap"))?;
+            }
+            if job.runs_on == RunsOn::Agent
+                && (job.ldap.is_some()
+                    || job.grants.input_dir.is_some()
+                    || !job.grants.http.is_empty()
+                    || !job.credentials.is_empty()
+                    || !job.secrets.is_empty())
+            {
+                bail!(
+                    "jobs[{i}] has runs_on = \"agent\": its directory settings, grants and secrets belong in the agent's config (agent.toml, [jobs.{}]), not on the server",
+                    job.id
+                );
             }
             for (r, binding) in job.roles.iter().enumerate() {
                 if binding.group.is_none() == binding.group_pattern.is_none() {

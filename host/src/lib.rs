@@ -1,6 +1,7 @@
 //! usersync host library: the runtime, engine, store and sync orchestration.
 //! The `usersync` binary (CLI) is a thin shell over it.
 
+pub mod agent;
 pub mod cli;
 pub mod config;
 pub mod daemon;

@@ -42,6 +42,17 @@ pub struct ServerConfig {
     /// grants, LDAP server, webhook): `scheme://host[:port]`, host may start
     /// with `*.`. Empty: none (see `config/origins.rs`).
     pub tenant_origins: Vec<String>,
+    /// Serve the API over HTTPS with this certificate chain and key (PEM);
+    /// agents only connect over HTTPS.
+    pub tls_cert: Option<std::path::PathBuf>,
+    pub tls_key: Option<std::path::PathBuf>,
+    /// How long an agent run waits for an agent to take it.
+    pub agent_claim_seconds: u64,
+    /// An agent run whose agent sends nothing (batch or beat) for this long
+    /// is given up, with nothing applied.
+    pub agent_timeout_seconds: u64,
+    /// The largest batch an agent may send, in KiB.
+    pub agent_max_batch_kb: u64,
 }
 
 impl Default for ServerConfig {
@@ -57,6 +68,11 @@ impl Default for ServerConfig {
             secret_key_file: None,
             tenant_files_dir: None,
             tenant_origins: Vec::new(),
+            tls_cert: None,
+            tls_key: None,
+            agent_claim_seconds: 60,
+            agent_timeout_seconds: 60,
+            agent_max_batch_kb: 16 * 1024,
         }
     }
 }
@@ -150,6 +166,29 @@ impl ServerConfig {
             self.max_concurrent_runs,
             1,
             bounds::MAX_CONCURRENT_RUNS,
+        )?;
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            bail!(
+                "server.tls_cert and server.tls_key go together: set both (PEM files) or neither"
+            );
+        }
+        bounds::check_range(
+            "server.agent_claim_seconds",
+            self.agent_claim_seconds,
+            1,
+            3600,
+        )?;
+        bounds::check_range(
+            "server.agent_timeout_seconds",
+            self.agent_timeout_seconds,
+            3,
+            3600,
+        )?;
+        bounds::check_range(
+            "server.agent_max_batch_kb",
+            self.agent_max_batch_kb,
+            64,
+            256 * 1024,
         )
     }
 }

@@ -49,6 +49,12 @@ struct CallLabels {
     call: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AgentLabels {
+    tenant: String,
+    agent: String,
+}
+
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 pub struct Metrics {
@@ -66,6 +72,7 @@ pub struct Metrics {
     /// 1 while the store's database answers, 0 while it does not.
     pub store_up: Gauge,
     lease_takeovers: Family<JobLabels, Counter>,
+    agent_last_seen: Family<AgentLabels, Gauge>,
 }
 
 fn run_buckets() -> Histogram {
@@ -100,6 +107,7 @@ impl Metrics {
             node: Family::default(),
             store_up: Gauge::default(),
             lease_takeovers: Family::default(),
+            agent_last_seen: Family::default(),
         };
         m.store_up.set(1);
         {
@@ -164,6 +172,11 @@ impl Metrics {
                 "Jobs this node took over because another node's lease on them lapsed mid-run",
                 m.lease_takeovers.clone(),
             );
+            r.register(
+                "usersync_agent_last_seen_seconds",
+                "When each agent last polled this node (Unix time), by tenant and agent name",
+                m.agent_last_seen.clone(),
+            );
         }
         m
     }
@@ -175,6 +188,15 @@ impl Metrics {
                 version: version.into(),
             })
             .set(1);
+    }
+
+    pub fn agent_seen(&self, tenant: &str, agent: &str) {
+        self.agent_last_seen
+            .get_or_create(&AgentLabels {
+                tenant: tenant.into(),
+                agent: agent.into(),
+            })
+            .set(chrono::Utc::now().timestamp());
     }
 
     pub fn lease_takeover(&self, job: &JobKey) {

@@ -7,6 +7,7 @@
 //! gracefully on SIGTERM/SIGINT: no new runs, runs in flight stop at their
 //! next batch and record an honest outcome, then the process exits.
 
+pub mod agents;
 pub mod api;
 pub mod console;
 mod fair;
@@ -77,6 +78,8 @@ pub struct Daemon {
     managed_refresh: tokio::sync::Mutex<()>,
     /// Seals secrets given through the API; `None`: such secrets are refused.
     pub seal_key: Option<crate::secret::seal::SealKey>,
+    /// Agent runs waiting for, or held by, an agent.
+    pub agents: agents::Hub,
     /// The address the API is bound to.
     pub listen: SocketAddr,
     /// This node's name (`server.node`) in leases, run records and metrics.
@@ -140,6 +143,8 @@ pub async fn serve(opts: ServeOptions) -> Result<bool> {
     metrics.node_info(&node, env!("CARGO_PKG_VERSION"));
     let mut host = Host::open(config).await?;
     host.set_observer(metrics.clone());
+    let agent_hub = agents::Hub::default();
+    host.set_remote(Arc::new(agent_hub.clone()));
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
@@ -162,6 +167,7 @@ pub async fn serve(opts: ServeOptions) -> Result<bool> {
         managed: Mutex::new(Arc::default()),
         managed_refresh: tokio::sync::Mutex::new(()),
         seal_key,
+        agents: agent_hub,
         listen,
         node,
         store_up: AtomicBool::new(true),

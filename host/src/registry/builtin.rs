@@ -11,6 +11,11 @@ use crate::runtime::{LoadedPlugin, Origin, PluginError, Runtime};
 
 include!(concat!(env!("OUT_DIR"), "/builtins.rs"));
 
+/// The bytes of the built-in `name` (served to agents).
+pub fn bytes(name: &str) -> Option<&'static [u8]> {
+    BUILTINS.iter().find(|(n, _)| *n == name).map(|(_, b)| *b)
+}
+
 /// The names of the plugins this binary carries.
 pub fn names() -> impl Iterator<Item = &'static str> {
     BUILTINS.iter().map(|(name, _)| *name)

@@ -3,6 +3,7 @@
 //! (embedded) or PostgreSQL through sqlx (see `db.rs`). The schema lives in
 //! `host/migrations/<backend>/`.
 
+mod agents;
 mod apply;
 mod db;
 mod groups;
@@ -14,6 +15,7 @@ mod run_quota;
 mod runs;
 mod users;
 
+pub use agents::AgentRow;
 pub use apply::ApplyContext;
 pub use db::{lost_connection, redact, Backend};
 pub use groups::GroupRow;

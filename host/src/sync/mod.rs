@@ -12,6 +12,7 @@ mod prepare;
 pub mod progress;
 mod quota;
 mod read;
+mod remote;
 mod verify;
 
 use prepare::Prepared;
@@ -21,6 +22,7 @@ pub use verify::PasswordCheck;
 pub use collector::{Collected, Collector};
 pub use hooks::{CallObserver, RunAgainIn};
 pub use outage::Backoff;
+pub use remote::{RemoteMsg, RemoteRead, RemoteReads};
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -46,6 +48,8 @@ pub struct Host {
     registry: ArcSwap<Registry>,
     pub store: Store,
     observer: Option<Arc<dyn CallObserver>>,
+    /// Where runs of `runs_on = "agent"` jobs are offered (the daemon's hub).
+    remote: Option<Arc<dyn RemoteReads>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -105,6 +109,7 @@ impl Host {
             registry: ArcSwap::from_pointee(registry),
             store,
             observer: None,
+            remote: None,
         })
     }
 
@@ -131,6 +136,11 @@ impl Host {
     /// Report plugin call durations to `observer`.
     pub fn set_observer(&mut self, observer: Arc<dyn CallObserver>) {
         self.observer = Some(observer);
+    }
+
+    /// Offer agent jobs' runs to `remote` (the daemon's agents hub).
+    pub fn set_remote(&mut self, remote: Arc<dyn RemoteReads>) {
+        self.remote = Some(remote);
     }
 
     fn observe(&self, plugin: &str, call: &str, started: Instant) {

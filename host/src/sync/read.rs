@@ -8,6 +8,7 @@ use anyhow::Result;
 use tokio::task::JoinHandle;
 
 use super::{grant, Collected, Collector, Host, RunParts};
+use crate::config::RunsOn;
 use crate::model::ReadSummary;
 use crate::runtime::{CallContext, ConnectorInstance, LoadedPlugin, MapperInstance};
 
@@ -44,15 +45,39 @@ impl Host {
         let observer = self.observer.clone();
         let cancel = req.cancel.clone();
         let progress = req.progress.clone();
+        let cancel_remote = req.cancel.clone();
         let sample = req.sample;
         let run_id = run_id.to_string();
         let shared = shared.clone();
-        let seats_info = tenant
+        let seats_info: Vec<(String, u32, u32)> = tenant
             .licenses
             .iter()
             .map(|(k, v)| (k.clone(), *v, seats_used.get(k).copied().unwrap_or(0)))
             .collect();
+        // An agent job's read happens in an agent: offer it now, so the
+        // agent's connector runs while the store loads.
+        let remote = if job.runs_on == RunsOn::Agent {
+            let offered = match &self.remote {
+                Some(hub) => hub.offer(super::remote::work_item(
+                    &job,
+                    &connector,
+                    &mode,
+                    &run_id,
+                    &stored_state,
+                    &seats_info,
+                    limits,
+                ), &config.server),
+                None => Err(anyhow::anyhow!(
+                    "job {} runs on an agent (runs_on = \"agent\"): only `usersync serve` can run it, where the agent connects",
+                    job.id
+                )),
+            };
+            Some(offered)
+        } else {
+            None
+        };
         tokio::task::spawn_blocking(move || -> Result<(ReadSummary, Collected)> {
+            let remote = remote.transpose()?;
             let ctx = |p: &LoadedPlugin| CallContext {
                 tenant: job.tenant.clone(),
                 job: job.id.clone(),
@@ -98,12 +123,20 @@ impl Host {
                 fatal: None,
                 sample,
             };
-            let mut instance =
-                ConnectorInstance::new(&rt, &connector, &limits, ctx(&connector), &grant)?;
             let started = Instant::now();
-            let read = instance.read(&job.source_json(), &mode, Box::new(sink));
+            let read = match remote {
+                Some(remote) => {
+                    super::remote::replay(remote, Box::new(sink), cancel_remote, &job.id)
+                }
+                None => {
+                    let mut instance =
+                        ConnectorInstance::new(&rt, &connector, &limits, ctx(&connector), &grant)?;
+                    let read = instance.read(&job.source_json(), &mode, Box::new(sink));
+                    drop(instance);
+                    read
+                }
+            };
             observe(&connector.manifest.name, "read", started);
-            drop(instance);
             let take = || std::mem::take(&mut *shared.lock().expect("collector lock"));
             match read {
                 Ok(read) => Ok((read, take())),

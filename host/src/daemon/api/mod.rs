@@ -4,6 +4,7 @@
 //! No answer carries a secret: jobs are shown without their source, mapping
 //! or secrets, and config errors without the offending line.
 
+mod agents;
 pub mod auth;
 pub(crate) mod directory;
 mod health;
@@ -94,6 +95,12 @@ pub fn protected_routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
         ),
         ("/verify-password", post(verify::verify_password)),
         ("/metrics", get(health::metrics)),
+        ("/tenants/{tenant}/agents/enrollments", post(agents::enroll)),
+        ("/tenants/{tenant}/agents", get(agents::list)),
+        (
+            "/tenants/{tenant}/agents/{id}",
+            axum::routing::delete(agents::revoke),
+        ),
     ]
 }
 
@@ -112,6 +119,7 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
         .route(PUBLIC_ROUTES[0], get(health::health))
         .route(PUBLIC_ROUTES[1], get(openapi::document))
         .merge(protected)
+        .merge(crate::daemon::agents::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::map_response(json_errors))

@@ -5,8 +5,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    directory, health, jobs, plugins, preview, runs, tenant_jobs, tenant_plugins, tenants, verify,
-    ErrorBody,
+    agents, directory, health, jobs, plugins, preview, runs, tenant_jobs, tenant_plugins, tenants,
+    verify, ErrorBody,
 };
 use crate::daemon::jobs::{LastRun, NextRun, Running, Trigger};
 use crate::engine::{RunMode, RunOutcome};
@@ -28,6 +28,7 @@ use crate::store::{GroupRow, UserRow};
         verify::verify_password,
         tenants::list, tenants::get, tenants::create, tenants::update, tenants::delete,
         tenant_jobs::put, tenant_jobs::delete, tenant_plugins::put, tenant_plugins::delete,
+        agents::enroll, agents::list, agents::revoke,
     ),
     components(schemas(
         ErrorBody, health::Health, health::HealthDetails,
@@ -39,7 +40,7 @@ use crate::store::{GroupRow, UserRow};
         verify::VerifyRequest, crate::sync::PasswordCheck,
         tenants::TenantView, tenants::NewTenant, tenants::TenantChange,
         tenant_jobs::JobDefinition, tenant_jobs::JobBody, tenant_plugins::UploadedPlugin,
-        super::Deleted,
+        super::Deleted, agents::Enrollment, crate::store::AgentRow,
     )),
     modifiers(&BearerAuth),
 )]

@@ -1,0 +1,239 @@
+//! The agents hub: runs of agent jobs wait here as offers until an agent
+//! of their tenant polls for one of its jobs; a claimed run then takes the
+//! agent's batches, in order and each once, into the run's read
+//! (`sync/remote.rs`). In memory: a node's runs are served by the agents
+//! polling that node.
+
+use std::collections::HashMap;
+use std::sync::mpsc::{channel, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use crate::agent::protocol::{Call, ReadEnd, WorkItem};
+use crate::config::ServerConfig;
+use crate::daemon::lock;
+use crate::sync::{RemoteMsg, RemoteRead, RemoteReads};
+
+/// Who is calling: an enrolled agent of one tenant.
+#[derive(Debug, Clone)]
+pub struct AgentId {
+    pub id: String,
+    pub name: String,
+    pub tenant: String,
+}
+
+#[derive(Clone, Default)]
+pub struct Hub {
+    inner: Arc<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    state: Mutex<State>,
+    offered: Notify,
+}
+
+#[derive(Default)]
+struct State {
+    offers: Vec<Offer>,
+    runs: HashMap<String, Arc<Slot>>,
+}
+
+struct Offer {
+    item: WorkItem,
+    messages: Sender<RemoteMsg>,
+    claimed: Sender<String>,
+}
+
+/// A claimed run.
+struct Slot {
+    tenant: String,
+    job: String,
+    agent: String,
+    messages: Mutex<Sender<RemoteMsg>>,
+    /// The next batch number expected; one batch is fed at a time.
+    next: tokio::sync::Mutex<u64>,
+}
+
+/// Why a batch or finish was not taken.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// No such run for this agent (ended, given up, another tenant's).
+    NotFound,
+    /// Batches must come in order: `expected` is the next one.
+    Gap { expected: u64 },
+    /// The run refused the batch (a limit, a mapper failure); it fails.
+    Failed(String),
+}
+
+/// How a batch was taken.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Taken {
+    Fed,
+    /// Sent before (an answer that got lost): not fed again.
+    Duplicate,
+}
+
+impl Hub {
+    /// The jobs (of `agent`'s tenant, among `jobs`) waiting for an agent.
+    fn try_claim(&self, agent: &AgentId, jobs: &[String]) -> Option<WorkItem> {
+        let mut state = lock(&self.inner.state);
+        let i = state
+            .offers
+            .iter()
+            .position(|o| o.item.tenant == agent.tenant && jobs.contains(&o.item.job))?;
+        let offer = state.offers.remove(i);
+        if offer.claimed.send(agent.name.clone()).is_err() {
+            return None; // the run gave up meanwhile
+        }
+        state.runs.insert(
+            offer.item.run_id.clone(),
+            Arc::new(Slot {
+                tenant: offer.item.tenant.clone(),
+                job: offer.item.job.clone(),
+                agent: agent.id.clone(),
+                messages: Mutex::new(offer.messages),
+                next: tokio::sync::Mutex::new(0),
+            }),
+        );
+        Some(offer.item)
+    }
+
+    /// Wait up to `wait` for a run of one of `jobs`; claim it for `agent`.
+    pub async fn poll(&self, agent: &AgentId, jobs: &[String], wait: Duration) -> Option<WorkItem> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let notified = self.inner.offered.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(item) = self.try_claim(agent, jobs) {
+                return Some(item);
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return None;
+            }
+        }
+    }
+
+    /// The run `run` if `agent` holds it.
+    fn slot(&self, agent: &AgentId, run: &str) -> Result<Arc<Slot>, Refused> {
+        let state = lock(&self.inner.state);
+        match state.runs.get(run) {
+            Some(s) if s.tenant == agent.tenant && s.agent == agent.id => Ok(s.clone()),
+            _ => Err(Refused::NotFound),
+        }
+    }
+
+    /// Batch `seq` of `run`: fed once, in order, and answered with what
+    /// the run made of it.
+    pub async fn batch(
+        &self,
+        agent: &AgentId,
+        run: &str,
+        seq: u64,
+        calls: Vec<Call>,
+    ) -> Result<Taken, Refused> {
+        let slot = self.slot(agent, run)?;
+        let mut next = slot.next.lock().await;
+        if seq < *next {
+            return Ok(Taken::Duplicate);
+        }
+        if seq > *next {
+            return Err(Refused::Gap { expected: *next });
+        }
+        let (ack, answer) = tokio::sync::oneshot::channel();
+        let sent = lock(&slot.messages).send(RemoteMsg::Batch { calls, ack });
+        if sent.is_err() {
+            return Err(Refused::NotFound);
+        }
+        match answer.await {
+            Ok(Ok(())) => {
+                *next += 1;
+                Ok(Taken::Fed)
+            }
+            Ok(Err(e)) => Err(Refused::Failed(e)),
+            Err(_) => Err(Refused::NotFound),
+        }
+    }
+
+    /// The agent is alive and reading.
+    pub fn beat(&self, agent: &AgentId, run: &str) -> Result<(), Refused> {
+        let slot = self.slot(agent, run)?;
+        let sent = lock(&slot.messages).send(RemoteMsg::Beat);
+        sent.map_err(|_| Refused::NotFound)
+    }
+
+    /// The read ended after `batches` batches.
+    pub async fn finish(
+        &self,
+        agent: &AgentId,
+        run: &str,
+        batches: u64,
+        end: ReadEnd,
+    ) -> Result<(), Refused> {
+        let slot = self.slot(agent, run)?;
+        let next = slot.next.lock().await;
+        if batches != *next {
+            return Err(Refused::Gap { expected: *next });
+        }
+        let sent = lock(&slot.messages).send(RemoteMsg::Finish(end));
+        sent.map_err(|_| Refused::NotFound)
+    }
+
+    /// The runs agents hold now: (tenant, job, agent id).
+    pub fn claimed(&self) -> Vec<(String, String, String)> {
+        lock(&self.inner.state)
+            .runs
+            .values()
+            .map(|s| (s.tenant.clone(), s.job.clone(), s.agent.clone()))
+            .collect()
+    }
+
+    fn withdraw(&self, run: &str) {
+        let mut state = lock(&self.inner.state);
+        state.offers.retain(|o| o.item.run_id != run);
+        state.runs.remove(run);
+    }
+}
+
+/// Withdraws a run from the hub when its read ends, however it ends.
+struct Withdraw {
+    hub: Hub,
+    run: String,
+}
+
+impl Drop for Withdraw {
+    fn drop(&mut self) {
+        self.hub.withdraw(&self.run);
+    }
+}
+
+impl RemoteReads for Hub {
+    fn offer(&self, mut item: WorkItem, server: &ServerConfig) -> anyhow::Result<RemoteRead> {
+        item.max_batch_bytes = usize::try_from(server.agent_max_batch_kb)
+            .unwrap_or(usize::MAX)
+            .saturating_mul(1024);
+        item.heartbeat_seconds = (server.agent_timeout_seconds / 3).max(1);
+        let (messages, messages_rx) = channel();
+        let (claimed, claimed_rx) = channel();
+        let run = item.run_id.clone();
+        lock(&self.inner.state).offers.push(Offer {
+            item,
+            messages,
+            claimed,
+        });
+        self.inner.offered.notify_waiters();
+        Ok(RemoteRead {
+            messages: messages_rx,
+            claimed: claimed_rx,
+            claim_timeout: Duration::from_secs(server.agent_claim_seconds),
+            idle_timeout: Duration::from_secs(server.agent_timeout_seconds),
+            _guard: Box::new(Withdraw {
+                hub: self.clone(),
+                run,
+            }),
+        })
+    }
+}

@@ -1,0 +1,187 @@
+//! Agents and their enrolment codes (see daemon/agents). Codes and
+//! credentials are kept only as hex SHA-256 digests; a code is redeemed once,
+//! before it expires, in one statement, so two agents racing with one code
+//! cannot both enrol.
+
+use anyhow::Result;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::db::on_pool;
+use super::{now, Store};
+
+/// An enrolled agent as the API shows it (never its credential).
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct AgentRow {
+    pub id: String,
+    pub tenant: String,
+    pub name: String,
+    pub created_at: String,
+    /// When it last called the server (poll, batch, finish).
+    pub last_seen: Option<String>,
+    /// The usersync version it reported.
+    pub version: Option<String>,
+    /// The jobs it said it serves.
+    pub jobs: Vec<String>,
+    /// The last error it reported or a run of it ended with.
+    pub last_error: Option<String>,
+}
+
+type Row = (
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+const COLUMNS: &str = "id, tenant_id, name, created_at, last_seen, version, jobs, last_error";
+
+fn row((id, tenant, name, created_at, last_seen, version, jobs, last_error): Row) -> AgentRow {
+    AgentRow {
+        id,
+        tenant,
+        name,
+        created_at,
+        last_seen,
+        version,
+        jobs: jobs
+            .and_then(|j| serde_json::from_str(&j).ok())
+            .unwrap_or_default(),
+        last_error,
+    }
+}
+
+impl Store {
+    /// Keep an enrolment code (by digest) for `tenant` until `expires_at`.
+    pub async fn create_enrollment(
+        &self,
+        tenant: &str,
+        code_sha256: &str,
+        expires_at: &str,
+    ) -> Result<()> {
+        on_pool!(&self.backend, |p| {
+            sqlx::query(
+                "INSERT INTO agent_enrollments (code_sha256, tenant_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(code_sha256)
+            .bind(tenant)
+            .bind(now())
+            .bind(expires_at)
+            .execute(p)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Use up the code with this digest: its tenant, or `None` if it is
+    /// unknown, used or expired.
+    pub async fn redeem_enrollment(&self, code_sha256: &str) -> Result<Option<String>> {
+        let at = now();
+        Ok(on_pool!(&self.backend, |p| {
+            sqlx::query_scalar::<_, String>(
+                "UPDATE agent_enrollments SET used_at = $2 WHERE code_sha256 = $1 AND used_at IS NULL AND expires_at > $2 RETURNING tenant_id",
+            )
+            .bind(code_sha256)
+            .bind(&at)
+            .fetch_optional(p)
+            .await?
+        }))
+    }
+
+    /// Record a new agent of `tenant` with its credential's digest.
+    pub async fn create_agent(
+        &self,
+        id: &str,
+        tenant: &str,
+        name: &str,
+        token_sha256: &str,
+    ) -> Result<()> {
+        on_pool!(&self.backend, |p| {
+            sqlx::query(
+                "INSERT INTO agents (id, tenant_id, name, token_sha256, created_at) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(id)
+            .bind(tenant)
+            .bind(name)
+            .bind(token_sha256)
+            .bind(now())
+            .execute(p)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// The agent whose credential has this digest (revoked ones are gone).
+    pub async fn agent_by_token(&self, token_sha256: &str) -> Result<Option<AgentRow>> {
+        let sql = format!("SELECT {COLUMNS} FROM agents WHERE token_sha256 = $1");
+        Ok(on_pool!(&self.backend, |p| {
+            sqlx::query_as::<_, Row>(&sql)
+                .bind(token_sha256)
+                .fetch_optional(p)
+                .await?
+        })
+        .map(row))
+    }
+
+    /// Every agent of `tenant` (every agent: `None`), by tenant and name.
+    pub async fn agents(&self, tenant: Option<&str>) -> Result<Vec<AgentRow>> {
+        let filter = if tenant.is_some() {
+            "WHERE tenant_id = $1"
+        } else {
+            ""
+        };
+        let sql = format!("SELECT {COLUMNS} FROM agents {filter} ORDER BY tenant_id, name, id");
+        let rows = on_pool!(&self.backend, |p| {
+            let mut q = sqlx::query_as::<_, Row>(&sql);
+            if let Some(t) = tenant {
+                q = q.bind(t);
+            }
+            q.fetch_all(p).await?
+        });
+        Ok(rows.into_iter().map(row).collect())
+    }
+
+    /// Note that the agent called: when, its version and jobs.
+    pub async fn agent_seen(&self, id: &str, version: &str, jobs: &[String]) -> Result<()> {
+        let jobs = serde_json::to_string(jobs)?;
+        on_pool!(&self.backend, |p| {
+            sqlx::query("UPDATE agents SET last_seen = $2, version = $3, jobs = $4 WHERE id = $1")
+                .bind(id)
+                .bind(now())
+                .bind(version)
+                .bind(&jobs)
+                .execute(p)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Keep the agent's last error (`None` clears it).
+    pub async fn agent_error(&self, id: &str, error: Option<&str>) -> Result<()> {
+        on_pool!(&self.backend, |p| {
+            sqlx::query("UPDATE agents SET last_error = $2 WHERE id = $1")
+                .bind(id)
+                .bind(error)
+                .execute(p)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Revoke (delete) `tenant`'s agent `id`; `false` if there is none.
+    pub async fn revoke_agent(&self, tenant: &str, id: &str) -> Result<bool> {
+        let done = on_pool!(&self.backend, |p| {
+            sqlx::query("DELETE FROM agents WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant)
+                .bind(id)
+                .execute(p)
+                .await?
+                .rows_affected()
+        });
+        Ok(done > 0)
+    }
+}
