@@ -20,6 +20,7 @@ pub mod quota;
 pub mod reload;
 mod scheduler;
 mod store_watch;
+pub mod tls;
 mod watch;
 
 use std::collections::HashMap;
@@ -141,6 +142,13 @@ pub async fn serve(opts: ServeOptions) -> Result<bool> {
     let node = config.server.node_name();
     let metrics = Arc::new(Metrics::new());
     metrics.node_info(&node, env!("CARGO_PKG_VERSION"));
+    let tls = match (&config.server.tls_cert, &config.server.tls_key) {
+        (Some(cert), Some(key)) => Some(tls::server_config(
+            &config.resolve(cert),
+            &config.resolve(key),
+        )?),
+        _ => None,
+    };
     let mut host = Host::open(config).await?;
     host.set_observer(metrics.clone());
     let agent_hub = agents::Hub::default();
@@ -205,24 +213,36 @@ pub async fn serve(opts: ServeOptions) -> Result<bool> {
 
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let app = api::router(daemon.clone());
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = http_stopped.await;
+    let stopped = async move {
+        let _ = http_stopped.await;
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let server = match tls {
+        Some(tls) => {
+            let listener = tls::TlsListener::new(listener, tls)?;
+            tokio::spawn(async move {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stopped)
+                    .await
             })
-            .await
-    });
+        }
+        None => tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(stopped)
+                .await
+        }),
+    };
     // Scripts and tests read this line to find the port (`--listen 127.0.0.1:0`).
     // A closed stdout must not take the service down: the line is a courtesy.
     {
         use std::io::Write as _;
         let _ = writeln!(
             std::io::stdout().lock(),
-            "usersync serve: listening on http://{listen}"
+            "usersync serve: listening on {scheme}://{listen}"
         );
     }
     tracing::info!(
-        "listening on http://{listen} as node {}; {} jobs, {} plugins",
+        "listening on {scheme}://{listen} as node {}; {} jobs, {} plugins",
         daemon.node,
         daemon.host.config().jobs.len(),
         daemon.host.registry().served_count()
