@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use crate::secret::Secret;
 
-mod bounds;
+pub mod bounds;
 mod credentials;
 mod daemon;
 mod ldap;

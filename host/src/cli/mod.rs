@@ -10,6 +10,7 @@ macro_rules! outln {
     }};
 }
 
+mod agents;
 mod conformance;
 mod lease;
 mod logging;
@@ -102,6 +103,15 @@ enum Command {
     Tenants {
         #[command(subcommand)]
         command: tenants::TenantsCommand,
+    },
+    /// Run as an agent inside a directory's network (config `agent.toml`,
+    /// or `-c`): enrol once with `--server URL --enroll CODE`, then run
+    /// `usersync agent` as a service.
+    Agent(agents::AgentArgs),
+    /// A tenant's agents, through a daemon's admin API: enroll, list, revoke.
+    Agents {
+        #[command(subcommand)]
+        command: agents::AgentsCommand,
     },
     /// Past runs; `runs show ID` for one in detail.
     Runs {
@@ -227,7 +237,7 @@ enum UsersCommand {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     // A service logs what it does; a command only what went wrong.
-    let default_log = if matches!(cli.command, Command::Serve { .. }) {
+    let default_log = if matches!(cli.command, Command::Serve { .. } | Command::Agent(_)) {
         "info"
     } else {
         "warn"
@@ -338,6 +348,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Plugins { command } => {
             return plugins::run(command, &cli.config, json).await;
         }
+        Command::Agent(args) => return agents::agent(&cli.config, args).await,
+        Command::Agents { command } => return agents::agents(command, json).await,
         Command::Tenants { command } => {
             return tenants::run(command, json).await;
         }

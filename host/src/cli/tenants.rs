@@ -17,6 +17,9 @@ pub struct Server {
     /// The operator token (or a tenant's own, for `list` and `show`).
     #[arg(long, env = "USERSYNC_TOKEN", hide_env_values = true)]
     token: String,
+    /// A PEM CA certificate to trust for an HTTPS server with a private CA.
+    #[arg(long, env = "USERSYNC_CA_FILE")]
+    ca_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -129,16 +132,22 @@ fn seats(pairs: &[String]) -> Result<BTreeMap<String, u32>> {
         .collect()
 }
 
-async fn call(
+pub(super) async fn call(
     s: &Server,
     method: reqwest::Method,
     path: &str,
     body: Option<&Value>,
 ) -> Result<Value> {
     let url = format!("{}{path}", s.server.trim_end_matches('/'));
-    let mut req = reqwest::Client::new()
-        .request(method, &url)
-        .bearer_auth(&s.token);
+    let mut client = reqwest::Client::builder();
+    if let Some(f) = &s.ca_file {
+        let pem =
+            std::fs::read(f).with_context(|| format!("cannot read --ca-file {}", f.display()))?;
+        for cert in reqwest::Certificate::from_pem_bundle(&pem)? {
+            client = client.add_root_certificate(cert);
+        }
+    }
+    let mut req = client.build()?.request(method, &url).bearer_auth(&s.token);
     if let Some(b) = body {
         req = req.json(b);
     }

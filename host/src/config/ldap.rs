@@ -64,7 +64,7 @@ impl LdapConnection {
         )
     }
 
-    pub(super) fn validate(&self, key: &str) -> Result<()> {
+    pub fn validate(&self, key: &str) -> Result<()> {
         let scheme_ok = self.url.starts_with("ldap://") || self.url.starts_with("ldaps://");
         if !scheme_ok {
             bail!(

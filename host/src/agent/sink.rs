@@ -1,0 +1,187 @@
+//! The agent's `target`: every call the connector makes is encoded at once
+//! and appended to the current batch; a full batch goes to the sender
+//! (`send.rs`), which posts batches in order. A refusal from the server
+//! (or a lost run) stops the connector at its next call.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::mpsc::Sender;
+
+use super::protocol::{encode_bytes, Call, Object};
+use crate::model::{ObjectKind, RecordError};
+use crate::runtime::{TargetSink, WireObject};
+
+/// Why the run must stop, set by the sender or the beat.
+pub type Stop = Arc<Mutex<Option<String>>>;
+
+pub struct BatchSink {
+    buf: Vec<u8>,
+    /// Send a batch once it reaches this many bytes.
+    target: usize,
+    /// The server takes no batch larger than this.
+    max: usize,
+    out: Option<Sender<Vec<u8>>>,
+    stop: Stop,
+    fatal: Option<String>,
+    /// Set with the first fatal error: nothing more is sent.
+    failed: bool,
+    state: HashMap<String, Option<Vec<u8>>>,
+    stored: HashMap<String, Vec<u8>>,
+    seats: Vec<(String, u32, u32)>,
+}
+
+const HEAD: &[u8] = b"{\"calls\":[";
+const TAIL: &[u8] = b"]}";
+
+impl BatchSink {
+    pub fn new(
+        target: usize,
+        max: usize,
+        out: Sender<Vec<u8>>,
+        stop: Stop,
+        stored: HashMap<String, Vec<u8>>,
+        seats: Vec<(String, u32, u32)>,
+    ) -> BatchSink {
+        BatchSink {
+            buf: HEAD.to_vec(),
+            target: target.min(max),
+            max,
+            out: Some(out),
+            stop,
+            fatal: None,
+            failed: false,
+            state: HashMap::new(),
+            stored,
+            seats,
+        }
+    }
+
+    fn fail(&mut self, msg: String) -> String {
+        self.failed = true;
+        self.fatal.get_or_insert_with(|| msg.clone());
+        msg
+    }
+
+    fn stopped(&mut self) -> Result<(), String> {
+        let why = self.stop.lock().ok().and_then(|s| s.clone());
+        match why {
+            Some(why) => Err(self.fail(why)),
+            None => Ok(()),
+        }
+    }
+
+    fn push(&mut self, call: &Call) -> Result<(), String> {
+        self.stopped()?;
+        let encoded = serde_json::to_vec(call).map_err(|e| self.fail(e.to_string()))?;
+        if HEAD.len() + encoded.len() + TAIL.len() > self.max {
+            return Err(self.fail(format!(
+                "one call of the connector encodes to {} bytes, more than the server takes in a batch ({} bytes, server.agent_max_batch_kb)",
+                encoded.len(),
+                self.max
+            )));
+        }
+        if self.buf.len() + 1 + encoded.len() + TAIL.len() > self.target {
+            self.flush()?;
+        }
+        if self.buf.len() > HEAD.len() {
+            self.buf.push(b',');
+        }
+        self.buf.extend_from_slice(&encoded);
+        Ok(())
+    }
+
+    /// Hand the batch so far to the sender (blocking while it is busy).
+    fn flush(&mut self) -> Result<(), String> {
+        if self.buf.len() == HEAD.len() {
+            return Ok(());
+        }
+        let mut batch = std::mem::replace(&mut self.buf, HEAD.to_vec());
+        batch.extend_from_slice(TAIL);
+        let sent = self.out.as_ref().map(|o| o.blocking_send(batch));
+        match sent {
+            Some(Ok(())) => Ok(()),
+            _ => {
+                self.stopped()?;
+                Err(self.fail("the batch sender stopped".into()))
+            }
+        }
+    }
+
+    fn objects(batch: Vec<WireObject>) -> Vec<Object> {
+        batch.into_iter().map(Object::from_wire).collect()
+    }
+}
+
+impl Drop for BatchSink {
+    /// The read is over: send what is left, then let the sender finish.
+    fn drop(&mut self) {
+        if !self.failed {
+            let _ = self.flush();
+        }
+        self.out.take();
+    }
+}
+
+impl TargetSink for BatchSink {
+    fn put_users(&mut self, batch: Vec<WireObject>) -> Result<(), String> {
+        self.push(&Call::Users {
+            objects: Self::objects(batch),
+        })
+    }
+
+    fn put_groups(&mut self, batch: Vec<WireObject>) -> Result<(), String> {
+        self.push(&Call::Groups {
+            objects: Self::objects(batch),
+        })
+    }
+
+    fn put_members(&mut self, group: String, members: Vec<String>) -> Result<(), String> {
+        self.push(&Call::Members { group, members })
+    }
+
+    fn remove(&mut self, kind: ObjectKind, ids: Vec<String>) -> Result<(), String> {
+        self.push(&Call::Remove { kind, ids })
+    }
+
+    fn reject(&mut self, error: RecordError) {
+        let _ = self.push(&Call::reject(error));
+    }
+
+    fn checkpoint(&mut self, cursor: String) -> Result<(), String> {
+        self.push(&Call::Checkpoint { cursor })
+    }
+
+    fn state_get(&mut self, key: &str) -> Option<Vec<u8>> {
+        match self.state.get(key) {
+            Some(v) => v.clone(),
+            None => self.stored.get(key).cloned(),
+        }
+    }
+
+    fn state_set(&mut self, key: String, value: Option<Vec<u8>>) {
+        let call = Call::State {
+            key: key.clone(),
+            value: value.as_deref().map(encode_bytes),
+        };
+        if self.push(&call).is_ok() {
+            self.state.insert(key, value);
+        }
+    }
+
+    fn run_again_in(&mut self, seconds: u32) {
+        let _ = self.push(&Call::RunAgainIn { seconds });
+    }
+
+    fn seats(&mut self) -> Vec<(String, u32, u32)> {
+        self.seats.clone()
+    }
+
+    fn take_fatal(&mut self) -> Option<String> {
+        self.fatal.take()
+    }
+
+    fn warn(&mut self, message: String) {
+        let _ = self.push(&Call::Warn { message });
+    }
+}
