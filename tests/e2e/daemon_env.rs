@@ -32,11 +32,17 @@ impl Served {
 
     /// `start` with extra environment variables for the daemon.
     pub fn start_with(env: TestEnv, vars: &[(&str, &str)]) -> Served {
+        Served::start_on(env, "127.0.0.1:0", vars)
+    }
+
+    /// `start_with` on the address `listen`. The client trusts the CA
+    /// `tls/ca.pem` of the env's folder, if there is one (HTTPS).
+    pub fn start_on(env: TestEnv, listen: &str, vars: &[(&str, &str)]) -> Served {
         let log = env.dir.path().join("serve.log");
         let mut child = Command::new(env!("CARGO_BIN_EXE_usersync"))
             .arg("-c")
             .arg(env.dir.path().join("usersync.toml"))
-            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(["serve", "--listen", listen])
             .env("USERSYNC_API_TOKEN", TOKEN)
             .env("USERSYNC_LOG", "info")
             .envs(vars.iter().copied())
@@ -60,16 +66,27 @@ impl Served {
                 std::fs::read_to_string(&log).unwrap_or_default()
             );
         };
+        let mut client = reqwest::Client::builder().timeout(PATIENCE);
+        if let Ok(pem) = std::fs::read(env.dir.path().join("tls/ca.pem")) {
+            client = client.add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap());
+        }
         Served {
             env,
             child,
             base: base.to_string(),
-            client: reqwest::Client::builder()
-                .timeout(PATIENCE)
-                .build()
-                .unwrap(),
+            client: client.build().unwrap(),
             log,
         }
+    }
+
+    /// SIGKILL the daemon and hand back its installation (to start again).
+    pub fn kill(mut self) -> TestEnv {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let empty = TestEnv {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        std::mem::replace(&mut self.env, empty)
     }
 
     pub fn log(&self) -> String {

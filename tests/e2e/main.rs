@@ -5,6 +5,9 @@
 //! attributes, groups_roles, licensing, incremental, safety, runs) script
 //! their source with the scripted-connector fixture.
 
+mod agent;
+mod agent_env;
+mod agent_protocol;
 mod api_errors;
 mod attributes;
 mod builtins;

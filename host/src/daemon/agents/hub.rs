@@ -150,6 +150,7 @@ impl Hub {
         }
         match answer.await {
             Ok(Ok(())) => {
+                tracing::debug!(run = %run, seq, "agent batch fed");
                 *next += 1;
                 Ok(Taken::Fed)
             }
