@@ -18,7 +18,7 @@ use crate::env::{test_cache, TestEnv};
 pub const PASSWORD_VAR: &str = "E2E_AGENT_LDAP_PASSWORD";
 
 /// Serve HTTPS with a new CA (`tls/ca.pem`), give up a silent agent's run
-/// after 5 s, and cap batches at 64 KiB.
+/// after 5 s, and cap batches at 256 KiB.
 pub fn serve_tls(env: &TestEnv) {
     let dir = env.dir.path().join("tls");
     let ip = "127.0.0.1".parse().unwrap();
@@ -33,7 +33,7 @@ pub fn serve_tls(env: &TestEnv) {
         server.insert("tls_key".into(), "tls/server.key".into());
         server.insert("agent_timeout_seconds".into(), 5.into());
         server.insert("agent_claim_seconds".into(), 30.into());
-        server.insert("agent_max_batch_kb".into(), 64.into());
+        server.insert("agent_max_batch_kb".into(), 256.into());
     });
 }
 

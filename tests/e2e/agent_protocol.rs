@@ -165,7 +165,7 @@ async fn an_agent_reaches_only_its_tenants_runs_and_a_revoked_one_nothing() {
         .post(&format!("/runs/{run}/batches/5"), g, &users_batch("gap"))
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{b}");
-    let huge = json!({"calls": [{"call": "warn", "message": "x".repeat(70 * 1024)}]});
+    let huge = json!({"calls": [{"call": "warn", "message": "x".repeat(300 * 1024)}]});
     let (status, b) = p.post(&format!("/runs/{run}/batches/1"), g, &huge).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{b}");
     let (status, _) = p

@@ -74,6 +74,10 @@ impl BatchSink {
     fn push(&mut self, call: &Call) -> Result<(), String> {
         self.stopped()?;
         let encoded = serde_json::to_vec(call).map_err(|e| self.fail(e.to_string()))?;
+        self.push_encoded(encoded)
+    }
+
+    fn push_encoded(&mut self, encoded: Vec<u8>) -> Result<(), String> {
         if HEAD.len() + encoded.len() + TAIL.len() > self.max {
             return Err(self.fail(format!(
                 "one call of the connector encodes to {} bytes, more than the server takes in a batch ({} bytes, server.agent_max_batch_kb)",
@@ -89,6 +93,34 @@ impl BatchSink {
         }
         self.buf.extend_from_slice(&encoded);
         Ok(())
+    }
+
+    /// A `put-users` or `put-groups` batch, split into calls that fit a
+    /// batch: each record is mapped on its own, so the split changes nothing.
+    fn push_objects(&mut self, call: &str, batch: Vec<WireObject>) -> Result<(), String> {
+        self.stopped()?;
+        let head = format!("{{\"call\":\"{call}\",\"objects\":[");
+        let room = self
+            .target
+            .saturating_sub(HEAD.len() + TAIL.len() + head.len() + 2);
+        let mut chunk = head.clone().into_bytes();
+        let mut empty = true;
+        for object in batch {
+            let one = serde_json::to_vec(&Object::from_wire(object))
+                .map_err(|e| self.fail(e.to_string()))?;
+            if !empty && chunk.len() + 1 + one.len() > room {
+                chunk.extend_from_slice(b"]}");
+                self.push_encoded(std::mem::replace(&mut chunk, head.clone().into_bytes()))?;
+                empty = true;
+            }
+            if !empty {
+                chunk.push(b',');
+            }
+            chunk.extend_from_slice(&one);
+            empty = false;
+        }
+        chunk.extend_from_slice(b"]}");
+        self.push_encoded(chunk)
     }
 
     /// Hand the batch so far to the sender (blocking while it is busy).
@@ -107,10 +139,6 @@ impl BatchSink {
             }
         }
     }
-
-    fn objects(batch: Vec<WireObject>) -> Vec<Object> {
-        batch.into_iter().map(Object::from_wire).collect()
-    }
 }
 
 impl Drop for BatchSink {
@@ -125,19 +153,37 @@ impl Drop for BatchSink {
 
 impl TargetSink for BatchSink {
     fn put_users(&mut self, batch: Vec<WireObject>) -> Result<(), String> {
-        self.push(&Call::Users {
-            objects: Self::objects(batch),
-        })
+        self.push_objects("users", batch)
     }
 
     fn put_groups(&mut self, batch: Vec<WireObject>) -> Result<(), String> {
-        self.push(&Call::Groups {
-            objects: Self::objects(batch),
-        })
+        self.push_objects("groups", batch)
     }
 
     fn put_members(&mut self, group: String, members: Vec<String>) -> Result<(), String> {
-        self.push(&Call::Members { group, members })
+        // Members sent for one group add up, so a long list goes in parts.
+        let per_call = (self.target / 2).max(1024);
+        let mut part = Vec::new();
+        let mut size = 0;
+        for m in members {
+            size += m.len() + 8;
+            part.push(m);
+            if size >= per_call {
+                let members = std::mem::take(&mut part);
+                self.push(&Call::Members {
+                    group: group.clone(),
+                    members,
+                })?;
+                size = 0;
+            }
+        }
+        if !part.is_empty() {
+            self.push(&Call::Members {
+                group,
+                members: part,
+            })?;
+        }
+        Ok(())
     }
 
     fn remove(&mut self, kind: ObjectKind, ids: Vec<String>) -> Result<(), String> {
