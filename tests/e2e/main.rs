@@ -6,6 +6,7 @@
 //! their source with the scripted-connector fixture.
 
 mod agent;
+mod agent_bench;
 mod agent_env;
 mod agent_protocol;
 mod api_errors;
