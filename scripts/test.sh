@@ -30,7 +30,7 @@ cargo test --release -p usersync-csv -p usersync-graph -p usersync-okta -p users
 USERSYNC_TEST_STORE=postgres cargo test --release -p usersync-host --test e2e -- \
   lifecycle scope attributes groups_roles licensing incremental safety runs:: names:: tenants \
   run_ids run_outcomes crash csv_sync cli:: cli_lease daemon:: postgres_store leases db_outage tenant_admin \
-  cluster
+  cluster agent
 # Real directory servers: a throwaway slapd and a Samba AD DC on loopback.
 cargo test --release -p ldap-harness -- --test-threads=1
 # Benchmark harness smoke run (1k users, < 1 minute): it still runs, and the
