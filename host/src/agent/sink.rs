@@ -231,3 +231,67 @@ impl TargetSink for BatchSink {
         let _ = self.push(&Call::Warn { message });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent::protocol::Batch;
+    use crate::runtime::{WireAttribute, WireKind, WireValue};
+
+    fn user(i: usize) -> WireObject {
+        WireObject {
+            kind: WireKind::User,
+            id: format!("u{i}"),
+            ref_key: String::new(),
+            enabled: true,
+            attributes: vec![WireAttribute {
+                name: "uid".into(),
+                values: vec![WireValue::Text(format!("user-{i:04}-{}", "x".repeat(100)))],
+            }],
+            member_of: vec![],
+            members: vec![],
+        }
+    }
+
+    #[test]
+    fn a_large_put_users_is_split_into_batches_that_fit_in_order() {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(1000);
+        let stop: Stop = Arc::default();
+        let mut sink = BatchSink::new(4096, 8192, tx, stop, HashMap::new(), vec![]);
+        sink.put_users((0..300).map(user).collect()).unwrap();
+        sink.put_members("g".into(), (0..2000).map(|i| format!("m{i}")).collect())
+            .unwrap();
+        sink.checkpoint("c1".into()).unwrap();
+        drop(sink);
+        let (mut users, mut members, mut batches) = (Vec::new(), 0, 0);
+        let mut last = None;
+        while let Ok(body) = rx.try_recv() {
+            assert!(body.len() <= 8192, "{}", body.len());
+            batches += 1;
+            let batch: Batch = serde_json::from_slice(&body).unwrap();
+            for call in batch.calls {
+                match call {
+                    Call::Users { objects } => users.extend(objects.into_iter().map(|o| o.id)),
+                    Call::Members { members: m, .. } => members += m.len(),
+                    Call::Checkpoint { cursor } => last = Some(cursor),
+                    other => panic!("{other:?}"),
+                }
+            }
+        }
+        assert!(batches > 5, "{batches}");
+        assert_eq!(users, (0..300).map(|i| format!("u{i}")).collect::<Vec<_>>());
+        assert_eq!(members, 2000);
+        assert_eq!(last.as_deref(), Some("c1"), "the checkpoint comes last");
+    }
+
+    #[test]
+    fn a_stop_from_the_server_stops_the_connector() {
+        let (tx, _rx) = tokio::sync::mpsc::channel(10);
+        let stop: Stop = Arc::default();
+        let mut sink = BatchSink::new(4096, 8192, tx, stop.clone(), HashMap::new(), vec![]);
+        *stop.lock().unwrap() = Some("batch 3: refused".into());
+        let err = sink.put_users(vec![user(1)]).unwrap_err();
+        assert!(err.contains("refused"), "{err}");
+        assert!(sink.take_fatal().is_some());
+    }
+}

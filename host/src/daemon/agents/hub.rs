@@ -238,3 +238,137 @@ impl RemoteReads for Hub {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent::protocol::PluginRef;
+
+    fn item(tenant: &str, run: &str) -> WorkItem {
+        WorkItem {
+            run_id: run.into(),
+            tenant: tenant.into(),
+            job: "people".into(),
+            cursor: None,
+            plugin: PluginRef {
+                name: "ldap".into(),
+                version: "1".into(),
+                sha256: "0".repeat(64),
+            },
+            source: "{}".into(),
+            state: vec![],
+            seats: vec![],
+            limits: Default::default(),
+            max_batch_bytes: 0,
+            heartbeat_seconds: 0,
+        }
+    }
+
+    fn agent(tenant: &str, id: &str) -> AgentId {
+        AgentId {
+            id: id.into(),
+            name: id.into(),
+            tenant: tenant.into(),
+        }
+    }
+
+    fn warn(n: usize) -> Vec<Call> {
+        vec![Call::Warn {
+            message: n.to_string(),
+        }]
+    }
+
+    #[tokio::test]
+    async fn runs_go_to_their_tenants_agents_and_batches_are_fed_once_in_order() {
+        let hub = Hub::default();
+        let read = hub
+            .offer(item("globex", "r1"), &ServerConfig::default())
+            .unwrap();
+        let jobs = vec!["people".to_string()];
+        let wait = Duration::from_millis(50);
+        let (acme, globex) = (agent("acme", "a"), agent("globex", "g"));
+        assert!(hub.poll(&acme, &jobs, wait).await.is_none());
+        assert!(hub.poll(&globex, &[], wait).await.is_none());
+        let work = hub.poll(&globex, &jobs, wait).await.unwrap();
+        assert_eq!(work.run_id, "r1");
+        assert_eq!(work.max_batch_bytes, 16 << 20);
+        assert_eq!(read.claimed.recv().unwrap(), "g");
+
+        // The run's side: count what is fed, refuse the third batch.
+        let feeder = std::thread::spawn(move || {
+            let mut fed = Vec::new();
+            while let Ok(msg) = read.messages.recv() {
+                match msg {
+                    RemoteMsg::Batch { calls, ack } => {
+                        let Call::Warn { message } = &calls[0] else {
+                            panic!()
+                        };
+                        fed.push(message.clone());
+                        let answer = if message == "2" {
+                            Err("no".into())
+                        } else {
+                            Ok(())
+                        };
+                        let _ = ack.send(answer);
+                    }
+                    RemoteMsg::Finish(_) => return fed,
+                    RemoteMsg::Beat => {}
+                }
+            }
+            fed
+        });
+        assert_eq!(
+            hub.batch(&acme, "r1", 0, warn(0)).await,
+            Err(Refused::NotFound)
+        );
+        assert_eq!(hub.batch(&globex, "r1", 0, warn(0)).await, Ok(Taken::Fed));
+        assert_eq!(
+            hub.batch(&globex, "r1", 0, warn(0)).await,
+            Ok(Taken::Duplicate)
+        );
+        assert_eq!(
+            hub.batch(&globex, "r1", 2, warn(2)).await,
+            Err(Refused::Gap { expected: 1 })
+        );
+        assert_eq!(hub.batch(&globex, "r1", 1, warn(1)).await, Ok(Taken::Fed));
+        assert_eq!(
+            hub.batch(&globex, "r1", 2, warn(2)).await,
+            Err(Refused::Failed("no".into()))
+        );
+        let end = ReadEnd::Failed {
+            message: "x".into(),
+        };
+        assert_eq!(
+            hub.finish(&globex, "r1", 5, end.clone()).await,
+            Err(Refused::Gap { expected: 2 })
+        );
+        assert_eq!(
+            hub.finish(&acme, "r1", 2, end.clone()).await,
+            Err(Refused::NotFound)
+        );
+        assert_eq!(hub.finish(&globex, "r1", 2, end).await, Ok(()));
+        assert_eq!(feeder.join().unwrap(), vec!["0", "1", "2"]);
+    }
+
+    #[tokio::test]
+    async fn a_withdrawn_run_is_gone_for_its_agent() {
+        let hub = Hub::default();
+        let read = hub
+            .offer(item("acme", "r2"), &ServerConfig::default())
+            .unwrap();
+        let a = agent("acme", "a");
+        let jobs = vec!["people".to_string()];
+        assert!(hub
+            .poll(&a, &jobs, Duration::from_millis(50))
+            .await
+            .is_some());
+        assert_eq!(hub.claimed().len(), 1);
+        drop(read);
+        assert!(hub.claimed().is_empty());
+        assert_eq!(hub.beat(&a, "r2"), Err(Refused::NotFound));
+        assert_eq!(
+            hub.batch(&a, "r2", 0, warn(0)).await,
+            Err(Refused::NotFound)
+        );
+    }
+}
