@@ -30,6 +30,12 @@ impl Host {
     ) -> Result<Vec<crate::model::Check>> {
         let config = self.config();
         let job = config.job(tenant, job)?.clone();
+        if job.runs_on == crate::config::RunsOn::Agent {
+            anyhow::bail!(
+                "job {} runs on an agent (runs_on = \"agent\"): the directory is reachable only from the agent's network; run a sync and read its record, or check the agent's log",
+                job.id
+            );
+        }
         let connector = self.plugin(&job.tenant, &job.connector, "connector")?;
         let limits = config.limits_for(&job.tenant);
         let grant = grant(&config, &job);
