@@ -100,6 +100,22 @@ async fn an_agent_reaches_only_its_tenants_runs_and_a_revoked_one_nothing() {
         StatusCode::UNAUTHORIZED,
         "a code works once: {again}"
     );
+    // A code may limit its agent to some of the tenant's agent jobs.
+    let (status, b) = d.post("/tenants/acme/agents/enrollments?jobs=nope").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{b}");
+    let (status, narrow) = d.post("/tenants/acme/agents/enrollments?jobs=people").await;
+    assert_eq!(status, StatusCode::CREATED, "{narrow}");
+    let (status, _) = p.enrol(narrow["code"].as_str().unwrap(), "narrow").await;
+    assert_eq!(status, StatusCode::OK);
+    let listed = d.ok("/tenants/acme/agents").await;
+    let narrow = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "narrow")
+        .unwrap();
+    assert_eq!(narrow["allowed_jobs"], json!(["people"]), "{listed}");
+
     let globex_code = enrolment_code(&d, "globex").await;
     let (_, globex) = p.enrol(&globex_code, "globex-agent").await;
     let a = acme["credential"].as_str().unwrap();

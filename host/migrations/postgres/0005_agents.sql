@@ -6,7 +6,8 @@ CREATE TABLE agent_enrollments (
     tenant_id    TEXT NOT NULL,
     created_at   TEXT NOT NULL,
     expires_at   TEXT NOT NULL,
-    used_at      TEXT
+    used_at      TEXT,
+    jobs         TEXT                -- JSON array: the only jobs the agent may serve; NULL: every agent job
 );
 
 CREATE TABLE agents (
@@ -14,6 +15,7 @@ CREATE TABLE agents (
     tenant_id     TEXT NOT NULL,
     name          TEXT NOT NULL,
     token_sha256  TEXT NOT NULL UNIQUE,
+    allowed_jobs  TEXT,              -- JSON array from its enrolment code; NULL: every agent job of the tenant
     created_at    TEXT NOT NULL,
     last_seen     TEXT,
     version       TEXT,

@@ -45,6 +45,11 @@ pub async fn run(
             return Err(e);
         }
     };
+    let stored = work
+        .state
+        .iter()
+        .map(|(k, v)| Ok((k.clone(), decode_bytes(v).map_err(|e| anyhow!(e))?)))
+        .collect::<Result<HashMap<_, _>>>()?;
     let stop: Stop = Arc::default();
     let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(2);
     let retry_for = Duration::from_secs(work.heartbeat_seconds.saturating_mul(3).max(3));
@@ -64,11 +69,6 @@ pub async fn run(
     let target = usize::try_from(config.batch_kb)
         .unwrap_or(usize::MAX)
         .saturating_mul(1024);
-    let stored = work
-        .state
-        .iter()
-        .map(|(k, v)| Ok((k.clone(), decode_bytes(v).map_err(|e| anyhow!(e))?)))
-        .collect::<Result<HashMap<_, _>>>()?;
     let sink = BatchSink::new(
         target,
         work.max_batch_bytes,

@@ -38,6 +38,9 @@ pub enum AgentsCommand {
         /// How long the code is valid (1 to 10080 minutes).
         #[arg(long, default_value_t = 60)]
         ttl_minutes: u32,
+        /// Limit the agent to this job (repeatable; default: every agent job of the tenant).
+        #[arg(long = "job")]
+        jobs: Vec<String>,
         #[command(flatten)]
         server: Server,
     },
@@ -90,17 +93,27 @@ pub async fn agent(config: &Path, args: AgentArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// A job id for a query string.
+fn url_escape(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
 pub async fn agents(command: AgentsCommand, json_out: bool) -> Result<ExitCode> {
     let (server, method, path) = match command {
         AgentsCommand::Enroll {
             tenant,
             ttl_minutes,
+            jobs,
             server,
-        } => (
-            server,
-            Method::POST,
-            format!("/tenants/{tenant}/agents/enrollments?ttl_minutes={ttl_minutes}"),
-        ),
+        } => {
+            let mut path =
+                format!("/tenants/{tenant}/agents/enrollments?ttl_minutes={ttl_minutes}");
+            if !jobs.is_empty() {
+                let list: Vec<String> = jobs.iter().map(|j| url_escape(j)).collect();
+                path.push_str(&format!("&jobs={}", list.join(",")));
+            }
+            (server, Method::POST, path)
+        }
         AgentsCommand::List { tenant, server } => {
             (server, Method::GET, format!("/tenants/{tenant}/agents"))
         }

@@ -25,6 +25,9 @@ pub struct AgentRow {
     pub jobs: Vec<String>,
     /// The last error it reported or a run of it ended with.
     pub last_error: Option<String>,
+    /// The only jobs it may serve (from its enrolment code); `None`: every
+    /// agent job of its tenant.
+    pub allowed_jobs: Option<Vec<String>>,
 }
 
 type Row = (
@@ -36,11 +39,19 @@ type Row = (
     Option<String>,
     Option<String>,
     Option<String>,
+    Option<String>,
 );
 
-const COLUMNS: &str = "id, tenant_id, name, created_at, last_seen, version, jobs, last_error";
+const COLUMNS: &str =
+    "id, tenant_id, name, created_at, last_seen, version, jobs, last_error, allowed_jobs";
 
-fn row((id, tenant, name, created_at, last_seen, version, jobs, last_error): Row) -> AgentRow {
+fn jobs_list(json: Option<String>) -> Option<Vec<String>> {
+    json.and_then(|j| serde_json::from_str(&j).ok())
+}
+
+fn row(
+    (id, tenant, name, created_at, last_seen, version, jobs, last_error, allowed): Row,
+) -> AgentRow {
     AgentRow {
         id,
         tenant,
@@ -48,42 +59,49 @@ fn row((id, tenant, name, created_at, last_seen, version, jobs, last_error): Row
         created_at,
         last_seen,
         version,
-        jobs: jobs
-            .and_then(|j| serde_json::from_str(&j).ok())
-            .unwrap_or_default(),
+        jobs: jobs_list(jobs).unwrap_or_default(),
         last_error,
+        allowed_jobs: jobs_list(allowed),
     }
 }
 
 impl Store {
-    /// Keep an enrolment code (by digest) for `tenant` until `expires_at`.
+    /// Keep an enrolment code (by digest) for `tenant` until `expires_at`;
+    /// `jobs` limits the agent it enrols to those jobs.
     pub async fn create_enrollment(
         &self,
         tenant: &str,
         code_sha256: &str,
         expires_at: &str,
+        jobs: Option<&[String]>,
     ) -> Result<()> {
+        let jobs = jobs.map(serde_json::to_string).transpose()?;
         on_pool!(&self.backend, |p| {
             sqlx::query(
-                "INSERT INTO agent_enrollments (code_sha256, tenant_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+                "INSERT INTO agent_enrollments (code_sha256, tenant_id, created_at, expires_at, jobs) VALUES ($1, $2, $3, $4, $5)",
             )
             .bind(code_sha256)
             .bind(tenant)
             .bind(now())
             .bind(expires_at)
+            .bind(&jobs)
             .execute(p)
             .await?;
         });
         Ok(())
     }
 
-    /// Use up the code with this digest: its tenant, or `None` if it is
-    /// unknown, used or expired.
-    pub async fn redeem_enrollment(&self, code_sha256: &str) -> Result<Option<String>> {
+    /// Use up the code with this digest: its tenant and jobs (a JSON
+    /// array, or `None`: every agent job), or `None` if it is unknown,
+    /// used or expired.
+    pub async fn redeem_enrollment(
+        &self,
+        code_sha256: &str,
+    ) -> Result<Option<(String, Option<String>)>> {
         let at = now();
         Ok(on_pool!(&self.backend, |p| {
-            sqlx::query_scalar::<_, String>(
-                "UPDATE agent_enrollments SET used_at = $2 WHERE code_sha256 = $1 AND used_at IS NULL AND expires_at > $2 RETURNING tenant_id",
+            sqlx::query_as::<_, (String, Option<String>)>(
+                "UPDATE agent_enrollments SET used_at = $2 WHERE code_sha256 = $1 AND used_at IS NULL AND expires_at > $2 RETURNING tenant_id, jobs",
             )
             .bind(code_sha256)
             .bind(&at)
@@ -92,23 +110,26 @@ impl Store {
         }))
     }
 
-    /// Record a new agent of `tenant` with its credential's digest.
+    /// Record a new agent of `tenant` with its credential's digest and the
+    /// jobs it may serve (JSON array; `None`: every agent job).
     pub async fn create_agent(
         &self,
         id: &str,
         tenant: &str,
         name: &str,
         token_sha256: &str,
+        allowed_jobs: Option<&str>,
     ) -> Result<()> {
         on_pool!(&self.backend, |p| {
             sqlx::query(
-                "INSERT INTO agents (id, tenant_id, name, token_sha256, created_at) VALUES ($1, $2, $3, $4, $5)",
+                "INSERT INTO agents (id, tenant_id, name, token_sha256, created_at, allowed_jobs) VALUES ($1, $2, $3, $4, $5, $6)",
             )
             .bind(id)
             .bind(tenant)
             .bind(name)
             .bind(token_sha256)
             .bind(now())
+            .bind(allowed_jobs)
             .execute(p)
             .await?;
         });

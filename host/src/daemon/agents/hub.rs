@@ -22,6 +22,19 @@ pub struct AgentId {
     pub id: String,
     pub name: String,
     pub tenant: String,
+    /// The only jobs it may serve; `None`: every agent job of its tenant.
+    pub allowed: Option<Vec<String>>,
+}
+
+impl AgentId {
+    /// Whether this agent may serve `tenant`'s job `job`.
+    pub fn may_serve(&self, tenant: &str, job: &str) -> bool {
+        self.tenant == tenant
+            && self
+                .allowed
+                .as_ref()
+                .is_none_or(|a| a.iter().any(|j| j == job))
+    }
 }
 
 #[derive(Clone, Default)]
@@ -80,10 +93,9 @@ impl Hub {
     /// The jobs (of `agent`'s tenant, among `jobs`) waiting for an agent.
     fn try_claim(&self, agent: &AgentId, jobs: &[String]) -> Option<WorkItem> {
         let mut state = lock(&self.inner.state);
-        let i = state
-            .offers
-            .iter()
-            .position(|o| o.item.tenant == agent.tenant && jobs.contains(&o.item.job))?;
+        let i = state.offers.iter().position(|o| {
+            jobs.contains(&o.item.job) && agent.may_serve(&o.item.tenant, &o.item.job)
+        })?;
         let offer = state.offers.remove(i);
         if offer.claimed.send(agent.name.clone()).is_err() {
             return None; // the run gave up meanwhile
@@ -269,6 +281,7 @@ mod tests {
             id: id.into(),
             name: id.into(),
             tenant: tenant.into(),
+            allowed: None,
         }
     }
 
@@ -289,6 +302,11 @@ mod tests {
         let (acme, globex) = (agent("acme", "a"), agent("globex", "g"));
         assert!(hub.poll(&acme, &jobs, wait).await.is_none());
         assert!(hub.poll(&globex, &[], wait).await.is_none());
+        let narrow = AgentId {
+            allowed: Some(vec!["other".into()]),
+            ..agent("globex", "n")
+        };
+        assert!(hub.poll(&narrow, &jobs, wait).await.is_none());
         let work = hub.poll(&globex, &jobs, wait).await.unwrap();
         assert_eq!(work.run_id, "r1");
         assert_eq!(work.max_batch_bytes, 16 << 20);

@@ -26,7 +26,7 @@ pub(super) async fn download(
     let plugin = config
         .jobs
         .iter()
-        .filter(|j| j.tenant == me.tenant && j.runs_on == RunsOn::Agent)
+        .filter(|j| j.runs_on == RunsOn::Agent && me.may_serve(&j.tenant, &j.id))
         .filter_map(|j| registry.serve(&me.tenant, &j.connector).ok())
         .find(|p| p.hash == sha256)
         .cloned();

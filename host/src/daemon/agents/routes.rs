@@ -88,6 +88,7 @@ pub(super) async fn agent(d: &Daemon, headers: &HeaderMap) -> Result<AgentId, Ap
         id: row.id,
         name: row.name,
         tenant: row.tenant,
+        allowed: row.allowed_jobs,
     })
 }
 
@@ -110,7 +111,7 @@ fn clip(s: &str, max: usize) -> String {
 
 async fn enroll(State(d): State<AppState>, req: Request) -> Result<Json<EnrollAnswer>, ApiError> {
     let req: EnrollRequest = body(req.into_body(), SMALL_BODY).await?;
-    let Some(tenant) = d
+    let Some((tenant, allowed)) = d
         .host
         .store
         .redeem_enrollment(&hex_digest(req.code.trim()))
@@ -129,7 +130,13 @@ async fn enroll(State(d): State<AppState>, req: Request) -> Result<Json<EnrollAn
     };
     d.host
         .store
-        .create_agent(&id, &tenant, &name, &hex_digest(&credential))
+        .create_agent(
+            &id,
+            &tenant,
+            &name,
+            &hex_digest(&credential),
+            allowed.as_deref(),
+        )
         .await?;
     tracing::info!(tenant = %tenant, agent = %id, name = %name, "an agent enrolled");
     Ok(Json(EnrollAnswer {

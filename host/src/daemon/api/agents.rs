@@ -33,6 +33,8 @@ fn tenant_of(d: &crate::daemon::Daemon, caller: &Caller, tenant: &str) -> Result
 #[derive(Debug, Deserialize)]
 pub struct EnrollmentQuery {
     pub ttl_minutes: Option<u32>,
+    /// Comma-separated job ids: the only jobs the agent may serve.
+    pub jobs: Option<String>,
 }
 
 /// A new enrolment code: shown once, used once.
@@ -42,6 +44,9 @@ pub struct Enrollment {
     /// Give it to `usersync agent --enroll CODE`; kept only as a digest.
     pub code: String,
     pub expires_at: String,
+    /// The only jobs the agent may serve; absent: every agent job of the tenant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jobs: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -53,7 +58,8 @@ pub struct AgentPath {
 #[utoipa::path(post, path = "/tenants/{tenant}/agents/enrollments", tag = "agents",
     description = "A one-time enrolment code for an agent of this tenant (operator token or the tenant's own). `usersync agent --server URL --enroll CODE` exchanges it for the agent's credential. The code is shown only in this answer.",
     params(("tenant" = String, Path, description = "Tenant id"),
-        ("ttl_minutes" = Option<u32>, Query, description = "How long the code is valid: 1 to 10080 minutes (default 60)")),
+        ("ttl_minutes" = Option<u32>, Query, description = "How long the code is valid: 1 to 10080 minutes (default 60)"),
+        ("jobs" = Option<String>, Query, description = "Comma-separated ids of the tenant's agent jobs the agent may serve (default: all of them)")),
     responses((status = 201, body = Enrollment), (status = 400, body = super::ErrorBody), (status = 404, body = super::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn enroll(
@@ -70,6 +76,37 @@ pub async fn enroll(
             TTL_MINUTES.0, TTL_MINUTES.1
         )));
     }
+    let jobs = match &q.jobs {
+        None => None,
+        Some(list) => {
+            let config = d.host.config();
+            let ids: Vec<String> = list
+                .split(',')
+                .map(str::trim)
+                .filter(|j| !j.is_empty())
+                .map(String::from)
+                .collect();
+            if ids.is_empty() || ids.len() > 1000 {
+                return Err(ApiError::bad_request(
+                    "jobs: name 1 to 1000 job ids, comma-separated",
+                ));
+            }
+            for id in &ids {
+                let agent_job = config
+                    .job_by_key(&crate::config::JobKey {
+                        tenant: tenant.clone(),
+                        job: id.clone(),
+                    })
+                    .is_some_and(|j| j.runs_on == crate::config::RunsOn::Agent);
+                if !agent_job {
+                    return Err(ApiError::bad_request(format!(
+                        "jobs: tenant {tenant:?} has no job {id:?} with runs_on = \"agent\""
+                    )));
+                }
+            }
+            Some(ids)
+        }
+    };
     let code = crate::daemon::agents::random_secret("use_");
     let expires_at = (chrono::Utc::now() + chrono::Duration::minutes(i64::from(ttl)))
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
@@ -79,6 +116,7 @@ pub async fn enroll(
             &tenant,
             &crate::daemon::agents::hex_digest(&code),
             &expires_at,
+            jobs.as_deref(),
         )
         .await?;
     tracing::info!(tenant = %tenant, expires_at = %expires_at, "agent enrolment code made");
@@ -88,6 +126,7 @@ pub async fn enroll(
             tenant,
             code,
             expires_at,
+            jobs,
         }),
     ))
 }
