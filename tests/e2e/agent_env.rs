@@ -196,6 +196,9 @@ pub fn protocol_client(env_dir: &Path) -> reqwest::Client {
     reqwest::Client::builder()
         .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
         .timeout(PATIENCE)
+        // A fresh connection per request: the server closes one after a 413
+        // (the body unread), and a pooled one could be reused in between.
+        .pool_max_idle_per_host(0)
         .build()
         .unwrap()
 }

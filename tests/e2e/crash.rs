@@ -186,6 +186,11 @@ async fn a_sigkilled_cli_sync_is_recorded_interrupted_by_the_next_process() {
         "{run:?}"
     );
     assert!(host.store.users(None).await.unwrap().is_empty());
+    // The killed run's job lease went with it: the next CLI sync runs now.
+    let config = env.dir.path().join("usersync.toml");
+    let (ok, text) =
+        crate::env::usersync(&["-c", config.to_str().unwrap(), "sync", "--job", "people"]);
+    assert!(ok, "{text}");
 }
 
 /// A run row as a live process elsewhere would have written it.

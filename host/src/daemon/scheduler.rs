@@ -14,7 +14,10 @@ use chrono::{DateTime, Utc};
 use super::fair::{self, DueJob, Places};
 use super::jobs::{schedule_key, scheduled_after, NextRun, RunOptions, StartError, Trigger};
 use super::Daemon;
-use crate::config::JobKey;
+use crate::config::{JobKey, RunsOn};
+
+/// How long a node no agent polls waits past an agent job's scheduled time.
+const AGENT_GRACE: chrono::TimeDelta = chrono::TimeDelta::seconds(30);
 
 /// Re-check at least this often (clock changes, cron in local time).
 const MAX_SLEEP: Duration = Duration::from_secs(60);
@@ -161,14 +164,26 @@ fn plan(daemon: &Daemon) -> Due {
             state.schedule_key = Some(key);
         }
         let Some(next) = &state.next else { continue };
+        // An agent job's scheduled run starts at once on the node its agent
+        // polls; another node starts it only after a grace (and then finds
+        // the slot done), or to record that no agent came at all.
+        let at = match job.runs_on {
+            RunsOn::Agent
+                if next.trigger == Trigger::Schedule
+                    && !daemon.agents.agent_present(&job.tenant, &job.id) =>
+            {
+                next.at + AGENT_GRACE
+            }
+            _ => next.at,
+        };
         // `start_run` clears `next` as it marks the job running.
-        if next.at <= now && state.running.is_none() {
+        if at <= now && state.running.is_none() {
             out.due.push(DueJob {
                 key: job.key(),
                 what: (next.trigger, next.at),
             });
         } else if state.running.is_none() {
-            out.earliest = Some(out.earliest.map_or(next.at, |e| e.min(next.at)));
+            out.earliest = Some(out.earliest.map_or(at, |e| e.min(at)));
         }
     }
     // Jobs due at the same moment in an order of this node's own: nodes

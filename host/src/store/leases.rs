@@ -274,6 +274,18 @@ impl Store {
         Ok(())
     }
 
+    /// Let the lease run `run_id` holds lapse now (its process is gone).
+    pub(super) async fn lapse_lease_of(&self, run_id: &str) -> Result<()> {
+        let sql = format!(
+            "UPDATE leases SET expires_at = {} - 1 WHERE run_id = $1",
+            db_now_ms(self.backend.name())
+        );
+        on_pool!(&self.backend, |p| {
+            sqlx::query(&sql).bind(run_id).execute(p).await?;
+        });
+        Ok(())
+    }
+
     /// Who holds the job's lease, if anyone ever took it.
     pub async fn lease_holder(&self, tenant: &str, job: &str) -> Result<Option<Holder>> {
         let sql = holder_sql(self.backend.name());

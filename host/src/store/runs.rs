@@ -177,6 +177,8 @@ struct RunningRow {
     owner_pid: Option<i64>,
     owner_token: Option<String>,
     heartbeat_at: Option<String>,
+    /// Whether a job lease still speaks for the run.
+    leased: bool,
 }
 
 fn json_text(v: &Option<Value>) -> Option<String> {
@@ -294,10 +296,12 @@ impl Store {
     /// live processes, this one included, are left alone. Returns how many
     /// were marked. A run whose job lease it still holds is left to the
     /// node that takes the job over (see `leases.rs`), which names both
-    /// nodes; unless that lease lapsed longer than [`HEARTBEAT_STALE`] ago.
+    /// nodes; unless that lease lapsed longer than [`HEARTBEAT_STALE`] ago,
+    /// or its process is provably gone from this host (a killed CLI sync):
+    /// then the lease is let go too, so the next run need not wait for it.
     pub async fn mark_interrupted_runs(&self) -> Result<u64> {
         let sql = format!(
-            "SELECT id, owner_host, owner_pid, owner_token, heartbeat_at FROM runs WHERE outcome = 'running' AND {}",
+            "SELECT id, owner_host, owner_pid, owner_token, heartbeat_at, NOT ({}) AS leased FROM runs WHERE outcome = 'running'",
             super::leases::unleased_filter(&self.backend, HEARTBEAT_STALE.as_millis() as i64)
         );
         let rows: Vec<RunningRow> = on_pool!(&self.backend, |p| {
@@ -314,19 +318,23 @@ impl Store {
             owner_pid,
             owner_token: token,
             heartbeat_at: heartbeat,
+            leased,
         } in rows
         {
             let gone = match (owner_host, owner_pid) {
                 (Some(host), Some(pid)) => match me.liveness(&host, pid as u32, token.as_deref()) {
                     Liveness::Dead => true,
                     Liveness::Alive => false,
-                    Liveness::Unknown => heartbeat.is_none_or(|h| h < stale_before),
+                    Liveness::Unknown => !leased && heartbeat.is_none_or(|h| h < stale_before),
                 },
                 // Recorded before runs named their owner.
-                _ => true,
+                _ => !leased,
             };
             if !gone {
                 continue;
+            }
+            if leased {
+                self.lapse_lease_of(&id).await?;
             }
             marked += on_pool!(&self.backend, |p| {
                 sqlx::query(

@@ -2,7 +2,8 @@
 //! of their tenant polls for one of its jobs; a claimed run then takes the
 //! agent's batches, in order and each once, into the run's read
 //! (`sync/remote.rs`). In memory: a node's runs are served by the agents
-//! polling that node.
+//! polling that node, so on several nodes an agent job's scheduled runs
+//! start on the node its agent polls (`agent_present`).
 
 use std::collections::HashMap;
 use std::sync::mpsc::{channel, Sender};
@@ -52,7 +53,14 @@ struct Inner {
 struct State {
     offers: Vec<Offer>,
     runs: HashMap<String, Arc<Slot>>,
+    /// When an agent last polled this node for each (tenant, job).
+    polled: HashMap<(String, String), std::time::Instant>,
 }
+
+/// An agent that polled this node within this long is still around: a
+/// long poll lasts at most `MAX_WAIT_SECONDS` and the agent polls again
+/// at once.
+const PRESENT_FOR: Duration = Duration::from_secs(crate::agent::protocol::MAX_WAIT_SECONDS + 15);
 
 struct Offer {
     item: WorkItem,
@@ -113,8 +121,31 @@ impl Hub {
         Some(offer.item)
     }
 
+    /// Whether an agent that may serve `tenant`'s job `job` polls this
+    /// node: nodes sharing a store leave an agent job's slot to the node its
+    /// agent polls (see `daemon/scheduler.rs`).
+    pub fn agent_present(&self, tenant: &str, job: &str) -> bool {
+        let state = lock(&self.inner.state);
+        state
+            .polled
+            .get(&(tenant.to_string(), job.to_string()))
+            .is_some_and(|at| at.elapsed() < PRESENT_FOR)
+    }
+
+    fn note_poll(&self, agent: &AgentId, jobs: &[String]) {
+        let mut state = lock(&self.inner.state);
+        let now = std::time::Instant::now();
+        state.polled.retain(|_, at| at.elapsed() < PRESENT_FOR);
+        for job in jobs.iter().filter(|j| agent.may_serve(&agent.tenant, j)) {
+            state
+                .polled
+                .insert((agent.tenant.clone(), job.clone()), now);
+        }
+    }
+
     /// Wait up to `wait` for a run of one of `jobs`; claim it for `agent`.
     pub async fn poll(&self, agent: &AgentId, jobs: &[String], wait: Duration) -> Option<WorkItem> {
+        self.note_poll(agent, jobs);
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let notified = self.inner.offered.notified();
