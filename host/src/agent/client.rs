@@ -38,6 +38,22 @@ impl std::fmt::Display for Refusal {
 
 impl std::error::Error for Refusal {}
 
+/// Send `req`; a transport error, or a non-2xx answer as a [`Refusal`]
+/// with the server's reason.
+async fn answered(req: reqwest::RequestBuilder) -> Result<reqwest::Response> {
+    let res = req.send().await.map_err(|e| anyhow!("{}", transport(&e)))?;
+    let status = res.status();
+    if status.is_success() {
+        return Ok(res);
+    }
+    let body: serde_json::Value = res.json().await.unwrap_or_default();
+    let message = body["error"]
+        .as_str()
+        .unwrap_or("no reason given")
+        .to_string();
+    Err(Refusal { status, message }.into())
+}
+
 /// Whether `e` is the server saying no (as opposed to not answering).
 pub fn refusal(e: &anyhow::Error) -> Option<&Refusal> {
     e.downcast_ref::<Refusal>()
@@ -84,17 +100,7 @@ impl Client {
     }
 
     async fn send<T: DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> Result<T> {
-        let res = req.send().await.map_err(|e| anyhow!("{}", transport(&e)))?;
-        let status = res.status();
-        if !status.is_success() {
-            let body: serde_json::Value = res.json().await.unwrap_or_default();
-            let message = body["error"]
-                .as_str()
-                .unwrap_or("no reason given")
-                .to_string();
-            return Err(Refusal { status, message }.into());
-        }
-        Ok(res.json().await?)
+        Ok(answered(req).await?.json().await?)
     }
 
     async fn post<B: Serialize, T: DeserializeOwned>(
@@ -137,16 +143,7 @@ impl Client {
             &format!("/runs/{run}/beat"),
             Duration::from_secs(30),
         );
-        let res = req.send().await.map_err(|e| anyhow!("{}", transport(&e)))?;
-        if !res.status().is_success() {
-            let status = res.status();
-            let body: serde_json::Value = res.json().await.unwrap_or_default();
-            let message = body["error"]
-                .as_str()
-                .unwrap_or("no reason given")
-                .to_string();
-            return Err(Refusal { status, message }.into());
-        }
+        answered(req).await?;
         Ok(())
     }
 
@@ -164,16 +161,7 @@ impl Client {
             &format!("/plugins/{sha256}"),
             Duration::from_secs(300),
         );
-        let mut res = req.send().await.map_err(|e| anyhow!("{}", transport(&e)))?;
-        if !res.status().is_success() {
-            let status = res.status();
-            let body: serde_json::Value = res.json().await.unwrap_or_default();
-            let message = body["error"]
-                .as_str()
-                .unwrap_or("no reason given")
-                .to_string();
-            return Err(Refusal { status, message }.into());
-        }
+        let mut res = answered(req).await?;
         let mut bytes = Vec::new();
         while let Some(chunk) = res.chunk().await? {
             if bytes.len() + chunk.len() > MAX_PLUGIN_BYTES {
