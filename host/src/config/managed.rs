@@ -131,6 +131,9 @@ pub fn check_job(config: &Config, tenant: &str, id: &str, body: &Value) -> Resul
         .validate()
         .map_err(|e| anyhow!("{}", format!("{e:#}").replace("jobs[0]", "jobs")))?;
     super::origins::check_job(&config.server.tenant_origins, &job)?;
+    if job.ldap.as_ref().is_some_and(|l| l.insecure_skip_verify) {
+        bail!("jobs.ldap.insecure_skip_verify: a job made through the API may not turn off TLS verification; give the directory's CA certificate as ldap.ca_file (a file under the tenant's files)");
+    }
     Ok(job)
 }
 
@@ -203,6 +206,15 @@ mod tests {
             let e = format!("{:#}", check_job(&c, "acme", "p", &job).unwrap_err());
             assert!(e.starts_with(key), "{e}");
         }
+        // Turning TLS checks off is the operator's decision, not a tenant's.
+        c.server.tenant_origins = vec!["ldaps://dc.example.com".into()];
+        let ldaps = |skip| json!({"connector": "ldap", "ldap": {"url": "ldaps://dc.example.com", "insecure_skip_verify": skip}});
+        assert!(check_job(&c, "acme", "p", &ldaps(false)).is_ok());
+        let e = format!(
+            "{:#}",
+            check_job(&c, "acme", "p", &ldaps(true)).unwrap_err()
+        );
+        assert!(e.starts_with("jobs.ldap.insecure_skip_verify"), "{e}");
     }
 
     #[test]
