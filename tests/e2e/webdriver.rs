@@ -162,16 +162,25 @@ impl Browser {
         v.as_array().is_some_and(|a| !a.is_empty())
     }
 
+    /// Click the element; found again if a page load replaced it between
+    /// the find and the click (a form's answer arriving, say).
     pub async fn click(&self, css: &str) {
-        let id = self.find(css).await;
-        let v = self
-            .call(
-                reqwest::Method::POST,
-                &format!("/element/{id}/click"),
-                Some(json!({})),
-            )
-            .await;
-        assert!(v.is_null(), "click {css}: {v}");
+        for _ in 0..50 {
+            let id = self.find(css).await;
+            let v = self
+                .call(
+                    reqwest::Method::POST,
+                    &format!("/element/{id}/click"),
+                    Some(json!({})),
+                )
+                .await;
+            if v["error"] != "stale element reference" {
+                assert!(v.is_null(), "click {css}: {v}");
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("click {css}: the element kept being replaced");
     }
 
     pub async fn type_into(&self, css: &str, text: &str) {

@@ -394,7 +394,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                         .await?
                 }
                 UsersCommand::Deactivate { username, tenant } => {
-                    store.deactivate_user(&tenant, &username).await?
+                    if !store.deactivate_user(&tenant, &username).await? {
+                        anyhow::bail!("no user {username:?} in tenant {tenant:?}");
+                    }
                 }
                 UsersCommand::Delete { username, tenant } => {
                     store.delete_user(&tenant, &username).await?

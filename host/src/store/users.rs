@@ -99,8 +99,9 @@ impl Store {
     }
 
     /// Deactivate by hand; a synced user still active in the source comes
-    /// back on the next run (the source is authoritative).
-    pub async fn deactivate_user(&self, tenant: &str, username: &str) -> Result<()> {
+    /// back on the next run (the source is authoritative). `false`: no user
+    /// of that name.
+    pub async fn deactivate_user(&self, tenant: &str, username: &str) -> Result<bool> {
         let changed = on_pool!(&self.backend, |p| {
             sqlx::query("UPDATE users SET active = FALSE, deactivation_reason = 'manual', updated_at = $1 WHERE tenant_id = $2 AND username = $3")
                 .bind(now())
@@ -110,10 +111,7 @@ impl Store {
                 .await?
                 .rows_affected()
         });
-        if changed == 0 {
-            bail!("no user {username:?} in tenant {tenant:?}");
-        }
-        Ok(())
+        Ok(changed > 0)
     }
 
     /// Restore (reactivate) a deactivated user by hand; the next run may

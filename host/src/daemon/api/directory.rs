@@ -140,11 +140,10 @@ pub async fn deactivate(
     if !caller.sees(&p.tenant) {
         return Err(hidden_tenant(&p.tenant));
     }
-    d.host
-        .store
-        .deactivate_user(&p.tenant, &p.username)
-        .await
-        .map_err(|_| no_user(&p, ""))?;
+    // A store error is a 500, not a "no such user".
+    if !d.host.store.deactivate_user(&p.tenant, &p.username).await? {
+        return Err(no_user(&p, ""));
+    }
     tracing::info!(tenant = %p.tenant, user = %p.username, "user deactivated by hand through the API");
     Ok(Json(UserState {
         tenant: p.tenant,
