@@ -110,7 +110,16 @@ async fn sigkill_during_a_run_never_leaves_half_of_it() {
 
     // Re-running converges to the file, whatever state the kills left.
     env.write_csv(&people(2));
-    assert!(sync_child(&env).wait().unwrap().success());
+    let config = env.dir.path().join("usersync.toml");
+    let (ok, text) = crate::env::usersync(&[
+        "-c",
+        config.to_str().unwrap(),
+        "sync",
+        "--job",
+        "people",
+        "--confirm-deletions",
+    ]);
+    assert!(ok, "{text}");
     assert_eq!(version(&env).await, 2);
     let host = env.host().await;
     let users = host.store.users(None).await.unwrap();

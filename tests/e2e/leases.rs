@@ -118,6 +118,40 @@ async fn a_job_lease_is_held_by_one_node_renewed_released_and_taken_over_once_it
     assert_eq!(cursor, None, "nothing of the run was applied");
 }
 
+/// A process killed after its run committed, before it let go of the
+/// lease: the finished run holds nothing, so the job is free at once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_finished_runs_lease_holds_nothing_though_never_released() {
+    let env = TestEnv::csv();
+    let s = store(&env).await;
+    let (a, b) = (claim("node-a", LONG), claim("node-b", LONG));
+    let r1 = running("r1", "node-a");
+    s.start_run(&r1).await.unwrap();
+    let take = s.take_lease("default", "people", "r1", &a, None, RunQuota::default());
+    assert_eq!(take.await.unwrap(), Take::Taken { abandoned: None });
+    s.finish_run(&RunRecord {
+        finished_at: Some("2026-01-01T00:00:01.000Z".into()),
+        outcome: usersync_host::engine::RunOutcome::Succeeded,
+        ..r1
+    })
+    .await
+    .unwrap();
+    let holder = s.lease_holder("default", "people").await.unwrap().unwrap();
+    assert!(!holder.live, "{holder:?}");
+    let r2 = running("r2", "node-b");
+    let take = s.take_lease_starting(&r2, &b).await.unwrap();
+    assert_eq!(take, Take::Taken { abandoned: None });
+    assert!(
+        s.run("r2").await.unwrap().is_some(),
+        "the take records the run"
+    );
+    // Refused: nothing recorded.
+    let r3 = running("r3", "node-a");
+    let take = s.take_lease_starting(&r3, &a).await.unwrap();
+    assert!(matches!(take, Take::Held(_)), "{take:?}");
+    assert!(s.run("r3").await.unwrap().is_none());
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn nodes_racing_for_one_lease_get_it_once() {
     let env = TestEnv::csv();

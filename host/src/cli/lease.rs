@@ -5,10 +5,8 @@
 
 use std::time::Duration;
 
-use anyhow::{bail, Result};
-
 use crate::config::JobKey;
-use crate::store::{LeaseClaim, RunQuota, Store, Take};
+use crate::store::{LeaseClaim, Store};
 use crate::sync::Host;
 
 /// The job's lease, renewed in the background until released or dropped.
@@ -20,35 +18,16 @@ pub(super) struct CliLease {
     renewal: tokio::task::JoinHandle<()>,
 }
 
-/// Take `key`'s lease for `run_id`, or say which node's run holds the job.
-pub(super) async fn take(host: &Host, key: &JobKey, run_id: &str) -> Result<CliLease> {
+/// The lease `run_id` of `key` takes as it starts (in the transaction that
+/// records the run, so a process killed in between leaves no lease behind),
+/// renewed in the background from then on.
+pub(super) fn hold(host: &Host, key: &JobKey, run_id: &str) -> CliLease {
     let server = host.config().server.clone();
     let claim = LeaseClaim {
         node: format!("{}-cli", server.node_name()),
         lease: Duration::from_secs(server.lease_seconds),
     };
     let store = host.store.clone();
-    let take = store
-        .take_lease(
-            &key.tenant,
-            &key.job,
-            run_id,
-            &claim,
-            None,
-            RunQuota::default(),
-        )
-        .await?;
-    match take {
-        Take::Taken { .. } => {}
-        Take::Held(holder) => bail!(
-            "job {key} is running now on node {} (run {}); wait for that run to end \
-             (`usersync runs --job {}` shows it), then sync again",
-            holder.node,
-            holder.run_id.unwrap_or_default(),
-            key.job
-        ),
-        other => bail!("job {key}: its lease could not be taken ({other:?}); try again"),
-    }
     let every = Duration::from_secs(server.lease_heartbeat_seconds);
     let (s, k, r, c) = (
         store.clone(),
@@ -59,19 +38,19 @@ pub(super) async fn take(host: &Host, key: &JobKey, run_id: &str) -> Result<CliL
     let renewal = tokio::spawn(async move {
         loop {
             tokio::time::sleep(every).await;
-            // A lost lease fails the apply, which re-checks it.
+            // Not taken yet or lost: a no-op; the apply re-checks it.
             if let Err(e) = s.renew_lease(&k.tenant, &k.job, &r, &c).await {
                 tracing::debug!(run = r, "cannot renew the job lease: {e:#}");
             }
         }
     });
-    Ok(CliLease {
+    CliLease {
         store,
         key: key.clone(),
         run_id: run_id.to_string(),
         claim,
         renewal,
-    })
+    }
 }
 
 impl CliLease {
@@ -80,7 +59,8 @@ impl CliLease {
         self.claim.clone()
     }
 
-    /// Let go at the run's end (a lease not released lapses by itself).
+    /// Let go at the run's end (a lease not released lapses by itself;
+    /// releasing one this run never took changes nothing).
     pub(super) async fn release(self) {
         self.renewal.abort();
         let released = self

@@ -302,7 +302,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 None => None,
             };
             let run_id = uuid::Uuid::new_v4().to_string();
-            let lease = lease::take(&host, &key, &run_id).await?;
+            let lease = lease::hold(&host, &key, &run_id);
             let spinner = output::spinner(&format!("syncing job {key}"));
             let req = SyncRequest {
                 job: key.job,
@@ -312,6 +312,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 confirm_deletions,
                 run_id: Some(run_id.clone()),
                 lease: Some(lease.claim()),
+                take_lease: true,
                 ..SyncRequest::default()
             };
             let result = match candidate {

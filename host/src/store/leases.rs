@@ -12,7 +12,7 @@ use anyhow::{bail, Result};
 
 use super::db::{on_pool, on_tx, Backend, Tx};
 use super::run_quota::{self, within_quota_sql, QuotaHit, RunQuota};
-use super::{now, Store};
+use super::{now, RunRecord, Store};
 
 /// What a run needs to keep its lease: who holds it and for how long.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,6 +63,25 @@ pub enum Take {
     Quota(QuotaHit),
 }
 
+impl Take {
+    /// Why a run of `tenant`/`job` that asked for the lease cannot start,
+    /// or `None` if it was taken.
+    pub fn refusal(&self, tenant: &str, job: &str) -> Option<String> {
+        Some(match self {
+            Take::Taken { .. } => return None,
+            Take::Held(holder) => format!(
+                "job {tenant}/{job} is running now on node {} (run {}); wait for that run to end \
+                 (`usersync runs --job {job}` shows it), then sync again",
+                holder.node,
+                holder.run_id.as_deref().unwrap_or_default(),
+            ),
+            other => {
+                format!("job {tenant}/{job}: its lease could not be taken ({other:?}); try again")
+            }
+        })
+    }
+}
+
 /// A schedule slot: the run it starts is the slot's only run across the
 /// cluster. A slot is refused when one at or after `floor` already started.
 #[derive(Debug, Clone, Copy)]
@@ -80,11 +99,23 @@ pub(super) fn db_now_ms(backend: &str) -> &'static str {
     }
 }
 
+/// SQL true while the lease row `alias` is held by a live run: taken by a
+/// run that has not finished, and not lapsed. A process killed after its
+/// run committed but before it let go leaves a finished run's lease: that
+/// holds nothing.
+pub(super) fn held_sql(backend: &str, alias: &str) -> String {
+    format!(
+        "({alias}.run_id IS NOT NULL AND {alias}.expires_at >= {} \
+         AND NOT EXISTS (SELECT 1 FROM runs f WHERE f.id = {alias}.run_id AND f.finished_at IS NOT NULL))",
+        db_now_ms(backend)
+    )
+}
+
 /// `SELECT` of a lease's holder (`$1` tenant, `$2` job).
 fn holder_sql(backend: &str) -> String {
     format!(
-        "SELECT node, run_id, last_slot, expires_at >= {} AS live FROM leases WHERE tenant_id = $1 AND job_id = $2",
-        db_now_ms(backend)
+        "SELECT node, run_id, last_slot, {} AS live FROM leases WHERE tenant_id = $1 AND job_id = $2",
+        held_sql(backend, "leases")
     )
 }
 
@@ -104,9 +135,43 @@ impl Store {
         slot: Option<Slot<'_>>,
         quota: RunQuota,
     ) -> Result<Take> {
+        self.take(tenant, job, run_id, claim, slot, quota, None)
+            .await
+    }
+
+    /// Take the job's lease for `run` and record it as running in the same
+    /// transaction (the CLI's run): a process killed in between leaves no
+    /// lease without a run whose owner the stale-run sweep can check.
+    /// Nothing is recorded when the take is refused.
+    pub async fn take_lease_starting(&self, run: &RunRecord, claim: &LeaseClaim) -> Result<Take> {
+        let (tenant, job) = (&run.tenant_id, &run.job_id);
+        self.take(
+            tenant,
+            job,
+            &run.id,
+            claim,
+            None,
+            RunQuota::default(),
+            Some(run),
+        )
+        .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn take(
+        &self,
+        tenant: &str,
+        job: &str,
+        run_id: &str,
+        claim: &LeaseClaim,
+        slot: Option<Slot<'_>>,
+        quota: RunQuota,
+        start: Option<&RunRecord>,
+    ) -> Result<Take> {
         let backend = self.backend.name();
         let now_ms = db_now_ms(backend);
         let within_quota = within_quota_sql(backend);
+        let held = held_sql(backend, "leases");
         let sql = format!(
             "INSERT INTO leases (tenant_id, job_id, node, run_id, expires_at, last_slot)
              SELECT $1, $2, $3, $4, {now_ms} + $5, $6 WHERE {within_quota}
@@ -114,8 +179,7 @@ impl Store {
                prev_node = leases.node, prev_run_id = leases.run_id,
                node = excluded.node, run_id = excluded.run_id, expires_at = excluded.expires_at,
                last_slot = COALESCE(excluded.last_slot, leases.last_slot)
-             WHERE (leases.expires_at < {now_ms} OR leases.run_id IS NULL
-                    OR (leases.node = excluded.node AND leases.run_id = excluded.run_id))
+             WHERE (NOT {held} OR (leases.node = excluded.node AND leases.run_id = excluded.run_id))
                AND ($7 IS NULL OR leases.last_slot IS NULL OR leases.last_slot < $7)
              RETURNING prev_node, prev_run_id"
         );
@@ -150,6 +214,9 @@ impl Store {
         };
         if taken.is_some() {
             run_quota::record_start(&mut tx, tenant, run_id).await?;
+            if let Some(run) = start {
+                super::runs::write_start(&mut tx, run).await?;
+            }
         }
         tx.commit().await?;
         let Some((prev_node, prev_run)) = taken else {
@@ -302,7 +369,8 @@ impl Store {
     /// renewing (killed, cut off), so another node should take them over.
     pub async fn lapsed_leases(&self) -> Result<Vec<(String, String)>> {
         let sql = format!(
-            "SELECT tenant_id, job_id FROM leases WHERE run_id IS NOT NULL AND expires_at < {}",
+            "SELECT tenant_id, job_id FROM leases WHERE run_id IS NOT NULL AND expires_at < {}
+             AND NOT EXISTS (SELECT 1 FROM runs f WHERE f.id = leases.run_id AND f.finished_at IS NOT NULL)",
             db_now_ms(self.backend.name())
         );
         Ok(on_pool!(&self.backend, |p| {

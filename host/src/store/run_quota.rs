@@ -7,7 +7,7 @@
 use anyhow::Result;
 
 use super::db::{on_pool, on_tx, Tx};
-use super::leases::db_now_ms;
+use super::leases::{db_now_ms, held_sql};
 use super::Store;
 
 /// A tenant's run quotas, as the lease take enforces them.
@@ -36,9 +36,10 @@ const HOUR_MS: i64 = 3_600_000;
 /// starts in the last hour (a NULL quota always holds).
 pub(super) fn within_quota_sql(backend: &str) -> String {
     let now = db_now_ms(backend);
+    let held = held_sql(backend, "q");
     format!(
         "($8 IS NULL OR (SELECT COUNT(*) FROM leases q WHERE q.tenant_id = $1 AND q.job_id <> $2
-                          AND q.run_id IS NOT NULL AND q.expires_at >= {now}) < $8)
+                          AND {held}) < $8)
          AND ($9 IS NULL OR (SELECT COUNT(*) FROM run_starts s WHERE s.tenant_id = $1
                              AND s.started_ms > {now} - {HOUR_MS}) < $9)"
     )
@@ -91,8 +92,8 @@ impl Store {
         let now = db_now_ms(self.backend.name());
         if let Some(limit) = quota.concurrent {
             let sql = format!(
-                "SELECT COUNT(*) FROM leases WHERE tenant_id = $1 AND job_id <> $2
-                 AND run_id IS NOT NULL AND expires_at >= {now}"
+                "SELECT COUNT(*) FROM leases WHERE tenant_id = $1 AND job_id <> $2 AND {}",
+                held_sql(self.backend.name(), "leases")
             );
             let live: i64 = on_pool!(&self.backend, |p| {
                 sqlx::query_scalar(&sql)

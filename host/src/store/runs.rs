@@ -185,6 +185,37 @@ fn json_text(v: &Option<Value>) -> Option<String> {
     v.as_ref().map(Value::to_string)
 }
 
+/// Insert `run` as running, owned by this process.
+pub(super) async fn write_start(tx: &mut Tx, run: &RunRecord) -> Result<()> {
+    let owner = Owner::current();
+    on_tx!(tx, |c| {
+        sqlx::query(
+            "INSERT INTO runs (id, tenant_id, job_id, mode, dry_run, started_at, outcome, connector_version, mapper_versions, plugin_versions,
+                               owner_host, owner_pid, owner_token, heartbeat_at, node)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+        )
+        .bind(&run.id)
+        .bind(&run.tenant_id)
+        .bind(&run.job_id)
+        .bind(run.mode.as_str())
+        .bind(run.dry_run)
+        .bind(&run.started_at)
+        .bind(run.outcome.as_str())
+        .bind(&run.connector_version)
+        .bind(&run.mapper_versions)
+        .bind(run.plugin_versions())
+        .bind(&owner.host)
+        .bind(i64::from(owner.pid))
+        .bind(&owner.token)
+        .bind(now())
+        .bind(&run.node)
+        .execute(&mut *c)
+        .await
+        .context("cannot record the run's start")?;
+    });
+    Ok(())
+}
+
 /// Write a run's end; in the apply transaction for a run that applied, so
 /// its outcome and counts commit with its data or not at all.
 pub(super) async fn write_finish(tx: &mut Tx, run: &RunRecord) -> Result<()> {
@@ -213,33 +244,9 @@ pub(super) async fn write_finish(tx: &mut Tx, run: &RunRecord) -> Result<()> {
 impl Store {
     /// Record a run as running, owned by this process.
     pub async fn start_run(&self, run: &RunRecord) -> Result<()> {
-        let owner = Owner::current();
-        on_pool!(&self.backend, |p| {
-            sqlx::query(
-                "INSERT INTO runs (id, tenant_id, job_id, mode, dry_run, started_at, outcome, connector_version, mapper_versions, plugin_versions,
-                                   owner_host, owner_pid, owner_token, heartbeat_at, node)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-            )
-            .bind(&run.id)
-            .bind(&run.tenant_id)
-            .bind(&run.job_id)
-            .bind(run.mode.as_str())
-            .bind(run.dry_run)
-            .bind(&run.started_at)
-            .bind(run.outcome.as_str())
-            .bind(&run.connector_version)
-            .bind(&run.mapper_versions)
-            .bind(run.plugin_versions())
-            .bind(&owner.host)
-            .bind(i64::from(owner.pid))
-            .bind(&owner.token)
-            .bind(now())
-            .bind(&run.node)
-            .execute(p)
-            .await
-            .context("cannot record the run's start")?;
-        });
-        Ok(())
+        let mut tx = self.backend.begin_deferred().await?;
+        write_start(&mut tx, run).await?;
+        tx.commit().await
     }
 
     pub async fn finish_run(&self, run: &RunRecord) -> Result<()> {

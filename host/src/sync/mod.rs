@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use arc_swap::ArcSwap;
 use serde::Serialize;
 
@@ -75,6 +75,9 @@ pub struct SyncRequest {
     /// The job lease this run holds (a daemon node's run): its apply
     /// renews it in its transaction and fails if another node took it.
     pub lease: Option<LeaseClaim>,
+    /// Take `lease` as the run starts, in the transaction that records the
+    /// run (the CLI's run), instead of holding it already (a node's run).
+    pub take_lease: bool,
     /// Updated as the run goes (phase, records read), for live views.
     pub progress: Option<Arc<progress::Progress>>,
 }
@@ -231,7 +234,15 @@ impl Host {
                 None => config.server.node_name(),
             }),
         };
-        self.store.start_run(&run).await?;
+        match (&req.lease, req.take_lease) {
+            (Some(claim), true) => {
+                let take = self.store.take_lease_starting(&run, claim).await?;
+                if let Some(why) = take.refusal(&run.tenant_id, &run.job_id) {
+                    bail!(why);
+                }
+            }
+            _ => self.store.start_run(&run).await?,
+        }
         let _heartbeat = Heartbeat::start(&self.store, &run.id);
         tracing::info!(run = %run.id, tenant = %job.tenant, job = %job.id, mode = %run.mode, dry_run = req.dry_run, "run started");
 
