@@ -17,6 +17,7 @@ mod logging;
 mod new_plugin;
 mod output;
 mod plugins;
+mod sync;
 mod tenants;
 mod verify;
 
@@ -27,9 +28,8 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 use crate::config::Config;
-use crate::engine::RunOutcome;
 use crate::store::{AuditFilter, Lookup, Store};
-use crate::sync::{Host, SyncRequest};
+use crate::sync::Host;
 
 #[derive(Parser)]
 #[command(
@@ -64,27 +64,7 @@ enum Command {
         force: bool,
     },
     /// Run a sync of one job now.
-    Sync {
-        #[arg(long)]
-        job: String,
-        /// The job's tenant (needed only when several tenants have the job id).
-        #[arg(long)]
-        tenant: Option<String>,
-        /// Show exactly what would change, change nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// Read everything even if an incremental read would do.
-        #[arg(long)]
-        full: bool,
-        /// Apply even if more users than the threshold would be deactivated.
-        #[arg(long)]
-        confirm_deletions: bool,
-        /// Try a candidate mapper (.wasm) in place of the served mapper of
-        /// its name: a full dry run that shows what it would change. The
-        /// file is validated like a plugin and never installed.
-        #[arg(long, requires = "dry_run", value_name = "FILE")]
-        mapper: Option<PathBuf>,
-    },
+    Sync(sync::SyncArgs),
     /// Check that a job's source is reachable and configured right.
     TestConnection {
         #[arg(long)]
@@ -281,59 +261,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 outln!("{line}")?;
             }
         }
-        Command::Sync {
-            job,
-            tenant,
-            dry_run,
-            full,
-            confirm_deletions,
-            mapper,
-        } => {
-            let config = Config::load(&cli.config)?;
-            // An ambiguous job id is refused before anything is opened.
-            let key = config.job(tenant.as_deref(), &job)?.key();
-            let host = Host::open(config).await?;
-            let candidate = match &mapper {
-                Some(path) => {
-                    let bytes = std::fs::read(path)
-                        .with_context(|| format!("cannot read the candidate {}", path.display()))?;
-                    Some(host.load_candidate(&key.tenant, path, bytes).await?)
-                }
-                None => None,
-            };
-            let run_id = uuid::Uuid::new_v4().to_string();
-            let lease = lease::hold(&host, &key, &run_id);
-            let spinner = output::spinner(&format!("syncing job {key}"));
-            let req = SyncRequest {
-                job: key.job,
-                tenant: Some(key.tenant),
-                dry_run,
-                full,
-                confirm_deletions,
-                run_id: Some(run_id.clone()),
-                lease: Some(lease.claim()),
-                take_lease: true,
-                ..SyncRequest::default()
-            };
-            let result = match candidate {
-                Some(c) => host.sync_with_candidate(&req, c).await,
-                None => host.sync(&req).await,
-            };
-            lease.release().await;
-            spinner.finish_and_clear();
-            let report = match result {
-                Ok(report) => report,
-                Err(e) if json => {
-                    // A script reading stdout gets the failed run too.
-                    let run = host.store.run(&run_id).await.ok().flatten();
-                    output::failed_run(run.as_ref(), &e)?;
-                    return Err(e);
-                }
-                Err(e) => return Err(e),
-            };
-            output::report(&report, json)?;
-            if report.run.outcome != RunOutcome::Succeeded {
-                return Ok(ExitCode::from(report.run.outcome.exit_code()));
+        Command::Sync(args) => {
+            let code = sync::sync(&cli.config, json, args).await?;
+            if code != ExitCode::SUCCESS {
+                return Ok(code);
             }
         }
         Command::TestConnection { job, tenant } => {
