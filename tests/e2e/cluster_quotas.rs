@@ -68,8 +68,13 @@ async fn nodes_racing_for_a_tenants_jobs_never_exceed_its_concurrent_quota() {
     let (job, run) = &taken[0];
     let node = s.lease_holder("acme", job).await.unwrap().unwrap().node;
     s.release_lease("acme", job, run, &node).await.unwrap();
+    // A job none of the racers got (which ones won is up to the race).
+    let waiting = (0..12)
+        .map(|i| format!("job-{i}"))
+        .find(|j| taken.iter().all(|(t, _)| t != j))
+        .unwrap();
     let again = s
-        .take_lease("acme", "job-11", "run-again", &claim("node-3"), None, quota)
+        .take_lease("acme", &waiting, "run-again", &claim("node-3"), None, quota)
         .await
         .unwrap();
     assert!(matches!(again, Take::Taken { .. }), "{again:?}");
