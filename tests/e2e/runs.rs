@@ -223,7 +223,7 @@ async fn audit_filters_by_job_user_and_category() {
         kinds,
         [
             "license:grant",
-            "membership:add",
+            "membership:join",
             "role:grant",
             "user:create",
             "user:update"
@@ -256,13 +256,17 @@ async fn audit_filters_by_job_user_and_category() {
     assert_eq!(
         moves,
         [
-            "add ada",
-            "add alan",
-            "add grace",
-            "add linus",
+            "join ada",
+            "join alan",
+            "join grace",
+            "join linus",
             "remove alan"
         ]
     );
+    // A user created by a run joins its groups in one event that names them.
+    let grace_joined = memberships.iter().find(|e| e.subject == "grace").unwrap();
+    let details: Value = serde_json::from_str(grace_joined.changes.as_deref().unwrap()).unwrap();
+    assert_eq!(details["groups"][0]["group"], "Staff");
     let alan_left = memberships.iter().find(|e| e.action == "remove").unwrap();
     let details: Value = serde_json::from_str(alan_left.changes.as_deref().unwrap()).unwrap();
     assert_eq!(details["group"], "Staff");

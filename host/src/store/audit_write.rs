@@ -1,0 +1,288 @@
+//! Writing a run's audit events, in the run's transaction.
+
+use std::collections::{HashMap, HashSet};
+
+use anyhow::Result;
+use sqlx::{PgConnection, QueryBuilder, Sqlite, SqliteConnection};
+
+use super::db::Tx;
+use super::ApplyContext;
+use crate::engine::{FieldChange, GroupChange, MembershipChange, Plan, UserChange};
+use crate::model::TEXT_FIELDS;
+
+struct Event<'a> {
+    category: &'static str,
+    action: &'a str,
+    subject: &'a str,
+    source_id: &'a str,
+    changes: Option<String>,
+}
+
+fn json(changes: &[FieldChange]) -> Option<String> {
+    (!changes.is_empty()).then(|| serde_json::to_string(changes).expect("serializable"))
+}
+
+/// Audit rows are written in chunks of this many: one prepared statement,
+/// reused, and only one chunk of events in memory at a time.
+const AUDIT_CHUNK: usize = 500;
+
+/// Buffers events and inserts them a chunk at a time.
+struct AuditWriter<'a> {
+    run_id: &'a str,
+    events: Vec<Event<'a>>,
+    written: usize,
+}
+
+impl<'a> AuditWriter<'a> {
+    async fn push(&mut self, tx: &mut Tx, e: Event<'a>) -> Result<()> {
+        self.events.push(e);
+        if self.events.len() == AUDIT_CHUNK {
+            self.flush(tx).await?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self, tx: &mut Tx) -> Result<()> {
+        if self.events.is_empty() {
+            return Ok(());
+        }
+        match &mut *tx {
+            Tx::Sqlite(t) => self.insert_sqlite(t).await?,
+            Tx::Postgres(t) => self.insert_postgres(t).await?,
+        }
+        self.written += self.events.len();
+        self.events.clear();
+        Ok(())
+    }
+
+    async fn insert_sqlite(&self, conn: &mut SqliteConnection) -> Result<()> {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT INTO audit_events (run_id, category, action, subject, subject_source_id, changes) ",
+        );
+        q.push_values(&self.events, |mut b, e| {
+            b.push_bind(self.run_id)
+                .push_bind(e.category)
+                .push_bind(e.action)
+                .push_bind(e.subject)
+                .push_bind(e.source_id)
+                .push_bind(e.changes.as_deref());
+        });
+        q.build().persistent(true).execute(&mut *conn).await?;
+        Ok(())
+    }
+
+    /// The chunk as column arrays, `UNNEST`ed in one statement.
+    async fn insert_postgres(&self, conn: &mut PgConnection) -> Result<()> {
+        let column = |f: for<'x> fn(&'x Event<'x>) -> Option<&'x str>| {
+            self.events.iter().map(f).collect::<Vec<_>>()
+        };
+        sqlx::query(
+            "INSERT INTO audit_events (run_id, category, action, subject, subject_source_id, changes)
+             SELECT $1, t.* FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) AS t",
+        )
+        .bind(self.run_id)
+        .bind(column(|e| Some(e.category)))
+        .bind(column(|e| Some(e.action)))
+        .bind(column(|e| Some(e.subject)))
+        .bind(column(|e| Some(e.source_id)))
+        .bind(column(|e| e.changes.as_deref()))
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
+}
+
+/// A JSON string literal.
+fn js(s: &str) -> String {
+    serde_json::to_string(s).expect("strings serialize")
+}
+
+/// One audit event per change in the plan, in the run's transaction.
+pub(super) async fn write_audit(
+    tx: &mut Tx,
+    plan: &Plan,
+    ctx: &ApplyContext,
+    now: &str,
+) -> Result<()> {
+    let _ = now; // the run record carries the time
+    let mut w = AuditWriter {
+        run_id: &ctx.run_id,
+        events: Vec::with_capacity(AUDIT_CHUNK),
+        written: 0,
+    };
+    for u in &plan.users {
+        if u.action() == "refresh" {
+            continue;
+        }
+        let changes = match u {
+            UserChange::Create {
+                fields,
+                custom_json,
+                disabled,
+                ..
+            } => {
+                let mut c: Vec<FieldChange> = std::iter::once("username")
+                    .chain(TEXT_FIELDS)
+                    .filter_map(|f| {
+                        fields.get(f).map(|v| FieldChange {
+                            field: f.into(),
+                            old: None,
+                            new: Some(v.into()),
+                        })
+                    })
+                    .collect();
+                if let Some(j) = custom_json {
+                    c.push(FieldChange {
+                        field: "custom".into(),
+                        old: None,
+                        new: Some(j.clone()),
+                    });
+                }
+                if *disabled {
+                    c.push(FieldChange {
+                        field: "active".into(),
+                        old: None,
+                        new: Some("false".into()),
+                    });
+                }
+                json(&c)
+            }
+            UserChange::Deactivate { reason, .. } => Some(format!(
+                r#"[{{"field":"active","old":"true","new":"false","reason":"{}"}}]"#,
+                reason.as_str()
+            )),
+            other => json(other.changes()),
+        };
+        let e = Event {
+            category: "user",
+            action: u.action(),
+            subject: u.username(),
+            source_id: u.source_id(),
+            changes,
+        };
+        w.push(tx, e).await?;
+    }
+    for g in &plan.groups {
+        let changes = match g {
+            GroupChange::Update { changes, .. } => json(changes),
+            _ => None,
+        };
+        let e = Event {
+            category: "group",
+            action: g.action(),
+            subject: g.name(),
+            source_id: g.source_id(),
+            changes,
+        };
+        w.push(tx, e).await?;
+    }
+    let joins = initial_memberships(plan);
+    for (user, groups) in &joins.by_user {
+        let e = Event {
+            category: "membership",
+            action: "join",
+            subject: &groups[0].username,
+            source_id: user,
+            changes: Some(join_details(groups)),
+        };
+        w.push(tx, e).await?;
+    }
+    for m in plan.memberships.iter().filter(|m| !joins.covers(m)) {
+        let e = Event {
+            category: "membership",
+            action: if m.add { "add" } else { "remove" },
+            subject: &m.username,
+            source_id: &m.user,
+            // keys in sorted order, as serde_json writes an object
+            changes: Some(format!(
+                r#"{{"group":{},"group_id":{}}}"#,
+                js(&m.group_name),
+                js(&m.group)
+            )),
+        };
+        w.push(tx, e).await?;
+    }
+    for r in &plan.roles {
+        let e = Event {
+            category: "role",
+            action: if r.grant { "grant" } else { "revoke" },
+            subject: &r.username,
+            source_id: &r.user,
+            changes: Some(format!(
+                r#"{{"kind":{},"role":{}}}"#,
+                js(&r.role_kind),
+                js(&r.role)
+            )),
+        };
+        w.push(tx, e).await?;
+    }
+    for l in &plan.licenses {
+        let e = Event {
+            category: "license",
+            action: if l.grant { "grant" } else { "free" },
+            subject: &l.username,
+            source_id: &l.user,
+            changes: Some(format!(r#"{{"kind":{}}}"#, js(&l.kind))),
+        };
+        w.push(tx, e).await?;
+    }
+    w.flush(tx).await?;
+    tracing::debug!(events = w.written, "audit events written");
+    Ok(())
+}
+
+/// The groups each user created by this run joins in it. A first sync
+/// audits them as one `membership:join` event per user (listing the groups)
+/// instead of one `membership:add` row per membership: most of a first
+/// sync's audit rows were memberships. The event still names the run and
+/// its time, so `audit --user U` says since when and by which run U is in G.
+struct InitialMemberships<'a> {
+    by_user: Vec<(&'a str, Vec<&'a MembershipChange>)>,
+    created: HashSet<&'a str>,
+}
+
+impl InitialMemberships<'_> {
+    fn covers(&self, m: &MembershipChange) -> bool {
+        m.add && self.created.contains(&*m.user)
+    }
+}
+
+fn initial_memberships(plan: &Plan) -> InitialMemberships<'_> {
+    let created: HashSet<&str> = plan
+        .users
+        .iter()
+        .filter(|u| matches!(u, UserChange::Create { .. }))
+        .map(|u| u.source_id())
+        .collect();
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    let mut by_user: Vec<(&str, Vec<&MembershipChange>)> = Vec::new();
+    for m in plan.memberships.iter().filter(|m| m.add) {
+        if !created.contains(&*m.user) {
+            continue;
+        }
+        let i = *index.entry(&m.user).or_insert_with(|| {
+            by_user.push((&m.user, Vec::new()));
+            by_user.len() - 1
+        });
+        by_user[i].1.push(m);
+    }
+    InitialMemberships { by_user, created }
+}
+
+/// `{"groups":[{"group":name,"group_id":source id},...]}`, keys sorted as
+/// serde_json writes an object (the same pair a `membership:add` holds).
+fn join_details(groups: &[&MembershipChange]) -> String {
+    let mut s = String::from(r#"{"groups":["#);
+    for (i, m) in groups.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str(&format!(
+            r#"{{"group":{},"group_id":{}}}"#,
+            js(&m.group_name),
+            js(&m.group)
+        ));
+    }
+    s.push_str("]}");
+    s
+}
