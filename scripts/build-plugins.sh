@@ -3,6 +3,9 @@
 #   target/plugins/        first-party plugins (plugins/*)
 #   target/example-plugins examples (examples/*/Cargo.toml)
 #   target/test-plugins/   test fixtures (tests/fixtures/*)
+#   target/plugins-v0.1/   csv, ldap and default-mapper built once more for
+#                          contract 0.1 (the frozen sdk/v0.1), so the host's
+#                          0.1 support is tested against real plugins
 # Each crate is built in its own cargo invocation so the SDK's `connector` /
 # `mapper` features never unify across plugins.
 set -euo pipefail
@@ -35,4 +38,19 @@ for variant in a b; do
   cp target/wasm32-wasip2/release/flip_mapper.wasm "target/test-plugins/.flip-mapper-$variant.wasm.tmp"
   mv "target/test-plugins/.flip-mapper-$variant.wasm.tmp" "target/test-plugins/flip-mapper-$variant.wasm"
 done
+# Contract 0.1 builds of three first-party plugins (about 30 s on 2 cores;
+# their dependencies are already built).
+mkdir -p target/plugins-v0.1
+for name in csv ldap default-mapper; do
+  cargo build --quiet --release --target wasm32-wasip2 -p "usersync-$name" \
+    --no-default-features --features contract-0-1
+  file="usersync_${name//-/_}.wasm"
+  cp "target/wasm32-wasip2/release/$file" "target/plugins-v0.1/.$name.wasm.tmp"
+  mv "target/plugins-v0.1/.$name.wasm.tmp" "target/plugins-v0.1/$name.wasm"
+done
+# Leave target/wasm32-wasip2/release/ holding the 0.2 builds, as before.
+for name in csv ldap default-mapper; do
+  cargo build --quiet --release --target wasm32-wasip2 -p "usersync-$name"
+done
+
 echo "plugins built: $(ls target/plugins target/example-plugins target/test-plugins | grep -c '\.wasm$') components"

@@ -124,14 +124,18 @@ pub mod host {
         use super::wit::target;
         use crate::{ObjectKind, SourceObject};
 
+        use crate::packed;
+
+        // Each call carries one packed page (contract 0.2): the host copies
+        // one buffer instead of lifting every string separately.
         pub fn put_users(batch: &[SourceObject]) -> Result<(), String> {
-            target::put_users(batch)
+            target::put_users(&packed::encode_objects(batch))
         }
         pub fn put_groups(batch: &[SourceObject]) -> Result<(), String> {
-            target::put_groups(batch)
+            target::put_groups(&packed::encode_objects(batch))
         }
         pub fn put_members(group_ref: &str, member_refs: &[String]) -> Result<(), String> {
-            target::put_members(group_ref, member_refs)
+            target::put_members(&packed::encode_members(group_ref, member_refs))
         }
         pub fn remove(kind: ObjectKind, ids: &[String]) -> Result<(), String> {
             target::remove(kind, ids)
@@ -153,7 +157,30 @@ pub mod host {
 
     /// Brokered LDAP (the host holds the connection and the bind secret).
     pub mod ldap {
-        pub use super::wit::ldap::*;
+        pub use super::wit::ldap::{
+            check, root_dse, Change, Entry, Scope, SearchRequest, Stage, SyncDone, SyncRequest,
+        };
+
+        /// An open search; pull pages until one is empty.
+        pub struct Search(super::wit::ldap::Search);
+
+        /// Connect and bind with the job's server and credentials, and start `req`.
+        pub fn open_search(req: &SearchRequest) -> Result<Search, String> {
+            super::wit::ldap::open_search(req).map(Search)
+        }
+
+        impl Search {
+            /// The next page of entries (empty after the last).
+            pub fn next_page(&self) -> Result<Vec<Entry>, String> {
+                let page = self.0.next_page()?;
+                crate::packed::decode_entries(&page).map_err(String::from)
+            }
+
+            /// After the last page of a content-sync search.
+            pub fn sync_done(&self) -> Option<SyncDone> {
+                self.0.sync_done()
+            }
+        }
     }
 
     /// Brokered HTTP: the host checks the destination against the job's

@@ -15,6 +15,7 @@
 mod connector;
 #[cfg(feature = "mapper")]
 mod mapper;
+mod packed;
 mod records;
 
 #[cfg(feature = "connector")]
@@ -31,15 +32,18 @@ pub use mapper::Mapper;
 static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
 
 /// The WIT contract version this SDK builds plugins for.
-pub const WIT_VERSION: &str = "0.1.0";
+pub const WIT_VERSION: &str = "0.2.0";
 
 #[cfg(feature = "connector")]
 #[doc(hidden)]
 pub mod connector_world {
     wit_bindgen::generate!({
-        path: "../wit/v0.1",
+        path: "../wit/v0.2",
         world: "connector",
         pub_export_macro: true,
+        // The packed calls leave the record types unused in signatures;
+        // the SDK's typed API is made of them.
+        generate_unused_types: true,
         export_macro_name: "export_connector_world",
     });
 }
@@ -50,13 +54,16 @@ pub mod mapper_world {
     // Both features on (only when the whole workspace is checked natively):
     // share the connector world's types so the public API has one of each.
     wit_bindgen::generate!({
-        path: "../wit/v0.1",
+        path: "../wit/v0.2",
         world: "mapper",
         pub_export_macro: true,
+        // The packed calls leave the record types unused in signatures;
+        // the SDK's typed API is made of them.
+        generate_unused_types: true,
         export_macro_name: "export_mapper_world",
         with: {
-            "usersync:plugin/types@0.1.0": crate::connector_world::usersync::plugin::types,
-            "usersync:plugin/log@0.1.0": crate::connector_world::usersync::plugin::log,
+            "usersync:plugin/types@0.2.0": crate::connector_world::usersync::plugin::types,
+            "usersync:plugin/log@0.2.0": crate::connector_world::usersync::plugin::log,
         },
     });
 }
@@ -65,9 +72,12 @@ pub mod mapper_world {
 #[doc(hidden)]
 pub mod mapper_world {
     wit_bindgen::generate!({
-        path: "../wit/v0.1",
+        path: "../wit/v0.2",
         world: "mapper",
         pub_export_macro: true,
+        // The packed calls leave the record types unused in signatures;
+        // the SDK's typed API is made of them.
+        generate_unused_types: true,
         export_macro_name: "export_mapper_world",
     });
 }

@@ -51,19 +51,11 @@ macro_rules! export_mapper {
                 __USERSYNC_MAPPER.with(|m| *m.borrow_mut() = ::std::option::Option::Some(mapper));
                 Ok(())
             }
-            fn map_users(
-                batch: ::std::vec::Vec<$crate::SourceObject>,
-            ) -> ::std::vec::Vec<::std::result::Result<::std::option::Option<$crate::TargetUser>, $crate::RecordError>> {
-                __USERSYNC_MAPPER.with(|m| {
-                    $crate::__private::mapper_glue::map_all(m.borrow().as_ref(), &batch, <$t as $crate::Mapper>::map_user)
-                })
+            fn map_users(batch: ::std::vec::Vec<u8>) -> ::std::vec::Vec<u8> {
+                __USERSYNC_MAPPER.with(|m| $crate::__private::mapper_glue::map_users(m.borrow().as_ref(), &batch))
             }
-            fn map_groups(
-                batch: ::std::vec::Vec<$crate::SourceObject>,
-            ) -> ::std::vec::Vec<::std::result::Result<::std::option::Option<$crate::TargetGroup>, $crate::RecordError>> {
-                __USERSYNC_MAPPER.with(|m| {
-                    $crate::__private::mapper_glue::map_all(m.borrow().as_ref(), &batch, <$t as $crate::Mapper>::map_group)
-                })
+            fn map_groups(batch: ::std::vec::Vec<u8>) -> ::std::vec::Vec<u8> {
+                __USERSYNC_MAPPER.with(|m| $crate::__private::mapper_glue::map_groups(m.borrow().as_ref(), &batch))
             }
         }
 
@@ -91,6 +83,19 @@ pub mod glue {
 
     pub fn configure<M: Mapper>(json: &str) -> Result<M, String> {
         M::new(crate::parse_config(json, "mapping")?)
+    }
+
+    /// One packed page in, one packed page of results out (contract 0.2).
+    /// A page the SDK cannot read traps: the host sent it, so it is a bug
+    /// there, not a record error.
+    pub fn map_users<M: Mapper>(mapper: Option<&M>, page: &[u8]) -> Vec<u8> {
+        let batch = crate::packed::decode_objects(page).expect("the host sent a malformed page");
+        crate::packed::encode_user_results(&map_all(mapper, &batch, M::map_user))
+    }
+
+    pub fn map_groups<M: Mapper>(mapper: Option<&M>, page: &[u8]) -> Vec<u8> {
+        let batch = crate::packed::decode_objects(page).expect("the host sent a malformed page");
+        crate::packed::encode_group_results(&map_all(mapper, &batch, M::map_group))
     }
 
     pub fn map_all<M, T>(

@@ -22,6 +22,7 @@ mod cluster;
 mod cluster_quotas;
 mod conformance;
 mod console;
+mod contract_versions;
 mod crash;
 mod csv_sync;
 mod daemon;

@@ -63,7 +63,7 @@ fn valid_plugins_describe_themselves() {
     let csv = rt.load(&built("plugins", "csv")).unwrap();
     assert_eq!(
         (csv.manifest.name.as_str(), csv.wit_version.as_str()),
-        ("csv", "0.1.0")
+        ("csv", "0.2.0")
     );
     let mapper = rt.load(&built("plugins", "default-mapper")).unwrap();
     assert_eq!(

@@ -10,9 +10,8 @@ use wasmtime::{Store, StoreLimitsBuilder, UpdateDeadline};
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 use super::host_state::{CallContext, PluginHost, TargetSink};
-use super::loader::{LoadedPlugin, PluginPre};
-use super::v0_1::{self, connector_api, connector_bindings, mapper_bindings};
-use super::{Runtime, WireObject, WireValue};
+use super::loader::{ConnectorPre, LoadedPlugin, MapperPre, PluginPre};
+use super::{packed, v0_1, v0_2, Runtime, WireObject, WireValue};
 use crate::config::Limits;
 use crate::model::{Check, ReadMode, ReadSummary, RecordError, UserFields};
 
@@ -185,9 +184,15 @@ fn start_call(store: &mut Store<PluginHost>) {
     store.data_mut().resume();
 }
 
+/// A connector's exports, in the contract it was built for.
+enum ConnectorBindings {
+    V0_1(v0_1::connector_bindings::Connector),
+    V0_2(v0_2::connector_bindings::Connector),
+}
+
 pub struct ConnectorInstance {
     store: Store<PluginHost>,
-    bindings: connector_bindings::Connector,
+    bindings: ConnectorBindings,
     plugin: LoadedPlugin,
     limits: InstanceLimits,
 }
@@ -209,9 +214,11 @@ impl ConnectorInstance {
         };
         let limits = InstanceLimits::from_config(limits);
         let mut store = new_store(rt, &limits, ctx, grant)?;
-        let bindings = pre
-            .instantiate(&mut store)
-            .map_err(|e| explain(e, plugin, &limits))?;
+        let bindings = match pre {
+            ConnectorPre::V0_1(pre) => pre.instantiate(&mut store).map(ConnectorBindings::V0_1),
+            ConnectorPre::V0_2(pre) => pre.instantiate(&mut store).map(ConnectorBindings::V0_2),
+        }
+        .map_err(|e| explain(e, plugin, &limits))?;
         Ok(ConnectorInstance {
             store,
             bindings,
@@ -222,12 +229,18 @@ impl ConnectorInstance {
 
     pub fn test_connection(&mut self, config: &str) -> Result<Vec<Check>> {
         start_call(&mut self.store);
-        let checks = self
-            .bindings
-            .usersync_plugin_connector_api()
-            .call_test_connection(&mut self.store, config)
-            .map_err(|e| explain(e, &self.plugin, &self.limits))?;
-        Ok(checks.into_iter().map(Into::into).collect())
+        let store = &mut self.store;
+        match &self.bindings {
+            ConnectorBindings::V0_1(b) => b
+                .usersync_plugin_connector_api()
+                .call_test_connection(store, config)
+                .map(|c| c.into_iter().map(Into::into).collect()),
+            ConnectorBindings::V0_2(b) => b
+                .usersync_plugin_connector_api()
+                .call_test_connection(store, config)
+                .map(|c| c.into_iter().map(Into::into).collect()),
+        }
+        .map_err(|e| explain(e, &self.plugin, &self.limits))
     }
 
     /// Bytes of linear memory the instance holds now.
@@ -243,16 +256,31 @@ impl ConnectorInstance {
         mode: &ReadMode,
         sink: Box<dyn TargetSink>,
     ) -> Result<ReadSummary> {
-        let mode = match mode {
-            ReadMode::Full => connector_api::ReadMode::Full,
-            ReadMode::Incremental(c) => connector_api::ReadMode::Incremental(c.clone()),
-        };
         self.store.data_mut().sink = Some(sink);
         start_call(&mut self.store);
-        let result =
-            self.bindings
-                .usersync_plugin_connector_api()
-                .call_read(&mut self.store, config, &mode);
+        let store = &mut self.store;
+        let result = match &self.bindings {
+            ConnectorBindings::V0_1(b) => {
+                use v0_1::connector_api::ReadMode as Mode;
+                let mode = match mode {
+                    ReadMode::Full => Mode::Full,
+                    ReadMode::Incremental(c) => Mode::Incremental(c.clone()),
+                };
+                b.usersync_plugin_connector_api()
+                    .call_read(store, config, &mode)
+                    .map(|r| r.map(|s| (s.users, s.groups, s.complete)))
+            }
+            ConnectorBindings::V0_2(b) => {
+                use v0_2::connector_api::ReadMode as Mode;
+                let mode = match mode {
+                    ReadMode::Full => Mode::Full,
+                    ReadMode::Incremental(c) => Mode::Incremental(c.clone()),
+                };
+                b.usersync_plugin_connector_api()
+                    .call_read(store, config, &mode)
+                    .map(|r| r.map(|s| (s.users, s.groups, s.complete)))
+            }
+        };
         let host = self.store.data_mut();
         host.sink = None;
         if let Some(fatal) = host.fatal.take() {
@@ -265,10 +293,10 @@ impl ConnectorInstance {
                 message: reported,
             }
             .into()),
-            Ok(Ok(s)) => Ok(ReadSummary {
-                users: s.users,
-                groups: s.groups,
-                complete: s.complete,
+            Ok(Ok((users, groups, complete))) => Ok(ReadSummary {
+                users,
+                groups,
+                complete,
             }),
         }
     }
@@ -298,9 +326,15 @@ pub type MapResult<T> = Result<Option<T>, RecordError>;
 /// A mapped group: name and optional description.
 pub type GroupNaming = (String, Option<String>);
 
+/// A mapper's exports, in the contract it was built for.
+enum MapperBindings {
+    V0_1(v0_1::mapper_bindings::Mapper),
+    V0_2(v0_2::mapper_bindings::Mapper),
+}
+
 pub struct MapperInstance {
     store: Store<PluginHost>,
-    bindings: mapper_bindings::Mapper,
+    bindings: MapperBindings,
     plugin: LoadedPlugin,
     limits: InstanceLimits,
 }
@@ -319,9 +353,11 @@ impl MapperInstance {
         };
         let limits = InstanceLimits::from_config(limits);
         let mut store = new_store(rt, &limits, ctx, &Grant::default())?;
-        let bindings = pre
-            .instantiate(&mut store)
-            .map_err(|e| explain(e, plugin, &limits))?;
+        let bindings = match pre {
+            MapperPre::V0_1(pre) => pre.instantiate(&mut store).map(MapperBindings::V0_1),
+            MapperPre::V0_2(pre) => pre.instantiate(&mut store).map(MapperBindings::V0_2),
+        }
+        .map_err(|e| explain(e, plugin, &limits))?;
         let mut me = MapperInstance {
             store,
             bindings,
@@ -329,16 +365,22 @@ impl MapperInstance {
             limits,
         };
         start_call(&mut me.store);
-        me.bindings
-            .usersync_plugin_mapper_api()
-            .call_configure(&mut me.store, mapping_json)
-            .map_err(|e| explain(e, &me.plugin, &me.limits))?
-            .map_err(|e| {
-                anyhow!(
-                    "mapper `{}` rejected its configuration: {e}",
-                    me.plugin.label()
-                )
-            })?;
+        let store = &mut me.store;
+        match &me.bindings {
+            MapperBindings::V0_1(b) => b
+                .usersync_plugin_mapper_api()
+                .call_configure(store, mapping_json),
+            MapperBindings::V0_2(b) => b
+                .usersync_plugin_mapper_api()
+                .call_configure(store, mapping_json),
+        }
+        .map_err(|e| explain(e, &me.plugin, &me.limits))?
+        .map_err(|e| {
+            anyhow!(
+                "mapper `{}` rejected its configuration: {e}",
+                me.plugin.label()
+            )
+        })?;
         Ok(me)
     }
 
@@ -348,18 +390,26 @@ impl MapperInstance {
 
     pub fn map_users(&mut self, batch: &[WireObject]) -> Result<Vec<MapResult<UserFields>>> {
         start_call(&mut self.store);
-        let out = self
-            .bindings
-            .usersync_plugin_mapper_api()
-            .call_map_users(&mut self.store, batch)
-            .map_err(|e| explain(e, &self.plugin, &self.limits))?;
+        let store = &mut self.store;
+        let out: Vec<packed::Mapped<UserFields>> = match &self.bindings {
+            MapperBindings::V0_1(b) => b
+                .usersync_plugin_mapper_api()
+                .call_map_users(store, batch)
+                .map(|out| Ok(out.into_iter().map(v0_1_result).collect())),
+            MapperBindings::V0_2(b) => b
+                .usersync_plugin_mapper_api()
+                .call_map_users(store, &packed::encode_objects(batch))
+                .map(|page| packed::decode_user_results(&page)),
+        }
+        .map_err(|e| explain(e, &self.plugin, &self.limits))?
+        .map_err(|e| self.malformed(e))?;
         self.check_len(out.len(), batch.len())?;
         let mut mapped = Vec::with_capacity(out.len());
         for (result, source) in out.into_iter().zip(batch) {
             mapped.push(match result {
                 Ok(Some(user)) => {
                     self.check_size(user_size(&user), &source.id)?;
-                    Ok(Some(user.into()))
+                    Ok(Some(user))
                 }
                 Ok(None) => Ok(None),
                 Err(e) => Err(record_error(source, e)),
@@ -370,25 +420,37 @@ impl MapperInstance {
 
     pub fn map_groups(&mut self, batch: &[WireObject]) -> Result<Vec<MapResult<GroupNaming>>> {
         start_call(&mut self.store);
-        let out = self
-            .bindings
-            .usersync_plugin_mapper_api()
-            .call_map_groups(&mut self.store, batch)
-            .map_err(|e| explain(e, &self.plugin, &self.limits))?;
+        let store = &mut self.store;
+        let out: Vec<packed::Mapped<GroupNaming>> = match &self.bindings {
+            MapperBindings::V0_1(b) => b
+                .usersync_plugin_mapper_api()
+                .call_map_groups(store, batch)
+                .map(|out| Ok(out.into_iter().map(v0_1_result).collect())),
+            MapperBindings::V0_2(b) => b
+                .usersync_plugin_mapper_api()
+                .call_map_groups(store, &packed::encode_objects(batch))
+                .map(|page| packed::decode_group_results(&page)),
+        }
+        .map_err(|e| explain(e, &self.plugin, &self.limits))?
+        .map_err(|e| self.malformed(e))?;
         self.check_len(out.len(), batch.len())?;
         let mut mapped = Vec::with_capacity(out.len());
         for (result, source) in out.into_iter().zip(batch) {
             mapped.push(match result {
-                Ok(Some(g)) => {
-                    let size = g.name.len() + g.description.as_ref().map_or(0, String::len);
+                Ok(Some((name, description))) => {
+                    let size = name.len() + description.as_ref().map_or(0, String::len);
                     self.check_size(size, &source.id)?;
-                    Ok(Some((g.name, g.description)))
+                    Ok(Some((name, description)))
                 }
                 Ok(None) => Ok(None),
                 Err(e) => Err(record_error(source, e)),
             });
         }
         Ok(mapped)
+    }
+
+    fn malformed(&self, e: usersync_packed::Malformed) -> anyhow::Error {
+        anyhow!("mapper `{}` answered with a {e}", self.plugin.label())
     }
 
     fn check_len(&self, got: usize, want: usize) -> Result<()> {
@@ -416,10 +478,7 @@ impl MapperInstance {
 
 /// A mapper's error for `source`, named by its id and, when the connector
 /// sent one (LDAP), its DN: an entryUUID alone finds nothing in a console.
-fn record_error(
-    source: &WireObject,
-    e: v0_1::connector_bindings::usersync::plugin::types::RecordError,
-) -> RecordError {
+fn record_error(source: &WireObject, (field, message): (Option<String>, String)) -> RecordError {
     let dn = source
         .attributes
         .iter()
@@ -429,14 +488,18 @@ fn record_error(
         Some(WireValue::Text(dn)) if !dn.is_empty() => format!("{} ({dn})", source.id),
         _ => source.id.clone(),
     };
-    RecordError {
-        record,
-        field: e.field,
-        message: e.message,
-    }
+    packed::record_error(record, (field, message))
 }
 
-fn user_size(u: &v0_1::connector_bindings::usersync::plugin::types::TargetUser) -> usize {
+/// A 0.1 mapper's typed result, in the shape 0.2's pages decode to.
+fn v0_1_result<T, U: Into<T>>(
+    r: Result<Option<U>, v0_1::connector_bindings::usersync::plugin::types::RecordError>,
+) -> packed::Mapped<T> {
+    r.map(|o| o.map(Into::into))
+        .map_err(|e| (e.field, e.message))
+}
+
+fn user_size(u: &UserFields) -> usize {
     let opt = |o: &Option<String>| o.as_ref().map_or(0, String::len);
     u.username.len()
         + opt(&u.display_name)

@@ -13,12 +13,8 @@ use wasmtime::component::Component;
 use super::cache::ArtifactCache;
 use super::instance::{probe_store, InstanceLimits};
 use super::signature::Verdict;
-use super::v0_1::{connector_bindings::ConnectorPre, mapper_bindings::MapperPre};
-use super::Runtime;
+use super::{v0_1, v0_2, Contract, PluginHost, Runtime};
 use crate::model::{Manifest, PluginKind};
-
-/// The contract versions this host serves.
-pub const SUPPORTED_VERSIONS: &[&str] = &[super::v0_1::VERSION];
 
 /// A validated plugin, ready to instantiate in microseconds.
 #[derive(Clone)]
@@ -56,8 +52,21 @@ impl std::fmt::Display for Origin {
 
 #[derive(Clone)]
 pub(crate) enum PluginPre {
-    Connector(ConnectorPre<super::PluginHost>),
-    Mapper(MapperPre<super::PluginHost>),
+    Connector(ConnectorPre),
+    Mapper(MapperPre),
+}
+
+/// A connector ready to instantiate, with the bindings of its contract.
+#[derive(Clone)]
+pub(crate) enum ConnectorPre {
+    V0_1(v0_1::connector_bindings::ConnectorPre<PluginHost>),
+    V0_2(v0_2::connector_bindings::ConnectorPre<PluginHost>),
+}
+
+#[derive(Clone)]
+pub(crate) enum MapperPre {
+    V0_1(v0_1::mapper_bindings::MapperPre<PluginHost>),
+    V0_2(v0_2::mapper_bindings::MapperPre<PluginHost>),
 }
 
 impl LoadedPlugin {
@@ -114,18 +123,33 @@ pub(super) fn load(
         .cache
         .component(&rt.engine, bytes, &hash)
         .map_err(|e| refuse(format!("it does not compile: {e:#}")))?;
-    let (kind, version) = exported_api(rt, &component).map_err(refuse)?;
+    let (kind, contract) = exported_api(rt, &component).map_err(refuse)?;
+    let version = contract.version().to_string();
 
     let pre = match kind {
         PluginKind::Connector => rt
             .connector_linker
             .instantiate_pre(&component)
-            .and_then(ConnectorPre::new)
+            .and_then(|pre| {
+                Ok(match contract {
+                    Contract::V0_1 => {
+                        ConnectorPre::V0_1(v0_1::connector_bindings::ConnectorPre::new(pre)?)
+                    }
+                    Contract::V0_2 => {
+                        ConnectorPre::V0_2(v0_2::connector_bindings::ConnectorPre::new(pre)?)
+                    }
+                })
+            })
             .map(PluginPre::Connector),
         PluginKind::Mapper => rt
             .mapper_linker
             .instantiate_pre(&component)
-            .and_then(MapperPre::new)
+            .and_then(|pre| {
+                Ok(match contract {
+                    Contract::V0_1 => MapperPre::V0_1(v0_1::mapper_bindings::MapperPre::new(pre)?),
+                    Contract::V0_2 => MapperPre::V0_2(v0_2::mapper_bindings::MapperPre::new(pre)?),
+                })
+            })
             .map(PluginPre::Mapper),
     }
     .map_err(|e| refuse(format!("it needs imports this host does not offer: {e:#}")))?;
@@ -164,7 +188,7 @@ fn check_header(bytes: &[u8]) -> Result<(), String> {
 }
 
 /// Which API, at which contract version, the component exports.
-fn exported_api(rt: &Runtime, component: &Component) -> Result<(PluginKind, String), String> {
+fn exported_api(rt: &Runtime, component: &Component) -> Result<(PluginKind, Contract), String> {
     let ty = component.component_type();
     let mut names = Vec::new();
     for (name, item) in ty.exports(&rt.engine) {
@@ -180,35 +204,46 @@ fn exported_api(rt: &Runtime, component: &Component) -> Result<(PluginKind, Stri
             names.push(name.to_string());
             continue;
         };
-        let version = name.rsplit('@').next().unwrap_or_default().to_string();
-        if !SUPPORTED_VERSIONS.contains(&version.as_str()) {
+        let version = name.rsplit('@').next().unwrap_or_default();
+        let Some(contract) = Contract::from_version(version) else {
             return Err(format!(
                 "it targets contract version {version}, this host serves {}; rebuild it with a matching usersync-sdk",
-                SUPPORTED_VERSIONS.join(", ")
+                Contract::supported()
             ));
-        }
-        return Ok((kind, version));
+        };
+        return Ok((kind, contract));
     }
     Err(format!(
         "it is not a usersync plugin: it exports [{}], but a connector must export \
          `usersync:plugin/connector-api@{v}` and a mapper `usersync:plugin/mapper-api@{v}` \
          (build it with usersync-sdk's export_connector! or export_mapper!)",
         names.join(", "),
-        v = super::v0_1::VERSION
+        v = Contract::LATEST.version()
     ))
 }
 
 fn describe(rt: &Runtime, pre: &PluginPre) -> anyhow::Result<Manifest> {
     let mut store = probe_store(rt, &InstanceLimits::probe());
-    let manifest = match pre {
-        PluginPre::Connector(pre) => pre
+    Ok(match pre {
+        PluginPre::Connector(ConnectorPre::V0_1(pre)) => pre
             .instantiate(&mut store)?
             .usersync_plugin_connector_api()
-            .call_describe(&mut store)?,
-        PluginPre::Mapper(pre) => pre
+            .call_describe(&mut store)?
+            .into(),
+        PluginPre::Connector(ConnectorPre::V0_2(pre)) => pre
+            .instantiate(&mut store)?
+            .usersync_plugin_connector_api()
+            .call_describe(&mut store)?
+            .into(),
+        PluginPre::Mapper(MapperPre::V0_1(pre)) => pre
             .instantiate(&mut store)?
             .usersync_plugin_mapper_api()
-            .call_describe(&mut store)?,
-    };
-    Ok(manifest.into())
+            .call_describe(&mut store)?
+            .into(),
+        PluginPre::Mapper(MapperPre::V0_2(pre)) => pre
+            .instantiate(&mut store)?
+            .usersync_plugin_mapper_api()
+            .call_describe(&mut store)?
+            .into(),
+    })
 }

@@ -6,21 +6,26 @@
 //! memory limit, CPU deadline and WASI context (deny-by-default).
 
 mod cache;
+mod contract;
 mod host_state;
 mod http_broker;
 mod instance;
 pub mod ldap;
 mod loader;
 mod meter;
+mod packed;
 pub mod signature;
 pub mod v0_1;
+pub mod v0_2;
 
+pub use contract::Contract;
 pub use host_state::{CallContext, PluginHost, TargetSink};
 /// Basic auth's encoding, for the conformance kit's server.
 pub use instance::{ConnectorInstance, Grant, MapperInstance, ReadRefused};
 pub use loader::{LoadedPlugin, Origin, PluginError};
 
-/// A raw source record as connectors send it (contract 0.1's wire type).
+/// A raw source record as connectors send it (contract 0.1's wire type;
+/// 0.2's packed pages decode into it).
 pub use v0_1::connector_bindings::usersync::plugin::types::{
     AttrValue as WireValue, Attribute as WireAttribute, ObjectKind as WireKind,
     SourceObject as WireObject,
@@ -73,8 +78,8 @@ impl Runtime {
 
         Ok(Runtime {
             cache: cache::ArtifactCache::new(cache_dir, &engine),
-            connector_linker: v0_1::connector_linker(&engine)?,
-            mapper_linker: v0_1::mapper_linker(&engine)?,
+            connector_linker: connector_linker(&engine)?,
+            mapper_linker: mapper_linker(&engine)?,
             engine,
             stop_ticker,
         })
@@ -102,6 +107,20 @@ impl Runtime {
     ) -> Result<LoadedPlugin, PluginError> {
         loader::load(self, path, bytes, origin)
     }
+}
+
+/// One linker serves every contract version: their imports have distinct
+/// versioned names, so a 0.1 and a 0.2 plugin link against the same one.
+fn connector_linker(engine: &Engine) -> Result<Linker<PluginHost>> {
+    let mut linker = v0_1::connector_linker(engine)?;
+    v0_2::add_connector(&mut linker)?;
+    Ok(linker)
+}
+
+fn mapper_linker(engine: &Engine) -> Result<Linker<PluginHost>> {
+    let mut linker = v0_1::mapper_linker(engine)?;
+    v0_2::add_mapper(&mut linker)?;
+    Ok(linker)
 }
 
 impl Drop for Runtime {

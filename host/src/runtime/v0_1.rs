@@ -119,10 +119,20 @@ impl PluginHost {
     /// Refuse batches larger than the tenant's output cap.
     fn check_batch(&mut self, batch: &[types::SourceObject]) -> Result<(), String> {
         let size: usize = batch.iter().map(approx_size).sum();
+        self.check_read(|| format!("batch of {} records", batch.len()), size)
+    }
+
+    /// Refuse a batch (`what` names it) taking `size` bytes over the
+    /// output cap, and count it against the run's read budget.
+    pub(super) fn check_read(
+        &mut self,
+        what: impl FnOnce() -> String,
+        size: usize,
+    ) -> Result<(), String> {
         if size > self.max_output {
             return Err(format!(
-                "batch of {} records is {} KiB, over the {} KiB limit (limits.max_output_kb); send smaller batches",
-                batch.len(),
+                "{} is {} KiB, over the {} KiB limit (limits.max_output_kb); send smaller batches",
+                what(),
                 size / 1024,
                 self.max_output / 1024
             ));
@@ -142,7 +152,7 @@ impl PluginHost {
 
     /// Refuse one call's payload over the output cap: what the host must
     /// copy and keep per call is bounded, whatever the run's budget.
-    fn check_payload(&mut self, what: &str, size: usize) -> Result<(), String> {
+    pub(super) fn check_payload(&mut self, what: &str, size: usize) -> Result<(), String> {
         if size > self.max_output {
             return Err(format!(
                 "{what} of {} KiB is over the {} KiB limit (limits.max_output_kb); send less per call",
@@ -155,7 +165,7 @@ impl PluginHost {
 
     /// Call the sink; a reason it gives to stop the read becomes fatal, so
     /// a connector that ignores the error it got is stopped all the same.
-    fn with_sink<T>(
+    pub(super) fn with_sink<T>(
         &mut self,
         f: impl FnOnce(&mut dyn super::TargetSink) -> Result<T, String>,
     ) -> Result<T, String> {
@@ -364,5 +374,11 @@ impl From<connector_api::Check> for model::Check {
             },
             detail: c.detail,
         }
+    }
+}
+
+impl From<types::TargetGroup> for (String, Option<String>) {
+    fn from(g: types::TargetGroup) -> Self {
+        (g.name, g.description)
     }
 }

@@ -2,6 +2,10 @@
 //! from a CSV file the host mounts read-only at `/input`, or fetches it
 //! over HTTPS through the host (`url`, with a credential such as basic auth).
 
+// A 0.1 build (feature `contract-0-1`) uses the frozen SDK under the same name.
+#[cfg(not(feature = "contract-0-2"))]
+extern crate usersync_sdk_v01 as usersync_sdk;
+
 mod config;
 mod layout;
 mod parse;

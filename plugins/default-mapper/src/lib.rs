@@ -19,6 +19,10 @@
 //! first first, comma-separated in the custom attribute `emails` (unless
 //! `[mapping.custom]` defines `emails` itself).
 
+// A 0.1 build (feature `contract-0-1`) uses the frozen SDK under the same name.
+#[cfg(not(feature = "contract-0-2"))]
+extern crate usersync_sdk_v01 as usersync_sdk;
+
 mod encode;
 mod rule;
 mod slots;

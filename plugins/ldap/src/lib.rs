@@ -4,6 +4,10 @@
 //! searches. See README.md for the configuration and what each incremental
 //! mode sees.
 
+// A 0.1 build (feature `contract-0-1`) uses the frozen SDK under the same name.
+#[cfg(not(feature = "contract-0-2"))]
+extern crate usersync_sdk_v01 as usersync_sdk;
+
 mod check;
 mod config;
 mod cursor;

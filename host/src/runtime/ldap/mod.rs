@@ -8,6 +8,7 @@
 mod connect;
 mod search;
 mod v0_1;
+mod v0_2;
 
 pub use connect::{
     bind, bind_failure, connect_and_bind, open as open_connection, ConnectError, Stage,

@@ -11,7 +11,7 @@ const NOT_GRANTED: &str =
 
 impl PluginHost {
     /// Run `f` with the job's broker; every exit resumes the guest's clock.
-    fn with_ldap<T>(
+    pub(super) fn with_ldap<T>(
         &mut self,
         f: impl FnOnce(&mut LdapBroker, &mut wasmtime::component::ResourceTable) -> Result<T, String>,
     ) -> Result<T, String> {

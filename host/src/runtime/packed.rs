@@ -1,0 +1,277 @@
+//! The host's side of contract 0.2's packed pages (`wit/v0.2/PACKED.md`).
+//! Decoding borrows from the page and allocates once per string kept.
+
+use usersync_packed::{Malformed, PageKind, Reader, Writer};
+
+use super::ldap::{Change, Entry, Value};
+use super::{WireAttribute, WireKind, WireObject, WireValue};
+use crate::model::{RecordError, UserFields};
+
+/// A mapper's answer for one record, before the host names the record.
+pub type Mapped<T> = Result<Option<T>, (Option<String>, String)>;
+
+fn read_attributes(r: &mut Reader) -> Result<Vec<WireAttribute>, Malformed> {
+    let n = r.len(8)?;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let name = r.str()?.to_owned();
+        let count = r.len(5)?;
+        let mut values = Vec::with_capacity(count);
+        for _ in 0..count {
+            values.push(match r.u8()? {
+                0 => WireValue::Text(r.str()?.to_owned()),
+                1 => WireValue::Binary(r.bytes()?.to_vec()),
+                _ => return Err(Malformed("attribute value tag".into())),
+            });
+        }
+        out.push(WireAttribute { name, values });
+    }
+    Ok(out)
+}
+
+/// A connector's `put-users` / `put-groups` page.
+pub fn decode_objects(page: &[u8]) -> Result<Vec<WireObject>, Malformed> {
+    let (mut r, count) = Reader::open(page, PageKind::SourceObjects)?;
+    // Each record takes at least 22 bytes: no forged count reserves more.
+    let mut out = Vec::with_capacity((count as usize).min(page.len() / 22));
+    for _ in 0..count {
+        let kind = match r.u8()? {
+            0 => WireKind::User,
+            1 => WireKind::Group,
+            _ => return Err(Malformed("object kind".into())),
+        };
+        out.push(WireObject {
+            kind,
+            id: r.str()?.to_owned(),
+            ref_key: r.str()?.to_owned(),
+            enabled: r.bool()?,
+            attributes: read_attributes(&mut r)?,
+            member_of: r.strings()?,
+            members: r.strings()?,
+        });
+    }
+    r.end()?;
+    Ok(out)
+}
+
+/// A batch for a mapper's `map-users` / `map-groups`.
+pub fn encode_objects(batch: &[WireObject]) -> Vec<u8> {
+    let mut w = Writer::new(PageKind::SourceObjects, 256 * batch.len());
+    for o in batch {
+        w.record();
+        w.u8(match o.kind {
+            WireKind::User => 0,
+            WireKind::Group => 1,
+        });
+        w.str(&o.id);
+        w.str(&o.ref_key);
+        w.bool(o.enabled);
+        w.len(o.attributes.len());
+        for a in &o.attributes {
+            w.str(&a.name);
+            w.len(a.values.len());
+            for v in &a.values {
+                match v {
+                    WireValue::Text(t) => {
+                        w.u8(0);
+                        w.str(t);
+                    }
+                    WireValue::Binary(b) => {
+                        w.u8(1);
+                        w.bytes(b);
+                    }
+                }
+            }
+        }
+        w.strs(&o.member_of);
+        w.strs(&o.members);
+    }
+    w.finish()
+}
+
+/// A `put-members` page: the group's ref and its members' refs.
+pub fn decode_members(page: &[u8]) -> Result<(String, Vec<String>), Malformed> {
+    let (mut r, count) = Reader::open(page, PageKind::Members)?;
+    if count != 1 {
+        return Err(Malformed(format!(
+            "{count} groups in a members page, not 1"
+        )));
+    }
+    let group = r.str()?.to_owned();
+    let members = r.strings()?;
+    r.end()?;
+    Ok((group, members))
+}
+
+/// One page of an LDAP search, for the connector.
+pub fn encode_entries(entries: &[Entry]) -> Vec<u8> {
+    let size: usize = entries.iter().map(|e| e.size() + 64).sum();
+    let mut w = Writer::new(PageKind::Entries, size);
+    for e in entries {
+        w.record();
+        w.str(&e.dn);
+        w.len(e.attributes.len());
+        for (name, values) in &e.attributes {
+            w.str(name);
+            w.len(values.len());
+            for v in values {
+                match v {
+                    Value::Text(t) => {
+                        w.u8(0);
+                        w.str(t);
+                    }
+                    Value::Bytes(b) => {
+                        w.u8(1);
+                        w.bytes(b);
+                    }
+                }
+            }
+        }
+        match &e.change {
+            None => w.u8(0),
+            Some((change, uuid)) => {
+                w.u8(match change {
+                    Change::Add => 1,
+                    Change::Modify => 2,
+                    Change::Delete => 3,
+                    Change::Present => 4,
+                });
+                w.str(uuid);
+            }
+        }
+    }
+    w.finish()
+}
+
+fn owned(s: Option<&str>) -> Option<String> {
+    s.map(str::to_owned)
+}
+
+fn read_results<T>(
+    page: &[u8],
+    kind: PageKind,
+    mut read: impl FnMut(&mut Reader) -> Result<T, Malformed>,
+) -> Result<Vec<Mapped<T>>, Malformed> {
+    let (mut r, count) = Reader::open(page, kind)?;
+    let mut out = Vec::with_capacity((count as usize).min(page.len()));
+    for _ in 0..count {
+        out.push(match r.u8()? {
+            0 => Ok(None),
+            1 => Ok(Some(read(&mut r)?)),
+            2 => Err((owned(r.opt_str()?), r.str()?.to_owned())),
+            _ => return Err(Malformed("result tag".into())),
+        });
+    }
+    r.end()?;
+    Ok(out)
+}
+
+/// A mapper's `map-users` answer, straight into the host's user fields.
+pub fn decode_user_results(page: &[u8]) -> Result<Vec<Mapped<UserFields>>, Malformed> {
+    read_results(page, PageKind::UserResults, |r| {
+        let username = r.str()?.to_owned();
+        let mut opt = || r.opt_str().map(owned);
+        let user = UserFields {
+            username,
+            display_name: opt()?,
+            given_name: opt()?,
+            family_name: opt()?,
+            email: opt()?,
+            phone: opt()?,
+            job_title: opt()?,
+            company: opt()?,
+            department: opt()?,
+            manager: opt()?,
+            employee_id: opt()?,
+            custom: Vec::new(),
+        };
+        let n = r.len(8)?;
+        let mut custom = Vec::with_capacity(n);
+        for _ in 0..n {
+            custom.push((r.str()?.to_owned(), r.str()?.to_owned()));
+        }
+        Ok(UserFields { custom, ..user })
+    })
+}
+
+/// A mapper's `map-groups` answer: name and description.
+pub fn decode_group_results(
+    page: &[u8],
+) -> Result<Vec<Mapped<(String, Option<String>)>>, Malformed> {
+    read_results(page, PageKind::GroupResults, |r| {
+        Ok((r.str()?.to_owned(), owned(r.opt_str()?)))
+    })
+}
+
+/// A mapper's error, as the run records it.
+pub fn record_error(record: String, (field, message): (Option<String>, String)) -> RecordError {
+    RecordError {
+        record,
+        field,
+        message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user() -> WireObject {
+        WireObject {
+            kind: WireKind::User,
+            id: "u1".into(),
+            ref_key: "uid=ana,ou=people".into(),
+            enabled: false,
+            attributes: vec![
+                WireAttribute {
+                    name: "mail".into(),
+                    values: vec![WireValue::Text("ana@example.org".into())],
+                },
+                WireAttribute {
+                    name: "objectGUID".into(),
+                    values: vec![WireValue::Binary(vec![0, 1, 255])],
+                },
+            ],
+            member_of: vec!["cn=admins".into()],
+            members: vec![],
+        }
+    }
+
+    #[test]
+    fn objects_round_trip() {
+        let batch = vec![
+            user(),
+            WireObject {
+                kind: WireKind::Group,
+                ..user()
+            },
+        ];
+        let back = decode_objects(&encode_objects(&batch)).unwrap();
+        assert_eq!(format!("{back:?}"), format!("{batch:?}"));
+    }
+
+    #[test]
+    fn entries_encode_as_documented() {
+        let e = Entry {
+            dn: "uid=ana".into(),
+            attributes: vec![("cn".into(), vec![Value::Text("Ana".into())])],
+            change: Some((Change::Modify, "uuid".into())),
+        };
+        let page = encode_entries(&[e]);
+        let (mut r, count) = Reader::open(&page, PageKind::Entries).unwrap();
+        assert_eq!(count, 1);
+        assert_eq!(r.str().unwrap(), "uid=ana");
+        assert_eq!(r.len(1).unwrap(), 1);
+        assert_eq!(r.str().unwrap(), "cn");
+        assert_eq!(r.len(1).unwrap(), 1);
+        assert_eq!((r.u8().unwrap(), r.str().unwrap()), (0, "Ana"));
+        assert_eq!((r.u8().unwrap(), r.str().unwrap()), (2, "uuid"));
+        r.end().unwrap();
+    }
+
+    #[test]
+    fn a_truncated_page_is_refused() {
+        let page = encode_objects(&[user()]);
+        assert!(decode_objects(&page[..page.len() - 1]).is_err());
+    }
+}

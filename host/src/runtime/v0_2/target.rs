@@ -1,0 +1,54 @@
+//! Contract 0.2's `target` import: record batches arrive as packed pages.
+//! The page's length is checked against the limits before it is decoded,
+//! so an oversized batch costs no decoding.
+
+use super::super::packed;
+use super::connector_bindings::usersync::plugin::{target, types};
+use super::v1;
+use crate::runtime::{PluginHost, WireObject};
+
+impl PluginHost {
+    fn objects(&mut self, page: &[u8]) -> Result<Vec<WireObject>, String> {
+        // The header is not data; a page's bytes bound what it decodes to.
+        let size = page.len().saturating_sub(usersync_packed::HEADER_LEN);
+        self.check_read(|| "a packed batch".to_string(), size)?;
+        packed::decode_objects(page).map_err(String::from)
+    }
+}
+
+fn kind(k: types::ObjectKind) -> v1::types::ObjectKind {
+    match k {
+        types::ObjectKind::User => v1::types::ObjectKind::User,
+        types::ObjectKind::Group => v1::types::ObjectKind::Group,
+    }
+}
+
+impl target::Host for PluginHost {
+    fn put_users(&mut self, batch: Vec<u8>) -> Result<(), String> {
+        let batch = self.objects(&batch)?;
+        self.with_sink(|s| s.put_users(batch))
+    }
+
+    fn put_groups(&mut self, batch: Vec<u8>) -> Result<(), String> {
+        let batch = self.objects(&batch)?;
+        self.with_sink(|s| s.put_groups(batch))
+    }
+
+    fn put_members(&mut self, page: Vec<u8>) -> Result<(), String> {
+        self.check_payload("put-members", page.len())?;
+        let (group, members) = packed::decode_members(&page).map_err(String::from)?;
+        self.with_sink(|s| s.put_members(group, members))
+    }
+
+    fn remove(&mut self, k: types::ObjectKind, ids: Vec<String>) -> Result<(), String> {
+        v1::target::Host::remove(self, kind(k), ids)
+    }
+
+    fn reject(&mut self, record_ref: String, message: String) {
+        v1::target::Host::reject(self, record_ref, message)
+    }
+
+    fn checkpoint(&mut self, cursor: String) -> Result<(), String> {
+        v1::target::Host::checkpoint(self, cursor)
+    }
+}
