@@ -14,7 +14,7 @@ export USERSYNC_REQUIRE_BROWSER=1
 # Python and JavaScript plugin examples (installs the pinned toolchains under target/).
 bash scripts/build-polyglot.sh
 cargo fmt --all -- --check
-cargo clippy --release -p usersync-host -p usersync-sdk -p cloud-servers -p usersync-bench --all-targets -- -D warnings
+cargo clippy --release -p usersync-host -p usersync-sdk -p usersync-packed -p cloud-servers -p usersync-bench --all-targets -- -D warnings
 for pkg in usersync-csv usersync-graph usersync-okta usersync-ldap usersync-default-mapper contractor-mapper hostile-mapper hostile-connector scripted-connector sloppy-connector wrong-world flip-mapper; do
   cargo clippy --quiet --release --target wasm32-wasip2 -p "$pkg" -- -D warnings
 done
@@ -22,7 +22,7 @@ done
 # in the same invocation, shared dependencies get other features and the host
 # (and wasmtime) would be compiled twice.
 cargo test --release -p usersync-host
-cargo test --release -p usersync-sdk
+cargo test --release -p usersync-sdk -p usersync-packed
 cargo test --release -p usersync-csv -p usersync-graph -p usersync-okta -p usersync-ldap -p usersync-default-mapper -p cloud-servers
 # The end-to-end tests that exercise the store, again on PostgreSQL (a
 # throwaway cluster on loopback, a database per test; see docs/ARCHITECTURE.md

@@ -16,7 +16,9 @@ fn main() -> anyhow::Result<()> {
         .transpose()?
         .unwrap_or(100_000);
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    println!("| contract | µs / 7-attribute record | µs / LDAP user (15 attributes) | instantiate µs |");
+    println!(
+        "| contract | µs / 7-attribute record | µs / LDAP user (15 attributes) | instantiate µs |"
+    );
     println!("|---|---|---|---|");
     for (contract, folder) in [("0.1", "target/plugins-v0.1"), ("0.2", "target/plugins")] {
         let m = micro::measure(&root, &root.join(folder), records)?;

@@ -9,6 +9,8 @@ use crate::model::{RecordError, UserFields};
 
 /// A mapper's answer for one record, before the host names the record.
 pub type Mapped<T> = Result<Option<T>, (Option<String>, String)>;
+/// A mapped group: name and optional description.
+pub type GroupNaming = (String, Option<String>);
 
 fn read_attributes(r: &mut Reader) -> Result<Vec<WireAttribute>, Malformed> {
     let n = r.len(8)?;
@@ -195,9 +197,7 @@ pub fn decode_user_results(page: &[u8]) -> Result<Vec<Mapped<UserFields>>, Malfo
 }
 
 /// A mapper's `map-groups` answer: name and description.
-pub fn decode_group_results(
-    page: &[u8],
-) -> Result<Vec<Mapped<(String, Option<String>)>>, Malformed> {
+pub fn decode_group_results(page: &[u8]) -> Result<Vec<Mapped<GroupNaming>>, Malformed> {
     read_results(page, PageKind::GroupResults, |r| {
         Ok((r.str()?.to_owned(), owned(r.opt_str()?)))
     })
