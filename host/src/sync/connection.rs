@@ -10,7 +10,8 @@ use std::time::Instant;
 
 use anyhow::Result;
 
-use super::{grant, Collected, Host, RunParts, SyncRequest};
+use super::grants::grant;
+use super::{Collected, Host, RunParts, SyncRequest};
 use crate::config::{Config, JobConfig};
 use crate::model::{Check, CheckStatus, ReadMode};
 use crate::runtime::{CallContext, ConnectorInstance, LoadedPlugin};

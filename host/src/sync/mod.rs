@@ -5,6 +5,8 @@
 mod candidate;
 mod collector;
 mod connection;
+mod grants;
+mod heartbeat;
 mod held;
 mod hooks;
 mod outage;
@@ -15,6 +17,7 @@ mod read;
 mod remote;
 mod verify;
 
+use heartbeat::Heartbeat;
 use prepare::Prepared;
 
 pub use verify::PasswordCheck;
@@ -36,8 +39,8 @@ use crate::config::{Config, JobConfig};
 use crate::engine::{self, Plan, Policy, RunMode, RunOutcome};
 use crate::model::{ReadMode, ReadSummary};
 use crate::registry::Registry;
-use crate::runtime::{Grant, LoadedPlugin, Runtime};
-use crate::store::{ApplyContext, LeaseClaim, RunRecord, Store, HEARTBEAT_EVERY};
+use crate::runtime::{LoadedPlugin, Runtime};
+use crate::store::{ApplyContext, LeaseClaim, RunRecord, Store};
 
 /// The host library's front door: config, runtime, plugins and store.
 /// Config and registry are swappable (the daemon reloads them); a run takes
@@ -456,61 +459,6 @@ struct Planned {
     plan: Plan,
     run_again_in: Option<u32>,
     apply: Option<ApplyContext>,
-}
-
-/// Refreshes a running run's heartbeat until dropped, so other hosts can
-/// tell a live run from an abandoned one.
-struct Heartbeat(tokio::task::JoinHandle<()>);
-
-impl Heartbeat {
-    fn start(store: &Store, run_id: &str) -> Heartbeat {
-        let store = store.clone();
-        let id = run_id.to_string();
-        Heartbeat(tokio::spawn(async move {
-            let mut tick = tokio::time::interval(HEARTBEAT_EVERY);
-            tick.tick().await; // immediate: start_run wrote the first beat
-            loop {
-                tick.tick().await;
-                if let Err(e) = store.heartbeat(&id).await {
-                    tracing::debug!(run = %id, "cannot refresh the run's heartbeat: {e:#}");
-                }
-            }
-        }))
-    }
-}
-
-impl Drop for Heartbeat {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// What a job's connector may reach: its input folder and HTTP origins.
-fn grant(config: &Config, job: &JobConfig) -> Grant {
-    Grant {
-        input_dir: job.grants.input_dir.as_ref().map(|d| config.resolve(d)),
-        http: job.grants.http.clone(),
-        http_ca_file: job.grants.http_ca_file.as_ref().map(|f| config.resolve(f)),
-        http_credentials: http_credentials(job),
-        ldap: job.ldap.clone().map(|mut l| {
-            l.ca_file = l.ca_file.map(|f| config.resolve(&f));
-            l
-        }),
-    }
-}
-
-/// The job's `[jobs.credentials]`, plus each `secrets` entry as a bearer
-/// token under its name (a credential of the same name wins).
-fn http_credentials(
-    job: &JobConfig,
-) -> std::collections::BTreeMap<String, crate::config::Credential> {
-    let mut creds = job.credentials.clone();
-    for (name, secret) in &job.secrets {
-        creds
-            .entry(name.clone())
-            .or_insert_with(|| crate::config::Credential::bearer(secret.clone()));
-    }
-    creds
 }
 
 /// Everything one run works with, from its read to its apply.

@@ -7,7 +7,8 @@ use std::time::Instant;
 use anyhow::Result;
 use tokio::task::JoinHandle;
 
-use super::{grant, Collected, Collector, Host, RunParts};
+use super::grants::grant;
+use super::{Collected, Collector, Host, RunParts};
 use crate::config::RunsOn;
 use crate::model::ReadSummary;
 use crate::runtime::{CallContext, ConnectorInstance, LoadedPlugin, MapperInstance};
