@@ -299,3 +299,38 @@ async fn applying_a_run_commits_its_record_with_its_data() {
         Some("c1")
     );
 }
+
+/// A commit whose answer the connection lost may have reached the
+/// database: then its record, written in that transaction, stands, and the
+/// failure written afterwards does not replace it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failure_recorded_after_a_lost_commit_never_replaces_its_succeeded_record() {
+    let env = big_csv_env();
+    let s = store(&env).await;
+    let running = running_record("r-commit");
+    s.start_run(&running).await.unwrap();
+    let ended = |outcome, message: &str| RunRecord {
+        finished_at: Some("2026-01-01T00:00:01.000Z".into()),
+        outcome,
+        message: Some(message.into()),
+        ..running.clone()
+    };
+    s.finish_run(&ended(RunOutcome::Succeeded, "applied"))
+        .await
+        .unwrap();
+    let failed = ended(RunOutcome::Failed, "went away while the run committed");
+    assert!(!s.finish_unapplied_run(&failed).await.unwrap());
+    let run = s.run("r-commit").await.unwrap().unwrap();
+    assert_eq!(run.outcome, "succeeded", "{run:?}");
+
+    // A run still recorded running gets its failure.
+    let other = running_record("r-failed");
+    s.start_run(&other).await.unwrap();
+    let failed = RunRecord {
+        id: "r-failed".into(),
+        ..failed
+    };
+    assert!(s.finish_unapplied_run(&failed).await.unwrap());
+    let run = s.run("r-failed").await.unwrap().unwrap();
+    assert_eq!(run.outcome, "failed", "{run:?}");
+}

@@ -39,11 +39,21 @@ impl Tx {
     }
 
     pub(crate) async fn commit(self) -> Result<()> {
-        match self {
-            Tx::Sqlite(t) => t.commit().await?,
-            Tx::Postgres(t) => t.commit().await?,
+        let done = match self {
+            Tx::Sqlite(t) => t.commit().await,
+            Tx::Postgres(t) => t.commit().await,
+        };
+        match done {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let e = anyhow::Error::from(e);
+                if lost_connection(&e) {
+                    Err(e.context(CommitUncertain))
+                } else {
+                    Err(e)
+                }
+            }
         }
-        Ok(())
     }
 }
 
@@ -240,6 +250,24 @@ pub fn lost_connection(e: &anyhow::Error) -> bool {
     })
 }
 
+/// A commit whose answer the connection lost: the database may or may not
+/// have applied it.
+#[derive(Debug)]
+pub struct CommitUncertain;
+
+impl std::fmt::Display for CommitUncertain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the connection to the database was lost while it committed")
+    }
+}
+
+impl std::error::Error for CommitUncertain {}
+
+/// Whether `e` is a commit whose outcome the lost connection hid.
+pub fn commit_uncertain(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<CommitUncertain>().is_some()
+}
+
 /// `url` with any password replaced by `***`, for messages and logs.
 pub fn redact(url: &str) -> String {
     match url::Url::parse(url) {
@@ -256,6 +284,16 @@ pub fn redact(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lost_commit_is_told_through_later_context() {
+        let lost = anyhow::Error::from(sqlx::Error::PoolClosed).context(CommitUncertain);
+        let e = lost.context("applying the run");
+        assert!(commit_uncertain(&e));
+        assert!(lost_connection(&e));
+        let other = anyhow::Error::from(sqlx::Error::PoolClosed).context("applying the run");
+        assert!(!commit_uncertain(&other));
+    }
 
     #[test]
     fn a_store_url_shown_in_a_message_never_holds_its_password() {

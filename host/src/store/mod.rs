@@ -18,7 +18,7 @@ mod users;
 
 pub use agents::AgentRow;
 pub use apply::ApplyContext;
-pub use db::{lost_connection, redact, Backend};
+pub use db::{commit_uncertain, lost_connection, redact, Backend};
 pub use groups::GroupRow;
 pub use leases::{Abandoned, Holder, LeaseClaim, Slot, Take};
 pub use managed::{Managed, ManagedJob, ManagedPlugin, ManagedTenant};

@@ -217,26 +217,33 @@ pub(super) async fn write_start(tx: &mut Tx, run: &RunRecord) -> Result<()> {
 /// Write a run's end; in the apply transaction for a run that applied, so
 /// its outcome and counts commit with its data or not at all.
 pub(super) async fn write_finish(tx: &mut Tx, run: &RunRecord) -> Result<()> {
-    on_tx!(tx, |c| {
-        sqlx::query(
-            "UPDATE runs SET finished_at = $1, duration_ms = $2, outcome = $3, message = $4, counts = $5, errors = $6,
-             warnings = $7, connector_version = $8, mapper_versions = $9 WHERE id = $10",
-        )
-        .bind(&run.finished_at)
-        .bind(run.duration_ms)
-        .bind(run.outcome.as_str())
-        .bind(&run.message)
-        .bind(json_text(&run.counts))
-        .bind(json_text(&run.errors))
-        .bind(json_text(&run.warnings))
-        .bind(&run.connector_version)
-        .bind(&run.mapper_versions)
-        .bind(&run.id)
-        .execute(&mut *c)
-        .await
-        .context("cannot record the run's end")?;
+    write_end(tx, run, "").await.map(drop)
+}
+
+/// Write a run's end (`filter`: more of the `WHERE`); whether a row changed.
+async fn write_end(tx: &mut Tx, run: &RunRecord, filter: &str) -> Result<bool> {
+    let sql = format!(
+        "UPDATE runs SET finished_at = $1, duration_ms = $2, outcome = $3, message = $4, counts = $5, errors = $6,
+         warnings = $7, connector_version = $8, mapper_versions = $9 WHERE id = $10{filter}"
+    );
+    let changed = on_tx!(tx, |c| {
+        sqlx::query(&sql)
+            .bind(&run.finished_at)
+            .bind(run.duration_ms)
+            .bind(run.outcome.as_str())
+            .bind(&run.message)
+            .bind(json_text(&run.counts))
+            .bind(json_text(&run.errors))
+            .bind(json_text(&run.warnings))
+            .bind(&run.connector_version)
+            .bind(&run.mapper_versions)
+            .bind(&run.id)
+            .execute(&mut *c)
+            .await
+            .context("cannot record the run's end")?
+            .rows_affected()
     });
-    Ok(())
+    Ok(changed > 0)
 }
 
 impl Store {
@@ -245,6 +252,17 @@ impl Store {
         let mut tx = self.backend.begin_deferred().await?;
         write_start(&mut tx, run).await?;
         tx.commit().await
+    }
+
+    /// Record the end of a run that did not apply, unless its record says
+    /// otherwise already: a commit whose answer the connection lost may
+    /// have reached the database, and then its record (written in that
+    /// transaction) stands. Whether this wrote the end.
+    pub async fn finish_unapplied_run(&self, run: &RunRecord) -> Result<bool> {
+        let mut tx = self.backend.begin_deferred().await?;
+        let written = write_end(&mut tx, run, " AND outcome = 'running'").await?;
+        tx.commit().await?;
+        Ok(written)
     }
 
     pub async fn finish_run(&self, run: &RunRecord) -> Result<()> {

@@ -324,7 +324,14 @@ impl Host {
                     Err(e.context("the run was cancelled (the host is shutting down)"))
                 } else {
                     run.outcome = RunOutcome::Failed;
-                    run.message = Some(if crate::store::lost_connection(&e) {
+                    run.message = Some(if crate::store::commit_uncertain(&e) {
+                        let why = format!(
+                            "the store's database at {} went away while the run committed: {e:#}; if the commit reached it, the run's record says `succeeded` and this one is not written; otherwise nothing was applied; the next run converges either way",
+                            self.store.location()
+                        );
+                        tracing::warn!(run = %run.id, tenant = %job.tenant, job = %job.id, "{why}");
+                        why
+                    } else if crate::store::lost_connection(&e) {
                         let why = format!(
                             "the store's database at {} went away during the run: {e:#}; nothing was applied; the next run retries",
                             self.store.location()

@@ -48,7 +48,7 @@ pub(super) async fn finish_run(store: &Store, run: &RunRecord) -> Result<()> {
     let mut backoff = Backoff::new();
     let mut logged = false;
     loop {
-        match store.finish_run(run).await {
+        match store.finish_unapplied_run(run).await {
             Err(e) if lost_connection(&e) && started.elapsed() < RECORD_PATIENCE => {
                 if !logged {
                     tracing::warn!(run = %run.id, "cannot record the run's end: the store's database at {} is unreachable ({e:#}); trying again until it answers", store.location());
@@ -57,7 +57,10 @@ pub(super) async fn finish_run(store: &Store, run: &RunRecord) -> Result<()> {
                 tokio::time::sleep(backoff.next_wait()).await;
             }
             Err(e) => return Err(e),
-            Ok(()) => {
+            Ok(written) => {
+                if !written {
+                    tracing::warn!(run = %run.id, "the run's record was already written by its commit, which reached the database after all; it stands");
+                }
                 if logged {
                     tracing::info!(run = %run.id, "recorded the run's end: the store's database answers again");
                 }
