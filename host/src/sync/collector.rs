@@ -1,24 +1,21 @@
-//! The local `target`: receives what a connector streams, runs the mapper
-//! chain on each batch right away (so raw records never pile up), and
-//! builds the engine's snapshot. Everything it keeps is charged to the
-//! run's [`ReadBudget`] (`limits.max_read_mb`).
+//! The local `target`: receives what a connector streams and hands each
+//! batch to the mapper stage (`map_stage.rs`), which maps it while the
+//! connector reads on and builds the engine's snapshot. Everything the
+//! read keeps is charged to the run's [`ReadBudget`] (`limits.max_read_mb`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
-
-use regex::Regex;
 
 use crate::engine::Snapshot;
-use crate::model::{ObjectKind, RecordError, SourceGroup, SourceUser, UserFields};
-use crate::runtime::{MapperInstance, TargetSink, WireObject, WireValue};
+use crate::model::{ObjectKind, RecordError};
+use crate::runtime::{TargetSink, WireObject};
 
 use super::held::{self, ReadBudget};
-use super::hooks::CallObserver;
+use super::map_stage::{Batch, Mapping};
 
 /// What one read produced, shared between the sink (inside the plugin's
-/// store) and the orchestrator.
+/// store), the mapper stage and the orchestrator.
 #[derive(Default)]
 pub struct Collected {
     pub snapshot: Snapshot,
@@ -34,20 +31,17 @@ pub struct Collected {
     /// Attribute names of the first user record the connector sent, for
     /// the connection test's hints.
     pub sample_attributes: Vec<String>,
+    /// Why mapping stopped, when the connector may not have heard (its
+    /// last batches were still queued when it finished): the run fails.
+    pub mapping_failed: Option<String>,
 }
-
-/// What the collector tells a connector once a sampled read has enough.
-pub const SAMPLE_TAKEN: &str = "the connection test has its sample; the read stops here";
 
 pub struct Collector {
     pub shared: Arc<Mutex<Collected>>,
-    pub mappers: Vec<MapperInstance>,
-    pub user_filter: Option<(String, Regex)>,
+    /// The mapper chain, inline or on its own thread; `None` once finished.
+    pub mapping: Option<Mapping>,
     pub seats: Vec<(String, u32, u32)>,
     pub stored_state: HashMap<String, Vec<u8>>,
-    /// Told how long each mapper call took; `mapper_names` match `mappers`.
-    pub observer: Option<Arc<dyn CallObserver>>,
-    pub mapper_names: Vec<String>,
     /// Set when the host shuts down: the next batch is refused, so the
     /// connector stops at a batch boundary.
     pub cancel: Option<Arc<AtomicBool>>,
@@ -58,31 +52,14 @@ pub struct Collector {
     /// Why the read must stop (budget, mapper failure, shutdown); the host
     /// then stops the connector even if it ignores the error it was given.
     pub fatal: Option<String>,
-    /// Stop after this many users (see `SyncRequest::sample`).
-    pub sample: Option<usize>,
 }
 
 impl Collector {
-    fn in_filter(&self, o: &WireObject) -> bool {
-        let Some((attr, re)) = &self.user_filter else {
-            return true;
-        };
-        o.attributes
-            .iter()
-            .filter(|a| a.name.eq_ignore_ascii_case(attr))
-            .flat_map(|a| &a.values)
-            .any(|v| matches!(v, WireValue::Text(t) if re.is_match(t)))
-    }
-
     /// Stop the read: the connector gets `msg`, and the host stops it at
     /// its next instruction if it carries on anyway.
     fn stop(&mut self, msg: String) -> String {
         self.fatal.get_or_insert_with(|| msg.clone());
         msg
-    }
-
-    fn fail(&mut self, e: anyhow::Error) -> String {
-        self.stop(format!("{e:#}"))
     }
 
     fn check_cancelled(&mut self) -> Result<(), String> {
@@ -99,15 +76,22 @@ impl Collector {
         self.budget.take(bytes).map_err(|msg| self.stop(msg))
     }
 
-    fn observe(&self, mapper: usize, call: &str, started: Instant) {
-        if let (Some(o), Some(name)) = (&self.observer, self.mapper_names.get(mapper)) {
-            o.plugin_call(name, call, started.elapsed());
-        }
+    /// Hand a batch to the mapper stage; its failure stops the read.
+    fn map(&mut self, batch: Batch) -> Result<(), String> {
+        let sent = match self.mapping.as_mut() {
+            Some(mapping) => mapping.send(batch),
+            None => Err("the read has finished".into()),
+        };
+        sent.map_err(|msg| self.stop(msg))
     }
 }
 
 impl Drop for Collector {
+    /// The read is over: wait for the mapper stage to map what is queued.
     fn drop(&mut self) {
+        if let Some(mapping) = self.mapping.take() {
+            mapping.finish();
+        }
         tracing::debug!(
             held_kib = self.budget.held() >> 10,
             "what the read held on the host"
@@ -121,67 +105,7 @@ impl TargetSink for Collector {
         if let Some(p) = &self.progress {
             p.add_users(batch.len());
         }
-        let mut merged: Vec<Result<Option<UserFields>, RecordError>> = Vec::new();
-        for i in 0..self.mappers.len() {
-            let started = Instant::now();
-            let out = self.mappers[i].map_users(&batch);
-            self.observe(i, "map-users", started);
-            let out = out.map_err(|e| self.fail(e))?;
-            if i == 0 {
-                merged = out;
-                continue;
-            }
-            for (slot, later) in merged.iter_mut().zip(out) {
-                match (slot.as_mut(), later) {
-                    (Ok(Some(base)), Ok(Some(more))) => base.overlay(more),
-                    (Ok(_), Err(e)) => *slot = Err(e),
-                    _ => {}
-                }
-            }
-        }
-        let mut filtered: Vec<bool> = batch.iter().map(|o| self.in_filter(o)).collect();
-        let shared = self.shared.clone();
-        let mut shared = shared.lock().expect("collector lock");
-        if self.sample.is_some() && shared.sample_attributes.is_empty() {
-            if let Some(first) = batch.first() {
-                shared.sample_attributes =
-                    first.attributes.iter().map(|a| a.name.clone()).collect();
-            }
-        }
-        let snap = &mut shared.snapshot;
-        let mut bytes = 0;
-        for ((object, result), in_filter) in batch.into_iter().zip(merged).zip(filtered.drain(..)) {
-            match result {
-                Ok(Some(fields)) => {
-                    let user = SourceUser {
-                        id: object.id,
-                        ref_key: object.ref_key,
-                        enabled: object.enabled,
-                        in_filter,
-                        fields,
-                        member_of: object.member_of,
-                    };
-                    bytes += held::user(&user);
-                    snap.users.push(user);
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    bytes += held::set_entry(&object.id) + held::record_error(&e);
-                    snap.unreadable_user_ids.insert(object.id);
-                    snap.errors.push(e);
-                }
-            }
-        }
-        let sampled = self
-            .sample
-            .is_some_and(|n| snap.users.len() + snap.errors.len() >= n);
-        shared.sampled |= sampled;
-        drop(shared);
-        self.charge(bytes)?;
-        if sampled {
-            return Err(self.stop(SAMPLE_TAKEN.into()));
-        }
-        Ok(())
+        self.map(Batch::Users(batch))
     }
 
     fn put_groups(&mut self, batch: Vec<WireObject>) -> Result<(), String> {
@@ -189,43 +113,7 @@ impl TargetSink for Collector {
         if let Some(p) = &self.progress {
             p.add_groups(batch.len());
         }
-        let started = Instant::now();
-        let names = match self.mappers.first_mut() {
-            Some(m) => {
-                let out = m.map_groups(&batch);
-                self.observe(0, "map-groups", started);
-                out.map_err(|e| self.fail(e))?
-            }
-            None => batch
-                .iter()
-                .map(|o| Ok(Some((o.id.clone(), None))))
-                .collect(),
-        };
-        let mut bytes = 0;
-        let mut shared = self.shared.lock().expect("collector lock");
-        for (object, result) in batch.into_iter().zip(names) {
-            match result {
-                Ok(Some((name, description))) => {
-                    let group = SourceGroup {
-                        id: object.id,
-                        ref_key: object.ref_key,
-                        name,
-                        description,
-                        members: object.members,
-                        member_of: object.member_of,
-                    };
-                    bytes += held::group(&group);
-                    shared.snapshot.groups.push(group);
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    bytes += held::record_error(&e);
-                    shared.snapshot.errors.push(e);
-                }
-            }
-        }
-        drop(shared);
-        self.charge(bytes)
+        self.map(Batch::Groups(batch))
     }
 
     fn put_members(&mut self, group_ref: String, member_refs: Vec<String>) -> Result<(), String> {
@@ -255,15 +143,8 @@ impl TargetSink for Collector {
     }
 
     fn reject(&mut self, error: RecordError) {
-        if self.charge(held::record_error(&error)).is_err() {
-            return;
-        }
-        self.shared
-            .lock()
-            .expect("collector lock")
-            .snapshot
-            .errors
-            .push(error);
+        // Through the stage, so the run's errors keep the connector's order.
+        let _ = self.map(Batch::Reject(error));
     }
 
     fn checkpoint(&mut self, cursor: String) -> Result<(), String> {

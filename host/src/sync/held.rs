@@ -8,6 +8,8 @@
 //! overhead here, which is how a flood used to grow the host by gigabytes.
 
 use std::mem::size_of;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use crate::model::{RecordError, SourceGroup, SourceUser, UserFields};
 
@@ -84,29 +86,33 @@ pub fn set_entry(key: &str) -> usize {
     size_of::<String>() + 8 + string(key)
 }
 
-/// The running total of one read against its cap.
-#[derive(Debug)]
+/// The running total of one read against its cap, shared by the
+/// collector and the mapper stage's thread.
+#[derive(Debug, Clone)]
 pub struct ReadBudget {
-    held: usize,
+    held: Arc<AtomicUsize>,
     max: usize,
 }
 
 impl ReadBudget {
     pub fn new(max_bytes: usize) -> Self {
         ReadBudget {
-            held: 0,
+            held: Arc::new(AtomicUsize::new(0)),
             max: max_bytes,
         }
     }
 
     pub fn held(&self) -> usize {
-        self.held
+        self.held.load(Ordering::Relaxed)
     }
 
     /// Count `bytes` more; past the cap, the message that stops the run.
-    pub fn take(&mut self, bytes: usize) -> Result<(), String> {
-        self.held = self.held.saturating_add(bytes);
-        if self.held > self.max {
+    pub fn take(&self, bytes: usize) -> Result<(), String> {
+        let held = self
+            .held
+            .fetch_add(bytes, Ordering::Relaxed)
+            .saturating_add(bytes);
+        if held > self.max {
             return Err(format!(
                 "the connector's read holds more than {} MiB of records on the host \
                  (limits.max_read_mb = {}); it was stopped. If the source really is \
@@ -120,8 +126,12 @@ impl ReadBudget {
     }
 
     /// Something counted earlier was replaced or dropped.
-    pub fn give_back(&mut self, bytes: usize) {
-        self.held = self.held.saturating_sub(bytes);
+    pub fn give_back(&self, bytes: usize) {
+        let _ = self
+            .held
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |h| {
+                Some(h.saturating_sub(bytes))
+            });
     }
 }
 
@@ -149,7 +159,7 @@ mod tests {
 
     #[test]
     fn the_budget_stops_past_its_cap_naming_the_limit_key() {
-        let mut b = ReadBudget::new(1 << 20);
+        let b = ReadBudget::new(1 << 20);
         b.take(1 << 19).unwrap();
         b.give_back(1 << 19);
         b.take(1 << 20).unwrap();

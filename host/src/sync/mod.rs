@@ -9,6 +9,7 @@ mod grants;
 mod heartbeat;
 mod held;
 mod hooks;
+mod map_stage;
 mod outage;
 mod prepare;
 pub mod progress;

@@ -8,6 +8,7 @@ use anyhow::Result;
 use tokio::task::JoinHandle;
 
 use super::grants::grant;
+use super::map_stage::{MapStage, Mapping};
 use super::{Collected, Collector, Host, RunParts};
 use crate::config::RunsOn;
 use crate::model::ReadSummary;
@@ -101,28 +102,34 @@ impl Host {
                     instance
                 })
                 .collect::<Result<Vec<_>>>()?;
-            let sink = Collector {
-                shared: shared.clone(),
+            let budget = super::held::ReadBudget::new(
+                usize::try_from(limits.max_read_mb)
+                    .unwrap_or(usize::MAX)
+                    .saturating_mul(1 << 20),
+            );
+            let stage = MapStage {
+                mappers: mapper_instances,
                 observer: observer.clone(),
                 mapper_names: mappers.iter().map(|m| m.manifest.name.clone()).collect(),
-                cancel,
-                progress,
-                mappers: mapper_instances,
                 user_filter: job.sync.user_filter.as_ref().map(|f| {
                     (
                         f.attribute.clone(),
                         regex::Regex::new(&f.pattern).expect("validated"),
                     )
                 }),
+                shared: shared.clone(),
+                budget: budget.clone(),
+                sample,
+            };
+            let sink = Collector {
+                shared: shared.clone(),
+                mapping: Some(Mapping::start(stage)?),
+                cancel,
+                progress,
                 seats: seats_info,
                 stored_state,
-                budget: super::held::ReadBudget::new(
-                    usize::try_from(limits.max_read_mb)
-                        .unwrap_or(usize::MAX)
-                        .saturating_mul(1 << 20),
-                ),
+                budget,
                 fatal: None,
-                sample,
             };
             let started = Instant::now();
             let read = match remote {
@@ -139,6 +146,13 @@ impl Host {
             };
             observe(&connector.manifest.name, "read", started);
             let take = || std::mem::take(&mut *shared.lock().expect("collector lock"));
+            // The collector was dropped with the read, so the mapper stage
+            // has mapped everything queued; a failure in its last batches
+            // fails the run even though the connector finished.
+            let mapping_failed = shared.lock().expect("collector lock").mapping_failed.take();
+            if let (Ok(_), Some(why)) = (&read, mapping_failed) {
+                return Err(anyhow::anyhow!(why));
+            }
             match read {
                 Ok(read) => Ok((read, take())),
                 // A sample that is complete stopped the read on purpose.

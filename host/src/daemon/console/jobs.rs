@@ -14,6 +14,7 @@ use super::{see_other, seg, Ctx, Page, Shown};
 use crate::daemon::api::jobs::{self as api, JobPath, JobView, RunParams};
 use crate::daemon::api::runs::{list_job, PageParams};
 use crate::daemon::api::{tenant_jobs, ApiQuery};
+use crate::engine::RunOutcome;
 use crate::secret::sealed_job;
 
 pub fn job_link(tenant: &str, id: &str) -> String {
@@ -31,7 +32,7 @@ fn last_run_cell(j: &JobView) -> Markup {
     html! {
         @match &j.last_run {
             Some(l) => {
-                (badge(if l.dry_run && l.outcome.as_str() == "succeeded" { "dry run" } else { l.outcome.as_str() }))
+                (badge(if l.dry_run && l.outcome == RunOutcome::Succeeded { "dry run" } else { l.outcome.as_str() }))
                 " " (when(&l.finished_at))
                 @if let Some(id) = &l.run_id { " " a href={ "/console/runs/" (id) } { "details" span class="sr-only" { " of the last run of " (j.id) } } }
             }
@@ -126,7 +127,7 @@ pub async fn detail(ctx: Ctx, Path((tenant, id)): Path<(String, String)>) -> Pag
                             button type="submit" id={ "btn-" (mode) } title=(hint) { (label) }
                         }
                     }
-                    @if j.last_run.as_ref().is_some_and(|l| l.outcome.as_str() == "stopped_by_threshold") {
+                    @if j.last_run.as_ref().is_some_and(|l| l.outcome == RunOutcome::StoppedByThreshold) {
                         form method="post" action={ (base) "/run" } {
                             (csrf(&ctx))
                             input type="hidden" name="mode" value="confirm";
