@@ -89,13 +89,29 @@ pub mod glue {
     /// A page the SDK cannot read traps: the host sent it, so it is a bug
     /// there, not a record error.
     pub fn map_users<M: Mapper>(mapper: Option<&M>, page: &[u8]) -> Vec<u8> {
-        let batch = crate::packed::decode_objects(page).expect("the host sent a malformed page");
-        crate::packed::encode_user_results(&map_all(mapper, &batch, M::map_user))
+        with_decoded(page, |batch| {
+            crate::packed::encode_user_results(&map_all(mapper, batch, M::map_user))
+        })
     }
 
     pub fn map_groups<M: Mapper>(mapper: Option<&M>, page: &[u8]) -> Vec<u8> {
-        let batch = crate::packed::decode_objects(page).expect("the host sent a malformed page");
-        crate::packed::encode_group_results(&map_all(mapper, &batch, M::map_group))
+        with_decoded(page, |batch| {
+            crate::packed::encode_group_results(&map_all(mapper, batch, M::map_group))
+        })
+    }
+
+    std::thread_local! {
+        /// The records of the last page, kept so the next one reuses
+        /// their strings (a component instance is single-threaded).
+        static POOL: std::cell::RefCell<Vec<SourceObject>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+
+    fn with_decoded(page: &[u8], f: impl FnOnce(&[SourceObject]) -> Vec<u8>) -> Vec<u8> {
+        POOL.with_borrow_mut(|pool| {
+            let n = crate::packed::decode_objects_into(page, pool)
+                .expect("the host sent a malformed page");
+            f(&pool[..n])
+        })
     }
 
     pub fn map_all<M, T>(

@@ -30,6 +30,7 @@ fn write_attributes(w: &mut Writer, attributes: &[Attribute]) {
     }
 }
 
+#[cfg(feature = "connector")]
 fn read_attributes(r: &mut Reader) -> Result<Vec<Attribute>, Malformed> {
     let n = r.len(8)?;
     let mut out = Vec::with_capacity(n);
@@ -68,28 +69,102 @@ pub fn encode_objects(batch: &[SourceObject]) -> Vec<u8> {
     w.finish()
 }
 
+/// Decode a page into `pool`, reusing the strings and lists of the records
+/// a previous page left there, so a mapper's steady state allocates only
+/// when a record is bigger than any before it. Returns how many of
+/// `pool`'s records are this page's (the rest are stale, kept for reuse).
 #[cfg(feature = "mapper")]
-pub fn decode_objects(page: &[u8]) -> Result<Vec<SourceObject>, Malformed> {
+pub fn decode_objects_into(page: &[u8], pool: &mut Vec<SourceObject>) -> Result<usize, Malformed> {
     let (mut r, count) = Reader::open(page, PageKind::SourceObjects)?;
-    let mut out = Vec::with_capacity((count as usize).min(page.len() / 16));
-    for _ in 0..count {
-        let kind = match r.u8()? {
+    let count = count as usize;
+    for i in 0..count {
+        if i == pool.len() {
+            pool.push(SourceObject {
+                kind: ObjectKind::User,
+                id: String::new(),
+                ref_key: String::new(),
+                enabled: false,
+                attributes: Vec::new(),
+                member_of: Vec::new(),
+                members: Vec::new(),
+            });
+        }
+        let o = &mut pool[i];
+        o.kind = match r.u8()? {
             0 => ObjectKind::User,
             1 => ObjectKind::Group,
             _ => return Err(Malformed("object kind".into())),
         };
-        out.push(SourceObject {
-            kind,
-            id: r.str()?.to_owned(),
-            ref_key: r.str()?.to_owned(),
-            enabled: r.bool()?,
-            attributes: read_attributes(&mut r)?,
-            member_of: r.strings()?,
-            members: r.strings()?,
-        });
+        refill(&mut o.id, r.str()?);
+        refill(&mut o.ref_key, r.str()?);
+        o.enabled = r.bool()?;
+        reread_attributes(&mut r, &mut o.attributes)?;
+        reread_strings(&mut r, &mut o.member_of)?;
+        reread_strings(&mut r, &mut o.members)?;
     }
     r.end()?;
-    Ok(out)
+    Ok(count)
+}
+
+#[cfg(feature = "mapper")]
+fn refill(into: &mut String, s: &str) {
+    into.clear();
+    into.push_str(s);
+}
+
+#[cfg(feature = "mapper")]
+fn reread_strings(r: &mut Reader, list: &mut Vec<String>) -> Result<(), Malformed> {
+    let n = r.len(4)?;
+    list.truncate(n);
+    for i in 0..n {
+        let s = r.str()?;
+        match list.get_mut(i) {
+            Some(old) => refill(old, s),
+            None => list.push(s.to_owned()),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(feature = "mapper")]
+fn reread_attributes(r: &mut Reader, list: &mut Vec<Attribute>) -> Result<(), Malformed> {
+    let n = r.len(8)?;
+    list.truncate(n);
+    for i in 0..n {
+        if i == list.len() {
+            list.push(Attribute {
+                name: String::new(),
+                values: Vec::new(),
+            });
+        }
+        let a = &mut list[i];
+        refill(&mut a.name, r.str()?);
+        let count = r.len(5)?;
+        a.values.truncate(count);
+        for j in 0..count {
+            let tag = r.u8()?;
+            let slot = a.values.get_mut(j);
+            match (tag, slot) {
+                (0, Some(AttrValue::Text(old))) => refill(old, r.str()?),
+                (1, Some(AttrValue::Binary(old))) => {
+                    old.clear();
+                    old.extend_from_slice(r.bytes()?);
+                }
+                (0 | 1, slot) => {
+                    let value = match tag {
+                        0 => AttrValue::Text(r.str()?.to_owned()),
+                        _ => AttrValue::Binary(r.bytes()?.to_vec()),
+                    };
+                    match slot {
+                        Some(old) => *old = value,
+                        None => a.values.push(value),
+                    }
+                }
+                _ => return Err(Malformed("attribute value tag".into())),
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(feature = "connector")]
@@ -194,4 +269,65 @@ pub fn decode_entries(
     }
     r.end()?;
     Ok(out)
+}
+
+#[cfg(all(test, feature = "mapper", feature = "connector"))]
+mod tests {
+    use super::*;
+
+    fn user(id: &str, attrs: &[(&str, &[&str])], member_of: &[&str]) -> SourceObject {
+        SourceObject {
+            kind: ObjectKind::User,
+            id: id.into(),
+            ref_key: format!("ref-{id}"),
+            enabled: true,
+            attributes: attrs
+                .iter()
+                .map(|(n, vs)| Attribute {
+                    name: (*n).into(),
+                    values: vs.iter().map(|v| AttrValue::Text((*v).into())).collect(),
+                })
+                .collect(),
+            member_of: member_of.iter().map(|m| (*m).into()).collect(),
+            members: vec![],
+        }
+    }
+
+    fn same(a: &SourceObject, b: &SourceObject) -> bool {
+        format!("{a:?}") == format!("{b:?}")
+    }
+
+    #[test]
+    fn a_reused_pool_holds_exactly_the_new_page() {
+        let big = vec![
+            user(
+                "a",
+                &[("mail", &["a@x", "a2@x"]), ("cn", &["A"])],
+                &["g1", "g2"],
+            ),
+            user("b", &[("cn", &["B"])], &[]),
+            user("c", &[("cn", &["C"]), ("sn", &["Cee"])], &["g3"]),
+        ];
+        let mut with_binary = user("d", &[("cn", &["D"])], &[]);
+        with_binary.attributes[0]
+            .values
+            .push(AttrValue::Binary(vec![1, 2]));
+        with_binary.kind = ObjectKind::Group;
+        let small = vec![with_binary, user("e", &[("mail", &["e@x"])], &["g9"])];
+        let mut pool = Vec::new();
+        let n = decode_objects_into(&encode_objects(&big), &mut pool).unwrap();
+        assert_eq!(n, 3);
+        assert!(big.iter().zip(&pool).all(|(a, b)| same(a, b)));
+        // A smaller page with fewer attributes, values and memberships:
+        // nothing of the first page shows through.
+        let n = decode_objects_into(&encode_objects(&small), &mut pool).unwrap();
+        assert_eq!(n, 2);
+        assert!(
+            small.iter().zip(&pool[..n]).all(|(a, b)| same(a, b)),
+            "{pool:?}"
+        );
+        // And back to the bigger one.
+        let n = decode_objects_into(&encode_objects(&big), &mut pool).unwrap();
+        assert!(big.iter().zip(&pool[..n]).all(|(a, b)| same(a, b)));
+    }
 }

@@ -2,7 +2,9 @@
 //! contract, in one process and one run: `target/plugins-v0.1/` (typed
 //! records, one guest allocation per string) against `target/plugins/`
 //! (0.2's packed pages). `cargo run --release -p usersync-bench --bin
-//! mapper-contracts [records]` after `bash scripts/build-plugins.sh`.
+//! mapper-contracts [records] [LABEL=FOLDER ...]` after
+//! `bash scripts/build-plugins.sh`; folders given replace the two defaults
+//! (for example a build before a change against one after it).
 
 #[path = "../micro.rs"]
 mod micro;
@@ -20,7 +22,19 @@ fn main() -> anyhow::Result<()> {
         "| contract | µs / 7-attribute record | µs / LDAP user (15 attributes) | instantiate µs |"
     );
     println!("|---|---|---|---|");
-    for (contract, folder) in [("0.1", "target/plugins-v0.1"), ("0.2", "target/plugins")] {
+    let mut folders: Vec<(String, String)> = std::env::args()
+        .skip(2)
+        .map(|a| match a.split_once('=') {
+            Some((label, folder)) => (label.to_string(), folder.to_string()),
+            None => (a.clone(), a),
+        })
+        .collect();
+    if folders.is_empty() {
+        folders = [("0.1", "target/plugins-v0.1"), ("0.2", "target/plugins")]
+            .map(|(l, f)| (l.to_string(), f.to_string()))
+            .into();
+    }
+    for (contract, folder) in folders {
         let m = micro::measure(&root, &root.join(folder), records)?;
         let f = |k: &str| m[k].as_f64().unwrap_or(f64::NAN);
         println!(
