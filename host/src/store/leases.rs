@@ -105,9 +105,16 @@ pub(super) fn db_now_ms(backend: &str) -> &'static str {
 /// holds nothing.
 pub(super) fn held_sql(backend: &str, alias: &str) -> String {
     format!(
-        "({alias}.run_id IS NOT NULL AND {alias}.expires_at >= {} \
-         AND NOT EXISTS (SELECT 1 FROM runs f WHERE f.id = {alias}.run_id AND f.finished_at IS NOT NULL))",
-        db_now_ms(backend)
+        "({alias}.run_id IS NOT NULL AND {alias}.expires_at >= {} AND {})",
+        db_now_ms(backend),
+        run_unfinished_sql(alias)
+    )
+}
+
+/// SQL true while the run holding the lease row `alias` has not finished.
+fn run_unfinished_sql(alias: &str) -> String {
+    format!(
+        "NOT EXISTS (SELECT 1 FROM runs f WHERE f.id = {alias}.run_id AND f.finished_at IS NOT NULL)"
     )
 }
 
@@ -369,9 +376,9 @@ impl Store {
     /// renewing (killed, cut off), so another node should take them over.
     pub async fn lapsed_leases(&self) -> Result<Vec<(String, String)>> {
         let sql = format!(
-            "SELECT tenant_id, job_id FROM leases WHERE run_id IS NOT NULL AND expires_at < {}
-             AND NOT EXISTS (SELECT 1 FROM runs f WHERE f.id = leases.run_id AND f.finished_at IS NOT NULL)",
-            db_now_ms(self.backend.name())
+            "SELECT tenant_id, job_id FROM leases WHERE run_id IS NOT NULL AND expires_at < {} AND {}",
+            db_now_ms(self.backend.name()),
+            run_unfinished_sql("leases")
         );
         Ok(on_pool!(&self.backend, |p| {
             sqlx::query_as(&sql).fetch_all(p).await?
