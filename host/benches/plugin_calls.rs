@@ -5,6 +5,10 @@
 //! figures against the targets (≤ 2 µs per mapped record, ≤ 100 µs per
 //! instantiate), measured in one run.
 
+/// As the `usersync` binary: the library leaves the allocator to the program.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::Path;
 use std::time::Instant;
 
