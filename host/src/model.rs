@@ -1,5 +1,5 @@
 //! The host's own data types. WIT types of each contract version convert
-//! into these (see `runtime::v0_1`), so the engine and store never depend on
+//! into these (see `runtime/wit/`), so the engine and store never depend on
 //! a contract version. (Raw source records in flight between a connector and
 //! the mappers stay in the wire type, `runtime::WireObject`, to avoid a copy.)
 

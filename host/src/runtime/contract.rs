@@ -1,6 +1,11 @@
 //! The contract versions this host serves. A component says which one it
 //! was built for by the version of the API it exports
 //! (`usersync:plugin/connector-api@0.2.0`); the loader picks the bindings.
+//!
+//! A new version adds a variant here, its bindings and conversions in
+//! `runtime/wit/`, an arm in `capability::link!`, and the version's code in
+//! each capability whose WIT changed (an unchanged one names it in its
+//! shim macro).
 
 /// One version of the WIT contract (`wit/v0.X/`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,8 +23,8 @@ impl Contract {
 
     pub fn version(self) -> &'static str {
         match self {
-            Contract::V0_1 => super::v0_1::VERSION,
-            Contract::V0_2 => super::v0_2::VERSION,
+            Contract::V0_1 => super::wit::v0_1::VERSION,
+            Contract::V0_2 => super::wit::v0_2::VERSION,
         }
     }
 

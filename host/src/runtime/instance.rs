@@ -1,78 +1,16 @@
 //! Running plugin instances: a fresh store per instance with its memory
 //! limit, CPU deadline, output cap and deny-by-default WASI context.
 
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use anyhow::{anyhow, Result};
+use wasmtime::{Store, UpdateDeadline};
 
-use anyhow::{anyhow, Context, Result};
-use wasmtime::component::ResourceTable;
-use wasmtime::{Store, StoreLimitsBuilder, UpdateDeadline};
-use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
-
-use super::host_state::{CallContext, PluginHost, TargetSink};
+use super::capability::{PluginHost, TargetSink};
+use super::job::{CallContext, Grant, InstanceLimits};
 use super::loader::{ConnectorPre, LoadedPlugin, MapperPre, PluginPre};
-use super::{packed, v0_1, v0_2, Runtime, WireObject, WireValue};
+use super::wit::{v0_1, v0_2};
+use super::{packed, Runtime, WireObject, WireValue};
 use crate::config::Limits;
 use crate::model::{Check, ReadMode, ReadSummary, RecordError, UserFields};
-
-/// Host-side limits of one instance, derived from the tenant's `Limits`.
-#[derive(Debug, Clone, Copy)]
-pub struct InstanceLimits {
-    pub memory_bytes: usize,
-    pub cpu: Duration,
-    pub max_output: usize,
-    pub max_read: usize,
-}
-
-impl InstanceLimits {
-    /// `l` is validated at load (config/limits.rs); the conversions still
-    /// saturate, so no number can overflow or panic here.
-    pub fn from_config(l: &Limits) -> Self {
-        let (min_cpu, max_cpu) = crate::config::limits::CPU_SECONDS;
-        let cpu = if l.cpu_seconds.is_nan() {
-            min_cpu
-        } else {
-            l.cpu_seconds.clamp(min_cpu, max_cpu)
-        };
-        InstanceLimits {
-            memory_bytes: usize::try_from(l.memory_mb)
-                .unwrap_or(usize::MAX)
-                .saturating_mul(1 << 20),
-            cpu: Duration::from_secs_f64(cpu),
-            max_output: usize::try_from(l.max_output_kb)
-                .unwrap_or(usize::MAX)
-                .saturating_mul(1024),
-            max_read: usize::try_from(l.max_read_mb)
-                .unwrap_or(usize::MAX)
-                .saturating_mul(1 << 20),
-        }
-    }
-
-    /// For `describe` at load time: small and short.
-    pub(super) fn probe() -> Self {
-        InstanceLimits {
-            memory_bytes: 64 << 20,
-            cpu: Duration::from_secs(2),
-            max_output: 1 << 20,
-            max_read: 1 << 20,
-        }
-    }
-}
-
-/// What the job grants its connector beyond computing.
-#[derive(Debug, Clone, Default)]
-pub struct Grant {
-    /// Host folder mounted read-only at `/input`.
-    pub input_dir: Option<PathBuf>,
-    /// Origins (`scheme://host:port`) the plugin may reach over HTTP.
-    pub http: Vec<String>,
-    /// Extra trusted CA (PEM) for brokered HTTPS.
-    pub http_ca_file: Option<PathBuf>,
-    /// Credentials the host may add to brokered HTTP requests, by name.
-    pub http_credentials: std::collections::BTreeMap<String, crate::config::Credential>,
-    /// The one directory server its LDAP searches go to.
-    pub ldap: Option<crate::config::LdapConnection>,
-}
 
 /// Raised from the epoch callback when a plugin computes too long.
 #[derive(Debug)]
@@ -91,60 +29,13 @@ fn new_store(
     ctx: CallContext,
     grant: &Grant,
 ) -> Result<Store<PluginHost>> {
-    // Deny by default: no env, no args, no network, no files but the grant.
-    let mut wasi = WasiCtxBuilder::new();
-    wasi.allow_tcp(false)
-        .allow_udp(false)
-        .allow_ip_name_lookup(false);
-    if let Some(dir) = &grant.input_dir {
-        wasi.preopened_dir(dir, "/input", FsPerms::ReadOnly)
-            .map_err(anyhow::Error::from)
-            .with_context(|| {
-                format!(
-                    "cannot open the granted input folder {} (grants.input_dir)",
-                    dir.display()
-                )
-            })?;
-    }
-    // Brokered HTTP only when the job grants an origin.
-    let http = if grant.http.is_empty() {
-        None
-    } else {
-        Some(super::http_broker::HttpBroker::new(
-            grant,
-            &ctx,
-            limits.max_output,
-        )?)
-    };
-    let host = PluginHost {
-        wasi: wasi.build(),
-        table: ResourceTable::new(),
-        limits: super::meter::MeteredLimits::new(
-            StoreLimitsBuilder::new()
-                .memory_size(limits.memory_bytes)
-                .trap_on_grow_failure(true)
-                .build(),
-        ),
-        ctx,
-        resumed_at: Instant::now(),
-        cpu_limit: limits.cpu,
-        max_output: limits.max_output,
-        max_read: limits.max_read,
-        read_bytes: 0,
-        log_lines: 0,
-        sink: None,
-        http,
-        ldap: grant.ldap.clone().and_then(super::ldap::LdapBroker::new),
-        fatal: None,
-    };
-    let mut store = Store::new(rt.engine(), host);
+    let mut store = Store::new(rt.engine(), PluginHost::new(limits, ctx, grant)?);
     store.limiter(|h| &mut h.limits);
     // Checked every epoch tick: trap once the guest has computed longer
     // than its limit since it last returned to the host.
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(|ctx| {
-        let host = ctx.data();
-        if host.fatal.is_some() || host.resumed_at.elapsed() > host.cpu_limit {
+        if ctx.data().must_stop() {
             Err(CpuLimitExceeded.into())
         } else {
             Ok(UpdateDeadline::Continue(1))
@@ -256,33 +147,21 @@ impl ConnectorInstance {
         mode: &ReadMode,
         sink: Box<dyn TargetSink>,
     ) -> Result<ReadSummary> {
-        self.store.data_mut().sink = Some(sink);
+        self.store.data_mut().target.sink = Some(sink);
         start_call(&mut self.store);
         let store = &mut self.store;
         let result = match &self.bindings {
-            ConnectorBindings::V0_1(b) => {
-                use v0_1::connector_api::ReadMode as Mode;
-                let mode = match mode {
-                    ReadMode::Full => Mode::Full,
-                    ReadMode::Incremental(c) => Mode::Incremental(c.clone()),
-                };
-                b.usersync_plugin_connector_api()
-                    .call_read(store, config, &mode)
-                    .map(|r| r.map(|s| (s.users, s.groups, s.complete)))
-            }
-            ConnectorBindings::V0_2(b) => {
-                use v0_2::connector_api::ReadMode as Mode;
-                let mode = match mode {
-                    ReadMode::Full => Mode::Full,
-                    ReadMode::Incremental(c) => Mode::Incremental(c.clone()),
-                };
-                b.usersync_plugin_connector_api()
-                    .call_read(store, config, &mode)
-                    .map(|r| r.map(|s| (s.users, s.groups, s.complete)))
-            }
+            ConnectorBindings::V0_1(b) => b
+                .usersync_plugin_connector_api()
+                .call_read(store, config, &mode.into())
+                .map(|r| r.map(|s| (s.users, s.groups, s.complete))),
+            ConnectorBindings::V0_2(b) => b
+                .usersync_plugin_connector_api()
+                .call_read(store, config, &mode.into())
+                .map(|r| r.map(|s| (s.users, s.groups, s.complete))),
         };
         let host = self.store.data_mut();
-        host.sink = None;
+        host.target.sink = None;
         if let Some(fatal) = host.fatal.take() {
             return Err(fatal);
         }
@@ -492,9 +371,7 @@ fn record_error(source: &WireObject, (field, message): (Option<String>, String))
 }
 
 /// A 0.1 mapper's typed result, in the shape 0.2's pages decode to.
-fn v0_1_result<T, U: Into<T>>(
-    r: Result<Option<U>, v0_1::connector_bindings::usersync::plugin::types::RecordError>,
-) -> packed::Mapped<T> {
+fn v0_1_result<T, U: Into<T>>(r: Result<Option<U>, v0_1::types::RecordError>) -> packed::Mapped<T> {
     r.map(|o| o.map(Into::into))
         .map_err(|e| (e.field, e.message))
 }

@@ -11,9 +11,12 @@ use wasmtime::component::types::ComponentItem;
 use wasmtime::component::Component;
 
 use super::cache::ArtifactCache;
-use super::instance::{probe_store, InstanceLimits};
+use super::capability::PluginHost;
+use super::instance::probe_store;
+use super::job::InstanceLimits;
 use super::signature::Verdict;
-use super::{v0_1, v0_2, Contract, PluginHost, Runtime};
+use super::wit::{v0_1, v0_2};
+use super::{Contract, Runtime};
 use crate::model::{Manifest, PluginKind};
 
 /// A validated plugin, ready to instantiate in microseconds.

@@ -4,29 +4,39 @@
 //! Plugins are loaded into an [`InstancePre`](wasmtime::component::InstancePre)
 //! once; each run instantiates from it in microseconds with its own store,
 //! memory limit, CPU deadline and WASI context (deny-by-default).
+//!
+//! Layers, each using only those below it:
+//! - `job.rs` (what a job gives an instance), `contract.rs` (the served
+//!   versions), `meter.rs`, `packed.rs`;
+//! - `wit/`: per contract version, the bindings and the conversions of its
+//!   types into host types;
+//! - `capability/`: one module per import (`log`, `target`, `state`,
+//!   `licensing`, `schedule`, `http`, `ldap`) with its state, limits and
+//!   `Host` impls for every version; `PluginHost` (the store data) composes
+//!   them;
+//! - `instance.rs` (stores, calls into a plugin's exports), `loader.rs`
+//!   (validation), `cache.rs`, `signature/`, and `Runtime` here.
 
 mod cache;
+mod capability;
 mod contract;
-mod host_state;
-mod http_broker;
 mod instance;
-pub mod ldap;
+mod job;
 mod loader;
 mod meter;
 mod packed;
 pub mod signature;
-pub mod v0_1;
-pub mod v0_2;
+mod wit;
 
+pub use capability::{ldap, PluginHost, TargetSink};
 pub use contract::Contract;
-pub use host_state::{CallContext, PluginHost, TargetSink};
-/// Basic auth's encoding, for the conformance kit's server.
-pub use instance::{ConnectorInstance, Grant, MapperInstance, ReadRefused};
+pub use instance::{ConnectorInstance, MapperInstance, ReadRefused};
+pub use job::{CallContext, Grant};
 pub use loader::{LoadedPlugin, Origin, PluginError};
 
 /// A raw source record as connectors send it (contract 0.1's wire type;
 /// 0.2's packed pages decode into it).
-pub use v0_1::connector_bindings::usersync::plugin::types::{
+pub use wit::v0_1::types::{
     AttrValue as WireValue, Attribute as WireAttribute, ObjectKind as WireKind,
     SourceObject as WireObject,
 };
@@ -112,14 +122,20 @@ impl Runtime {
 /// One linker serves every contract version: their imports have distinct
 /// versioned names, so a 0.1 and a 0.2 plugin link against the same one.
 fn connector_linker(engine: &Engine) -> Result<Linker<PluginHost>> {
-    let mut linker = v0_1::connector_linker(engine)?;
-    v0_2::add_connector(&mut linker)?;
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    for contract in Contract::ALL {
+        capability::add_connector_imports(&mut linker, contract)?;
+    }
     Ok(linker)
 }
 
 fn mapper_linker(engine: &Engine) -> Result<Linker<PluginHost>> {
-    let mut linker = v0_1::mapper_linker(engine)?;
-    v0_2::add_mapper(&mut linker)?;
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    for contract in Contract::ALL {
+        capability::add_mapper_imports(&mut linker, contract)?;
+    }
     Ok(linker)
 }
 

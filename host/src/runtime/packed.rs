@@ -3,7 +3,7 @@
 
 use usersync_packed::{Malformed, PageKind, Reader, Writer};
 
-use super::ldap::{Change, Entry, Value};
+use super::capability::ldap::{Change, Entry, Value};
 use super::{WireAttribute, WireKind, WireObject, WireValue};
 use crate::model::{RecordError, UserFields};
 

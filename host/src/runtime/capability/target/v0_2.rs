@@ -2,9 +2,8 @@
 //! The page's length is checked against the limits before it is decoded,
 //! so an oversized batch costs no decoding.
 
-use super::super::packed;
-use super::connector_bindings::usersync::plugin::{target, types};
-use super::v1;
+use crate::runtime::packed;
+use crate::runtime::wit::v0_2::{target, types};
 use crate::runtime::{PluginHost, WireObject};
 
 impl PluginHost {
@@ -13,13 +12,6 @@ impl PluginHost {
         let size = page.len().saturating_sub(usersync_packed::HEADER_LEN);
         self.check_read(|| "a packed batch".to_string(), size)?;
         packed::decode_objects(page).map_err(String::from)
-    }
-}
-
-fn kind(k: types::ObjectKind) -> v1::types::ObjectKind {
-    match k {
-        types::ObjectKind::User => v1::types::ObjectKind::User,
-        types::ObjectKind::Group => v1::types::ObjectKind::Group,
     }
 }
 
@@ -40,15 +32,15 @@ impl target::Host for PluginHost {
         self.with_sink(|s| s.put_members(group, members))
     }
 
-    fn remove(&mut self, k: types::ObjectKind, ids: Vec<String>) -> Result<(), String> {
-        v1::target::Host::remove(self, kind(k), ids)
+    fn remove(&mut self, kind: types::ObjectKind, ids: Vec<String>) -> Result<(), String> {
+        PluginHost::remove(self, kind.into(), ids)
     }
 
     fn reject(&mut self, record_ref: String, message: String) {
-        v1::target::Host::reject(self, record_ref, message)
+        PluginHost::reject(self, record_ref, message)
     }
 
     fn checkpoint(&mut self, cursor: String) -> Result<(), String> {
-        v1::target::Host::checkpoint(self, cursor)
+        PluginHost::checkpoint(self, cursor)
     }
 }

@@ -1,13 +1,8 @@
-//! The brokered `http` capability. A plugin builds a request; the host
-//! checks its destination (scheme + host + port of the parsed URL) against
-//! the job's `[jobs.grants] http`, adds the named credential
-//! (`credentials.rs`), sends it with reqwest (rustls, TLS always verified,
-//! optional extra CA from `grants.http_ca_file`), retries 429/503 as the
-//! server asks (`retry.rs`), and caps time and response size. A plugin
-//! never opens a socket and never sees a secret.
-
-mod credentials;
-mod retry;
+//! The HTTP broker: checks a request's destination (scheme + host + port of
+//! the parsed URL) against the job's `[jobs.grants] http`, adds the named
+//! credential (`credentials.rs`), sends it with reqwest (rustls, TLS always
+//! verified, optional extra CA from `grants.http_ca_file`), retries 429/503
+//! as the server asks (`retry.rs`), and caps time and response size.
 
 use std::time::Duration;
 
@@ -15,9 +10,9 @@ use anyhow::Context;
 use reqwest::header::{HeaderName, HeaderValue};
 use reqwest::Url;
 
-use super::host_state::CallContext;
-use super::instance::Grant;
-use credentials::Injector;
+use super::credentials::Injector;
+use super::retry;
+use crate::runtime::job::{CallContext, Grant};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -235,7 +230,7 @@ pub(super) async fn read_body(
 
 /// A reqwest error with its cause chain (e.g. the TLS reason). Request URLs
 /// never carry secrets: the broker refuses URLs with a user name or password.
-fn describe(e: &reqwest::Error) -> String {
+pub(super) fn describe(e: &reqwest::Error) -> String {
     use std::error::Error;
     let mut text = if e.is_timeout() {
         format!("timed out after {} s", TIMEOUT.as_secs())

@@ -19,9 +19,9 @@ use reqwest::Url;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use super::{origin, read_body};
+use super::broker::{origin, read_body};
 use crate::config::{Credential, CredentialKind};
-use crate::runtime::host_state::CallContext;
+use crate::runtime::job::CallContext;
 
 /// Token answers are small; anything bigger is not a token endpoint.
 const MAX_TOKEN_RESPONSE: usize = 64 * 1024;
@@ -229,7 +229,7 @@ async fn fetch_token(c: &Named, client: &reqwest::Client) -> Result<(String, Dur
         format!(
             "credential {:?}: the token endpoint {endpoint} could not be reached: {} ({}.token_url)",
             c.name,
-            super::describe(&e),
+            super::broker::describe(&e),
             c.key
         )
     })?;

@@ -4,6 +4,9 @@
 //!
 //! Plugins run on blocking threads, so each call waits on the runtime
 //! handle; the connection is opened on first use and kept for the run.
+//!
+//! `connect.rs` TCP/TLS/bind, `search.rs` paged and content-sync searches;
+//! the import changed in 0.2 (packed search pages): `v0_1.rs`, `v0_2.rs`.
 
 mod connect;
 mod search;
@@ -15,9 +18,84 @@ pub use connect::{
 };
 pub use search::{Change, Entry, Request, SearchHandle, SyncOutcome, Value};
 
+use anyhow::Result;
 use ldap3::{Ldap, Scope};
+use wasmtime::component::{Linker, Resource, ResourceTable};
 
+use super::{link_import, Contract, PluginHost};
 use crate::config::LdapConnection;
+
+const NOT_GRANTED: &str =
+    "LDAP is not granted to this job: add a [jobs.ldap] table with the server's url (and bind_dn, bind_password)";
+
+pub(super) fn add_to_linker(linker: &mut Linker<PluginHost>, contract: Contract) -> Result<()> {
+    link_import!(linker, contract, ldap)
+}
+
+// The calls on host types; each version's `Host` converts into these.
+impl PluginHost {
+    /// Run `f` with the job's broker; every exit resumes the guest's clock.
+    fn with_ldap<T>(
+        &mut self,
+        f: impl FnOnce(&mut LdapBroker, &mut ResourceTable) -> Result<T, String>,
+    ) -> Result<T, String> {
+        let out = match self.ldap.as_mut() {
+            Some(broker) => f(broker, &mut self.table),
+            None => Err(NOT_GRANTED.to_string()),
+        };
+        self.resume();
+        out
+    }
+
+    fn ldap_open_search(&mut self, mut req: Request) -> Result<Resource<SearchHandle>, String> {
+        // Set by the host (limits.max_output_kb), not by the plugin.
+        req.max_page_bytes = self.max_output;
+        self.with_ldap(|broker, table| {
+            let search = broker.open_search(req)?;
+            table
+                .push(search)
+                .map_err(|e| format!("too many open searches: {e}"))
+        })
+    }
+
+    fn ldap_root_dse(&mut self) -> Result<Entry, String> {
+        self.with_ldap(|broker, _| broker.root_dse())
+    }
+
+    fn ldap_check(&mut self) -> Vec<StageReport> {
+        match self.with_ldap(|broker, _| Ok(broker.check())) {
+            Ok(stages) => stages,
+            Err(e) => vec![StageReport {
+                name: "config",
+                ok: false,
+                detail: e,
+            }],
+        }
+    }
+
+    /// The next page, in the form `lift` gives it (inside the host's time).
+    fn ldap_next_page<T>(
+        &mut self,
+        search: &Resource<SearchHandle>,
+        lift: impl FnOnce(Vec<Entry>) -> T,
+    ) -> Result<T, String> {
+        self.with_ldap(|broker, table| {
+            let search = table
+                .get_mut(search)
+                .map_err(|_| "no such search".to_string())?;
+            broker.next_page(search).map(lift)
+        })
+    }
+
+    fn ldap_sync_done(&mut self, search: &Resource<SearchHandle>) -> Option<SyncOutcome> {
+        self.table.get(search).ok()?.sync_done()
+    }
+
+    fn ldap_drop(&mut self, search: Resource<SearchHandle>) -> wasmtime::Result<()> {
+        self.table.delete(search)?;
+        Ok(())
+    }
+}
 
 pub struct LdapBroker {
     conn: LdapConnection,

@@ -1,0 +1,38 @@
+//! Contract 0.2's `ldap` import: as 0.1, but a search page crosses the
+//! boundary as one packed buffer (one guest allocation per page, not one
+//! per string).
+
+use wasmtime::component::Resource;
+
+use super::SearchHandle;
+use crate::runtime::wit::v0_2::ldap;
+use crate::runtime::{packed, PluginHost};
+
+impl ldap::Host for PluginHost {
+    fn open_search(&mut self, req: ldap::SearchRequest) -> Result<Resource<SearchHandle>, String> {
+        self.ldap_open_search(req.into())
+    }
+
+    /// The root DSE stays a typed entry: it is one small call.
+    fn root_dse(&mut self) -> Result<ldap::Entry, String> {
+        self.ldap_root_dse().map(Into::into)
+    }
+
+    fn check(&mut self) -> Vec<ldap::Stage> {
+        self.ldap_check().into_iter().map(Into::into).collect()
+    }
+}
+
+impl ldap::HostSearch for PluginHost {
+    fn next_page(&mut self, search: Resource<SearchHandle>) -> Result<Vec<u8>, String> {
+        self.ldap_next_page(&search, |page| packed::encode_entries(&page))
+    }
+
+    fn sync_done(&mut self, search: Resource<SearchHandle>) -> Option<ldap::SyncDone> {
+        self.ldap_sync_done(&search).map(Into::into)
+    }
+
+    fn drop(&mut self, search: Resource<SearchHandle>) -> wasmtime::Result<()> {
+        self.ldap_drop(search)
+    }
+}

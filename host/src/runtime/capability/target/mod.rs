@@ -1,0 +1,158 @@
+//! The `target` import: what a connector streams during `read` (records,
+//! members, removals, rejects, its checkpoint) goes to the run's
+//! [`TargetSink`]. Batches over `limits.max_output_kb` are refused; a run
+//! whose read sends more than `limits.max_read_mb` is stopped.
+//!
+//! The import changed in 0.2 (packed pages): `v0_1.rs` and `v0_2.rs` each
+//! lift their version's calls into the host's wire records.
+
+mod v0_1;
+mod v0_2;
+
+use anyhow::Result;
+use wasmtime::component::Linker;
+
+use super::{link_import, Contract, PluginHost};
+use crate::model::{ObjectKind, RecordError};
+use crate::runtime::job::InstanceLimits;
+use crate::runtime::WireObject;
+
+/// Receives what a connector streams through the `target` import. The sync
+/// engine implements it locally; an agent would forward it.
+pub trait TargetSink: Send {
+    fn put_users(&mut self, batch: Vec<WireObject>) -> Result<(), String>;
+    fn put_groups(&mut self, batch: Vec<WireObject>) -> Result<(), String>;
+    fn put_members(&mut self, group_ref: String, member_refs: Vec<String>) -> Result<(), String>;
+    fn remove(&mut self, kind: ObjectKind, ids: Vec<String>) -> Result<(), String>;
+    fn reject(&mut self, error: RecordError);
+    fn checkpoint(&mut self, cursor: String) -> Result<(), String>;
+    /// Plugin state (key/value) for this tenant + job + plugin.
+    fn state_get(&mut self, key: &str) -> Option<Vec<u8>>;
+    fn state_set(&mut self, key: String, value: Option<Vec<u8>>);
+    /// The connector asks for its next run in `seconds`.
+    fn run_again_in(&mut self, seconds: u32);
+    /// License seats: (kind, total, used).
+    fn seats(&mut self) -> Vec<(String, u32, u32)>;
+    /// Why the read must stop now (a limit, a failed mapper, shutdown),
+    /// once; the host then stops the connector even if it ignores the
+    /// error its call returned.
+    fn take_fatal(&mut self) -> Option<String> {
+        None
+    }
+    /// A warning the connector logged during a read; it belongs in the
+    /// run record, where operators look.
+    fn warn(&mut self, _message: String) {}
+}
+
+/// Per instance: the run's sink (during `read` only) and its read budget.
+pub(crate) struct TargetState {
+    pub(crate) sink: Option<Box<dyn TargetSink>>,
+    /// Everything a connector may send in one run, and what it sent so far.
+    max_read: usize,
+    read_bytes: usize,
+}
+
+impl TargetState {
+    pub(super) fn new(limits: &InstanceLimits) -> Self {
+        TargetState {
+            sink: None,
+            max_read: limits.max_read,
+            read_bytes: 0,
+        }
+    }
+}
+
+pub(super) fn add_to_linker(linker: &mut Linker<PluginHost>, contract: Contract) -> Result<()> {
+    link_import!(linker, contract, target)
+}
+
+impl PluginHost {
+    /// Refuse a batch (`what` names it) taking `size` bytes over the
+    /// output cap, and count it against the run's read budget.
+    fn check_read(&mut self, what: impl FnOnce() -> String, size: usize) -> Result<(), String> {
+        if size > self.max_output {
+            return Err(format!(
+                "{} is {} KiB, over the {} KiB limit (limits.max_output_kb); send smaller batches",
+                what(),
+                size / 1024,
+                self.max_output / 1024
+            ));
+        }
+        let target = &mut self.target;
+        target.read_bytes += size;
+        if target.read_bytes > target.max_read {
+            let msg = format!(
+                "connector sent more than {} MiB in one run (limits.max_read_mb); it was stopped",
+                target.max_read >> 20
+            );
+            self.fatal
+                .get_or_insert_with(|| anyhow::anyhow!(msg.clone()));
+            return Err(msg);
+        }
+        Ok(())
+    }
+
+    /// Refuse one call's payload over the output cap: what the host must
+    /// copy and keep per call is bounded, whatever the run's budget.
+    pub(super) fn check_payload(&mut self, what: &str, size: usize) -> Result<(), String> {
+        if size > self.max_output {
+            return Err(format!(
+                "{what} of {} KiB is over the {} KiB limit (limits.max_output_kb); send less per call",
+                size / 1024,
+                self.max_output / 1024
+            ));
+        }
+        Ok(())
+    }
+
+    /// Call the sink; a reason it gives to stop the read becomes fatal, so
+    /// a connector that ignores the error it got is stopped all the same.
+    pub(super) fn with_sink<T>(
+        &mut self,
+        f: impl FnOnce(&mut dyn TargetSink) -> Result<T, String>,
+    ) -> Result<T, String> {
+        let out = match self.target.sink.as_mut() {
+            Some(s) => f(s.as_mut()),
+            None => Err("the target is only available during `read`".to_string()),
+        };
+        if let Some(reason) = self.target.sink.as_mut().and_then(|s| s.take_fatal()) {
+            self.fatal.get_or_insert_with(|| anyhow::anyhow!(reason));
+        }
+        self.resume();
+        out
+    }
+
+    // The calls on host types; each version's `Host` lifts its arguments
+    // into these.
+
+    fn remove(&mut self, kind: ObjectKind, ids: Vec<String>) -> Result<(), String> {
+        self.check_payload("remove", strings_size(&ids))?;
+        self.with_sink(|s| s.remove(kind, ids))
+    }
+
+    fn reject(&mut self, record_ref: String, message: String) {
+        // A reject is a line in the run record: keep it a line.
+        let max = super::log::MAX_LOG_LINE;
+        let (record, message) = (
+            super::truncate(&record_ref, max).to_string(),
+            super::truncate(&message, max).to_string(),
+        );
+        let _ = self.with_sink(|s| {
+            s.reject(RecordError {
+                record,
+                field: None,
+                message,
+            });
+            Ok(())
+        });
+    }
+
+    fn checkpoint(&mut self, cursor: String) -> Result<(), String> {
+        self.check_payload("checkpoint", cursor.len())?;
+        self.with_sink(|s| s.checkpoint(cursor))
+    }
+}
+
+fn strings_size(list: &[String]) -> usize {
+    list.iter().map(String::len).sum()
+}

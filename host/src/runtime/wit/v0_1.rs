@@ -1,0 +1,67 @@
+//! Contract version 0.1: the generated bindings, and every conversion
+//! between 0.1's WIT types and the host's own types. The capabilities
+//! (`runtime/capability/`) implement each import once, on host types; this
+//! is the one place that knows 0.1's shapes.
+
+use crate::model;
+use crate::runtime::capability::http::{Request as HttpRequest, Response as HttpResponse};
+use crate::runtime::capability::ldap::{
+    Change, Entry, Request as LdapRequest, StageReport, SyncOutcome, Value,
+};
+
+pub const VERSION: &str = "0.1.0";
+
+pub mod connector_bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit/v0.1",
+        world: "connector",
+        with: {
+            "usersync:plugin/ldap.search": crate::runtime::capability::ldap::SearchHandle,
+        },
+    });
+}
+
+pub mod mapper_bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit/v0.1",
+        world: "mapper",
+        with: {
+            "usersync:plugin/types": super::connector_bindings::usersync::plugin::types,
+            "usersync:plugin/log": super::connector_bindings::usersync::plugin::log,
+        },
+    });
+}
+
+pub use connector_bindings::exports::usersync::plugin::connector_api;
+pub use connector_bindings::usersync::plugin::{
+    http, ldap, licensing, log, schedule, state, target, types,
+};
+
+conversions_since_v0_1!();
+
+// ---- what only 0.1 carries typed: a mapper's results -------------------
+
+impl From<types::TargetUser> for model::UserFields {
+    fn from(u: types::TargetUser) -> Self {
+        model::UserFields {
+            username: u.username,
+            display_name: u.display_name,
+            given_name: u.given_name,
+            family_name: u.family_name,
+            email: u.email,
+            phone: u.phone,
+            job_title: u.job_title,
+            company: u.company,
+            department: u.department,
+            manager: u.manager,
+            employee_id: u.employee_id,
+            custom: u.custom,
+        }
+    }
+}
+
+impl From<types::TargetGroup> for (String, Option<String>) {
+    fn from(g: types::TargetGroup) -> Self {
+        (g.name, g.description)
+    }
+}
