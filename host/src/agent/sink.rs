@@ -10,7 +10,7 @@ use tokio::sync::mpsc::Sender;
 
 use super::protocol::{encode_bytes, Call, Object};
 use crate::model::{ObjectKind, RecordError};
-use crate::runtime::{TargetSink, WireObject};
+use crate::runtime::{PluginState, RunWarnings, Schedule, Seats, TargetSink, WireObject};
 
 /// Why the run must stop, set by the sender or the beat.
 pub type Stop = Arc<Mutex<Option<String>>>;
@@ -198,6 +198,12 @@ impl TargetSink for BatchSink {
         self.push(&Call::Checkpoint { cursor })
     }
 
+    fn take_fatal(&mut self) -> Option<String> {
+        self.fatal.take()
+    }
+}
+
+impl PluginState for BatchSink {
     fn state_get(&mut self, key: &str) -> Option<Vec<u8>> {
         match self.state.get(key) {
             Some(v) => v.clone(),
@@ -214,19 +220,21 @@ impl TargetSink for BatchSink {
             self.state.insert(key, value);
         }
     }
+}
 
+impl Schedule for BatchSink {
     fn run_again_in(&mut self, seconds: u32) {
         let _ = self.push(&Call::RunAgainIn { seconds });
     }
+}
 
+impl Seats for BatchSink {
     fn seats(&mut self) -> Vec<(String, u32, u32)> {
         self.seats.clone()
     }
+}
 
-    fn take_fatal(&mut self) -> Option<String> {
-        self.fatal.take()
-    }
-
+impl RunWarnings for BatchSink {
     fn warn(&mut self, message: String) {
         let _ = self.push(&Call::Warn { message });
     }

@@ -4,7 +4,7 @@
 use anyhow::{anyhow, Result};
 use wasmtime::{Store, UpdateDeadline};
 
-use super::capability::{PluginHost, TargetSink};
+use super::capability::{PluginHost, ReadSink};
 use super::job::{CallContext, Grant, InstanceLimits};
 use super::loader::{ConnectorPre, LoadedPlugin, MapperPre, PluginPre};
 use super::wit::{v0_1, v0_2};
@@ -145,9 +145,9 @@ impl ConnectorInstance {
         &mut self,
         config: &str,
         mode: &ReadMode,
-        sink: Box<dyn TargetSink>,
+        sink: Box<dyn ReadSink>,
     ) -> Result<ReadSummary> {
-        self.store.data_mut().target.sink = Some(sink);
+        self.store.data_mut().sink = Some(sink);
         start_call(&mut self.store);
         let store = &mut self.store;
         let result = match &self.bindings {
@@ -161,7 +161,7 @@ impl ConnectorInstance {
                 .map(|r| r.map(|s| (s.users, s.groups, s.complete))),
         };
         let host = self.store.data_mut();
-        host.target.sink = None;
+        host.sink = None;
         if let Some(fatal) = host.fatal.take() {
             return Err(fatal);
         }

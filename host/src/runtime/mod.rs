@@ -28,7 +28,9 @@ mod packed;
 pub mod signature;
 mod wit;
 
-pub use capability::{ldap, PluginHost, TargetSink};
+pub use capability::{
+    ldap, PluginHost, PluginState, ReadSink, RunWarnings, Schedule, Seats, TargetSink,
+};
 pub use contract::Contract;
 pub use instance::{ConnectorInstance, MapperInstance, ReadRefused};
 pub use job::{CallContext, Grant};

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::engine::Snapshot;
 use crate::model::{ObjectKind, RecordError};
-use crate::runtime::{TargetSink, WireObject};
+use crate::runtime::{PluginState, RunWarnings, Schedule, Seats, TargetSink, WireObject};
 
 use super::held::{self, ReadBudget};
 use super::map_stage::{Batch, Mapping};
@@ -160,6 +160,12 @@ impl TargetSink for Collector {
         Ok(())
     }
 
+    fn take_fatal(&mut self) -> Option<String> {
+        self.fatal.take()
+    }
+}
+
+impl PluginState for Collector {
     fn state_get(&mut self, key: &str) -> Option<Vec<u8>> {
         let shared = self.shared.lock().expect("collector lock");
         match shared.state.get(key) {
@@ -183,19 +189,21 @@ impl TargetSink for Collector {
             self.budget.give_back(held::set_entry(&key) + size(&old));
         }
     }
+}
 
+impl Schedule for Collector {
     fn run_again_in(&mut self, seconds: u32) {
         self.shared.lock().expect("collector lock").run_again_in = Some(seconds);
     }
+}
 
+impl Seats for Collector {
     fn seats(&mut self) -> Vec<(String, u32, u32)> {
         self.seats.clone()
     }
+}
 
-    fn take_fatal(&mut self) -> Option<String> {
-        self.fatal.take()
-    }
-
+impl RunWarnings for Collector {
     fn warn(&mut self, message: String) {
         let mut shared = self.shared.lock().expect("collector lock");
         // A chatty connector cannot flood the run record.

@@ -14,7 +14,7 @@ use anyhow::{anyhow, bail, Result};
 
 use crate::agent::protocol::{decode_bytes, Call, ReadEnd, WorkItem};
 use crate::model::{ObjectKind, ReadSummary, RecordError};
-use crate::runtime::TargetSink;
+use crate::runtime::ReadSink;
 
 /// What the hub hands a run's read: batches, beats and the end.
 pub enum RemoteMsg {
@@ -53,7 +53,7 @@ const TICK: Duration = Duration::from_millis(250);
 /// Feed what the agent sends into `sink` until it finishes the read.
 pub fn replay(
     remote: RemoteRead,
-    mut sink: Box<dyn TargetSink>,
+    mut sink: Box<dyn ReadSink>,
     cancel: Option<Arc<AtomicBool>>,
     job: &str,
 ) -> Result<ReadSummary> {
@@ -125,7 +125,7 @@ pub fn replay(
 }
 
 /// Apply one batch's calls to the sink, in order; the first refusal stops it.
-fn feed(sink: &mut dyn TargetSink, calls: Vec<Call>) -> Result<(), String> {
+fn feed(sink: &mut dyn ReadSink, calls: Vec<Call>) -> Result<(), String> {
     for call in calls {
         let done = match call {
             Call::Users { objects } => objects

@@ -10,7 +10,8 @@ use anyhow::Result;
 use crate::config::Limits;
 use crate::model::{ObjectKind, ReadMode, RecordError};
 use crate::runtime::{
-    CallContext, ConnectorInstance, Grant, LoadedPlugin, Runtime, TargetSink, WireObject,
+    CallContext, ConnectorInstance, Grant, LoadedPlugin, PluginState, RunWarnings, Runtime,
+    Schedule, Seats, TargetSink, WireObject,
 };
 
 /// Everything one read sent through the `target` import.
@@ -77,6 +78,9 @@ impl TargetSink for CaptureSink {
         self.with(|c| c.checkpoints.push(cursor));
         Ok(())
     }
+}
+
+impl PluginState for CaptureSink {
     fn state_get(&mut self, key: &str) -> Option<Vec<u8>> {
         self.state.lock().expect("state lock").get(key).cloned()
     }
@@ -87,11 +91,20 @@ impl TargetSink for CaptureSink {
             None => state.remove(&key),
         };
     }
+}
+
+impl Schedule for CaptureSink {
     fn run_again_in(&mut self, _seconds: u32) {}
+}
+
+impl Seats for CaptureSink {
     fn seats(&mut self) -> Vec<(String, u32, u32)> {
         Vec::new()
     }
 }
+
+/// Warnings stay in the log lines the kit shows.
+impl RunWarnings for CaptureSink {}
 
 /// The connector under test with the limits the kit runs it under.
 pub struct Subject {

@@ -6,6 +6,12 @@ use wasmtime::component::Linker;
 use super::{link_import, Contract, PluginHost};
 use crate::runtime::wit;
 
+/// The tenant's license seats, during a read.
+pub trait Seats: Send {
+    /// License seats: (kind, total, used).
+    fn seats(&mut self) -> Vec<(String, u32, u32)>;
+}
+
 pub(super) fn add_to_linker(linker: &mut Linker<PluginHost>, contract: Contract) -> Result<()> {
     link_import!(linker, contract, licensing)
 }

@@ -14,6 +14,12 @@ pub(super) const MAX_LOG_LINES: u32 = 10_000;
 /// Longest log line kept (bytes); the rest is cut. Also bounds a reject.
 pub(super) const MAX_LOG_LINE: usize = 4096;
 
+/// Receives the warnings a connector logs during a read; they belong in
+/// the run record, where operators look.
+pub trait RunWarnings: Send {
+    fn warn(&mut self, _message: String) {}
+}
+
 /// Per instance: log lines written so far (capped at [`MAX_LOG_LINES`]).
 #[derive(Debug, Default)]
 pub(crate) struct LogState {
@@ -53,7 +59,7 @@ impl PluginHost {
             Level::WARN => {
                 tracing::warn!(tenant = %c.tenant, job = %c.job, run = %c.run, plugin = %c.plugin, "{message}");
                 let message = message.to_string();
-                if let Some(sink) = self.target.sink.as_mut() {
+                if let Some(sink) = self.sink.as_mut() {
                     sink.warn(message);
                 }
             }

@@ -20,6 +20,10 @@ mod schedule;
 mod state;
 mod target;
 
+pub use licensing::Seats;
+pub use log::RunWarnings;
+pub use schedule::Schedule;
+pub use state::PluginState;
 pub use target::TargetSink;
 
 use std::time::{Duration, Instant};
@@ -57,6 +61,14 @@ macro_rules! link_import {
 }
 use link_import;
 
+/// Where everything a connector's `read` sends goes: its target, and the
+/// run's plugin state, seats, schedule and warnings. One object per read
+/// (the sync's `Collector`, the agent's `BatchSink`, the conformance kit's
+/// capture); each capability reaches it through its own trait.
+pub trait ReadSink: TargetSink + PluginState + Seats + Schedule + RunWarnings {}
+
+impl<T: TargetSink + PluginState + Seats + Schedule + RunWarnings> ReadSink for T {}
+
 /// The store data of one instance: what every capability shares (WASI,
 /// the resource table, the CPU clock, who it runs for, the first fatal
 /// problem) and each capability's own state.
@@ -75,6 +87,8 @@ pub struct PluginHost {
     /// The first fatal problem a host call saw (e.g. the mapper trapped
     /// inside `put-users`); reported instead of the connector's own error.
     pub(crate) fatal: Option<anyhow::Error>,
+    /// The run's sink, during `read` only.
+    pub(crate) sink: Option<Box<dyn ReadSink>>,
     pub(crate) log: log::LogState,
     pub(crate) target: target::TargetState,
     /// Brokered HTTP, when the job grants any origin.
@@ -102,6 +116,7 @@ impl PluginHost {
             cpu_limit: limits.cpu,
             max_output: limits.max_output,
             fatal: None,
+            sink: None,
             log: log::LogState::default(),
             target: target::TargetState::new(limits),
             http: http::broker_for(grant, &ctx, limits.max_output)?,
@@ -113,6 +128,23 @@ impl PluginHost {
     /// Called at the end of every host import: the guest resumes now.
     pub(crate) fn resume(&mut self) {
         self.resumed_at = Instant::now();
+    }
+
+    /// Call the sink; a reason it gives to stop the read becomes fatal, so
+    /// a connector that ignores the error it got is stopped all the same.
+    fn with_sink<T>(
+        &mut self,
+        f: impl FnOnce(&mut dyn ReadSink) -> Result<T, String>,
+    ) -> Result<T, String> {
+        let out = match self.sink.as_mut() {
+            Some(s) => f(s.as_mut()),
+            None => Err("the target is only available during `read`".to_string()),
+        };
+        if let Some(reason) = self.sink.as_mut().and_then(|s| s.take_fatal()) {
+            self.fatal.get_or_insert_with(|| anyhow::anyhow!(reason));
+        }
+        self.resume();
+        out
     }
 
     /// Whether the guest computed past its CPU limit, or must stop.

@@ -7,6 +7,12 @@ use wasmtime::component::Linker;
 use super::{link_import, Contract, PluginHost};
 use crate::runtime::wit;
 
+/// Receives a connector's wish for its next run, during a read.
+pub trait Schedule: Send {
+    /// The connector asks for its next run in `seconds`.
+    fn run_again_in(&mut self, seconds: u32);
+}
+
 pub(super) fn add_to_linker(linker: &mut Linker<PluginHost>, contract: Contract) -> Result<()> {
     link_import!(linker, contract, schedule)
 }

@@ -7,6 +7,12 @@ use wasmtime::component::Linker;
 use super::{link_import, truncate, Contract, PluginHost};
 use crate::runtime::wit;
 
+/// Plugin state (key/value) for this tenant + job + plugin, during a read.
+pub trait PluginState: Send {
+    fn state_get(&mut self, key: &str) -> Option<Vec<u8>>;
+    fn state_set(&mut self, key: String, value: Option<Vec<u8>>);
+}
+
 pub(super) fn add_to_linker(linker: &mut Linker<PluginHost>, contract: Contract) -> Result<()> {
     link_import!(linker, contract, state)
 }

@@ -1,6 +1,6 @@
 //! The `target` import: what a connector streams during `read` (records,
 //! members, removals, rejects, its checkpoint) goes to the run's
-//! [`TargetSink`]. Batches over `limits.max_output_kb` are refused; a run
+//! [`TargetSink`] (part of its [`ReadSink`](super::ReadSink)). Batches over `limits.max_output_kb` are refused; a run
 //! whose read sends more than `limits.max_read_mb` is stopped.
 //!
 //! The import changed in 0.2 (packed pages): `v0_1.rs` and `v0_2.rs` each
@@ -26,27 +26,16 @@ pub trait TargetSink: Send {
     fn remove(&mut self, kind: ObjectKind, ids: Vec<String>) -> Result<(), String>;
     fn reject(&mut self, error: RecordError);
     fn checkpoint(&mut self, cursor: String) -> Result<(), String>;
-    /// Plugin state (key/value) for this tenant + job + plugin.
-    fn state_get(&mut self, key: &str) -> Option<Vec<u8>>;
-    fn state_set(&mut self, key: String, value: Option<Vec<u8>>);
-    /// The connector asks for its next run in `seconds`.
-    fn run_again_in(&mut self, seconds: u32);
-    /// License seats: (kind, total, used).
-    fn seats(&mut self) -> Vec<(String, u32, u32)>;
     /// Why the read must stop now (a limit, a failed mapper, shutdown),
     /// once; the host then stops the connector even if it ignores the
     /// error its call returned.
     fn take_fatal(&mut self) -> Option<String> {
         None
     }
-    /// A warning the connector logged during a read; it belongs in the
-    /// run record, where operators look.
-    fn warn(&mut self, _message: String) {}
 }
 
-/// Per instance: the run's sink (during `read` only) and its read budget.
+/// Per instance: the run's read budget.
 pub(crate) struct TargetState {
-    pub(crate) sink: Option<Box<dyn TargetSink>>,
     /// Everything a connector may send in one run, and what it sent so far.
     max_read: usize,
     read_bytes: usize,
@@ -55,7 +44,6 @@ pub(crate) struct TargetState {
 impl TargetState {
     pub(super) fn new(limits: &InstanceLimits) -> Self {
         TargetState {
-            sink: None,
             max_read: limits.max_read,
             read_bytes: 0,
         }
@@ -103,23 +91,6 @@ impl PluginHost {
             ));
         }
         Ok(())
-    }
-
-    /// Call the sink; a reason it gives to stop the read becomes fatal, so
-    /// a connector that ignores the error it got is stopped all the same.
-    pub(super) fn with_sink<T>(
-        &mut self,
-        f: impl FnOnce(&mut dyn TargetSink) -> Result<T, String>,
-    ) -> Result<T, String> {
-        let out = match self.target.sink.as_mut() {
-            Some(s) => f(s.as_mut()),
-            None => Err("the target is only available during `read`".to_string()),
-        };
-        if let Some(reason) = self.target.sink.as_mut().and_then(|s| s.take_fatal()) {
-            self.fatal.get_or_insert_with(|| anyhow::anyhow!(reason));
-        }
-        self.resume();
-        out
     }
 
     // The calls on host types; each version's `Host` lifts its arguments
