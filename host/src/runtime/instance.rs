@@ -2,52 +2,16 @@
 //! limit, CPU deadline, output cap and deny-by-default WASI context.
 
 use anyhow::{anyhow, Result};
-use wasmtime::{Store, UpdateDeadline};
+use wasmtime::Store;
 
 use super::capability::{PluginHost, ReadSink};
 use super::job::{CallContext, Grant, InstanceLimits};
 use super::loader::{ConnectorPre, LoadedPlugin, MapperPre, PluginPre};
+use super::store::{new_store, CpuLimitExceeded};
 use super::wit::{v0_1, v0_2};
 use super::{packed, Runtime, WireObject, WireValue};
 use crate::config::Limits;
 use crate::model::{Check, ReadMode, ReadSummary, RecordError, UserFields};
-
-/// Raised from the epoch callback when a plugin computes too long.
-#[derive(Debug)]
-struct CpuLimitExceeded;
-
-impl std::fmt::Display for CpuLimitExceeded {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("CPU time limit exceeded")
-    }
-}
-impl std::error::Error for CpuLimitExceeded {}
-
-fn new_store(
-    rt: &Runtime,
-    limits: &InstanceLimits,
-    ctx: CallContext,
-    grant: &Grant,
-) -> Result<Store<PluginHost>> {
-    let mut store = Store::new(rt.engine(), PluginHost::new(limits, ctx, grant)?);
-    store.limiter(|h| &mut h.limits);
-    // Checked every epoch tick: trap once the guest has computed longer
-    // than its limit since it last returned to the host.
-    store.set_epoch_deadline(1);
-    store.epoch_deadline_callback(|ctx| {
-        if ctx.data().must_stop() {
-            Err(CpuLimitExceeded.into())
-        } else {
-            Ok(UpdateDeadline::Continue(1))
-        }
-    });
-    Ok(store)
-}
-
-pub(super) fn probe_store(rt: &Runtime, limits: &InstanceLimits) -> Store<PluginHost> {
-    new_store(rt, limits, CallContext::default(), &Grant::default())
-        .expect("a store without grants cannot fail")
-}
 
 /// Turn a trap into a message a person can act on.
 fn explain(err: wasmtime::Error, plugin: &LoadedPlugin, limits: &InstanceLimits) -> anyhow::Error {
@@ -104,7 +68,7 @@ impl ConnectorInstance {
             );
         };
         let limits = InstanceLimits::from_config(limits);
-        let mut store = new_store(rt, &limits, ctx, grant)?;
+        let mut store = new_store(rt.engine(), &limits, ctx, grant)?;
         let bindings = match pre {
             ConnectorPre::V0_1(pre) => pre.instantiate(&mut store).map(ConnectorBindings::V0_1),
             ConnectorPre::V0_2(pre) => pre.instantiate(&mut store).map(ConnectorBindings::V0_2),
@@ -231,7 +195,7 @@ impl MapperInstance {
             anyhow::bail!("`{}` is a {}, not a mapper", plugin.label(), plugin.kind());
         };
         let limits = InstanceLimits::from_config(limits);
-        let mut store = new_store(rt, &limits, ctx, &Grant::default())?;
+        let mut store = new_store(rt.engine(), &limits, ctx, &Grant::default())?;
         let bindings = match pre {
             MapperPre::V0_1(pre) => pre.instantiate(&mut store).map(MapperBindings::V0_1),
             MapperPre::V0_2(pre) => pre.instantiate(&mut store).map(MapperBindings::V0_2),

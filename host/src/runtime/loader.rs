@@ -12,9 +12,9 @@ use wasmtime::component::Component;
 
 use super::cache::ArtifactCache;
 use super::capability::PluginHost;
-use super::instance::probe_store;
 use super::job::InstanceLimits;
 use super::signature::Verdict;
+use super::store::probe_store;
 use super::wit::{v0_1, v0_2};
 use super::{Contract, Runtime};
 use crate::model::{Manifest, PluginKind};
@@ -226,7 +226,7 @@ fn exported_api(rt: &Runtime, component: &Component) -> Result<(PluginKind, Cont
 }
 
 fn describe(rt: &Runtime, pre: &PluginPre) -> anyhow::Result<Manifest> {
-    let mut store = probe_store(rt, &InstanceLimits::probe());
+    let mut store = probe_store(&rt.engine, &InstanceLimits::probe());
     Ok(match pre {
         PluginPre::Connector(ConnectorPre::V0_1(pre)) => pre
             .instantiate(&mut store)?

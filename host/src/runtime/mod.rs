@@ -14,7 +14,8 @@
 //!   `licensing`, `schedule`, `http`, `ldap`) with its state, limits and
 //!   `Host` impls for every version; `PluginHost` (the store data) composes
 //!   them;
-//! - `instance.rs` (stores, calls into a plugin's exports), `loader.rs`
+//! - `store.rs`: a plugin's store (limiter, CPU deadline);
+//! - `instance.rs` (calls into a plugin's exports), `loader.rs`
 //!   (validation), `cache.rs`, `signature/`, and `Runtime` here.
 
 mod cache;
@@ -26,6 +27,7 @@ mod loader;
 mod meter;
 mod packed;
 pub mod signature;
+mod store;
 mod wit;
 
 pub use capability::{
@@ -36,12 +38,7 @@ pub use instance::{ConnectorInstance, MapperInstance, ReadRefused};
 pub use job::{CallContext, Grant};
 pub use loader::{LoadedPlugin, Origin, PluginError};
 
-/// A raw source record as connectors send it (contract 0.1's wire type;
-/// 0.2's packed pages decode into it).
-pub use wit::v0_1::types::{
-    AttrValue as WireValue, Attribute as WireAttribute, ObjectKind as WireKind,
-    SourceObject as WireObject,
-};
+pub use wit::{WireAttribute, WireKind, WireObject, WireValue};
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};

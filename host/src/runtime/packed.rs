@@ -4,7 +4,7 @@
 use usersync_packed::{Malformed, PageKind, Reader, Writer};
 
 use super::capability::ldap::{Change, Entry, Value};
-use super::{WireAttribute, WireKind, WireObject, WireValue};
+use super::wit::{WireAttribute, WireKind, WireObject, WireValue};
 use crate::model::{RecordError, UserFields};
 
 /// A mapper's answer for one record, before the host names the record.

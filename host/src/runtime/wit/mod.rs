@@ -179,3 +179,10 @@ macro_rules! conversions_since_v0_1 {
 
 pub mod v0_1;
 pub mod v0_2;
+
+/// A raw source record as connectors send it (contract 0.1's wire type;
+/// 0.2's packed pages decode into it).
+pub use v0_1::types::{
+    AttrValue as WireValue, Attribute as WireAttribute, ObjectKind as WireKind,
+    SourceObject as WireObject,
+};

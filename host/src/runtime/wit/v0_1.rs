@@ -4,9 +4,10 @@
 //! is the one place that knows 0.1's shapes.
 
 use crate::model;
-use crate::runtime::capability::http::{Request as HttpRequest, Response as HttpResponse};
-use crate::runtime::capability::ldap::{
-    Change, Entry, Request as LdapRequest, StageReport, SyncOutcome, Value,
+use crate::runtime::capability::http::broker::{Request as HttpRequest, Response as HttpResponse};
+use crate::runtime::capability::ldap::connect::StageReport;
+use crate::runtime::capability::ldap::search::{
+    Change, Entry, Request as LdapRequest, SyncOutcome, Value,
 };
 
 pub const VERSION: &str = "0.1.0";
@@ -16,7 +17,7 @@ pub mod connector_bindings {
         path: "../wit/v0.1",
         world: "connector",
         with: {
-            "usersync:plugin/ldap.search": crate::runtime::capability::ldap::SearchHandle,
+            "usersync:plugin/ldap.search": crate::runtime::capability::ldap::search::SearchHandle,
         },
     });
 }

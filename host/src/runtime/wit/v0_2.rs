@@ -6,9 +6,10 @@
 //! other type kept 0.1's shape.
 
 use crate::model;
-use crate::runtime::capability::http::{Request as HttpRequest, Response as HttpResponse};
-use crate::runtime::capability::ldap::{
-    Change, Entry, Request as LdapRequest, StageReport, SyncOutcome, Value,
+use crate::runtime::capability::http::broker::{Request as HttpRequest, Response as HttpResponse};
+use crate::runtime::capability::ldap::connect::StageReport;
+use crate::runtime::capability::ldap::search::{
+    Change, Entry, Request as LdapRequest, SyncOutcome, Value,
 };
 
 pub const VERSION: &str = "0.2.0";
@@ -18,7 +19,7 @@ pub mod connector_bindings {
         path: "../wit/v0.2",
         world: "connector",
         with: {
-            "usersync:plugin/ldap.search": crate::runtime::capability::ldap::SearchHandle,
+            "usersync:plugin/ldap.search": crate::runtime::capability::ldap::search::SearchHandle,
         },
     });
 }

@@ -4,7 +4,7 @@
 //! response size (`broker.rs`, `credentials.rs`, `retry.rs`). A plugin
 //! never opens a socket and never sees a secret.
 
-mod broker;
+pub(crate) mod broker;
 mod credentials;
 mod retry;
 

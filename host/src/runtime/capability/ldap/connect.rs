@@ -248,6 +248,28 @@ pub async fn connect_and_bind(conn: &LdapConnection) -> Result<Ldap, ConnectErro
     Ok(ldap)
 }
 
+/// One stage of `check`.
+pub struct StageReport {
+    pub name: &'static str,
+    pub ok: bool,
+    pub detail: String,
+}
+
+pub(super) fn report(stage: Stage, r: Result<String, ConnectError>) -> StageReport {
+    match r {
+        Ok(detail) => StageReport {
+            name: stage.name(),
+            ok: true,
+            detail,
+        },
+        Err(e) => StageReport {
+            name: e.stage.name(),
+            ok: false,
+            detail: e.message,
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,13 +8,14 @@
 //! `connect.rs` TCP/TLS/bind, `search.rs` paged and content-sync searches;
 //! the import changed in 0.2 (packed search pages): `v0_1.rs`, `v0_2.rs`.
 
-mod connect;
-mod search;
+pub(crate) mod connect;
+pub(crate) mod search;
 mod v0_1;
 mod v0_2;
 
+use connect::report;
 pub use connect::{
-    bind, bind_failure, connect_and_bind, open as open_connection, ConnectError, Stage,
+    bind, bind_failure, connect_and_bind, open as open_connection, ConnectError, Stage, StageReport,
 };
 pub use search::{Change, Entry, Request, SearchHandle, SyncOutcome, Value};
 
@@ -24,6 +25,7 @@ use wasmtime::component::{Linker, Resource, ResourceTable};
 
 use super::{link_import, Contract, PluginHost};
 use crate::config::LdapConnection;
+use crate::runtime::wit;
 
 const NOT_GRANTED: &str =
     "LDAP is not granted to this job: add a [jobs.ldap] table with the server's url (and bind_dn, bind_password)";
@@ -101,13 +103,6 @@ pub struct LdapBroker {
     conn: LdapConnection,
     handle: tokio::runtime::Handle,
     ldap: Option<Ldap>,
-}
-
-/// One stage of `check`.
-pub struct StageReport {
-    pub name: &'static str,
-    pub ok: bool,
-    pub detail: String,
 }
 
 impl LdapBroker {
@@ -207,21 +202,6 @@ impl LdapBroker {
     }
 }
 
-fn report(stage: Stage, r: Result<String, ConnectError>) -> StageReport {
-    match r {
-        Ok(detail) => StageReport {
-            name: stage.name(),
-            ok: true,
-            detail,
-        },
-        Err(e) => StageReport {
-            name: e.stage.name(),
-            ok: false,
-            detail: e.message,
-        },
-    }
-}
-
 impl Drop for LdapBroker {
     fn drop(&mut self) {
         if let Some(mut ldap) = self.ldap.take() {
@@ -232,3 +212,27 @@ impl Drop for LdapBroker {
         }
     }
 }
+
+/// The calls outside a search, in the contract versions where they have
+/// 0.1's shape (0.2 changed only a search's pages: `v0_2.rs`).
+macro_rules! ldap_import {
+    ($($version:ident),*) => {$(
+        impl wit::$version::ldap::Host for PluginHost {
+            fn open_search(
+                &mut self,
+                req: wit::$version::ldap::SearchRequest,
+            ) -> Result<Resource<SearchHandle>, String> {
+                self.ldap_open_search(req.into())
+            }
+
+            fn root_dse(&mut self) -> Result<wit::$version::ldap::Entry, String> {
+                self.ldap_root_dse().map(Into::into)
+            }
+
+            fn check(&mut self) -> Vec<wit::$version::ldap::Stage> {
+                self.ldap_check().into_iter().map(Into::into).collect()
+            }
+        }
+    )*};
+}
+ldap_import!(v0_1, v0_2);

@@ -1,27 +1,13 @@
-//! Contract 0.2's `ldap` import: as 0.1, but a search page crosses the
+//! Contract 0.2's `ldap` search resource: as 0.1, but a page crosses the
 //! boundary as one packed buffer (one guest allocation per page, not one
-//! per string).
+//! per string). The other calls kept 0.1's shape: `mod.rs`'s `ldap_import!`.
 
 use wasmtime::component::Resource;
 
 use super::SearchHandle;
+use crate::runtime::capability::PluginHost;
+use crate::runtime::packed;
 use crate::runtime::wit::v0_2::ldap;
-use crate::runtime::{packed, PluginHost};
-
-impl ldap::Host for PluginHost {
-    fn open_search(&mut self, req: ldap::SearchRequest) -> Result<Resource<SearchHandle>, String> {
-        self.ldap_open_search(req.into())
-    }
-
-    /// The root DSE stays a typed entry: it is one small call.
-    fn root_dse(&mut self) -> Result<ldap::Entry, String> {
-        self.ldap_root_dse().map(Into::into)
-    }
-
-    fn check(&mut self) -> Vec<ldap::Stage> {
-        self.ldap_check().into_iter().map(Into::into).collect()
-    }
-}
 
 impl ldap::HostSearch for PluginHost {
     fn next_page(&mut self, search: Resource<SearchHandle>) -> Result<Vec<u8>, String> {

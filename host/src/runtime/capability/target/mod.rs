@@ -15,7 +15,7 @@ use wasmtime::component::Linker;
 use super::{link_import, Contract, PluginHost};
 use crate::model::{ObjectKind, RecordError};
 use crate::runtime::job::InstanceLimits;
-use crate::runtime::WireObject;
+use crate::runtime::wit::WireObject;
 
 /// Receives what a connector streams through the `target` import. The sync
 /// engine implements it locally; an agent would forward it.

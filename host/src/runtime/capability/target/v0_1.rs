@@ -1,8 +1,8 @@
 //! Contract 0.1's `target` import: record batches arrive typed.
 
 use super::strings_size;
+use crate::runtime::capability::PluginHost;
 use crate::runtime::wit::v0_1::{target, types};
-use crate::runtime::PluginHost;
 
 impl PluginHost {
     /// Refuse batches larger than the tenant's output cap.

@@ -2,9 +2,10 @@
 //! The page's length is checked against the limits before it is decoded,
 //! so an oversized batch costs no decoding.
 
+use crate::runtime::capability::PluginHost;
 use crate::runtime::packed;
 use crate::runtime::wit::v0_2::{target, types};
-use crate::runtime::{PluginHost, WireObject};
+use crate::runtime::wit::WireObject;
 
 impl PluginHost {
     fn objects(&mut self, page: &[u8]) -> Result<Vec<WireObject>, String> {
