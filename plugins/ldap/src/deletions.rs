@@ -9,24 +9,46 @@
 //! run's data): written whole by a full run or a check, grown by the users
 //! an incremental run reads in between.
 
-use std::collections::BTreeSet;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use usersync_sdk::host::{state, target};
 use usersync_sdk::{log, ObjectKind};
 
 use crate::config::Resolved;
+use crate::ids::Ids;
 use crate::{entries, search};
 
 const LAST_CHECK: &str = "deletion-check-at";
 const KNOWN_USERS: &str = "known-users";
 const KNOWN_GROUPS: &str = "known-groups";
 
-/// The ids of users and groups read in one run.
+/// The ids of users and groups read in one run, kept only when the run
+/// needs them (`tracking`: the change search cannot see deletions).
 #[derive(Default)]
 pub struct Seen {
-    pub users: BTreeSet<String>,
-    pub groups: BTreeSet<String>,
+    pub tracking: bool,
+    pub users: Ids,
+    pub groups: Ids,
+}
+
+impl Seen {
+    pub fn user(&mut self, id: &str) {
+        if self.tracking {
+            self.users.insert(id);
+        }
+    }
+
+    pub fn group(&mut self, id: &str) {
+        if self.tracking {
+            self.groups.insert(id);
+        }
+    }
+
+    /// Sort what was read (before it is compared or stored).
+    pub fn finish(&mut self) {
+        self.users.finish();
+        self.groups.finish();
+    }
 }
 
 fn now() -> u64 {
@@ -37,8 +59,8 @@ fn now() -> u64 {
 
 /// After a full read: everything in scope is known, and it counts as a check.
 pub fn remember_full(seen: &Seen) {
-    state::set(KNOWN_USERS, &encode(&seen.users));
-    state::set(KNOWN_GROUPS, &encode(&seen.groups));
+    state::set(KNOWN_USERS, &seen.users.encode());
+    state::set(KNOWN_GROUPS, &seen.groups.encode());
     state::set(LAST_CHECK, now().to_string().as_bytes());
 }
 
@@ -50,9 +72,9 @@ pub fn remember_more(seen: &Seen) {
         }
         let mut known = load(key);
         let before = known.len();
-        known.extend(ids.iter().cloned());
+        known.extend(ids);
         if known.len() != before {
-            state::set(key, &encode(&known));
+            state::set(key, &known.encode());
         }
     }
 }
@@ -101,116 +123,36 @@ pub fn check(cfg: &Resolved, seen: &Seen) -> Result<(), String> {
         // A warning lands in the run record.
         log::warn(&message);
     }
-    state::set(KNOWN_USERS, &encode(&users));
-    state::set(KNOWN_GROUPS, &encode(&groups));
+    state::set(KNOWN_USERS, &users.encode());
+    state::set(KNOWN_GROUPS, &groups.encode());
     state::set(LAST_CHECK, now().to_string().as_bytes());
     Ok(())
 }
 
-fn gone(
-    known: BTreeSet<String>,
-    listed: &BTreeSet<String>,
-    read: &BTreeSet<String>,
-) -> Vec<String> {
+fn gone(known: Ids, listed: &Ids, read: &Ids) -> Vec<String> {
     known
-        .into_iter()
+        .iter()
         .filter(|id| !listed.contains(id) && !read.contains(id))
         .collect()
 }
 
 /// The ids of everything a filter finds: a paged search for the id alone.
-fn list_ids(cfg: &Resolved, base: &str, filter: &str) -> Result<BTreeSet<String>, String> {
+fn list_ids(cfg: &Resolved, base: &str, filter: &str) -> Result<Ids, String> {
     let mut req = search::request(cfg, base, filter, vec![cfg.id_attr.clone()]);
     req.page_size = req.page_size.max(1000);
-    let mut ids = BTreeSet::new();
+    let mut ids = Ids::default();
     search::each_page(&req, |page| {
-        ids.extend(page.iter().filter_map(|e| entries::id_of(e, &cfg.id_attr)));
+        page.iter()
+            .filter_map(|e| entries::id_of(e, &cfg.id_attr))
+            .for_each(|id| ids.insert(&id));
         Ok(())
     })?;
+    ids.finish();
     Ok(ids)
 }
 
-fn load(key: &str) -> BTreeSet<String> {
-    state::get(key).map(|b| decode(&b)).unwrap_or_default()
-}
-
-/// Compact: a UUID/GUID text as its 16 bytes, anything else as
-/// length-prefixed text.
-fn encode(ids: &BTreeSet<String>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(ids.len() * 17 + 1);
-    out.push(1); // format version
-    for id in ids {
-        match uuid_bytes(id) {
-            Some(b) => {
-                out.push(0);
-                out.extend_from_slice(&b);
-            }
-            None => {
-                let len = id.len().min(255);
-                out.push(1);
-                out.push(len as u8);
-                out.extend_from_slice(&id.as_bytes()[..len]);
-            }
-        }
-    }
-    out
-}
-
-fn decode(b: &[u8]) -> BTreeSet<String> {
-    let mut ids = BTreeSet::new();
-    if b.first() != Some(&1) {
-        return ids; // unknown format: the next check starts over
-    }
-    let mut i = 1;
-    while i < b.len() {
-        match b[i] {
-            0 if i + 17 <= b.len() => {
-                ids.insert(uuid_text(&b[i + 1..i + 17]));
-                i += 17;
-            }
-            1 if i + 2 <= b.len() => {
-                let len = b[i + 1] as usize;
-                let end = (i + 2 + len).min(b.len());
-                ids.insert(String::from_utf8_lossy(&b[i + 2..end]).into_owned());
-                i = end;
-            }
-            _ => break,
-        }
-    }
-    ids
-}
-
-/// `8-4-4-4-12` lowercase hex, as [`entries::id_of`] writes ids.
-fn uuid_bytes(id: &str) -> Option<[u8; 16]> {
-    let groups: Vec<&str> = id.split('-').collect();
-    let lens: Vec<usize> = groups.iter().map(|g| g.len()).collect();
-    if lens != [8, 4, 4, 4, 12] {
-        return None;
-    }
-    let hex: String = groups.concat();
-    if !hex
-        .bytes()
-        .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
-    {
-        return None;
-    }
-    let mut out = [0u8; 16];
-    for (k, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&hex[2 * k..2 * k + 2], 16).ok()?;
-    }
-    Some(out)
-}
-
-fn uuid_text(b: &[u8]) -> String {
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+fn load(key: &str) -> Ids {
+    state::get(key).map(|b| Ids::decode(&b)).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -218,24 +160,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn known_ids_round_trip_compactly() {
-        let ids: BTreeSet<String> = [
-            "0f8fad5b-d9cb-469f-a165-70867728950e",
-            "7c9e6679-7425-40de-944b-e07fc1f90ae7",
-            "not-a-uuid",
-            "0F8FAD5B-D9CB-469F-A165-70867728950E-x",
-        ]
-        .into_iter()
-        .map(String::from)
-        .collect();
-        let bytes = encode(&ids);
-        assert_eq!(decode(&bytes), ids);
-        assert!(bytes.len() < 2 * 17 + 60);
-    }
-
-    #[test]
     fn only_known_ids_that_are_neither_listed_nor_read_are_gone() {
-        let set = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+        let set = |v: &[&str]| {
+            let mut ids = Ids::default();
+            v.iter().for_each(|id| ids.insert(id));
+            ids.finish();
+            ids
+        };
         let got = gone(set(&["a", "b", "c"]), &set(&["a"]), &set(&["c"]));
         assert_eq!(got, vec!["b".to_string()]);
     }

@@ -167,12 +167,48 @@ pub fn group(e: &Entry, cfg: &Resolved, members: Vec<String>) -> Result<SourceOb
     Ok(o)
 }
 
-/// `member` and `uniqueMember` DNs of an entry, normalized.
-pub fn member_dns(e: &Entry) -> Vec<String> {
-    let mut out: Vec<String> = texts(e, "member").map(dn::normalize).collect();
-    // groupOfUniqueNames values may carry an optional "#'0101'B" uid suffix.
-    out.extend(texts(e, "uniqueMember").map(|v| dn::normalize(without_uid_suffix(v))));
-    out
+/// `member` and `uniqueMember` DNs of an entry, normalized, handed to `each`
+/// one at a time and taken out of the entry as they go, so a group of
+/// 500,000 members is never held twice.
+pub fn take_member_dns(
+    e: &mut Entry,
+    mut each: impl FnMut(String) -> Result<(), String>,
+) -> Result<(), String> {
+    for a in e.attributes.iter_mut() {
+        // groupOfUniqueNames values may carry an optional "#'0101'B" uid suffix.
+        let unique = a.name.eq_ignore_ascii_case("uniqueMember");
+        if !unique && !a.name.eq_ignore_ascii_case("member") {
+            continue;
+        }
+        for v in std::mem::take(&mut a.values) {
+            if let AttrValue::Text(t) = v {
+                each(dn::normalize(if unique {
+                    without_uid_suffix(&t)
+                } else {
+                    &t
+                }))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The text values of `name`, taken out of the entry.
+pub fn take_texts(e: &mut Entry, name: &str) -> Vec<String> {
+    let Some(a) = e
+        .attributes
+        .iter_mut()
+        .find(|a| a.name.eq_ignore_ascii_case(name))
+    else {
+        return Vec::new();
+    };
+    std::mem::take(&mut a.values)
+        .into_iter()
+        .filter_map(|v| match v {
+            AttrValue::Text(t) => Some(t),
+            AttrValue::Binary(_) => None,
+        })
+        .collect()
 }
 
 /// A uniqueMember value may end in an optional uid, `#'0101'B` (RFC 4517

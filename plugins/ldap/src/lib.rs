@@ -8,12 +8,16 @@
 #[cfg(not(feature = "contract-0-2"))]
 extern crate usersync_sdk_v01 as usersync_sdk;
 
+mod changes;
 mod check;
 mod config;
 mod cursor;
 mod deletions;
 mod dn;
 mod entries;
+mod graph;
+mod groups;
+mod ids;
 mod read;
 mod search;
 mod server;
@@ -45,7 +49,7 @@ impl Connector for LdapConnector {
         match mode {
             ReadMode::Incremental(cursor) if incremental != Incremental::None => {
                 let cursor = Cursor::parse(&cursor)?;
-                read::incremental(&cfg, &server, cursor)
+                changes::incremental(&cfg, &server, cursor)
             }
             _ => read::full(&cfg, &server, incremental),
         }

@@ -46,17 +46,22 @@ pub fn all(req: &SearchRequest) -> Result<Vec<Entry>, String> {
     Ok(out)
 }
 
-/// The direct member DNs of a group entry, normalized. For ranged values
-/// (`member;range=0-1499`) the rest is read range by range.
-pub fn members(e: &Entry, cfg: &Resolved) -> Result<Vec<String>, String> {
-    let mut out = entries::member_dns(e);
+/// The direct member DNs of a group entry, normalized, one at a time (see
+/// [`entries::take_member_dns`]). For ranged values (`member;range=0-1499`)
+/// the rest is read range by range.
+pub fn each_member(
+    e: &mut Entry,
+    cfg: &Resolved,
+    mut each: impl FnMut(String) -> Result<(), String>,
+) -> Result<(), String> {
+    entries::take_member_dns(e, &mut each)?;
     let Some((mut next, mut values)) = ranged(e) else {
-        return Ok(out);
+        return Ok(());
     };
     loop {
-        out.extend(values.iter().map(|v| dn::normalize(v)));
+        values.iter().try_for_each(|v| each(dn::normalize(v)))?;
         let Some(start) = next else {
-            return Ok(out);
+            return Ok(());
         };
         let attr = format!("member;range={start}-{}", start + cfg.member_range - 1);
         let mut req = request(cfg, &e.dn, "(objectClass=*)", vec![attr]);
@@ -71,7 +76,7 @@ pub fn members(e: &Entry, cfg: &Resolved) -> Result<Vec<String>, String> {
                 next = n;
                 values = v;
             }
-            None => return Ok(out),
+            None => return Ok(()),
         }
     }
 }
