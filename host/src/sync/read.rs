@@ -140,6 +140,12 @@ impl Host {
                     let mut instance =
                         ConnectorInstance::new(&rt, &connector, &limits, ctx(&connector), &grant)?;
                     let read = instance.read(&job.source_json(), &mode, Box::new(sink));
+                    // Linear memory never shrinks: this is the read's peak.
+                    tracing::info!(
+                        connector = %connector.manifest.name,
+                        memory_mib = instance.memory_bytes() >> 20,
+                        "the connector's linear memory after its read"
+                    );
                     drop(instance);
                     read
                 }
