@@ -40,6 +40,7 @@ mod ldap_names;
 mod ldap_openldap;
 mod ldap_samba;
 mod ldap_samba_service;
+mod ldap_scale;
 mod ldap_verify;
 mod leases;
 mod licensing;
