@@ -189,8 +189,8 @@ dir = "{plugins}"
 cache_dir = "{cache}"
 
 [limits]
-# groups of 50,000 members make batches of 500 groups bigger than the default 16 MiB
-max_output_kb = 262144
+# the host holds a read whole: 1M users need more than the default 256 MiB
+max_read_mb = 4096
 
 [[jobs]]
 id = "{JOB}"
