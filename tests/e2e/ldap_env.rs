@@ -1,6 +1,8 @@
 //! An installation whose job `people` reads a real directory server
 //! through the ldap connector plugin.
 
+use std::collections::BTreeMap;
+
 use ldap_harness::{DirectorySpec, Slapd, SlapdOptions};
 use serde_json::json;
 
@@ -37,6 +39,19 @@ pub fn openldap_env(slapd: &Slapd, source: serde_json::Value) -> TestEnv {
     env.set_job("source", source);
     env.raise_limits();
     env
+}
+
+/// Active groups by name, with their member counts.
+pub async fn group_sizes(env: &TestEnv) -> BTreeMap<String, i64> {
+    let host = env.host().await;
+    host.store
+        .groups(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|g| g.active)
+        .map(|g| (g.name, g.members))
+        .collect()
 }
 
 /// The OpenLDAP source settings the tests use: the generator's disabled marker.

@@ -8,7 +8,7 @@ use ldap_harness::{DirectorySpec, Slapd, SlapdOptions};
 use serde_json::json;
 
 use crate::env::TestEnv;
-use crate::ldap_env::{openldap_env, openldap_source, slapd_with};
+use crate::ldap_env::{group_sizes, openldap_env, openldap_source, slapd_with};
 
 const SMITH: &str = "dn: cn=Smith\\, John,ou=people,dc=example,dc=com
 objectClass: inetOrgPerson
@@ -41,18 +41,6 @@ fn expected_groups(spec: &DirectorySpec) -> BTreeMap<String, BTreeSet<u32>> {
             effective(&plan, j, &mut m);
             (spec.group_cn(j), m)
         })
-        .collect()
-}
-
-async fn group_sizes(env: &TestEnv) -> BTreeMap<String, i64> {
-    let host = env.host().await;
-    host.store
-        .groups(None)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|g| g.active)
-        .map(|g| (g.name, g.members))
         .collect()
 }
 

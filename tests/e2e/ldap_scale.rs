@@ -3,13 +3,13 @@
 //! incremental content-sync run re-sends only the changed group and the
 //! groups its change reaches (its ancestors and their subgroups).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use ldap_harness::{write_directory, DirectoryPlan, DirectorySpec, Slapd, SlapdOptions};
 use serde_json::json;
 
 use crate::env::TestEnv;
-use crate::ldap_env::{openldap_env, openldap_source};
+use crate::ldap_env::{group_sizes, openldap_env, openldap_source};
 
 /// Effective user members of group `j` (nested resolved), disabled users
 /// included (they are never created, so no store group counts them).
@@ -18,18 +18,6 @@ fn effective(plan: &DirectoryPlan, j: usize, out: &mut BTreeSet<u32>) {
     for &s in &plan.subgroups[j] {
         effective(plan, s as usize, out);
     }
-}
-
-async fn group_sizes(env: &TestEnv) -> BTreeMap<String, i64> {
-    let host = env.host().await;
-    host.store
-        .groups(None)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|g| g.active)
-        .map(|g| (g.name, g.members))
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -46,23 +46,13 @@ impl Graph {
     pub fn node(&mut self, id: &str, normalized_dn: &str) -> Option<u32> {
         let uuid = uuid_bytes(id)?;
         let dn = dn_hash(normalized_dn);
-        let i = match self.by_uuid.get(&uuid) {
-            Some(&i) => {
-                let old = std::mem::replace(&mut self.dns[i as usize], dn);
-                if self.by_dn.get(&old) == Some(&i) {
-                    self.by_dn.remove(&old);
-                }
-                i
-            }
-            None => {
-                let i = self.uuids.len() as u32;
-                self.uuids.push(uuid);
-                self.dns.push(dn);
-                self.children.push(Vec::new());
-                self.by_uuid.insert(uuid, i);
-                i
-            }
+        let Some(&i) = self.by_uuid.get(&uuid) else {
+            return Some(self.push(uuid, dn));
         };
+        let old = std::mem::replace(&mut self.dns[i as usize], dn);
+        if self.by_dn.get(&old) == Some(&i) {
+            self.by_dn.remove(&old);
+        }
         self.by_dn.insert(dn, i);
         Some(i)
     }
