@@ -21,6 +21,7 @@ pub fn incremental(cfg: &Resolved, server: &Server, cursor: Cursor) -> Result<Re
     let mut r = Reader::default();
     let next = match cursor {
         Cursor::ContentSync { users, groups } => {
+            r.changed_users = Some(Vec::new());
             let users = sync_users(&mut r, cfg, unhex(&users)?)?;
             let groups = sync_groups(&mut r, cfg, unhex(&groups)?)?;
             Cursor::ContentSync {
@@ -83,6 +84,39 @@ fn sync_users(r: &mut Reader, cfg: &Resolved, cookie: Vec<u8>) -> Result<Vec<u8>
     Ok(done.cookie.unwrap_or(cookie))
 }
 
+/// Most changed users whose groups are found by searching; past it, an
+/// incremental run re-reads every group.
+pub const USERS_BY_SEARCH: usize = 5_000;
+
+/// The groups that list any of `users` (DN, username) as a member.
+fn groups_of(
+    cfg: &Resolved,
+    users: &[(String, Option<String>)],
+    out: &mut Vec<(String, String)>,
+) -> Result<(), String> {
+    for chunk in users.chunks(50) {
+        let any: String = chunk
+            .iter()
+            .map(|(dn, uid)| {
+                let dn = dn::filter_escape(dn);
+                let uid = uid
+                    .as_deref()
+                    .map(|u| format!("(memberUid={})", dn::filter_escape(u)))
+                    .unwrap_or_default();
+                format!("(member={dn})(uniqueMember={dn}){uid}")
+            })
+            .collect();
+        let filter = format!("(&{}(|{any}))", cfg.group_filter);
+        let req = search::request(cfg, &cfg.groups_base, &filter, vec![cfg.id_attr.clone()]);
+        for e in search::all(&req)? {
+            if let Some(id) = entries::id_of(&e, &cfg.id_attr) {
+                out.push((id, dn::normalize(&e.dn)));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Changed groups since the cookie, with every group the change reaches
 /// (graph.rs). Without a graph from the last run, any change re-reads
 /// every group (and keeps a graph from then on).
@@ -114,6 +148,21 @@ fn sync_groups(r: &mut Reader, cfg: &Resolved, cookie: Vec<u8>) -> Result<Vec<u8
         target::remove(ObjectKind::Group, &done.deleted)?;
     }
     let next = done.cookie.unwrap_or(cookie);
+    // A changed user's groups go again: a user created now (new, or
+    // enabled again) gets its memberships only from the groups sent.
+    let users = r.changed_users.take().unwrap_or_default();
+    let by_search = users.len() <= USERS_BY_SEARCH && cfg.group_member_filter.is_none();
+    if by_search {
+        groups_of(cfg, &users, &mut changed)?;
+    }
+    if !by_search {
+        r.graph = Some(Graph::default());
+        r.all_groups(cfg)?;
+        if let Some(g) = &r.graph {
+            g.save();
+        }
+        return Ok(next);
+    }
     let Some(mut graph) = Graph::load() else {
         if !changed.is_empty() {
             r.graph = Some(Graph::default());

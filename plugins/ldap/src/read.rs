@@ -68,6 +68,9 @@ pub struct Reader {
     pub primary_complete: bool,
     /// The group-in-group graph this read keeps (content sync only).
     pub graph: Option<Graph>,
+    /// Content sync: DN and username of each user read, up to one past
+    /// [`crate::changes::USERS_BY_SEARCH`] (their groups are sent again).
+    pub changed_users: Option<Vec<(String, Option<String>)>>,
 }
 
 impl Reader {
@@ -102,6 +105,11 @@ impl Reader {
         match entries::user(e, cfg) {
             Ok(u) => {
                 self.seen.user(&u.id);
+                if let Some(list) = self.changed_users.as_mut() {
+                    if list.len() <= crate::changes::USERS_BY_SEARCH {
+                        list.push((e.dn.clone(), u.text("username").map(str::to_string)));
+                    }
+                }
                 if let Some(rid) = primary_group_id(e, cfg) {
                     self.primary.entry(rid).or_default().push(u.ref_key.clone());
                 }
