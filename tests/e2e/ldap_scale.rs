@@ -8,7 +8,6 @@ use std::collections::BTreeSet;
 use ldap_harness::{write_directory, DirectoryPlan, DirectorySpec, Slapd, SlapdOptions};
 use serde_json::json;
 
-use crate::env::TestEnv;
 use crate::ldap_env::{group_sizes, openldap_env, openldap_source};
 
 /// Effective user members of group `j` (nested resolved), disabled users
