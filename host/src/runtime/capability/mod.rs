@@ -6,7 +6,7 @@
 //! state. [`PluginHost`], the store data, is composed of those states.
 //!
 //! A capability whose WIT changed in a version keeps that version's code in
-//! its own module (`target/v0_2.rs`, `ldap/v0_2.rs`); an unchanged one
+//! its own module (`target_sink/v0_2.rs`, `ldap/v0_2.rs`); an unchanged one
 //! names the version in its shim macro.
 //!
 //! Capabilities depend on `runtime/wit/`, `runtime/job.rs`, `meter.rs` and
@@ -18,13 +18,13 @@ mod licensing;
 mod log;
 mod schedule;
 mod state;
-mod target;
+mod target_sink;
 
 pub use licensing::Seats;
 pub use log::RunWarnings;
 pub use schedule::Schedule;
 pub use state::PluginState;
-pub use target::TargetSink;
+pub use target_sink::TargetSink;
 
 use std::time::{Duration, Instant};
 
@@ -90,7 +90,7 @@ pub struct PluginHost {
     /// The run's sink, during `read` only.
     pub(crate) sink: Option<Box<dyn ReadSink>>,
     pub(crate) log: log::LogState,
-    pub(crate) target: target::TargetState,
+    pub(crate) target: target_sink::TargetState,
     /// Brokered HTTP, when the job grants any origin.
     pub(crate) http: Option<http::HttpBroker>,
     /// Brokered LDAP, when the job has a `[jobs.ldap]` server.
@@ -118,7 +118,7 @@ impl PluginHost {
             fatal: None,
             sink: None,
             log: log::LogState::default(),
-            target: target::TargetState::new(limits),
+            target: target_sink::TargetState::new(limits),
             http: http::broker_for(grant, &ctx, limits.max_output)?,
             ldap: grant.ldap.clone().and_then(ldap::LdapBroker::new),
             ctx,
@@ -191,7 +191,7 @@ pub(crate) fn add_connector_imports(
     contract: Contract,
 ) -> Result<()> {
     add_mapper_imports(linker, contract)?;
-    target::add_to_linker(linker, contract)?;
+    target_sink::add_to_linker(linker, contract)?;
     state::add_to_linker(linker, contract)?;
     licensing::add_to_linker(linker, contract)?;
     schedule::add_to_linker(linker, contract)?;
