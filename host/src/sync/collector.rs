@@ -89,9 +89,7 @@ impl Collector {
 impl Drop for Collector {
     /// The read is over: wait for the mapper stage to map what is queued.
     fn drop(&mut self) {
-        if let Some(mapping) = self.mapping.take() {
-            mapping.finish();
-        }
+        drop(self.mapping.take());
         tracing::debug!(
             held_kib = self.budget.held() >> 10,
             "what the read held on the host"

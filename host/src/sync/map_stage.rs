@@ -221,37 +221,25 @@ impl Mapping {
             Mapping::Pipelined(p) => p.send(batch),
         }
     }
-
-    /// Wait for every queued batch to be mapped. A failure the connector
-    /// was not told about (its last batches) is recorded in `shared` for
-    /// the run, since the connector may already have finished its read.
-    pub fn finish(self) {
-        if let Mapping::Pipelined(p) = self {
-            p.finish();
-        }
-    }
 }
 
 pub struct Pipeline {
     queue: Option<SyncSender<Batch>>,
     thread: Option<JoinHandle<()>>,
+    /// Where the stage's thread writes why it stopped (`mapping_failed`).
     shared: Arc<Mutex<Collected>>,
-    /// Set by the stage's thread when it stops.
-    stopped: Arc<Mutex<Option<Stop>>>,
 }
 
 impl Pipeline {
     fn spawn(mut stage: MapStage) -> std::io::Result<Pipeline> {
         let (queue, batches): (SyncSender<Batch>, Receiver<Batch>) = sync_channel(QUEUE_DEPTH);
-        let stopped = Arc::new(Mutex::new(None));
         let shared = stage.shared.clone();
-        let report = stopped.clone();
         let thread = std::thread::Builder::new()
             .name("usersync-map".into())
             .spawn(move || {
                 for batch in batches {
                     if let Err(why) = stage.apply(batch) {
-                        *report.lock().expect("stage lock") = Some(why);
+                        stage.shared.lock().expect("collector lock").mapping_failed = Some(why);
                         // Dropping the receiver refuses the next send.
                         return;
                     }
@@ -261,12 +249,15 @@ impl Pipeline {
             queue: Some(queue),
             thread: Some(thread),
             shared,
-            stopped,
         })
     }
 
     fn stop_reason(&self) -> Option<Stop> {
-        self.stopped.lock().expect("stage lock").clone()
+        self.shared
+            .lock()
+            .expect("collector lock")
+            .mapping_failed
+            .clone()
     }
 
     fn send(&mut self, batch: Batch) -> Result<(), Stop> {
@@ -284,30 +275,24 @@ impl Pipeline {
         Ok(())
     }
 
+    /// Close the queue and wait for the stage to map what is in it.
     fn join(&mut self) {
         self.queue = None;
         if let Some(thread) = self.thread.take() {
             if thread.join().is_err() {
-                self.stopped
+                self.shared
                     .lock()
-                    .expect("stage lock")
+                    .expect("collector lock")
+                    .mapping_failed
                     .get_or_insert_with(|| "the mapper stage panicked".into());
             }
         }
     }
-
-    fn finish(mut self) {
-        self.join();
-        if let Some(why) = self.stop_reason() {
-            self.shared
-                .lock()
-                .expect("collector lock")
-                .mapping_failed
-                .get_or_insert(why);
-        }
-    }
 }
 
+/// Dropping the pipeline waits for every queued batch to be mapped. A
+/// failure the connector was not told about (its last batches) stays in
+/// `mapping_failed` for the run: the connector may have finished its read.
 impl Drop for Pipeline {
     fn drop(&mut self) {
         self.join();
