@@ -15,6 +15,7 @@ use std::collections::HashMap;
 
 use usersync_sdk::host::state;
 
+use crate::bytes::Bytes;
 use crate::ids::uuid_bytes;
 
 const KEY: &str = "group-graph";
@@ -169,7 +170,7 @@ impl Graph {
     }
 
     pub fn decode(b: &[u8]) -> Option<Graph> {
-        let mut r = Bytes(b);
+        let mut r = Bytes::new(b);
         if r.take(1)?[0] != FORMAT {
             return None;
         }
@@ -183,7 +184,7 @@ impl Graph {
             g.children[i] = (0..k).map(|_| r.u32()).collect::<Option<_>>()?;
         }
         let bad = g.children.iter().flatten().any(|&c| c >= n);
-        (r.0.is_empty() && !bad).then_some(g)
+        (r.is_empty() && !bad).then_some(g)
     }
 
     /// The graph the last run left, if it left one this build can read.
@@ -209,23 +210,6 @@ fn walk<'a>(from: &[u32], seen: &mut [bool], next: impl Fn(u32) -> &'a Vec<u32>)
             continue;
         }
         stack.extend(next(g).iter().copied());
-    }
-}
-
-struct Bytes<'a>(&'a [u8]);
-
-impl<'a> Bytes<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        if self.0.len() < n {
-            return None;
-        }
-        let (head, rest) = self.0.split_at(n);
-        self.0 = rest;
-        Some(head)
-    }
-
-    fn u32(&mut self) -> Option<u32> {
-        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
     }
 }
 

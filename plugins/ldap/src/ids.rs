@@ -2,6 +2,11 @@
 //! Active Directory give) as its 16 bytes, anything else as text. A
 //! million ids take 16 MB here, against ~80 MB as a `BTreeSet<String>`.
 
+use crate::bytes::Bytes;
+
+/// The layout [`Ids::encode`] writes (format 1 cut ids at 255 bytes).
+const FORMAT: u8 = 2;
+
 /// Ids, sorted and deduplicated by [`Ids::finish`]; `contains` needs that.
 #[derive(Default, Debug, Clone, PartialEq)]
 pub struct Ids {
@@ -55,50 +60,46 @@ impl Ids {
             .chain(self.other.iter().cloned())
     }
 
-    /// Version byte 1, then per id: 0 + 16 bytes, or 1 + length + text.
+    /// Version byte 2, then per id: 0 + 16 bytes, or 1 + u32 length + text.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.uuids.len() * 17 + 1);
-        out.push(1); // format version
+        out.push(FORMAT);
         for b in &self.uuids {
             out.push(0);
             out.extend_from_slice(b);
         }
         for id in &self.other {
-            let len = id.len().min(255);
             out.push(1);
-            out.push(len as u8);
-            out.extend_from_slice(&id.as_bytes()[..len]);
+            out.extend_from_slice(&(id.len() as u32).to_le_bytes());
+            out.extend_from_slice(id.as_bytes());
         }
         out
     }
 
-    /// An unknown format gives no ids (the next check starts over).
+    /// An unknown or cut format gives no ids (the next check starts over).
     pub fn decode(b: &[u8]) -> Ids {
-        let mut ids = Ids::default();
-        if b.first() != Some(&1) {
-            return ids;
+        Ids::read(b).unwrap_or_default()
+    }
+
+    fn read(b: &[u8]) -> Option<Ids> {
+        let mut r = Bytes::new(b);
+        if r.u8()? != FORMAT {
+            return None;
         }
-        let mut i = 1;
-        while i < b.len() {
-            match b[i] {
-                0 if i + 17 <= b.len() => {
-                    let mut u = [0u8; 16];
-                    u.copy_from_slice(&b[i + 1..i + 17]);
-                    ids.uuids.push(u);
-                    i += 17;
-                }
-                1 if i + 2 <= b.len() => {
-                    let len = b[i + 1] as usize;
-                    let end = (i + 2 + len).min(b.len());
+        let mut ids = Ids::default();
+        while !r.is_empty() {
+            match r.u8()? {
+                0 => ids.uuids.push(r.take(16)?.try_into().ok()?),
+                1 => {
+                    let len = r.u32()? as usize;
                     ids.other
-                        .push(String::from_utf8_lossy(&b[i + 2..end]).into_owned());
-                    i = end;
+                        .push(String::from_utf8(r.take(len)?.to_vec()).ok()?);
                 }
-                _ => break,
+                _ => return None,
             }
         }
         ids.finish();
-        ids
+        Some(ids)
     }
 }
 
@@ -160,6 +161,17 @@ mod tests {
         assert!(ids.contains("not-a-uuid"));
         assert!(ids.contains("0f8fad5b-d9cb-469f-a165-70867728950e"));
         assert!(!ids.contains("0f8fad5b-d9cb-469f-a165-70867728950f"));
+    }
+
+    #[test]
+    fn an_id_longer_than_255_bytes_round_trips_whole() {
+        let long = format!("cn={},ou=people,dc=example,dc=org", "x".repeat(300));
+        let ids = ids(&[&long]);
+        let back = Ids::decode(&ids.encode());
+        assert!(back.contains(&long));
+        // A cut value is refused whole, not misread.
+        let bytes = ids.encode();
+        assert!(Ids::decode(&bytes[..bytes.len() - 1]).is_empty());
     }
 
     #[test]

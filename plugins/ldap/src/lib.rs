@@ -8,6 +8,7 @@
 #[cfg(not(feature = "contract-0-2"))]
 extern crate usersync_sdk_v01 as usersync_sdk;
 
+mod bytes;
 mod changes;
 mod check;
 mod config;
