@@ -351,10 +351,12 @@ async fn a_node_killed_mid_run_loses_its_job_to_another_node_with_nothing_half_a
             && message.contains(&format!("run {rb} on node node-b took the job over")),
         "{message}"
     );
-    assert_eq!(
-        b.ok("/jobs/people").await["last_run"]["trigger"],
-        "takeover"
-    );
+    // The job's last run is set once the run has finished, just after its
+    // record was committed: wait for it rather than read it once.
+    b.wait_for("node-b's job to show the takeover", "/jobs/people", |j| {
+        j["last_run"]["trigger"] == "takeover"
+    })
+    .await;
     let metrics = b.ok("/metrics").await;
     let metrics = metrics.as_str().unwrap();
     assert!(
