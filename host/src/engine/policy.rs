@@ -7,7 +7,7 @@ use regex::Regex;
 
 use super::groups::Resolved;
 use super::plan::{LicenseChange, Plan, RoleChange, Stop, UserChange};
-use super::{Current, Snapshot};
+use super::{Current, FastMap, FastSet, RunMode, Snapshot};
 use crate::config::{GroupMode, LicensePolicy, ScopeMode};
 
 #[derive(Debug, Clone)]
@@ -190,6 +190,9 @@ pub(super) fn entitlements(
             }
         }
     }
+    if plan.mode == Some(RunMode::Incremental) {
+        roles_of_unread_groups(snapshot, current, policy, r, &mut desired);
+    }
     let held: HashSet<(&str, &str)> = current
         .roles
         .iter()
@@ -282,6 +285,53 @@ pub(super) fn entitlements(
             kind: rule.kind.clone(),
             grant: true,
         });
+    }
+}
+
+/// An incremental read sends only the groups that changed: a bound group
+/// it did not read still grants its role to its stored members that stay
+/// active, or every holder of a role through an unchanged group would lose
+/// it. Groups the read removed are not among them.
+fn roles_of_unread_groups<'a>(
+    snapshot: &Snapshot,
+    current: &'a Current,
+    policy: &'a Policy,
+    r: &Resolved<'a>,
+    desired: &mut BTreeSet<(&'a str, &'a str)>,
+) {
+    if policy.roles.is_empty() {
+        return;
+    }
+    let read: FastSet<&str> = snapshot
+        .groups
+        .iter()
+        .map(|g| g.id.as_str())
+        .chain(snapshot.removed_groups.iter().map(String::as_str))
+        .collect();
+    let bound: FastMap<&str, Vec<&str>> = current
+        .groups
+        .iter()
+        .filter(|g| g.active && !read.contains(g.source_id.as_str()))
+        .filter(|g| policy.groups.selects(&g.name))
+        .filter_map(|g| {
+            let roles: Vec<&str> = policy
+                .roles
+                .iter()
+                .filter(|rule| rule.matches(&g.name))
+                .map(|rule| rule.role.as_str())
+                .collect();
+            (!roles.is_empty()).then_some((g.source_id.as_str(), roles))
+        })
+        .collect();
+    for (group, user) in &current.memberships {
+        let (Some(roles), Some(u)) = (bound.get(&**group), r.users.get(user)) else {
+            continue;
+        };
+        if r.active_after[u as usize] {
+            for role in roles {
+                desired.insert((r.users.id(u), role));
+            }
+        }
     }
 }
 

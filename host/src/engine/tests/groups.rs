@@ -297,3 +297,37 @@ fn role_revoked_when_holder_leaves_group() {
     assert_eq!(roles, [("u2", "bob", false)]);
     assert_eq!(p.counts().roles_revoked, 1);
 }
+
+#[test]
+fn an_incremental_run_keeps_roles_held_through_groups_it_did_not_read() {
+    // The read names one changed user and one changed group: alice's role
+    // comes through Admins, which did not change; bob left Ops.
+    let mut policy = admin_rule();
+    policy.roles.push(RoleRule {
+        group: Some("Ops".into()),
+        pattern: None,
+        role: "operator".into(),
+        kind: "global".into(),
+    });
+    let s = snap_groups(
+        vec![user_with("u2", "bob", "email", "bob@example.org")],
+        vec![group("g2", "Ops", &[])],
+    );
+    let mut c = current(vec![stored("u1", "alice"), stored("u2", "bob")]);
+    c.groups = vec![stored_group("g1", "Admins"), stored_group("g2", "Ops")];
+    c.memberships = pairs(&[("g1", "u1"), ("g1", "u2"), ("g2", "u2")]);
+    c.roles = pairs(&[("u1", "admin"), ("u2", "admin"), ("u2", "operator")]);
+    let p = plan(&s, &c, &policy, RunMode::Incremental);
+    let roles: Vec<_> = p
+        .roles
+        .iter()
+        .map(|r| (r.user.as_str(), r.role.as_str(), r.grant))
+        .collect();
+    assert_eq!(roles, [("u2", "operator", false)]);
+
+    // Removed in the source, Admins grants nothing any more.
+    let mut removed = s.clone();
+    removed.removed_groups = vec!["g1".into()];
+    let p = plan(&removed, &c, &policy, RunMode::Incremental);
+    assert_eq!(p.counts().roles_revoked, 3, "{:?}", p.roles);
+}
