@@ -204,9 +204,43 @@ pub(super) fn resolve<'a>(
                 scope[u as usize] = true;
             }
         }
+        if mode == RunMode::Incremental {
+            scope_of_unread_groups(snapshot, current, policy, &r, &mut scope);
+        }
         r.scope = Some(scope);
     }
     r
+}
+
+/// An incremental read sends only the groups that changed: the selected
+/// groups it did not read (nor remove) still scope their stored members in.
+fn scope_of_unread_groups(
+    snapshot: &Snapshot,
+    current: &Current,
+    policy: &Policy,
+    r: &Resolved,
+    scope: &mut [bool],
+) {
+    let read: FastSet<&str> = snapshot
+        .groups
+        .iter()
+        .map(|g| g.id.as_str())
+        .chain(snapshot.removed_groups.iter().map(String::as_str))
+        .collect();
+    let unread: FastSet<&str> = current
+        .groups
+        .iter()
+        .filter(|g| g.active && !read.contains(g.source_id.as_str()))
+        .filter(|g| policy.groups.selects(&g.name))
+        .map(|g| g.source_id.as_str())
+        .collect();
+    for (group, user) in &current.memberships {
+        if unread.contains(&**group) {
+            if let Some(u) = r.users.get(user) {
+                scope[u as usize] = true;
+            }
+        }
+    }
 }
 
 /// Group creates/renames/deactivations and membership changes.

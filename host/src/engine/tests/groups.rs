@@ -331,3 +331,17 @@ fn an_incremental_run_keeps_roles_held_through_groups_it_did_not_read() {
     let p = plan(&removed, &c, &policy, RunMode::Incremental);
     assert_eq!(p.counts().roles_revoked, 3, "{:?}", p.roles);
 }
+
+#[test]
+fn group_scope_in_an_incremental_run_counts_the_groups_it_did_not_read() {
+    // alice changed her email; Staff, which scopes her in, did not change.
+    let mut policy = scoped(&["Staff"]);
+    policy.required = Vec::new();
+    let s = snap(vec![user_with("u1", "alice", "email", "alice@example.org")]);
+    let mut c = current(vec![stored("u1", "alice"), stored("u2", "bob")]);
+    c.groups = vec![stored_group("g2", "Staff")];
+    c.memberships = pairs(&[("g2", "u1")]);
+    let p = plan(&s, &c, &policy, RunMode::Incremental);
+    assert!(deactivations(&p).is_empty(), "{:?}", p.users);
+    assert_eq!(actions(&p), [("u1", "update")]);
+}
