@@ -91,6 +91,33 @@ pub struct Snapshot {
     pub unreadable_user_ids: HashSet<String>,
 }
 
+impl Snapshot {
+    /// An incremental read that reported nothing: no record, removal or
+    /// error. Its plan is empty whatever the store holds, unless a rule acts
+    /// in any run (see [`needs_current`]).
+    pub fn reports_nothing(&self) -> bool {
+        self.users.is_empty()
+            && self.groups.is_empty()
+            && self.removed_users.is_empty()
+            && self.removed_groups.is_empty()
+            && self.errors.is_empty()
+            && self.unreadable_user_ids.is_empty()
+    }
+}
+
+/// Whether planning this read needs what the store holds for the job. An
+/// incremental read that reported nothing changes nobody, so its run skips
+/// loading the job's rows, unless a rule acts in any run: a license rule
+/// gives waiting users the seats a departure elsewhere freed, and role
+/// rules move roles when the bindings changed. (Roles the job holds with no
+/// rule left are revoked in any run too: the caller asks the store.)
+pub fn needs_current(snapshot: &Snapshot, policy: &Policy, mode: RunMode) -> bool {
+    mode == RunMode::Full
+        || policy.license.is_some()
+        || !policy.roles.is_empty()
+        || !snapshot.reports_nothing()
+}
+
 /// One synced user as the store holds it.
 #[derive(Debug, Clone, Default)]
 pub struct StoredUser {

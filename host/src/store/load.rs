@@ -242,6 +242,24 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Whether the job still holds a role its bindings granted (a run with
+    /// no rule left revokes it, whatever it read).
+    pub async fn job_holds_roles(&self, tenant: &str, job: &str) -> Result<bool> {
+        let (held,): (i64,) = on_pool!(&self.backend, |p| {
+            sqlx::query_as(
+                "SELECT count(*) FROM (SELECT 1 FROM user_roles ur JOIN users u ON u.id = ur.user_id
+                 WHERE u.tenant_id = $1 AND ur.job_id = $2 LIMIT 1) held",
+            )
+            .bind(tenant)
+            .bind(job)
+            .fetch_one(p)
+            .await?
+        });
+        Ok(held > 0)
+    }
+}
+
 async fn names(store: &Store, table: &str, tenant: &str) -> Result<HashSet<String>> {
     let rows: Vec<(String,)> = store
         .json_rows(

@@ -52,6 +52,9 @@ pub struct Collector {
     /// Why the read must stop (budget, mapper failure, shutdown); the host
     /// then stops the connector even if it ignores the error it was given.
     pub fatal: Option<String>,
+    /// Told at the read's first record, removal or error: an incremental
+    /// run waits for it before it loads the job's rows (sync/mod.rs).
+    pub reported: Arc<tokio::sync::Notify>,
 }
 
 impl Collector {
@@ -78,6 +81,7 @@ impl Collector {
 
     /// Hand a batch to the mapper stage; its failure stops the read.
     fn map(&mut self, batch: Batch) -> Result<(), String> {
+        self.reported.notify_one();
         let sent = match self.mapping.as_mut() {
             Some(mapping) => mapping.send(batch),
             None => Err("the read has finished".into()),
@@ -116,6 +120,7 @@ impl TargetSink for Collector {
 
     fn put_members(&mut self, group_ref: String, member_refs: Vec<String>) -> Result<(), String> {
         self.check_cancelled()?;
+        self.reported.notify_one();
         self.charge(
             std::mem::size_of::<(String, Vec<String>)>()
                 + held::string(&group_ref)
@@ -131,6 +136,7 @@ impl TargetSink for Collector {
 
     fn remove(&mut self, kind: ObjectKind, ids: Vec<String>) -> Result<(), String> {
         self.check_cancelled()?;
+        self.reported.notify_one();
         self.charge(held::strings(&ids))?;
         let mut shared = self.shared.lock().expect("collector lock");
         match kind {

@@ -103,7 +103,7 @@ impl Host {
             shared: &shared,
         };
         let (_, collected) = self
-            .spawn_read(&parts, HashMap::new(), HashMap::new())
+            .spawn_read(&parts, HashMap::new(), HashMap::new(), Default::default())
             .await??;
         Ok(collected)
     }

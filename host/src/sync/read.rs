@@ -2,6 +2,7 @@
 //! blocking thread (wasm calls block), streaming batches into the collector.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Result;
@@ -23,6 +24,7 @@ impl Host {
         parts: &RunParts<'_>,
         stored_state: HashMap<String, Vec<u8>>,
         seats_used: HashMap<String, u32>,
+        reported: Arc<tokio::sync::Notify>,
     ) -> JoinHandle<Result<(ReadSummary, Collected)>> {
         let RunParts {
             config,
@@ -130,6 +132,7 @@ impl Host {
                 stored_state,
                 budget,
                 fatal: None,
+                reported,
             };
             let started = Instant::now();
             let read = match remote {

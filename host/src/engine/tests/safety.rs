@@ -338,3 +338,91 @@ fn rejected_share_is_measured_against_the_directory_and_the_limit_is_configurabl
         None
     );
 }
+
+/// The store of a job with every kind of row: active and deactivated
+/// users, a group with members, roles.
+fn busy_store() -> Current {
+    let mut c = current(vec![
+        stored("u1", "alice"),
+        stored("u2", "bob"),
+        inactive("u3", "carol", "gone", false),
+        inactive("u4", "dave", "disabled", true),
+    ]);
+    c.groups = vec![stored_group("g1", "Admins"), stored_group("g2", "Staff")];
+    c.memberships = pairs(&[("g1", "u1"), ("g2", "u1"), ("g2", "u2")]);
+    c.roles = pairs(&[("u1", "admin")]);
+    c
+}
+
+#[test]
+fn an_incremental_read_that_reports_nothing_plans_nothing_whatever_the_store_holds() {
+    // What lets such a run skip loading the job's rows (`needs_current`).
+    let s = Snapshot {
+        complete: true,
+        ..Snapshot::default()
+    };
+    let role_rule = RoleRule {
+        group: Some("Admins".into()),
+        pattern: None,
+        role: "admin".into(),
+        kind: "global".into(),
+    };
+    let policies = [
+        Policy::default(),
+        Policy {
+            scope_by_groups: true,
+            groups: selected(&["Staff"], None),
+            required: vec!["email".into()],
+            ..Policy::default()
+        },
+        Policy {
+            roles: vec![role_rule.clone()],
+            ..Policy::default()
+        },
+    ];
+    for policy in &policies {
+        let mut busy = busy_store();
+        if policy.roles.is_empty() {
+            busy.roles.clear();
+        }
+        for c in [busy, Current::default()] {
+            let p = plan(&s, &c, policy, RunMode::Incremental);
+            assert!(
+                p.users.is_empty()
+                    && p.groups.is_empty()
+                    && p.memberships.is_empty()
+                    && p.roles.is_empty()
+                    && p.licenses.is_empty()
+                    && p.stop.is_none(),
+                "{p:?}"
+            );
+        }
+    }
+    assert!(!needs_current(&s, &policies[0], RunMode::Incremental));
+    assert!(!needs_current(&s, &policies[1], RunMode::Incremental));
+    // A role rule changed since the roles were granted moves them in any
+    // run, and a license rule grants a freed seat to a waiting user.
+    assert!(needs_current(&s, &policies[2], RunMode::Incremental));
+    let moved = Policy {
+        roles: vec![RoleRule {
+            group: Some("Staff".into()),
+            ..role_rule
+        }],
+        ..Policy::default()
+    };
+    let p = plan(&s, &busy_store(), &moved, RunMode::Incremental);
+    assert_eq!(p.counts().roles_granted, 1, "{:?}", p.roles);
+    // Roles held with no rule left go in any run: the caller asks the
+    // store whether the job holds any before it skips loading.
+    let p = plan(&s, &busy_store(), &Policy::default(), RunMode::Incremental);
+    assert_eq!(p.counts().roles_revoked, 1, "{:?}", p.roles);
+    let licensed = license_policy(5, LicensePolicy::Stop);
+    assert!(needs_current(&s, &licensed, RunMode::Incremental));
+    let p = plan(&s, &busy_store(), &licensed, RunMode::Incremental);
+    assert_eq!(licenses(&p), [("u1", true), ("u2", true)]);
+    // A full read always needs the store: what is missing from it left.
+    assert!(needs_current(&s, &Policy::default(), RunMode::Full));
+    let mut removed = s.clone();
+    removed.removed_users = vec!["u2".into()];
+    assert!(!removed.reports_nothing());
+}
