@@ -183,3 +183,44 @@ async fn incremental_group_change_updates_its_memberships() {
     assert!(env.user("grace").await.groups.is_empty());
     assert_eq!(env.user("ada").await.groups, ["Staff"]);
 }
+
+#[tokio::test]
+async fn an_incremental_read_of_one_user_keeps_what_unread_groups_give() {
+    // Content sync and USN reads send only the groups that changed: the
+    // groups this read leaves out still scope their members in and still
+    // grant their roles.
+    let staff = json!({ "id": "g1", "name": "Staff", "members": ["u1", "u2"] });
+    let admins = json!({ "id": "g2", "name": "Admins", "members": ["u1"] });
+    let env = TestEnv::scripted(json!({
+        "users": [user("u1", "ada"), grace("grace@old.example"), user("u3", "alan")],
+        "groups": [staff, admins],
+        "cursor": "c1",
+        "incremental": { "users": [grace("grace@new.example")], "cursor": "c2" },
+    }));
+    env.set_job(
+        "roles",
+        json!([{ "group": "Admins", "role": "admin", "kind": "functional" }]),
+    );
+    env.set_job(
+        "sync",
+        json!({ "scope": "groups", "group_names": ["Staff", "Admins"] }),
+    );
+    env.sync().await.unwrap();
+    assert_eq!(env.active().await, ["ada", "grace"], "alan is out of scope");
+    assert_eq!(env.user("ada").await.roles, ["admin"]);
+
+    let report = env.sync().await.unwrap();
+    assert_eq!(report.run.mode, "incremental");
+    let c = report.plan.counts();
+    assert_eq!(
+        (c.updated, c.deactivated, c.roles_revoked),
+        (1, 0, 0),
+        "{c:?}"
+    );
+    assert_eq!(env.active().await, ["ada", "grace"]);
+    assert_eq!(env.user("ada").await.roles, ["admin"]);
+    assert_eq!(
+        env.user("grace").await.email.as_deref(),
+        Some("grace@new.example")
+    );
+}
