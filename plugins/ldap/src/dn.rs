@@ -16,7 +16,46 @@ pub type Dn = Vec<Vec<Ava>>;
 pub fn normalize(dn: &str) -> String {
     // Every user, manager and member DN of a read comes through here:
     // the common case takes one allocation instead of one per part.
+    if lowercase_is_normal(dn) {
+        return dn.to_ascii_lowercase();
+    }
     normalize_plain(dn).unwrap_or_else(|| normalize_general(dn))
+}
+
+/// [`normalize`] of a DN the caller owns: the common case (see
+/// [`lowercase_is_normal`]) is lowercased in place, without allocating.
+pub fn normalize_owned(mut dn: String) -> String {
+    if lowercase_is_normal(&dn) {
+        dn.make_ascii_lowercase();
+        return dn;
+    }
+    normalize(&dn)
+}
+
+/// Bytes the plain paths leave to the general one.
+fn special(b: u8) -> bool {
+    !b.is_ascii() || matches!(b, b'\\' | b'+' | b'"' | b'#' | b'<' | b'>' | b';' | 0)
+}
+
+/// Whether [`normalize_plain`] would give `dn` lowercased, i.e. `dn` is
+/// plain (see there) and has no space to trim: none at either end of a
+/// type or a value. One pass over the bytes, no allocation.
+fn lowercase_is_normal(dn: &str) -> bool {
+    // `=` signs in the current RDN; the start counts as after a comma.
+    let (mut eqs, mut prev) = (0u32, b',');
+    for &b in dn.as_bytes() {
+        match b {
+            b',' if eqs != 1 || prev == b' ' => return false,
+            b',' => eqs = 0,
+            b'=' if prev == b' ' => return false,
+            b'=' => eqs += 1,
+            b' ' if matches!(prev, b',' | b'=') => return false,
+            _ if special(b) => return false,
+            _ => {}
+        }
+        prev = b;
+    }
+    eqs == 1 && prev != b' '
 }
 
 /// Any DN: parse, lowercase, sort multi-valued RDNs, re-escape.
@@ -39,8 +78,6 @@ fn normalize_general(dn: &str) -> String {
 /// no backslash, quote, `+`, `#`, `<`, `>`, `;`, and one `=` per RDN.
 /// Gives exactly what the general path gives, or `None`.
 fn normalize_plain(dn: &str) -> Option<String> {
-    let special =
-        |b: u8| !b.is_ascii() || matches!(b, b'\\' | b'+' | b'"' | b'#' | b'<' | b'>' | b';' | 0);
     if dn.bytes().any(special) {
         return None;
     }
@@ -53,15 +90,11 @@ fn normalize_plain(dn: &str) -> Option<String> {
         if i > 0 {
             out.push(',');
         }
-        out.extend(ty.trim_matches(' ').chars().map(|c| c.to_ascii_lowercase()));
+        out.push_str(ty.trim_matches(' '));
         out.push('=');
-        out.extend(
-            value
-                .trim_matches(' ')
-                .chars()
-                .map(|c| c.to_ascii_lowercase()),
-        );
+        out.push_str(value.trim_matches(' '));
     }
+    out.make_ascii_lowercase();
     Some(out)
 }
 
@@ -294,6 +327,60 @@ mod tests {
             }
             assert_eq!(normalize(dn), general, "{dn:?}");
         }
+    }
+
+    #[test]
+    fn the_lowercase_fast_path_agrees_with_the_general_one() {
+        let tricky = [
+            "uid=u1,ou=people,dc=example,dc=com",
+            "UID=U1,OU=People,DC=Example,DC=COM",
+            "cn=Big Group,ou=groups,dc=x",
+            "cn=Big  Group,ou=groups",
+            " cn=a,dc=x",
+            "cn=a ,dc=x",
+            "cn =a,dc=x",
+            "cn= a,dc=x",
+            "cn=a, dc=x",
+            "cn=a,dc=x ",
+            "cn=Smith\\, John,ou=people",
+            "cn=Smith\\2C John,ou=people",
+            "cn=\\20x,dc=x",
+            "cn=x\\ ,dc=x",
+            "uid=a+cn=b,dc=x",
+            "cn=B+uid=A,dc=x",
+            "cn=#04024869,dc=x",
+            "cn=a#b,dc=x",
+            "cn=Zoë,dc=x",
+            "cn=Ren\\C3\\A9,dc=x",
+            "cn=田中,dc=x",
+            "cn=a=b,dc=x",
+            "cn=,dc=x",
+            "=x,dc=y",
+            "dc=x,,dc=y",
+            "dc=x,",
+            ",dc=x",
+            "cn",
+            "",
+            " ",
+            "cn=a;b,dc=x",
+            "cn=\"q\",dc=x",
+            "cn=a<b>,dc=x",
+            "cn=a\0,dc=x",
+            "cn=tab\t,dc=x",
+        ];
+        for dn in tricky {
+            let general = normalize_general(dn);
+            if lowercase_is_normal(dn) {
+                assert_eq!(dn.to_ascii_lowercase(), general, "{dn:?}");
+            }
+            assert_eq!(normalize(dn), general, "{dn:?}");
+            assert_eq!(normalize_owned(dn.to_string()), general, "{dn:?}");
+        }
+        // The fast path is the one taken for the common shapes.
+        assert!(lowercase_is_normal("UID=U1,OU=People,DC=Example,DC=COM"));
+        assert!(lowercase_is_normal("cn=Big Group,ou=groups,dc=x"));
+        assert!(!lowercase_is_normal("cn=a, dc=x"));
+        assert!(!lowercase_is_normal("cn=B+uid=A,dc=x"));
     }
 
     #[test]

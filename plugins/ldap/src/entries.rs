@@ -181,12 +181,12 @@ pub fn take_member_dns(
             continue;
         }
         for v in std::mem::take(&mut a.values) {
-            if let AttrValue::Text(t) = v {
-                each(dn::normalize(if unique {
-                    without_uid_suffix(&t)
-                } else {
-                    &t
-                }))?;
+            if let AttrValue::Text(mut t) = v {
+                if unique {
+                    let dn_len = without_uid_suffix(&t).len();
+                    t.truncate(dn_len);
+                }
+                each(dn::normalize_owned(t))?;
             }
         }
     }

@@ -59,7 +59,9 @@ pub fn each_member(
         return Ok(());
     };
     loop {
-        values.iter().try_for_each(|v| each(dn::normalize(v)))?;
+        std::mem::take(&mut values)
+            .into_iter()
+            .try_for_each(|v| each(dn::normalize_owned(v)))?;
         let Some(start) = next else {
             return Ok(());
         };

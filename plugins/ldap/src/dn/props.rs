@@ -139,8 +139,13 @@ proptest! {
         s in prop::collection::vec(prop::sample::select(&['c', 'N', '=', ',', ' ', 'x', '\\', '+', 'é', '2'][..]), 0..20)
     ) {
         let s: String = s.into_iter().collect();
+        let general = normalize_general(&s);
         if let Some(plain) = normalize_plain(&s) {
-            prop_assert_eq!(plain, normalize_general(&s));
+            prop_assert_eq!(plain, general.clone());
         }
+        if lowercase_is_normal(&s) {
+            prop_assert_eq!(s.to_ascii_lowercase(), general.clone());
+        }
+        prop_assert_eq!(normalize_owned(s), general);
     }
 }
