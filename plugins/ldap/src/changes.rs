@@ -37,7 +37,7 @@ pub fn incremental(cfg: &Resolved, server: &Server, cursor: Cursor) -> Result<Re
             let filter = format!("(&{}({}>={since}))", cfg.user_filter, cfg.modified_attr);
             let req = search::request(cfg, &cfg.users_base, &filter, cfg.user_attributes());
             search::each_page(&req, |page| {
-                page.iter().try_for_each(|e| r.add_user(e, cfg))
+                page.into_iter().try_for_each(|e| r.add_user(e, cfg))
             })?;
             r.flush(ObjectKind::User)?;
             // Overlays rewrite memberships without touching timestamps:
@@ -69,7 +69,7 @@ fn sync_users(r: &mut Reader, cfg: &Resolved, cookie: Vec<u8>) -> Result<Vec<u8>
         cookie: Some(cookie.clone()),
     });
     let done = search::each_page(&req, |page| {
-        page.iter()
+        page.into_iter()
             .filter(|e| matches!(e.change, Some((Change::Add | Change::Modify, _))))
             .try_for_each(|e| r.add_user(e, cfg))
     })?
@@ -239,7 +239,7 @@ fn usn_changes(
         cfg.user_attributes(),
     );
     search::each_page(&req, |page| {
-        page.iter().try_for_each(|e| r.add_user(e, cfg))
+        page.into_iter().try_for_each(|e| r.add_user(e, cfg))
     })?;
     r.flush(ObjectKind::User)?;
 

@@ -59,7 +59,7 @@ fn lowercase_is_normal(dn: &str) -> bool {
 }
 
 /// Any DN: parse, lowercase, sort multi-valued RDNs, re-escape.
-fn normalize_general(dn: &str) -> String {
+pub(crate) fn normalize_general(dn: &str) -> String {
     let parsed: Dn = parse(dn)
         .into_iter()
         .map(|rdn| {

@@ -74,6 +74,8 @@ pub struct Reader {
     /// Content sync reported deleted users: the refint overlay takes them
     /// out of their groups without that showing in the groups' search.
     pub users_deleted: bool,
+    /// How users are built, worked out at the first one.
+    pub user_plan: Option<entries::UserPlan>,
 }
 
 impl Reader {
@@ -99,21 +101,27 @@ impl Reader {
         Ok(())
     }
 
-    pub fn add_user(&mut self, e: &Entry, cfg: &Resolved) -> Result<(), String> {
-        if let Some(m) = entries::first_text(e, &cfg.modified_attr) {
+    /// Build and batch the user `e` (moving what it sends out of it).
+    pub fn add_user(&mut self, mut e: Entry, cfg: &Resolved) -> Result<(), String> {
+        if let Some(m) = entries::first_text(&e, &cfg.modified_attr) {
             if self.newest.as_deref().is_none_or(|n| m > n) {
                 self.newest = Some(m.to_string());
             }
         }
-        match entries::user(e, cfg) {
+        let rid = primary_group_id(&e, cfg);
+        let plan = self
+            .user_plan
+            .get_or_insert_with(|| entries::UserPlan::new(cfg));
+        match entries::user(&mut e, cfg, plan) {
             Ok(u) => {
                 self.seen.user(&u.id);
                 if let Some(list) = self.changed_users.as_mut() {
                     if list.len() <= crate::changes::USERS_BY_SEARCH {
-                        list.push((e.dn.clone(), u.text("username").map(str::to_string)));
+                        let dn = entries::user_dn(&u).to_string();
+                        list.push((dn, u.text("username").map(str::to_string)));
                     }
                 }
-                if let Some(rid) = primary_group_id(e, cfg) {
+                if let Some(rid) = rid {
                     self.primary.entry(rid).or_default().push(u.ref_key.clone());
                 }
                 if !cfg.is_ad() && self.uid_refs.len() < UID_CACHE {
@@ -141,7 +149,7 @@ impl Reader {
             cfg.user_attributes(),
         );
         search::each_page(&req, |page| {
-            page.iter().try_for_each(|e| self.add_user(e, cfg))
+            page.into_iter().try_for_each(|e| self.add_user(e, cfg))
         })?;
         self.primary_complete = true;
         self.flush(ObjectKind::User)
