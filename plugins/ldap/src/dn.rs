@@ -22,6 +22,17 @@ pub fn normalize(dn: &str) -> String {
     normalize_plain(dn).unwrap_or_else(|| normalize_general(dn))
 }
 
+/// [`normalize`] into `out`, reusing its allocation in the common case.
+pub fn normalize_into(out: &mut String, dn: &str) {
+    if lowercase_is_normal(dn) {
+        out.clear();
+        out.push_str(dn);
+        out.make_ascii_lowercase();
+    } else {
+        *out = normalize_plain(dn).unwrap_or_else(|| normalize_general(dn));
+    }
+}
+
 /// [`normalize`] of a DN the caller owns: the common case (see
 /// [`lowercase_is_normal`]) is lowercased in place, without allocating.
 pub fn normalize_owned(mut dn: String) -> String {
@@ -403,6 +414,9 @@ mod tests {
             }
             assert_eq!(normalize(dn), general, "{dn:?}");
             assert_eq!(normalize_owned(dn.to_string()), general, "{dn:?}");
+            let mut into = "Left Over".to_string();
+            normalize_into(&mut into, dn);
+            assert_eq!(into, general, "{dn:?}");
         }
         // The fast path is the one taken for the common shapes.
         assert!(lowercase_is_normal("UID=U1,OU=People,DC=Example,DC=COM"));

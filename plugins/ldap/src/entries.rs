@@ -1,6 +1,6 @@
 //! LDAP entries to source records: the immutable id, the enabled flag,
-//! the fields in the default mapper's vocabulary, references as normalized
-//! DNs.
+//! the fields in the default mapper's vocabulary (users are built in
+//! user.rs), references as normalized DNs.
 
 use usersync_sdk::host::ldap::Entry;
 use usersync_sdk::{AttrValue, Attribute, ObjectKind, SourceObject};
@@ -75,7 +75,7 @@ pub fn guid_string(b: &[u8]) -> String {
     )
 }
 
-fn enabled(e: &Entry, cfg: &Resolved) -> bool {
+pub fn enabled(e: &Entry, cfg: &Resolved) -> bool {
     if cfg.is_ad() {
         let uac = first_text(e, "userAccountControl").and_then(|v| v.parse::<u32>().ok());
         if uac.is_some_and(|v| v & UAC_DISABLED != 0) {
@@ -85,147 +85,6 @@ fn enabled(e: &Entry, cfg: &Resolved) -> bool {
     match &cfg.disabled {
         Some((attr, value)) => !texts(e, attr).any(|v| v.eq_ignore_ascii_case(value)),
         None => true,
-    }
-}
-
-/// How [`user`] builds records, worked out once per read from the
-/// configured fields: which of them read the same attribute, so values are
-/// moved out of the entry and cloned only when they really go out twice.
-pub struct UserPlan {
-    fields: Vec<FieldPlan>,
-    extras: Vec<String>,
-    /// Attributes a record has at most (`dn`, two per field, extras).
-    most: usize,
-}
-
-struct FieldPlan {
-    field: String,
-    source: String,
-    /// A reference: the engine resolves it to the manager's id.
-    manager: bool,
-    /// Mappings may name the directory's own attribute as well as the
-    /// field (`from = "sAMAccountName"` or `from = "username"`), so the
-    /// values go out under the source's name too.
-    own_name: bool,
-    /// A later field reads the same attribute: clone, do not take.
-    shared: bool,
-}
-
-impl UserPlan {
-    pub fn new(cfg: &Resolved) -> UserPlan {
-        let fields: Vec<FieldPlan> = cfg
-            .fields
-            .iter()
-            .enumerate()
-            .map(|(i, (field, source))| FieldPlan {
-                field: field.clone(),
-                source: source.clone(),
-                manager: field == "manager",
-                own_name: !source.eq_ignore_ascii_case(field),
-                shared: cfg.fields[i + 1..]
-                    .iter()
-                    .any(|(_, later)| later.eq_ignore_ascii_case(source)),
-            })
-            .collect();
-        UserPlan {
-            most: 1 + 2 * fields.len() + cfg.extra.len(),
-            fields,
-            extras: cfg.extra.clone(),
-        }
-    }
-}
-
-/// Where the attribute `name` is (case-insensitive, the first one, as
-/// [`values`] reads it).
-fn position(e: &Entry, name: &str) -> Option<usize> {
-    e.attributes
-        .iter()
-        .position(|a| a.name.eq_ignore_ascii_case(name))
-}
-
-/// A user record, or the reason it cannot be one (then `e` is as it was).
-/// What the record sends is moved out of `e`: its DN, and the values and
-/// names of the attributes sent.
-pub fn user(e: &mut Entry, cfg: &Resolved, plan: &UserPlan) -> Result<SourceObject, String> {
-    let id = id_of(e, &cfg.id_attr).ok_or_else(|| {
-        format!(
-            "{} has no {} (the immutable id); check source.attributes.id",
-            e.dn, cfg.id_attr
-        )
-    })?;
-    let mut o = SourceObject::new(ObjectKind::User, id);
-    o.enabled = enabled(e, cfg);
-    let dn = std::mem::take(&mut e.dn);
-    o.ref_key = dn::normalize(&dn);
-    o.attributes.reserve_exact(plan.most);
-    o.attributes.push(text_attr("dn", vec![dn]));
-    for f in &plan.fields {
-        let Some(at) = position(e, &f.source) else {
-            continue;
-        };
-        let a = &mut e.attributes[at];
-        if a.values.is_empty() {
-            continue;
-        }
-        let vals = if f.shared {
-            a.values.clone()
-        } else {
-            std::mem::take(&mut a.values)
-        };
-        if f.own_name {
-            // The entry's own spelling of the name when it is the one
-            // configured: no later field reads this attribute, and an
-            // extra of the same name is not sent again.
-            let name = if !f.shared && a.name == f.source {
-                std::mem::take(&mut a.name)
-            } else {
-                f.source.clone()
-            };
-            o.attributes.push(Attribute {
-                name,
-                values: vals.clone(),
-            });
-        }
-        let vals = if f.manager {
-            vals.into_iter()
-                .filter_map(|v| match v {
-                    AttrValue::Text(t) => Some(AttrValue::Text(dn::normalize_owned(t))),
-                    AttrValue::Binary(_) => None,
-                })
-                .collect()
-        } else {
-            vals
-        };
-        o.attributes.push(Attribute {
-            name: f.field.clone(),
-            values: vals,
-        });
-    }
-    for extra in &plan.extras {
-        let sent = o
-            .attributes
-            .iter()
-            .any(|a| a.name.eq_ignore_ascii_case(extra));
-        // An attribute a field sent is sent under its name, so what is
-        // taken here went out nowhere else.
-        if let (false, Some(at)) = (sent, position(e, extra)) {
-            let values = std::mem::take(&mut e.attributes[at].values);
-            if !values.is_empty() {
-                o.attributes.push(Attribute {
-                    name: extra.clone(),
-                    values,
-                });
-            }
-        }
-    }
-    Ok(o)
-}
-
-/// The DN of a record [`user`] built (its first attribute).
-pub fn user_dn(u: &SourceObject) -> &str {
-    match u.attributes.first().and_then(|a| a.values.first()) {
-        Some(AttrValue::Text(dn)) => dn,
-        _ => "",
     }
 }
 
@@ -320,9 +179,6 @@ fn text_attr(name: &str, values: Vec<String>) -> Attribute {
         values: values.into_iter().map(AttrValue::Text).collect(),
     }
 }
-
-#[cfg(test)]
-mod user_tests;
 
 #[cfg(test)]
 mod tests {

@@ -22,6 +22,7 @@ mod ids;
 mod read;
 mod search;
 mod server;
+mod user;
 
 use usersync_sdk::{export_connector, Check, Connector, ReadMode, ReadSummary};
 

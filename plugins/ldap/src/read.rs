@@ -19,6 +19,7 @@ use crate::cursor::{hex, Cursor};
 use crate::deletions::{self, Seen};
 use crate::graph::Graph;
 use crate::server::Server;
+use crate::user::{self, Users};
 use crate::{dn, entries, search};
 
 pub const BATCH: usize = 500;
@@ -74,8 +75,8 @@ pub struct Reader {
     /// Content sync reported deleted users: the refint overlay takes them
     /// out of their groups without that showing in the groups' search.
     pub users_deleted: bool,
-    /// How users are built, worked out at the first one.
-    pub user_plan: Option<entries::UserPlan>,
+    /// Builds the user records (set up at the first one).
+    pub user_builder: Option<Users>,
 }
 
 impl Reader {
@@ -96,7 +97,11 @@ impl Reader {
             ObjectKind::Group => target::put_groups(&self.batch),
         }
         .map_err(|e| format!("the host refused a batch: {e}"))?;
-        self.batch.clear();
+        match (kind, self.user_builder.as_mut()) {
+            // Sent users are kept to build the next ones in.
+            (ObjectKind::User, Some(users)) => users.recycle(&mut self.batch),
+            _ => self.batch.clear(),
+        }
         self.batch_members = 0;
         Ok(())
     }
@@ -109,15 +114,13 @@ impl Reader {
             }
         }
         let rid = primary_group_id(&e, cfg);
-        let plan = self
-            .user_plan
-            .get_or_insert_with(|| entries::UserPlan::new(cfg));
-        match entries::user(&mut e, cfg, plan) {
+        let users = self.user_builder.get_or_insert_with(|| Users::new(cfg));
+        match users.build(&mut e, cfg) {
             Ok(u) => {
                 self.seen.user(&u.id);
                 if let Some(list) = self.changed_users.as_mut() {
                     if list.len() <= crate::changes::USERS_BY_SEARCH {
-                        let dn = entries::user_dn(&u).to_string();
+                        let dn = user::dn_of(&u).to_string();
                         list.push((dn, u.text("username").map(str::to_string)));
                     }
                 }

@@ -1,12 +1,11 @@
-//! [`user`] moves what it sends out of the entry; it must send exactly what
-//! building the record by cloning sends (the way it was first written,
-//! kept here as the reference), whatever fields share an attribute.
-
-use usersync_sdk::host::ldap::Entry;
-use usersync_sdk::{AttrValue, Attribute, ObjectKind, SourceObject};
+//! [`Users::build`] moves what it sends out of the entry and fills records
+//! sent before; it must send exactly what building a new record by cloning
+//! sends (the way it was first written, kept here as the reference),
+//! whatever fields share an attribute and whatever record it reuses.
 
 use super::*;
-use crate::config::{Config, Resolved};
+use crate::config::Config;
+use crate::entries::{enabled, id_of, texts};
 
 /// The record built by cloning every value from the borrowed entry.
 fn user_by_cloning(e: &Entry, cfg: &Resolved) -> Result<SourceObject, String> {
@@ -19,7 +18,10 @@ fn user_by_cloning(e: &Entry, cfg: &Resolved) -> Result<SourceObject, String> {
     let mut o = SourceObject::new(ObjectKind::User, id);
     o.ref_key = dn::normalize_general(&e.dn);
     o.enabled = enabled(e, cfg);
-    o.attributes.push(text_attr("dn", vec![e.dn.clone()]));
+    o.attributes.push(Attribute {
+        name: "dn".into(),
+        values: vec![AttrValue::Text(e.dn.clone())],
+    });
     for (field, source) in &cfg.fields {
         let vals = values(e, source);
         if vals.is_empty() {
@@ -128,14 +130,21 @@ fn entries() -> Vec<Entry> {
 }
 
 fn same_records(cfg: &Resolved) {
-    let plan = UserPlan::new(cfg);
-    for e in entries() {
+    let mut users = Users::new(cfg);
+    let mut sent = Vec::new();
+    // Twice round, each record built in one sent before (of another entry,
+    // with other attributes) once there is one.
+    for e in entries().into_iter().chain(entries()) {
         let want = user_by_cloning(&e, cfg);
         let mut moved = e.clone();
-        let got = user(&mut moved, cfg, &plan);
+        let got = users.build(&mut moved, cfg);
         assert_eq!(format!("{got:?}"), format!("{want:?}"), "{}", e.dn);
         match got {
-            Ok(u) => assert_eq!(user_dn(&u), e.dn),
+            Ok(u) => {
+                assert_eq!(dn_of(&u), e.dn);
+                sent.push(u);
+                users.recycle(&mut sent);
+            }
             // A rejected entry is left as it was (its DN names it).
             Err(_) => assert_eq!(format!("{moved:?}"), format!("{e:?}")),
         }
