@@ -69,8 +69,9 @@ fn spell_char(c: char, at_start: bool, at_end: bool, choice: u8) -> String {
 /// character, attribute types in any case, spaces around `=`, `,`, `+`.
 fn spell(dn: &Dn, choices: &[u8]) -> String {
     let mut next = choices.iter().copied().cycle();
-    let spaces =
-        |next: &mut dyn Iterator<Item = u8>| " ".repeat(usize::from(next_choice(next) % 3 == 0));
+    let spaces = |next: &mut dyn Iterator<Item = u8>| {
+        " ".repeat(usize::from(next_choice(next).is_multiple_of(3)))
+    };
     let mut out = String::new();
     for (i, rdn) in dn.iter().enumerate() {
         if i > 0 {
@@ -85,7 +86,7 @@ fn spell(dn: &Dn, choices: &[u8]) -> String {
             let ty: String = ty
                 .chars()
                 .map(|c| {
-                    if next_choice(&mut next) % 2 == 0 {
+                    if next_choice(&mut next).is_multiple_of(2) {
                         c.to_ascii_uppercase()
                     } else {
                         c.to_ascii_lowercase()
