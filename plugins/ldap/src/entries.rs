@@ -37,9 +37,7 @@ pub fn id_of(e: &Entry, id_attr: &str) -> Option<String> {
     match values(e, id_attr).first()? {
         AttrValue::Text(t) if !t.is_empty() => Some(t.to_ascii_lowercase()),
         AttrValue::Binary(b) if b.len() == 16 => Some(guid_string(b)),
-        AttrValue::Binary(b) if !b.is_empty() => {
-            Some(b.iter().map(|x| format!("{x:02x}")).collect())
-        }
+        AttrValue::Binary(b) if !b.is_empty() => Some(crate::cursor::hex(b)),
         _ => None,
     }
 }
@@ -58,21 +56,18 @@ pub fn rid(e: &Entry) -> Option<u32> {
 
 /// A GUID's bytes are little-endian in their first three fields.
 pub fn guid_string(b: &[u8]) -> String {
-    let h = |r: &[u8]| r.iter().map(|x| format!("{x:02x}")).collect::<String>();
-    let rev = |r: &[u8]| {
-        r.iter()
-            .rev()
-            .map(|x| format!("{x:02x}"))
-            .collect::<String>()
-    };
-    format!(
-        "{}-{}-{}-{}-{}",
-        rev(&b[0..4]),
-        rev(&b[4..6]),
-        rev(&b[6..8]),
-        h(&b[8..10]),
-        h(&b[10..16])
-    )
+    // The bytes in the order Windows prints them.
+    const ORDER: [usize; 16] = [3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15];
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(36);
+    for (i, &at) in ORDER.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            out.push('-');
+        }
+        out.push(char::from(DIGITS[usize::from(b[at] >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b[at] & 15)]));
+    }
+    out
 }
 
 pub fn enabled(e: &Entry, cfg: &Resolved) -> bool {

@@ -123,7 +123,7 @@ pub fn uuid_bytes(id: &str) -> Option<[u8; 16]> {
 }
 
 pub fn uuid_text(b: &[u8; 16]) -> String {
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    let h = crate::cursor::hex(b);
     format!(
         "{}-{}-{}-{}-{}",
         &h[0..8],
