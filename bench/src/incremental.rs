@@ -74,6 +74,16 @@ pub fn measure(
         }
         f.rows.push(Row::target(
             &format!(
+                "3. incremental sync, nothing changed{}",
+                crate::store_suffix(kind)
+            ),
+            inc_noop.child.wall_s,
+            "s",
+            0.1,
+            "< 0.1 s",
+        ));
+        f.rows.push(Row::target(
+            &format!(
                 "3. incremental sync after {} changes{}",
                 changes.total,
                 crate::store_suffix(kind)
