@@ -5,10 +5,12 @@
 //! Plugins run on blocking threads, so each call waits on the runtime
 //! handle; the connection is opened on first use and kept for the run.
 //!
-//! `connect.rs` TCP/TLS/bind, `search.rs` paged and content-sync searches;
+//! `connect.rs` TCP/TLS/bind, `search.rs` paged and content-sync searches,
+//! `entry.rs` an entry off the wire;
 //! the import changed in 0.2 (packed search pages): `v0_1.rs`, `v0_2.rs`.
 
 pub(crate) mod connect;
+mod entry;
 pub(crate) mod search;
 mod v0_1;
 mod v0_2;

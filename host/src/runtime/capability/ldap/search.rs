@@ -2,60 +2,17 @@
 //! synchronization (RFC 4533, refreshOnly). Entries are pulled from the
 //! server a page at a time, so a big directory never sits in memory whole.
 
-use std::collections::HashSet;
-
 use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
 use ldap3::controls::{
     parse_syncinfo, Control, EntryState, RawControl, SyncDone, SyncInfo, SyncRequest, SyncState,
 };
-use ldap3::{Ldap, ResultEntry, Scope, SearchEntry, SearchStream};
+use ldap3::{Ldap, ResultEntry, Scope, SearchStream};
+
+pub use super::entry::{Change, Entry, Value};
 
 // RFC 4533 response controls (ldap3 does not export these OIDs).
 const SYNC_STATE_OID: &str = "1.3.6.1.4.1.4203.1.9.1.2";
 const SYNC_DONE_OID: &str = "1.3.6.1.4.1.4203.1.9.1.3";
-
-/// A value as the plugin gets it.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Value {
-    Text(String),
-    Bytes(Vec<u8>),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Change {
-    Add,
-    Modify,
-    Delete,
-    Present,
-}
-
-#[derive(Debug, Clone)]
-pub struct Entry {
-    pub dn: String,
-    pub attributes: Vec<(String, Vec<Value>)>,
-    pub change: Option<(Change, String)>,
-}
-
-impl Entry {
-    /// Roughly the bytes this entry holds.
-    pub fn size(&self) -> usize {
-        let values: usize = self
-            .attributes
-            .iter()
-            .map(|(name, values)| {
-                name.len()
-                    + values
-                        .iter()
-                        .map(|v| match v {
-                            Value::Text(t) => t.len() + 24,
-                            Value::Bytes(b) => b.len() + 24,
-                        })
-                        .sum::<usize>()
-            })
-            .sum();
-        self.dn.len() + values
-    }
-}
 
 /// Most entries one page may hold, whatever page size a plugin asks for.
 pub const MAX_PAGE_ENTRIES: u32 = 10_000;
@@ -87,7 +44,8 @@ pub struct SyncOutcome {
 /// An open search; the resource a plugin holds.
 pub struct SearchHandle {
     stream: Option<SearchStream<'static, String, Vec<String>>>,
-    binary: HashSet<String>,
+    /// Attributes the plugin asked for as bytes, lowercased.
+    binary: Vec<String>,
     page_size: usize,
     /// A page ends early once its entries pass this size.
     max_page_bytes: usize,
@@ -180,11 +138,11 @@ impl SearchHandle {
                 continue; // referrals are not followed
             }
             let state = self.sync.as_ref().and_then(|_| sync_state(&item));
-            let entry = convert(SearchEntry::construct(item), &self.binary);
             match (state, self.sync.as_mut()) {
                 (Some((Change::Delete, uuid)), Some(sync)) => sync.deleted.push(uuid),
                 (Some((Change::Present, uuid)), Some(sync)) => sync.present.push(uuid),
                 (change, _) => {
+                    let entry = super::entry::from_tag(item.0, &self.binary)?;
                     page_bytes += entry.size();
                     page.push(Entry { change, ..entry })
                 }
@@ -307,72 +265,13 @@ pub fn format_uuid(b: &[u8]) -> String {
     )
 }
 
-/// Text values stay text unless the plugin asked for the attribute as
-/// bytes; values that are not UTF-8 are always bytes.
-pub fn convert(e: SearchEntry, binary: &HashSet<String>) -> Entry {
-    let mut attributes = Vec::with_capacity(e.attrs.len() + e.bin_attrs.len());
-    for (name, values) in e.attrs {
-        let as_bytes = binary.contains(&base_name(&name));
-        let values = values
-            .into_iter()
-            .map(|v| {
-                if as_bytes {
-                    Value::Bytes(v.into_bytes())
-                } else {
-                    Value::Text(v)
-                }
-            })
-            .collect();
-        attributes.push((name, values));
-    }
-    for (name, values) in e.bin_attrs {
-        attributes.push((name, values.into_iter().map(Value::Bytes).collect()));
-    }
-    Entry {
-        dn: e.dn,
-        attributes,
-        change: None,
-    }
-}
-
-/// `member;range=0-1499` -> `member`, lowercased.
-fn base_name(name: &str) -> String {
-    name.split(';').next().unwrap_or(name).to_ascii_lowercase()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
     #[test]
     fn uuids_read_like_entry_uuid() {
         let b: Vec<u8> = (0u8..16).collect();
         assert_eq!(format_uuid(&b), "00010203-0405-0607-0809-0a0b0c0d0e0f");
-    }
-
-    #[test]
-    fn binary_attributes_become_bytes_whatever_their_content() {
-        let e = SearchEntry {
-            dn: "cn=x".into(),
-            attrs: HashMap::from([
-                ("objectGUID".to_string(), vec!["abc".to_string()]),
-                ("cn".to_string(), vec!["x".to_string()]),
-            ]),
-            bin_attrs: HashMap::from([("jpegPhoto".to_string(), vec![vec![0xff, 0xd8]])]),
-        };
-        let binary = HashSet::from(["objectguid".to_string()]);
-        let out = convert(e, &binary);
-        let get = |n: &str| {
-            out.attributes
-                .iter()
-                .find(|(k, _)| k == n)
-                .unwrap()
-                .1
-                .clone()
-        };
-        assert_eq!(get("objectGUID"), vec![Value::Bytes(b"abc".to_vec())]);
-        assert_eq!(get("cn"), vec![Value::Text("x".into())]);
-        assert_eq!(get("jpegPhoto"), vec![Value::Bytes(vec![0xff, 0xd8])]);
     }
 }

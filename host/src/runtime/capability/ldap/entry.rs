@@ -1,0 +1,232 @@
+//! An entry as the plugin gets it, built straight from the server's
+//! SearchResultEntry (objectName, then a SEQUENCE of (type, SET OF value)),
+//! without ldap3's `SearchEntry` and its two HashMaps per entry.
+
+use ldap3::asn1::StructureTag;
+
+/// A value as the plugin gets it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Text(String),
+    Bytes(Vec<u8>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Add,
+    Modify,
+    Delete,
+    Present,
+}
+
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub dn: String,
+    pub attributes: Vec<(String, Vec<Value>)>,
+    pub change: Option<(Change, String)>,
+}
+
+impl Entry {
+    /// Roughly the bytes this entry holds.
+    pub fn size(&self) -> usize {
+        let values: usize = self
+            .attributes
+            .iter()
+            .map(|(name, values)| {
+                name.len()
+                    + values
+                        .iter()
+                        .map(|v| match v {
+                            Value::Text(t) => t.len() + 24,
+                            Value::Bytes(b) => b.len() + 24,
+                        })
+                        .sum::<usize>()
+            })
+            .sum();
+        self.dn.len() + values
+    }
+}
+
+const MALFORMED: &str = "LDAP search failed while reading: the server sent a malformed entry";
+
+fn primitive(t: Option<StructureTag>) -> Result<Vec<u8>, String> {
+    t.and_then(StructureTag::expect_primitive)
+        .ok_or_else(|| MALFORMED.to_string())
+}
+
+fn constructed(t: Option<StructureTag>) -> Result<Vec<StructureTag>, String> {
+    t.and_then(StructureTag::expect_constructed)
+        .ok_or_else(|| MALFORMED.to_string())
+}
+
+fn text(bytes: Vec<u8>) -> Result<String, String> {
+    String::from_utf8(bytes).map_err(|_| MALFORMED.to_string())
+}
+
+/// A SearchResultEntry (application tag 4) as an `Entry`, attributes in the
+/// server's order. Text values stay text unless the plugin asked for the
+/// attribute as bytes (`binary`, lowercased names); an attribute with any
+/// value that is not UTF-8 is all bytes, its non-UTF-8 values first, as
+/// ldap3's `SearchEntry::construct` gave them. A malformed entry is an
+/// error (`construct` panicked).
+pub fn from_tag(tag: StructureTag, binary: &[String]) -> Result<Entry, String> {
+    let mut parts = constructed(tag.match_id(4))?.into_iter();
+    let dn = text(primitive(parts.next())?)?;
+    let list = constructed(parts.next())?;
+    let mut attributes = Vec::with_capacity(list.len());
+    for partial in list {
+        let mut partial = constructed(Some(partial))?.into_iter();
+        let name = text(primitive(partial.next())?)?;
+        let raw = constructed(partial.next())?;
+        let mut values = Vec::with_capacity(raw.len());
+        let mut not_utf8 = Vec::new();
+        for v in raw {
+            match String::from_utf8(primitive(Some(v))?) {
+                Ok(s) => values.push(Value::Text(s)),
+                Err(e) => not_utf8.push(e.into_bytes()),
+            }
+        }
+        if !not_utf8.is_empty() || wants_bytes(&name, binary) {
+            let texts = values.into_iter().map(|v| match v {
+                Value::Text(t) => t.into_bytes(),
+                Value::Bytes(b) => b,
+            });
+            values = not_utf8
+                .into_iter()
+                .chain(texts)
+                .map(Value::Bytes)
+                .collect();
+        }
+        attributes.push((name, values));
+    }
+    Ok(Entry {
+        dn,
+        attributes,
+        change: None,
+    })
+}
+
+/// Whether the plugin asked for `name` (`member;range=0-1499` is `member`)
+/// as bytes; no allocation per attribute.
+fn wants_bytes(name: &str, binary: &[String]) -> bool {
+    if binary.is_empty() {
+        return false;
+    }
+    let base = name.split(';').next().unwrap_or(name);
+    binary.iter().any(|b| b.eq_ignore_ascii_case(base))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ldap3::asn1::{TagClass, PL};
+
+    fn octets(b: &[u8]) -> StructureTag {
+        StructureTag {
+            class: TagClass::Universal,
+            id: 4,
+            payload: PL::P(b.to_vec()),
+        }
+    }
+
+    fn seq(id: u64, class: TagClass, inner: Vec<StructureTag>) -> StructureTag {
+        StructureTag {
+            class,
+            id,
+            payload: PL::C(inner),
+        }
+    }
+
+    /// A SearchResultEntry as the server sends it.
+    fn entry(dn: &str, attrs: &[(&str, &[&[u8]])]) -> StructureTag {
+        let attrs = attrs
+            .iter()
+            .map(|(name, values)| {
+                let set = values.iter().map(|v| octets(v)).collect();
+                seq(
+                    16,
+                    TagClass::Universal,
+                    vec![octets(name.as_bytes()), seq(17, TagClass::Universal, set)],
+                )
+            })
+            .collect();
+        seq(
+            4,
+            TagClass::Application,
+            vec![octets(dn.as_bytes()), seq(16, TagClass::Universal, attrs)],
+        )
+    }
+
+    fn get(e: &Entry, n: &str) -> Vec<Value> {
+        e.attributes.iter().find(|(k, _)| k == n).unwrap().1.clone()
+    }
+
+    #[test]
+    fn binary_attributes_become_bytes_whatever_their_content() {
+        let tag = entry(
+            "cn=x",
+            &[
+                ("objectGUID", &[b"abc"]),
+                ("cn", &[b"x"]),
+                ("jpegPhoto", &[&[0xff, 0xd8]]),
+                ("member;range=0-1", &[b"cn=a", b"cn=b"]),
+            ],
+        );
+        let binary = vec!["objectguid".to_string(), "member".to_string()];
+        let out = from_tag(tag, &binary).unwrap();
+        assert_eq!(out.dn, "cn=x");
+        assert_eq!(get(&out, "objectGUID"), vec![Value::Bytes(b"abc".to_vec())]);
+        assert_eq!(get(&out, "cn"), vec![Value::Text("x".into())]);
+        assert_eq!(get(&out, "jpegPhoto"), vec![Value::Bytes(vec![0xff, 0xd8])]);
+        assert_eq!(
+            get(&out, "member;range=0-1"),
+            vec![
+                Value::Bytes(b"cn=a".to_vec()),
+                Value::Bytes(b"cn=b".to_vec())
+            ]
+        );
+        let names: Vec<_> = out.attributes.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["objectGUID", "cn", "jpegPhoto", "member;range=0-1"]);
+    }
+
+    #[test]
+    fn one_value_not_utf8_makes_the_attribute_bytes_as_ldap3_did() {
+        let values: &[&[u8]] = &[b"a", &[0xc3, 0x28], b"b"];
+        let tag = entry("cn=y", &[("photo", values), ("cn", &[b"y", b""])]);
+        let out = from_tag(tag.clone(), &[]).unwrap();
+        let bytes = |b: &[u8]| Value::Bytes(b.to_vec());
+        // SearchEntry::construct puts the non-UTF-8 values first.
+        assert_eq!(
+            get(&out, "photo"),
+            vec![bytes(&[0xc3, 0x28]), bytes(b"a"), bytes(b"b")]
+        );
+        assert_eq!(
+            get(&out, "cn"),
+            vec![Value::Text("y".into()), Value::Text(String::new())]
+        );
+        // The same as ldap3's SearchEntry, which this replaces.
+        let old = ldap3::SearchEntry::construct(ldap3::ResultEntry::new(tag));
+        assert_eq!(
+            old.bin_attrs["photo"],
+            [vec![0xc3, 0x28], b"a".to_vec(), b"b".to_vec()]
+        );
+        assert_eq!(old.attrs["cn"], ["y", ""]);
+    }
+
+    #[test]
+    fn malformed_entries_are_errors_not_panics() {
+        let no_attrs = seq(4, TagClass::Application, vec![octets(b"cn=z")]);
+        assert!(from_tag(no_attrs, &[]).unwrap_err().contains("malformed"));
+        let bad_dn = entry("x", &[]);
+        let StructureTag {
+            payload: PL::C(mut inner),
+            ..
+        } = bad_dn
+        else {
+            unreachable!()
+        };
+        inner[0] = octets(&[0xff]);
+        let bad_dn = seq(4, TagClass::Application, inner);
+        assert!(from_tag(bad_dn, &[]).is_err());
+    }
+}
