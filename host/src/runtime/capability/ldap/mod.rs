@@ -6,11 +6,12 @@
 //! handle; the connection is opened on first use and kept for the run.
 //!
 //! `connect.rs` TCP/TLS/bind, `search.rs` paged and content-sync searches,
-//! `entry.rs` an entry off the wire;
+//! `entry.rs` an entry off the wire, `prefetch.rs` a search read ahead;
 //! the import changed in 0.2 (packed search pages): `v0_1.rs`, `v0_2.rs`.
 
 pub(crate) mod connect;
 mod entry;
+mod prefetch;
 pub(crate) mod search;
 mod v0_1;
 mod v0_2;
@@ -133,11 +134,12 @@ impl LdapBroker {
 
     pub fn open_search(&mut self, req: Request) -> Result<SearchHandle, String> {
         let mut ldap = self.connected()?;
-        self.handle.block_on(SearchHandle::open(&mut ldap, req))
+        let reader = self.handle.block_on(search::Reader::open(&mut ldap, req))?;
+        Ok(SearchHandle::spawn(reader, &self.handle))
     }
 
     pub fn next_page(&self, search: &mut SearchHandle) -> Result<Vec<Entry>, String> {
-        self.handle.block_on(search.next_page())
+        search.next_page(&self.handle)
     }
 
     pub fn root_dse(&mut self) -> Result<Entry, String> {
@@ -154,7 +156,7 @@ impl LdapBroker {
             sync: None,
         };
         self.handle.block_on(async move {
-            let mut search = SearchHandle::open(&mut ldap, req).await?;
+            let mut search = search::Reader::open(&mut ldap, req).await?;
             let mut page = search.next_page().await?;
             page.pop()
                 .ok_or_else(|| "the LDAP server returned no root DSE".to_string())

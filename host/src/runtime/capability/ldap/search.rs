@@ -9,6 +9,7 @@ use ldap3::controls::{
 use ldap3::{Ldap, ResultEntry, Scope, SearchStream};
 
 pub use super::entry::{Change, Entry, Value};
+pub use super::prefetch::SearchHandle;
 
 // RFC 4533 response controls (ldap3 does not export these OIDs).
 const SYNC_STATE_OID: &str = "1.3.6.1.4.1.4203.1.9.1.2";
@@ -41,8 +42,9 @@ pub struct SyncOutcome {
     pub present_phase: bool,
 }
 
-/// An open search; the resource a plugin holds.
-pub struct SearchHandle {
+/// An open search, read a page at a time; `prefetch.rs` reads it ahead of
+/// the plugin on a tokio task (the resource the plugin holds).
+pub struct Reader {
     stream: Option<SearchStream<'static, String, Vec<String>>>,
     /// Attributes the plugin asked for as bytes, lowercased.
     binary: Vec<String>,
@@ -53,8 +55,8 @@ pub struct SearchHandle {
     sync: Option<SyncOutcome>,
 }
 
-impl SearchHandle {
-    pub async fn open(ldap: &mut Ldap, req: Request) -> Result<SearchHandle, String> {
+impl Reader {
+    pub async fn open(ldap: &mut Ldap, req: Request) -> Result<Reader, String> {
         let mut controls: Vec<RawControl> = req
             .controls
             .iter()
@@ -98,7 +100,7 @@ impl SearchHandle {
             )
             .await
             .map_err(|e| format!("LDAP search under {:?} failed: {e}", req.base))?;
-        Ok(SearchHandle {
+        Ok(Reader {
             stream: Some(stream),
             binary: req
                 .binary_attributes
@@ -151,11 +153,28 @@ impl SearchHandle {
         Ok(page)
     }
 
+    /// Whether the last page has been read (the server's result too).
+    pub fn finished(&self) -> bool {
+        self.stream.is_none()
+    }
+
     /// How the content-sync search ended (after its last page).
     pub fn sync_done(&self) -> Option<SyncOutcome> {
         match (&self.stream, &self.sync) {
             (None, Some(s)) => Some(s.clone()),
             _ => None,
+        }
+    }
+
+    /// Ask the server to stop a search nobody will read to the end (a
+    /// dropped `SearchStream` does not: the server would keep sending).
+    pub async fn abandon(&mut self) {
+        if let Some(mut stream) = self.stream.take() {
+            let ldap = stream.ldap_handle();
+            let id = ldap.last_id();
+            if let Err(e) = ldap.abandon(id).await {
+                tracing::debug!("abandoning LDAP search {id}: {e}");
+            }
         }
     }
 }
