@@ -64,12 +64,11 @@ async fn read_ahead(mut reader: Reader, tx: mpsc::Sender<Page>) {
             _ = tx.closed() => return reader.abandon().await,
         };
         let end = reader.finished().then(|| reader.sync_done());
-        let last = end.is_some();
-        if tx.send(Page { entries, end }).await.is_err() {
+        // After an error the stream has nothing more to give: stop there
+        // rather than ask a failed connection again.
+        let last = end.is_some() || entries.is_err();
+        if tx.send(Page { entries, end }).await.is_err() || last {
             return reader.abandon().await; // a no-op after the last page
-        }
-        if last {
-            return;
         }
     }
 }
