@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use super::plan::{FieldChange, GroupChange, MembershipChange, Plan, Stop};
-use super::{Current, FastMap, FastSet, GroupSelection, Policy, RunMode, Snapshot};
+use super::{Current, FastMap, FastSet, GroupSelection, Policy, RunMode, Snapshot, StoredGroup};
 
 /// Every user id this plan knows (the snapshot's, then the store's), numbered.
 #[derive(Debug, Default)]
@@ -212,6 +212,26 @@ pub(super) fn resolve<'a>(
     r
 }
 
+/// The active stored groups `policy` selects that this read neither sent
+/// nor removed: in an incremental run they keep their stored members.
+pub(super) fn unread_groups<'a>(
+    snapshot: &'a Snapshot,
+    current: &'a Current,
+    policy: &'a Policy,
+) -> impl Iterator<Item = &'a StoredGroup> {
+    let read: FastSet<&str> = snapshot
+        .groups
+        .iter()
+        .map(|g| g.id.as_str())
+        .chain(snapshot.removed_groups.iter().map(String::as_str))
+        .collect();
+    current
+        .groups
+        .iter()
+        .filter(move |g| g.active && !read.contains(g.source_id.as_str()))
+        .filter(|g| policy.groups.selects(&g.name))
+}
+
 /// An incremental read sends only the groups that changed: the selected
 /// groups it did not read (nor remove) still scope their stored members in.
 fn scope_of_unread_groups(
@@ -221,17 +241,7 @@ fn scope_of_unread_groups(
     r: &Resolved,
     scope: &mut [bool],
 ) {
-    let read: FastSet<&str> = snapshot
-        .groups
-        .iter()
-        .map(|g| g.id.as_str())
-        .chain(snapshot.removed_groups.iter().map(String::as_str))
-        .collect();
-    let unread: FastSet<&str> = current
-        .groups
-        .iter()
-        .filter(|g| g.active && !read.contains(g.source_id.as_str()))
-        .filter(|g| policy.groups.selects(&g.name))
+    let unread: FastSet<&str> = unread_groups(snapshot, current, policy)
         .map(|g| g.source_id.as_str())
         .collect();
     for (group, user) in &current.memberships {

@@ -7,7 +7,7 @@ use regex::Regex;
 
 use super::groups::Resolved;
 use super::plan::{LicenseChange, Plan, RoleChange, Stop, UserChange};
-use super::{Current, FastMap, FastSet, RunMode, Snapshot};
+use super::{Current, FastMap, RunMode, Snapshot};
 use crate::config::{GroupMode, LicensePolicy, ScopeMode};
 
 #[derive(Debug, Clone)]
@@ -293,7 +293,7 @@ pub(super) fn entitlements(
 /// active, or every holder of a role through an unchanged group would lose
 /// it. Groups the read removed are not among them.
 fn roles_of_unread_groups<'a>(
-    snapshot: &Snapshot,
+    snapshot: &'a Snapshot,
     current: &'a Current,
     policy: &'a Policy,
     r: &Resolved<'a>,
@@ -302,17 +302,7 @@ fn roles_of_unread_groups<'a>(
     if policy.roles.is_empty() {
         return;
     }
-    let read: FastSet<&str> = snapshot
-        .groups
-        .iter()
-        .map(|g| g.id.as_str())
-        .chain(snapshot.removed_groups.iter().map(String::as_str))
-        .collect();
-    let bound: FastMap<&str, Vec<&str>> = current
-        .groups
-        .iter()
-        .filter(|g| g.active && !read.contains(g.source_id.as_str()))
-        .filter(|g| policy.groups.selects(&g.name))
+    let bound: FastMap<&str, Vec<&str>> = super::groups::unread_groups(snapshot, current, policy)
         .filter_map(|g| {
             let roles: Vec<&str> = policy
                 .roles
