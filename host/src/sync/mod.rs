@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 use arc_swap::ArcSwap;
 use serde::Serialize;
 
@@ -386,45 +386,9 @@ impl Host {
             .collect();
         let seats_used = self.store.seats_used(&job.tenant).await?;
         let phase = Instant::now();
-        // The store's state is loaded while the connector reads: neither
-        // touches what the other does, and on two cores it hides the load.
-        let reported = Arc::new(tokio::sync::Notify::new());
-        let mut reading = self.spawn_read(parts, stored_state, seats_used, reported.clone());
-        let loading =
-            self.store
-                .load_current(&job.tenant, &job.id, job.sync.license_kind.as_deref());
-        let mut loading = std::pin::pin!(loading);
-        // An incremental read that reports nothing plans nothing: such a run
-        // loads the job's rows only once its read reports something, and
-        // with no rule that acts in any run, never.
-        let empty = engine::Snapshot::default();
-        let mut finished_first = None;
-        if !engine::needs_current(&empty, &policy, run_mode) {
-            tokio::select! {
-                read = &mut reading => finished_first = Some(read),
-                () = reported.notified() => {}
-            }
-        }
-        let (read, loaded) = match finished_first {
-            Some(read) => (read, None),
-            None => {
-                let (read, current) = tokio::join!(reading, &mut loading);
-                (read, Some(current))
-            }
-        };
-        // A read error names the problem better than a store error would.
-        let (read, collected) = read.context("the read task panicked")??;
-        let current = match loaded {
-            Some(current) => current?,
-            None if self
-                .skips_load(&collected.snapshot, &policy, run_mode, job)
-                .await? =>
-            {
-                tracing::debug!("the read reported nothing: the job's rows were not loaded");
-                engine::Current::default()
-            }
-            None => loading.await?,
-        };
+        let ((read, collected), current) = self
+            .read_and_load(parts, &policy, run_mode, stored_state, seats_used)
+            .await?;
         // A connector may ignore the refused batches and report success:
         // a cancelled read is never planned, let alone applied.
         if req
@@ -487,21 +451,6 @@ impl Host {
             run_again_in,
             apply,
         })
-    }
-}
-
-impl Host {
-    /// An incremental read that reported nothing plans nothing, so the
-    /// run does not wait for the job's rows (see [`engine::needs_current`]).
-    async fn skips_load(
-        &self,
-        snapshot: &engine::Snapshot,
-        policy: &Policy,
-        mode: RunMode,
-        job: &JobConfig,
-    ) -> Result<bool> {
-        Ok(!engine::needs_current(snapshot, policy, mode)
-            && !self.store.job_holds_roles(&job.tenant, &job.id).await?)
     }
 }
 

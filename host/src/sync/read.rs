@@ -5,17 +5,67 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use tokio::task::JoinHandle;
 
 use super::grants::grant;
 use super::map_stage::{MapStage, Mapping};
 use super::{Collected, Collector, Host, RunParts};
 use crate::config::RunsOn;
+use crate::engine::{self, Current, Policy, RunMode, Snapshot};
 use crate::model::ReadSummary;
 use crate::runtime::{CallContext, ConnectorInstance, LoadedPlugin, MapperInstance};
 
 impl Host {
+    /// Read the job while the store's state for it loads, and return both.
+    /// Neither touches what the other does, and on two cores the load hides
+    /// behind the read. An incremental read that reports nothing plans
+    /// nothing: such a run loads the job's rows only once its read reports
+    /// something, and with no rule that acts in every run, never.
+    pub(super) async fn read_and_load(
+        &self,
+        parts: &RunParts<'_>,
+        policy: &Policy,
+        run_mode: RunMode,
+        stored_state: HashMap<String, Vec<u8>>,
+        seats_used: HashMap<String, u32>,
+    ) -> Result<((ReadSummary, Collected), Current)> {
+        let job = parts.job;
+        let reported = Arc::new(tokio::sync::Notify::new());
+        let mut reading = self.spawn_read(parts, stored_state, seats_used, reported.clone());
+        let loading =
+            self.store
+                .load_current(&job.tenant, &job.id, job.sync.license_kind.as_deref());
+        let mut loading = std::pin::pin!(loading);
+        let mut finished_first = None;
+        if !engine::needs_current(&Snapshot::default(), policy, run_mode) {
+            tokio::select! {
+                read = &mut reading => finished_first = Some(read),
+                () = reported.notified() => {}
+            }
+        }
+        let (read, loaded) = match finished_first {
+            Some(read) => (read, None),
+            None => {
+                let (read, current) = tokio::join!(reading, &mut loading);
+                (read, Some(current))
+            }
+        };
+        // A read error names the problem better than a store error would.
+        let (summary, collected) = read.context("the read task panicked")??;
+        let current = match loaded {
+            Some(current) => current?,
+            None if !engine::needs_current(&collected.snapshot, policy, run_mode)
+                && !self.store.job_holds_roles(&job.tenant, &job.id).await? =>
+            {
+                tracing::debug!("the read reported nothing: the job's rows were not loaded");
+                Current::default()
+            }
+            None => loading.await?,
+        };
+        Ok(((summary, collected), current))
+    }
+
     /// Start reading `connector` through `mappers`; the handle yields the
     /// connector's summary and everything the collector gathered.
     /// `seats_used` is what `licensing.seats()` reports as used, by kind.
