@@ -106,6 +106,7 @@ pub struct LdapBroker {
     conn: LdapConnection,
     handle: tokio::runtime::Handle,
     ldap: Option<Ldap>,
+    open: prefetch::OpenSearches,
 }
 
 impl LdapBroker {
@@ -115,6 +116,7 @@ impl LdapBroker {
             conn,
             handle: tokio::runtime::Handle::try_current().ok()?,
             ldap: None,
+            open: Default::default(),
         })
     }
 
@@ -133,9 +135,10 @@ impl LdapBroker {
     }
 
     pub fn open_search(&mut self, req: Request) -> Result<SearchHandle, String> {
+        let open = self.open.take()?;
         let mut ldap = self.connected()?;
         let reader = self.handle.block_on(search::Reader::open(&mut ldap, req))?;
-        Ok(SearchHandle::spawn(reader, &self.handle))
+        Ok(SearchHandle::spawn(reader, &self.handle, open))
     }
 
     pub fn next_page(&self, search: &mut SearchHandle) -> Result<Vec<Entry>, String> {
