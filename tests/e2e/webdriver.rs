@@ -174,7 +174,12 @@ impl Browser {
                     Some(json!({})),
                 )
                 .await;
-            if v["error"] != "stale element reference" {
+            // Chromium reports a node its new page replaced either way.
+            let replaced = v["error"] == "stale element reference"
+                || v["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("does not belong to the document"));
+            if !replaced {
                 assert!(v.is_null(), "click {css}: {v}");
                 return;
             }
