@@ -199,10 +199,17 @@ async fn content_sync_sees_changes_and_deletions_incrementally() {
     let c = third.plan.counts();
     assert_eq!((c.created, c.updated, c.deactivated), (0, 0, 0), "{c:?}");
 
-    // A full run afterwards agrees with what the incremental ones built.
+    // A full run afterwards agrees with what the incremental ones built,
+    // memberships included: the deleted user left the groups the
+    // incremental read did not send.
     let full = env.sync_full().await.unwrap();
     let c = full.plan.counts();
     assert_eq!((c.created, c.updated, c.deactivated), (0, 0, 0), "{c:?}");
+    assert_eq!(
+        (c.memberships_added, c.memberships_removed),
+        (0, 0),
+        "{c:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -126,8 +126,8 @@ pub fn report(r: &RunReport, json: bool) -> Result<()> {
         for m in &p.memberships {
             t.add_row(vec![
                 if m.add { "member add" } else { "member remove" }.to_string(),
-                m.username.to_string(),
-                m.group_name.to_string(),
+                m.username().to_string(),
+                m.group_name().to_string(),
             ]);
         }
         for x in &p.roles {

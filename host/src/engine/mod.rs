@@ -5,7 +5,9 @@
 //! Everything is keyed by the source's immutable id within the job, never
 //! by name; the store maps those ids to its own row ids when applying.
 
+mod created;
 mod groups;
+mod members;
 mod names;
 mod outcome;
 mod plan;
@@ -201,17 +203,49 @@ pub struct Current {
 
 /// Compute everything a run would change.
 pub fn plan(snapshot: &Snapshot, current: &Current, policy: &Policy, mode: RunMode) -> Plan {
+    let mut plan = plan_of(snapshot, None, current, policy, mode);
+    created::copy_fields(&mut plan, &snapshot.users);
+    plan
+}
+
+/// [`plan`], taking what it needs out of the snapshot instead of copying
+/// it (the groups' members, freed once resolved; new users' fields, moved
+/// into the plan): what a run does, since it drops the snapshot after.
+pub fn plan_taking(
+    mut snapshot: Snapshot,
+    current: &Current,
+    policy: &Policy,
+    mode: RunMode,
+) -> Plan {
+    let members = snapshot
+        .groups
+        .iter_mut()
+        .map(|g| std::mem::take(&mut g.members))
+        .collect();
+    let mut plan = plan_of(&snapshot, Some(members), current, policy, mode);
+    created::take_fields(&mut plan, &mut snapshot.users);
+    plan
+}
+
+fn plan_of(
+    snapshot: &Snapshot,
+    members: Option<Vec<Vec<String>>>,
+    current: &Current,
+    policy: &Policy,
+    mode: RunMode,
+) -> Plan {
     let mut plan = Plan {
         mode: Some(mode),
         errors: snapshot.errors.clone(),
         ..Plan::default()
     };
-    let mut resolved = groups::resolve(snapshot, current, policy, mode, &mut plan);
+    let mut resolved = groups::resolve(snapshot, members, current, policy, mode, &mut plan);
     if plan.stop.is_some() {
         return plan;
     }
     users::diff(snapshot, current, policy, mode, &mut resolved, &mut plan);
     groups::diff(snapshot, current, &resolved, &mut plan);
+    members::diff(snapshot, current, policy, &resolved, &mut plan);
     policy::entitlements(snapshot, current, policy, &resolved, &mut plan);
     if let Some(stop) = read_failed(snapshot, current, policy, mode, &plan) {
         plan.stop = Some(stop);

@@ -110,7 +110,6 @@ pub(super) fn diff<'a>(
                 if let Some((holder, name)) = leaver {
                     names::release(plan, holder, name);
                 }
-                let fields = mapped.to_fields();
                 let custom_json = su.fields.custom_json();
                 if let Some(db_id) = local {
                     let empty = StoredUser::default();
@@ -118,17 +117,13 @@ pub(super) fn diff<'a>(
                         db_id,
                         source_id: su.id.clone(),
                         ref_key: su.ref_key.clone(),
-                        changes: field_changes(
-                            &empty,
-                            &Mapped::of(&fields),
-                            custom_json.as_deref(),
-                        ),
+                        changes: field_changes(&empty, &mapped, custom_json.as_deref()),
                     });
                 } else {
                     plan.users.push(UserChange::Create {
                         source_id: su.id.clone(),
-                        ref_key: su.ref_key.clone(),
-                        fields: Box::new(fields),
+                        ref_key: String::new(),
+                        fields: Box::new(mapped.decided_fields()),
                         custom_json,
                         disabled: create_disabled,
                     });
@@ -438,17 +433,6 @@ impl<'a> Mapped<'a> {
         }
     }
 
-    /// The fields as they are, for records built by hand.
-    fn of(fields: &'a UserFields) -> Mapped<'a> {
-        Mapped {
-            fields,
-            username: &fields.username,
-            job_title: fields.job_title.as_deref(),
-            company: fields.company.as_deref(),
-            manager: fields.manager.as_deref(),
-        }
-    }
-
     fn get(&self, field: &str) -> Option<&'a str> {
         match field {
             "job_title" => self.job_title,
@@ -458,14 +442,17 @@ impl<'a> Mapped<'a> {
         }
     }
 
-    fn to_fields(&self) -> UserFields {
+    /// What planning decided of a new user's fields: its name, the lookups
+    /// that exist and its manager's id. The record's own fields come after
+    /// planning, moved out of the snapshot (`created.rs`).
+    fn decided_fields(&self) -> UserFields {
         let own = |v: Option<&str>| v.map(str::to_string);
         UserFields {
             username: self.username.to_string(),
             job_title: own(self.job_title),
             company: own(self.company),
             manager: own(self.manager),
-            ..self.fields.clone()
+            ..UserFields::default()
         }
     }
 }

@@ -181,7 +181,7 @@ pub(super) async fn write_audit(
         let e = Event {
             category: "membership",
             action: "join",
-            subject: &groups[0].username,
+            subject: groups[0].username(),
             source_id: user,
             changes: Some(join_details(groups)),
         };
@@ -191,13 +191,13 @@ pub(super) async fn write_audit(
         let e = Event {
             category: "membership",
             action: if m.add { "add" } else { "remove" },
-            subject: &m.username,
-            source_id: &m.user,
+            subject: m.username(),
+            source_id: m.user(),
             // keys in sorted order, as serde_json writes an object
             changes: Some(format!(
                 r#"{{"group":{},"group_id":{}}}"#,
-                js(&m.group_name),
-                js(&m.group)
+                js(m.group_name()),
+                js(m.group())
             )),
         };
         w.push(tx, e).await?;
@@ -243,7 +243,7 @@ struct InitialMemberships<'a> {
 
 impl InitialMemberships<'_> {
     fn covers(&self, m: &MembershipChange) -> bool {
-        m.add && self.created.contains(&*m.user)
+        m.add && self.created.contains(m.user())
     }
 }
 
@@ -257,11 +257,11 @@ fn initial_memberships(plan: &Plan) -> InitialMemberships<'_> {
     let mut index: HashMap<&str, usize> = HashMap::new();
     let mut by_user: Vec<(&str, Vec<&MembershipChange>)> = Vec::new();
     for m in plan.memberships.iter().filter(|m| m.add) {
-        if !created.contains(&*m.user) {
+        if !created.contains(m.user()) {
             continue;
         }
-        let i = *index.entry(&m.user).or_insert_with(|| {
-            by_user.push((&m.user, Vec::new()));
+        let i = *index.entry(m.user()).or_insert_with(|| {
+            by_user.push((m.user(), Vec::new()));
             by_user.len() - 1
         });
         by_user[i].1.push(m);
@@ -279,8 +279,8 @@ fn join_details(groups: &[&MembershipChange]) -> String {
         }
         s.push_str(&format!(
             r#"{{"group":{},"group_id":{}}}"#,
-            js(&m.group_name),
-            js(&m.group)
+            js(m.group_name()),
+            js(m.group())
         ));
     }
     s.push_str("]}");

@@ -138,9 +138,11 @@ async fn open_sqlite(url: &str) -> Result<SqlitePool> {
         .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(Duration::from_secs(30))
         .foreign_keys(true)
-        // A run writes hundreds of thousands of index entries; a 64 MiB
-        // page cache keeps the indexes' hot pages in memory.
-        .pragma("cache_size", "-65536")
+        // A run writes hundreds of thousands of index entries. A 16 MiB
+        // page cache per connection: a 100k-user first sync wrote as fast
+        // as with 64 MiB (median 6.4 s against 6.5 s) and peaked at ~250 MB
+        // instead of ~300; 8 MiB was ~10% slower.
+        .pragma("cache_size", "-16384")
         .pragma("temp_store", "memory");
     if let Some(dir) = url
         .strip_prefix("sqlite://")

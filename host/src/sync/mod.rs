@@ -412,7 +412,8 @@ impl Host {
             progress.set_phase(progress::Phase::Planning);
         }
         let phase = Instant::now();
-        let mut plan = engine::plan(&collected.snapshot, &current, &policy, run_mode);
+        let snapshot = std::mem::take(&mut collected.snapshot);
+        let mut plan = engine::plan_taking(snapshot, &current, &policy, run_mode);
         plan.warnings.splice(0..0, collected.warnings.drain(..));
         if plan.stop.is_none() {
             if let Some(limit) = config.limits_for(&job.tenant).max_users {

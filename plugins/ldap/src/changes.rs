@@ -76,8 +76,9 @@ fn sync_users(r: &mut Reader, cfg: &Resolved, cookie: Vec<u8>) -> Result<Vec<u8>
     .unwrap_or_default_done();
     r.flush(ObjectKind::User)?;
     if !done.deleted.is_empty() {
+        // Their groups are not re-read: the host takes a deleted user out
+        // of every group (refint's rewrite of them shows in no search).
         target::remove(ObjectKind::User, &done.deleted)?;
-        r.users_deleted = true;
     }
     if done.present_phase {
         log::warn("the server answered with a present phase instead of a list of deletions (no syncprov session log): users deleted since the last run are deactivated by the next full run");
@@ -152,10 +153,7 @@ fn sync_groups(r: &mut Reader, cfg: &Resolved, cookie: Vec<u8>) -> Result<Vec<u8
     // A changed user's groups go again: a user created now (new, or
     // enabled again) gets its memberships only from the groups sent.
     let users = r.changed_users.take().unwrap_or_default();
-    // A deleted user's groups cannot be searched for (nor does refint's
-    // rewrite of them show): every group then.
-    let by_search =
-        !r.users_deleted && users.len() <= USERS_BY_SEARCH && cfg.group_member_filter.is_none();
+    let by_search = users.len() <= USERS_BY_SEARCH && cfg.group_member_filter.is_none();
     if by_search {
         groups_of(cfg, &users, &mut changed)?;
     }

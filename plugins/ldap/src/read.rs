@@ -72,9 +72,6 @@ pub struct Reader {
     /// Content sync: DN and username of each user read, up to one past
     /// [`crate::changes::USERS_BY_SEARCH`] (their groups are sent again).
     pub changed_users: Option<Vec<(String, Option<String>)>>,
-    /// Content sync reported deleted users: the refint overlay takes them
-    /// out of their groups without that showing in the groups' search.
-    pub users_deleted: bool,
     /// Builds the user records (set up at the first one).
     pub user_builder: Option<Users>,
 }

@@ -70,7 +70,7 @@ fn membership_removed_when_user_leaves_group() {
     c.memberships = pairs(&[("g1", "u1"), ("g1", "u2")]);
     let p = full_default(&s, &c);
     assert_eq!(memberships(&p), [("g1", "u2", false)]);
-    assert_eq!(&*p.memberships[0].username, "bob");
+    assert_eq!(p.memberships[0].username(), "bob");
 }
 
 #[test]
@@ -344,4 +344,37 @@ fn group_scope_in_an_incremental_run_counts_the_groups_it_did_not_read() {
     let p = plan(&s, &c, &policy, RunMode::Incremental);
     assert!(deactivations(&p).is_empty(), "{:?}", p.users);
     assert_eq!(actions(&p), [("u1", "update")]);
+}
+
+#[test]
+fn a_user_deleted_in_the_source_leaves_the_groups_an_incremental_read_did_not_send() {
+    // bob was deleted; Staff and Ops did not change (refint took him out of
+    // them unseen), Admins changed and no longer lists him.
+    let mut s = snap_groups(Vec::new(), vec![group("g3", "Admins", &[dn("u1")])]);
+    s.removed_users = vec!["u2".into()];
+    let mut c = current(vec![stored("u1", "alice"), stored("u2", "bob")]);
+    c.groups = vec![
+        stored_group("g1", "Staff"),
+        stored_group("g2", "Ops"),
+        stored_group("g3", "Admins"),
+    ];
+    c.memberships = pairs(&[
+        ("g1", "u1"),
+        ("g1", "u2"),
+        ("g2", "u2"),
+        ("g3", "u1"),
+        ("g3", "u2"),
+    ]);
+    let p = plan(&s, &c, &Policy::default(), RunMode::Incremental);
+    let mut m = memberships(&p);
+    m.sort();
+    assert_eq!(
+        m,
+        [
+            ("g1", "u2", false),
+            ("g2", "u2", false),
+            ("g3", "u2", false)
+        ]
+    );
+    assert_eq!(deactivations(&p), [("u2", DeactivationReason::Gone)]);
 }

@@ -202,7 +202,7 @@ pub(super) fn memberships(p: &Plan) -> Vec<(&str, &str, bool)> {
     let mut m: Vec<_> = p
         .memberships
         .iter()
-        .map(|m| (&*m.group, &*m.user, m.add))
+        .map(|m| (m.group(), m.user(), m.add))
         .collect();
     m.sort();
     m

@@ -355,7 +355,7 @@ fn unicode_survives_unchanged() {
         other => panic!("{other:?}"),
     }
     assert_eq!(p.groups[0].name(), "Straße & Café");
-    assert_eq!(&*p.memberships[0].username, "jürgen.müller");
+    assert_eq!(p.memberships[0].username(), "jürgen.müller");
 
     // Stored as-is, it reads back as a no-op.
     let mut st = stored("ü-1", "jürgen.müller");
@@ -363,4 +363,41 @@ fn unicode_survives_unchanged() {
     st.custom_json = u.fields.custom_json();
     let p = full_default(&snap(vec![u]), &current(vec![st]));
     assert!(p.is_noop(), "{p:?}");
+}
+
+/// A run plans with `plan_taking` (the new users' fields moved out of the
+/// snapshot): its plan is the one `plan` copies, field for field, including
+/// the lookups it drops, the manager it resolves and a duplicated id.
+#[test]
+fn planning_that_takes_the_snapshot_plans_what_planning_that_copies_does() {
+    let mut boss = user_with("b", "boss", "email", "boss@example.org");
+    boss.fields.display_name = Some("The Boss".into());
+    boss.fields.custom = vec![("badge".into(), "7".into())];
+    let mut worker = user_with("w", "worker", "job_title", "Unknown Title");
+    worker.fields.manager = Some(dn("b"));
+    worker.fields.employee_id = Some("E-1".into());
+    let twin = user_with("w", "worker-again", "email", "second@example.org");
+    let s = snap_groups(
+        vec![boss, worker, twin, user("u", "kept")],
+        vec![
+            group("staff", "Staff", &[dn("w"), group_dn("bosses")]),
+            group("bosses", "Bosses", &[dn("b")]),
+        ],
+    );
+    let c = current(vec![stored("u", "kept")]);
+    let p = Policy::default();
+    let copied = plan(&s, &c, &p, RunMode::Full);
+    let taken = plan_taking(s.clone(), &c, &p, RunMode::Full);
+    let json = |p: &Plan| serde_json::to_value(p).expect("plan serializes");
+    assert_eq!(json(&taken), json(&copied));
+    let worker = created_fields(&taken, "w");
+    assert_eq!(worker.employee_id.as_deref(), Some("E-1"));
+    assert_eq!(worker.job_title, None, "a title the lookup table lacks");
+    assert_eq!(worker.manager.as_deref(), Some("b"));
+    assert_eq!(created_fields(&taken, "b").custom.len(), 1);
+    assert_eq!(
+        memberships(&taken).len(),
+        3,
+        "w and b in Staff, b in Bosses"
+    );
 }

@@ -150,7 +150,7 @@ pub(super) async fn apply_memberships(
 ) -> Result<()> {
     let (mut add, mut remove) = (Vec::new(), Vec::new());
     for m in &plan.memberships {
-        if let (Some(&g), Some(&u)) = (groups.get(&*m.group), users.get(&*m.user)) {
+        if let (Some(&g), Some(&u)) = (groups.get(m.group()), users.get(m.user())) {
             if m.add {
                 add.push((g, u))
             } else {
