@@ -15,7 +15,7 @@ use crate::deletions;
 use crate::graph::Graph;
 use crate::read::{tombstones_hidden, tombstones_readable, Reader, SHOW_DELETED_OID};
 use crate::server::Server;
-use crate::{dn, entries, search};
+use crate::{dn, entries, member_attrs, search};
 
 pub fn incremental(cfg: &Resolved, server: &Server, cursor: Cursor) -> Result<ReadSummary, String> {
     let mut r = Reader::default();
@@ -90,24 +90,31 @@ fn sync_users(r: &mut Reader, cfg: &Resolved, cookie: Vec<u8>) -> Result<Vec<u8>
 /// incremental run re-reads every group.
 pub const USERS_BY_SEARCH: usize = 5_000;
 
-/// The groups that list any of `users` (DN, username) as a member.
+/// The groups that list any of `users` (DN, username) as a member, through
+/// the member attributes `attrs` (`member_attrs.rs`).
 fn groups_of(
     cfg: &Resolved,
     users: &[(String, Option<String>)],
+    attrs: u8,
     out: &mut Vec<(String, String)>,
 ) -> Result<(), String> {
+    if attrs == 0 {
+        return Ok(()); // no group lists anybody
+    }
     for chunk in users.chunks(50) {
-        let any: String = chunk
-            .iter()
-            .map(|(dn, uid)| {
-                let dn = dn::filter_escape(dn);
-                let uid = uid
-                    .as_deref()
-                    .map(|u| format!("(memberUid={})", dn::filter_escape(u)))
-                    .unwrap_or_default();
-                format!("(member={dn})(uniqueMember={dn}){uid}")
-            })
-            .collect();
+        let mut any = String::new();
+        for (dn, uid) in chunk {
+            let dn = dn::filter_escape(dn);
+            if attrs & member_attrs::MEMBER != 0 {
+                any.push_str(&format!("(member={dn})"));
+            }
+            if attrs & member_attrs::UNIQUE_MEMBER != 0 {
+                any.push_str(&format!("(uniqueMember={dn})"));
+            }
+            if let (true, Some(uid)) = (attrs & member_attrs::MEMBER_UID != 0, uid) {
+                any.push_str(&format!("(memberUid={})", dn::filter_escape(uid)));
+            }
+        }
         let filter = format!("(&{}(|{any}))", cfg.group_filter);
         let req = search::request(cfg, &cfg.groups_base, &filter, vec![cfg.id_attr.clone()]);
         for e in search::all(&req)? {
@@ -154,14 +161,16 @@ fn sync_groups(r: &mut Reader, cfg: &Resolved, cookie: Vec<u8>) -> Result<Vec<u8
     // enabled again) gets its memberships only from the groups sent.
     let users = r.changed_users.take().unwrap_or_default();
     let by_search = users.len() <= USERS_BY_SEARCH && cfg.group_member_filter.is_none();
+    let attrs = member_attrs::load();
     if by_search {
-        groups_of(cfg, &users, &mut changed)?;
+        groups_of(cfg, &users, attrs, &mut changed)?;
     }
     if !by_search {
         r.graph = Some(Graph::default());
         r.all_groups(cfg)?;
         if let Some(g) = &r.graph {
             g.save();
+            member_attrs::save(attrs | r.member_attrs);
         }
         return Ok(next);
     }
@@ -171,6 +180,7 @@ fn sync_groups(r: &mut Reader, cfg: &Resolved, cookie: Vec<u8>) -> Result<Vec<u8
             r.all_groups(cfg)?;
             if let Some(g) = &r.graph {
                 g.save();
+                member_attrs::save(attrs | r.member_attrs);
             }
         }
         return Ok(next);
@@ -183,6 +193,7 @@ fn sync_groups(r: &mut Reader, cfg: &Resolved, cookie: Vec<u8>) -> Result<Vec<u8
                 // Not a UUID: no graph; every group, as without one.
                 Graph::forget();
                 r.all_groups(cfg)?;
+                member_attrs::save(attrs | r.member_attrs);
                 return Ok(next);
             }
         }
@@ -216,6 +227,7 @@ fn sync_groups(r: &mut Reader, cfg: &Resolved, cookie: Vec<u8>) -> Result<Vec<u8
     }
     if let Some(g) = &r.graph {
         g.save();
+        member_attrs::save(attrs | r.member_attrs);
     }
     Ok(next)
 }

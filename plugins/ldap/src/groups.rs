@@ -177,6 +177,7 @@ impl Reader {
                 page.iter().try_for_each(|f| m.push(dn::normalize(&f.dn)))
             })?;
         } else {
+            self.member_attrs |= crate::member_attrs::of(e);
             let uids = entries::take_texts(e, "memberUid");
             search::each_member(e, cfg, |member| m.push(member))?;
             if !uids.is_empty() {

@@ -19,6 +19,7 @@ mod entries;
 mod graph;
 mod groups;
 mod ids;
+mod member_attrs;
 mod read;
 mod search;
 mod server;

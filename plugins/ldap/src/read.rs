@@ -69,6 +69,8 @@ pub struct Reader {
     pub primary_complete: bool,
     /// The group-in-group graph this read keeps (content sync only).
     pub graph: Option<Graph>,
+    /// The member attributes of the groups read (`member_attrs.rs`).
+    pub member_attrs: u8,
     /// Content sync: DN and username of each user read, up to one past
     /// [`crate::changes::USERS_BY_SEARCH`] (their groups are sent again).
     pub changed_users: Option<Vec<(String, Option<String>)>>,
@@ -259,6 +261,7 @@ pub fn full(cfg: &Resolved, server: &Server, mode: Incremental) -> Result<ReadSu
     }
     if let Some(graph) = &r.graph {
         graph.save();
+        crate::member_attrs::save(r.member_attrs);
     }
     target::checkpoint(&cursor.to_text())?;
     Ok(r.summary())
