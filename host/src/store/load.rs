@@ -94,7 +94,7 @@ impl Store {
 
         // Four bulk reads at once: each runs on its own connection (SQLite
         // WAL lets readers run side by side), so building the JSON overlaps.
-        let (tenant_job, tenant_only) = ([tenant, job], [tenant]);
+        let tenant_job = [tenant, job];
         let user_columns = format!(
             "u.id, u.source_id, u.ref_key, u.username, u.display_name, u.given_name, u.family_name, u.email,
              u.phone, jt.name, c.name, u.department, u.manager_source_id, u.employee_id, u.custom, {}, {}, {},
@@ -116,10 +116,12 @@ impl Store {
                  WHERE u.tenant_id = $1 AND u.job_id = $2",
                 &tenant_job,
             ),
+            // The job's own users name their usernames' holders below; this
+            // reads the tenant's other ones (at 100k users in one job, none).
             self.json_rows::<OwnerRow>(
                 "username, id, origin, job_id, source_id",
-                "FROM users WHERE tenant_id = $1",
-                &tenant_only,
+                "FROM users WHERE tenant_id = $1 AND (job_id IS NULL OR job_id != $2 OR origin = 'local')",
+                &tenant_job,
             ),
             self.json_rows::<GroupRow>(
                 &group_columns,
@@ -164,6 +166,15 @@ impl Store {
             })
             .collect();
 
+        current
+            .usernames
+            .reserve(current.users.len() + owners.len());
+        for u in &current.users {
+            let owner = UsernameOwner::ThisJob {
+                source_id: u.source_id.clone(),
+            };
+            current.usernames.insert(u.fields.username.clone(), owner);
+        }
         for (username, id, origin, owner_job, source_id) in owners {
             let owner = match (origin.as_str(), owner_job) {
                 ("local", _) | (_, None) => UsernameOwner::Local { db_id: id },
