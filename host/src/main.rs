@@ -13,9 +13,9 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 /// mimalloc 3 gives freed memory back to the system a whole second after
 /// it is freed. A run frees its read (hundreds of MB at 100k users) just
-/// before it writes, so the peak held both: 10 ms took a 100k-user full
-/// sync's peak from ~345 to ~320 MB (and from ~470 with huge pages on),
-/// with no measurable loss of speed (bench/RESULTS.md).
+/// before it writes, so the peak held both: 10 ms (and no huge pages) took
+/// a 100k-user full sync's peak from 465-516 to ~320 MB, with no
+/// measurable loss of speed (bench/RESULTS.md).
 fn tune_allocator() {
     // SAFETY: sets one integer option; mimalloc reads it at each purge.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 10) };
