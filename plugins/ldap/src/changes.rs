@@ -168,20 +168,14 @@ fn sync_groups(r: &mut Reader, cfg: &Resolved, cookie: Vec<u8>) -> Result<Vec<u8
     if !by_search {
         r.graph = Some(Graph::default());
         r.all_groups(cfg)?;
-        if let Some(g) = &r.graph {
-            g.save();
-            member_attrs::save(attrs | r.member_attrs);
-        }
+        r.save_group_state(attrs);
         return Ok(next);
     }
     let Some(mut graph) = Graph::load() else {
         if !changed.is_empty() {
             r.graph = Some(Graph::default());
             r.all_groups(cfg)?;
-            if let Some(g) = &r.graph {
-                g.save();
-                member_attrs::save(attrs | r.member_attrs);
-            }
+            r.save_group_state(attrs);
         }
         return Ok(next);
     };
@@ -225,10 +219,7 @@ fn sync_groups(r: &mut Reader, cfg: &Resolved, cookie: Vec<u8>) -> Result<Vec<u8
         }
         r.flush(ObjectKind::Group)?;
     }
-    if let Some(g) = &r.graph {
-        g.save();
-        member_attrs::save(attrs | r.member_attrs);
-    }
+    r.save_group_state(attrs);
     Ok(next)
 }
 

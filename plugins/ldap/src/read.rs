@@ -79,6 +79,15 @@ pub struct Reader {
 }
 
 impl Reader {
+    /// When this read keeps a group graph (content sync): save it, with
+    /// the member attributes its groups used added to `known`.
+    pub fn save_group_state(&self, known: u8) {
+        if let Some(graph) = &self.graph {
+            graph.save();
+            crate::member_attrs::save(known | self.member_attrs);
+        }
+    }
+
     pub fn summary(&self) -> ReadSummary {
         ReadSummary {
             users: self.users,
@@ -259,10 +268,7 @@ pub fn full(cfg: &Resolved, server: &Server, mode: Incremental) -> Result<ReadSu
         r.seen.finish();
         deletions::remember_full(&r.seen);
     }
-    if let Some(graph) = &r.graph {
-        graph.save();
-        crate::member_attrs::save(r.member_attrs);
-    }
+    r.save_group_state(0);
     target::checkpoint(&cursor.to_text())?;
     Ok(r.summary())
 }
