@@ -148,6 +148,13 @@ pub mod host {
         pub fn checkpoint(cursor: &str) -> Result<(), String> {
             target::checkpoint(cursor)
         }
+        /// Incremental reads: which of these users (source ids) the store
+        /// already holds as read from this source, in order. Only the
+        /// groups of users answered `false` need to be sent again (`false`
+        /// also means the host cannot tell). At most 10,000 ids per call.
+        pub fn known_users(ids: &[String]) -> Result<Vec<bool>, String> {
+            target::known_users(ids)
+        }
     }
 
     /// Key/value state scoped to tenant + job + plugin.

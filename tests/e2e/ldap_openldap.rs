@@ -212,6 +212,67 @@ async fn content_sync_sees_changes_and_deletions_incrementally() {
     );
 }
 
+/// Content sync sends again only the groups of users new to the store
+/// (`target.known-users`): a user that enters the user filter gets the
+/// memberships an unchanged group already gave it, and a changed user the
+/// store holds keeps its own.
+#[tokio::test(flavor = "multi_thread")]
+async fn content_sync_gives_a_user_new_to_the_store_the_groups_that_did_not_change() {
+    let spec = spec();
+    let opts = SlapdOptions::default()
+        .syncprov(true)
+        .syncprov_sessionlog(Some(10_000));
+    let slapd = slapd_with(&spec, opts);
+    let people = slapd.people_dn();
+    // Listed in the last group, but outside the user filter until later.
+    slapd
+        .add_ldif(&format!(
+            "dn: uid=late.joiner,{people}\nobjectClass: inetOrgPerson\nuid: late.joiner\ncn: Late Joiner\nsn: Joiner\ndescription: contractor\n"
+        ))
+        .unwrap();
+    let last = spec.group_cn(spec.groups - 1);
+    slapd
+        .modify(&format!(
+            "dn: {}\nchangetype: modify\nadd: member\nmember: uid=late.joiner,{people}\n",
+            spec.group_dn(spec.groups - 1)
+        ))
+        .unwrap();
+    let mut source = openldap_source(&slapd);
+    source["user_filter"] = json!("(&(objectClass=inetOrgPerson)(!(description=contractor)))");
+    let env = openldap_env(&slapd, source);
+    env.sync().await.unwrap();
+    let before = group_sizes(&env).await;
+    let known = spec.user(1);
+    let known_groups = env.user(&known.uid).await.groups;
+    assert!(!known_groups.is_empty());
+
+    slapd
+        .modify(&format!(
+            "dn: uid=late.joiner,{people}\nchangetype: modify\ndelete: description\n-\n\ndn: {}\nchangetype: modify\nreplace: title\ntitle: Changed\n",
+            known.dn
+        ))
+        .unwrap();
+    let second = env.sync().await.unwrap();
+    assert_eq!(second.run.mode, "incremental");
+    assert_eq!(second.run.outcome, "succeeded", "{:?}", second.run.message);
+    let joiner = env.user("late.joiner").await;
+    assert!(joiner.active);
+    assert!(joiner.groups.contains(&last), "{:?}", joiner.groups);
+    // Only the joiner's groups went again (the last one and its parents),
+    // not the changed known user's.
+    assert_eq!(second.read.groups as usize, joiner.groups.len());
+    assert_eq!(group_sizes(&env).await[&last], before[&last] + 1);
+    assert_eq!(env.user(&known.uid).await.groups, known_groups);
+
+    let full = env.sync_full().await.unwrap();
+    let c = full.plan.counts();
+    assert_eq!(
+        (c.created, c.memberships_added, c.memberships_removed),
+        (0, 0, 0),
+        "{c:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn without_syncprov_timestamps_and_group_rereads_and_the_full_run_finds_deletions() {
     let spec = spec();

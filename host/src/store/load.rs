@@ -256,6 +256,33 @@ impl Store {
 impl Store {
     /// Whether the job still holds a role its bindings granted (a run with
     /// no rule left revokes it, whatever it read).
+    /// Which of `ids` the job holds as users still in its source, in
+    /// order: an incremental read need not re-send the groups of those
+    /// (`target.known-users`). One indexed lookup per id.
+    pub async fn known_users(&self, tenant: &str, job: &str, ids: &[String]) -> Result<Vec<bool>> {
+        let list = serde_json::to_string(ids)?;
+        let sql = match &self.backend {
+            super::db::Backend::Sqlite(_) => {
+                "SELECT source_id FROM users WHERE tenant_id = $1 AND job_id = $2 AND in_source = TRUE
+                 AND source_id IN (SELECT value FROM json_each($3))"
+            }
+            super::db::Backend::Postgres(_) => {
+                "SELECT source_id FROM users WHERE tenant_id = $1 AND job_id = $2 AND in_source = TRUE
+                 AND source_id IN (SELECT json_array_elements_text($3::json))"
+            }
+        };
+        let rows: Vec<(String,)> = on_pool!(&self.backend, |p| {
+            sqlx::query_as(sql)
+                .bind(tenant)
+                .bind(job)
+                .bind(&list)
+                .fetch_all(p)
+                .await?
+        });
+        let known: HashSet<String> = rows.into_iter().map(|(id,)| id).collect();
+        Ok(ids.iter().map(|id| known.contains(id)).collect())
+    }
+
     pub async fn job_holds_roles(&self, tenant: &str, job: &str) -> Result<bool> {
         let (held,): (i64,) = on_pool!(&self.backend, |p| {
             sqlx::query_as(

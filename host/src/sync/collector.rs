@@ -55,6 +55,31 @@ pub struct Collector {
     /// Told at the read's first record, removal or error: an incremental
     /// run waits for it before it loads the job's rows (sync/mod.rs).
     pub reported: Arc<tokio::sync::Notify>,
+    /// Answers `target.known-users` from the store.
+    pub known: Option<KnownUsers>,
+}
+
+/// The store's view of which users a job holds, asked from the read's
+/// blocking thread.
+pub struct KnownUsers {
+    pub store: crate::store::Store,
+    pub tenant: String,
+    pub job: String,
+    pub rt: tokio::runtime::Handle,
+}
+
+impl KnownUsers {
+    /// A store failure answers "cannot tell", which only costs the read
+    /// time (the groups go again); the run's apply reports the store.
+    fn ask(&self, ids: &[String]) -> Vec<bool> {
+        let known = self
+            .rt
+            .block_on(self.store.known_users(&self.tenant, &self.job, ids));
+        known.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "known-users: the store did not answer; the groups go again");
+            vec![false; ids.len()]
+        })
+    }
 }
 
 impl Collector {
@@ -102,6 +127,13 @@ impl Drop for Collector {
 }
 
 impl TargetSink for Collector {
+    fn known_users(&mut self, ids: &[String]) -> Vec<bool> {
+        match &self.known {
+            Some(known) => known.ask(ids),
+            None => vec![false; ids.len()],
+        }
+    }
+
     fn put_users(&mut self, batch: Vec<WireObject>) -> Result<(), String> {
         self.check_cancelled()?;
         if let Some(p) = &self.progress {

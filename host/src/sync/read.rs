@@ -103,6 +103,12 @@ impl Host {
         let sample = req.sample;
         let run_id = run_id.to_string();
         let shared = shared.clone();
+        let known = super::collector::KnownUsers {
+            store: self.store.clone(),
+            tenant: job.tenant.clone(),
+            job: job.id.clone(),
+            rt: tokio::runtime::Handle::current(),
+        };
         let seats_info: Vec<(String, u32, u32)> = tenant
             .licenses
             .iter()
@@ -183,6 +189,7 @@ impl Host {
                 budget,
                 fatal: None,
                 reported,
+                known: Some(known),
             };
             let started = Instant::now();
             let read = match remote {

@@ -9,6 +9,7 @@ use usersync_sdk::host::ldap::{Change, SyncDone, SyncRequest};
 use usersync_sdk::host::target;
 use usersync_sdk::{log, ObjectKind, ReadSummary};
 
+use crate::changed::ChangedUsers;
 use crate::config::Resolved;
 use crate::cursor::{hex, unhex, Cursor};
 use crate::deletions;
@@ -21,7 +22,7 @@ pub fn incremental(cfg: &Resolved, server: &Server, cursor: Cursor) -> Result<Re
     let mut r = Reader::default();
     let next = match cursor {
         Cursor::ContentSync { users, groups } => {
-            r.changed_users = Some(Vec::new());
+            r.changed_users = Some(ChangedUsers::default());
             let users = sync_users(&mut r, cfg, unhex(&users)?)?;
             let groups = sync_groups(&mut r, cfg, unhex(&groups)?)?;
             Cursor::ContentSync {
@@ -157,10 +158,11 @@ fn sync_groups(r: &mut Reader, cfg: &Resolved, cookie: Vec<u8>) -> Result<Vec<u8
         target::remove(ObjectKind::Group, &done.deleted)?;
     }
     let next = done.cookie.unwrap_or(cookie);
-    // A changed user's groups go again: a user created now (new, or
-    // enabled again) gets its memberships only from the groups sent.
-    let users = r.changed_users.take().unwrap_or_default();
-    let by_search = users.len() <= USERS_BY_SEARCH && cfg.group_member_filter.is_none();
+    // The groups of a changed user new to the store go again: it gets its
+    // memberships only from the groups sent (changed.rs).
+    let users = r.changed_users.take().and_then(ChangedUsers::finish);
+    let by_search = users.is_some() && cfg.group_member_filter.is_none();
+    let users = users.unwrap_or_default();
     let attrs = member_attrs::load();
     if by_search {
         groups_of(cfg, &users, attrs, &mut changed)?;

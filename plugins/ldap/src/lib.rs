@@ -9,6 +9,7 @@
 extern crate usersync_sdk_v01 as usersync_sdk;
 
 mod bytes;
+mod changed;
 mod changes;
 mod check;
 mod config;

@@ -14,6 +14,7 @@ use usersync_sdk::host::ldap::{Entry, SyncRequest};
 use usersync_sdk::host::target;
 use usersync_sdk::{log, ObjectKind, ReadSummary, SourceObject};
 
+use crate::changed::ChangedUsers;
 use crate::config::{Incremental, Resolved};
 use crate::cursor::{hex, Cursor};
 use crate::deletions::{self, Seen};
@@ -71,9 +72,8 @@ pub struct Reader {
     pub graph: Option<Graph>,
     /// The member attributes of the groups read (`member_attrs.rs`).
     pub member_attrs: u8,
-    /// Content sync: DN and username of each user read, up to one past
-    /// [`crate::changes::USERS_BY_SEARCH`] (their groups are sent again).
-    pub changed_users: Option<Vec<(String, Option<String>)>>,
+    /// Content sync: the users read, whose groups may go again.
+    pub changed_users: Option<ChangedUsers>,
     /// Builds the user records (set up at the first one).
     pub user_builder: Option<Users>,
 }
@@ -126,11 +126,8 @@ impl Reader {
         match users.build(&mut e, cfg) {
             Ok(u) => {
                 self.seen.user(&u.id);
-                if let Some(list) = self.changed_users.as_mut() {
-                    if list.len() <= crate::changes::USERS_BY_SEARCH {
-                        let dn = user::dn_of(&u).to_string();
-                        list.push((dn, u.text("username").map(str::to_string)));
-                    }
+                if let Some(changed) = self.changed_users.as_mut() {
+                    changed.push(&u.id, user::dn_of(&u), u.text("username"));
                 }
                 if let Some(rid) = rid {
                     self.primary.entry(rid).or_default().push(u.ref_key.clone());

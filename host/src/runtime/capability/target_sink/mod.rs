@@ -26,6 +26,12 @@ pub trait TargetSink: Send {
     fn remove(&mut self, kind: ObjectKind, ids: Vec<String>) -> Result<(), String>;
     fn reject(&mut self, error: RecordError);
     fn checkpoint(&mut self, cursor: String) -> Result<(), String>;
+    /// Which of `ids` the store holds as users read from this source, in
+    /// order; `false` also means "cannot tell", which is always safe (the
+    /// connector then re-sends those users' groups). An agent answers so.
+    fn known_users(&mut self, ids: &[String]) -> Vec<bool> {
+        vec![false; ids.len()]
+    }
     /// Why the read must stop now (a limit, a failed mapper, shutdown),
     /// once; the host then stops the connector even if it ignores the
     /// error its call returned.
@@ -122,7 +128,21 @@ impl PluginHost {
         self.check_payload("checkpoint", cursor.len())?;
         self.with_sink(|s| s.checkpoint(cursor))
     }
+
+    fn known_users(&mut self, ids: Vec<String>) -> Result<Vec<bool>, String> {
+        if ids.len() > MAX_KNOWN_USERS {
+            return Err(format!(
+                "known-users asked about {} ids; at most {MAX_KNOWN_USERS} per call",
+                ids.len()
+            ));
+        }
+        self.check_payload("known-users", strings_size(&ids))?;
+        self.with_sink(|s| Ok(s.known_users(&ids)))
+    }
 }
+
+/// Ids one `known-users` call may ask about (the contract says so).
+const MAX_KNOWN_USERS: usize = 10_000;
 
 fn strings_size(list: &[String]) -> usize {
     list.iter().map(String::len).sum()

@@ -44,4 +44,8 @@ impl target::Host for PluginHost {
     fn checkpoint(&mut self, cursor: String) -> Result<(), String> {
         PluginHost::checkpoint(self, cursor)
     }
+
+    fn known_users(&mut self, ids: Vec<String>) -> Result<Vec<bool>, String> {
+        PluginHost::known_users(self, ids)
+    }
 }
