@@ -56,12 +56,135 @@ pub(super) fn json_rows_of(backend: &str, columns: &str) -> String {
     }
 }
 
+/// The SQL of a subquery listing the strings of the JSON array bound as
+/// `param`.
+pub(super) fn json_list(backend: &str, param: &str) -> String {
+    match backend {
+        "postgres" => format!("SELECT json_array_elements_text({param}::json)"),
+        _ => format!("SELECT value FROM json_each({param})"),
+    }
+}
+
 /// A flag column as 0 or 1 on both backends (PostgreSQL stores booleans).
 fn flag(column: &str) -> String {
     format!("CASE WHEN {column} THEN 1 ELSE 0 END")
 }
 
+/// Whether [`Store::load_current`] reads the users' fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldsLoaded {
+    All,
+    /// Only what planning needs of every user (ids, ref key, username,
+    /// flags): an incremental run compares the fields of the few users its
+    /// read sent, so it loads theirs afterwards (at 100k users, a third of
+    /// the bytes).
+    Later,
+}
+
+const USERS_FROM: &str = "FROM users u
+     LEFT JOIN job_titles jt ON jt.id = u.job_title_id
+     LEFT JOIN companies c ON c.id = u.company_id";
+
+/// The columns of a [`UserRow`].
+fn user_columns() -> String {
+    format!(
+        "u.id, u.source_id, u.ref_key, u.username, u.display_name, u.given_name, u.family_name,
+         u.email, u.phone, jt.name, c.name, u.department, u.manager_source_id, u.employee_id,
+         u.custom, {}, {}, {}, u.deactivation_reason",
+        flag("u.active"),
+        flag("u.in_source"),
+        flag("u.source_enabled")
+    )
+}
+
+/// A stored user without its fields ([`FieldsLoaded::Later`]), in the
+/// column order of [`lean_columns`].
+#[derive(Deserialize)]
+struct LeanRow(i64, String, String, String, i64, i64, i64, Option<String>);
+
+fn lean_columns() -> String {
+    format!(
+        "u.id, u.source_id, u.ref_key, u.username, {}, {}, {}, u.deactivation_reason",
+        flag("u.active"),
+        flag("u.in_source"),
+        flag("u.source_enabled")
+    )
+}
+
+fn lean_user(r: LeanRow) -> StoredUser {
+    StoredUser {
+        source_id: r.1,
+        ref_key: r.2,
+        fields: UserFields {
+            username: r.3,
+            ..UserFields::default()
+        },
+        custom_json: None,
+        active: r.4 != 0,
+        in_source: r.5 != 0,
+        source_enabled: r.6 != 0,
+        deactivation_reason: r.7,
+    }
+}
+
+fn stored_user(r: UserRow) -> StoredUser {
+    StoredUser {
+        source_id: r.1,
+        ref_key: r.2,
+        fields: UserFields {
+            username: r.3,
+            display_name: r.4,
+            given_name: r.5,
+            family_name: r.6,
+            email: r.7,
+            phone: r.8,
+            job_title: r.9,
+            company: r.10,
+            department: r.11,
+            manager: r.12,
+            employee_id: r.13,
+            custom: Vec::new(),
+        },
+        custom_json: r.14,
+        active: r.15 != 0,
+        in_source: r.16 != 0,
+        source_enabled: r.17 != 0,
+        deactivation_reason: r.18,
+    }
+}
+
 impl Store {
+    /// The job's users, with their row ids.
+    async fn job_users(
+        &self,
+        fields: FieldsLoaded,
+        tenant_job: &[&str],
+    ) -> Result<Vec<(i64, StoredUser)>> {
+        const WHERE: &str = "WHERE u.tenant_id = $1 AND u.job_id = $2";
+        Ok(match fields {
+            FieldsLoaded::All => self
+                .json_rows::<UserRow>(
+                    &user_columns(),
+                    &format!("{USERS_FROM} {WHERE}"),
+                    tenant_job,
+                )
+                .await?
+                .into_iter()
+                .map(|r| (r.0, stored_user(r)))
+                .collect(),
+            FieldsLoaded::Later => self
+                .json_rows::<LeanRow>(
+                    &lean_columns(),
+                    &format!("FROM users u {WHERE}"),
+                    tenant_job,
+                )
+                .await?
+                .into_iter()
+                .map(|r| (r.0, lean_user(r)))
+                .collect(),
+        })
+    }
+
     /// Run `SELECT {rows} FROM …` with `{rows}` one JSON column of `columns`
     /// (see [`json_rows_of`]) and parse it.
     async fn json_rows<T: DeserializeOwned>(
@@ -84,43 +207,38 @@ impl Store {
         serde_json::from_str(&json).context("cannot parse the store's bulk read")
     }
 
+    /// The job's rows for planning. With [`FieldsLoaded::Later`] the users'
+    /// fields (all but the username) are left empty, to be filled for the
+    /// users a read sent with [`Store::load_user_fields`].
     pub async fn load_current(
         &self,
         tenant: &str,
         job: &str,
         license_kind: Option<&str>,
+        fields: FieldsLoaded,
     ) -> Result<Current> {
+        let started = std::time::Instant::now();
         let mut current = Current::default();
 
         // Four bulk reads at once: each runs on its own connection (SQLite
         // WAL lets readers run side by side), so building the JSON overlaps.
         let tenant_job = [tenant, job];
-        let user_columns = format!(
-            "u.id, u.source_id, u.ref_key, u.username, u.display_name, u.given_name, u.family_name, u.email,
-             u.phone, jt.name, c.name, u.department, u.manager_source_id, u.employee_id, u.custom, {}, {}, {},
-             u.deactivation_reason",
-            flag("u.active"),
-            flag("u.in_source"),
-            flag("u.source_enabled")
-        );
         let group_columns = format!(
             "id, source_id, ref_key, name, description, {}",
             flag("active")
         );
-        let (users, owners, groups, pairs) = tokio::try_join!(
-            self.json_rows::<UserRow>(
-                &user_columns,
-                "FROM users u
-                 LEFT JOIN job_titles jt ON jt.id = u.job_title_id
-                 LEFT JOIN companies c ON c.id = u.company_id
-                 WHERE u.tenant_id = $1 AND u.job_id = $2",
-                &tenant_job,
-            ),
+        let members_column = match self.backend.name() {
+            "postgres" => "g.id, (SELECT COALESCE(json_agg(m.user_id), '[]'::json) FROM memberships m WHERE m.group_id = g.id)",
+            _ => "g.id, json((SELECT json_group_array(m.user_id) FROM memberships m WHERE m.group_id = g.id))",
+        };
+        let (users, owners, groups, members) = tokio::try_join!(
+            self.job_users(fields, &tenant_job),
             // The job's own users name their usernames' holders below; this
             // reads the tenant's other ones (at 100k users in one job, none).
             self.json_rows::<OwnerRow>(
                 "username, id, origin, job_id, source_id",
-                "FROM users WHERE tenant_id = $1 AND (job_id IS NULL OR job_id != $2 OR origin = 'local')",
+                // (Local users have no job; `<`, `>` let the index serve.)
+                "FROM users WHERE tenant_id = $1 AND (job_id IS NULL OR job_id < $2 OR job_id > $2)",
                 &tenant_job,
             ),
             self.json_rows::<GroupRow>(
@@ -128,41 +246,19 @@ impl Store {
                 "FROM groups WHERE tenant_id = $1 AND job_id = $2",
                 &tenant_job,
             ),
-            self.json_rows::<(i64, i64)>(
-                "m.group_id, m.user_id",
-                "FROM memberships m JOIN groups g ON g.id = m.group_id
-                 WHERE g.tenant_id = $1 AND g.job_id = $2",
+            // Each group's members as one array: half the JSON of a pair per row.
+            self.json_rows::<(i64, Vec<i64>)>(
+                members_column,
+                "FROM groups g WHERE g.tenant_id = $1 AND g.job_id = $2",
                 &tenant_job,
             ),
         )?;
         let mut user_ids: HashMap<i64, Arc<str>> = HashMap::with_capacity(users.len());
         current.users = users
             .into_iter()
-            .map(|r| {
-                user_ids.insert(r.0, r.1.as_str().into());
-                StoredUser {
-                    source_id: r.1,
-                    ref_key: r.2,
-                    fields: UserFields {
-                        username: r.3,
-                        display_name: r.4,
-                        given_name: r.5,
-                        family_name: r.6,
-                        email: r.7,
-                        phone: r.8,
-                        job_title: r.9,
-                        company: r.10,
-                        department: r.11,
-                        manager: r.12,
-                        employee_id: r.13,
-                        custom: Vec::new(),
-                    },
-                    custom_json: r.14,
-                    active: r.15 != 0,
-                    in_source: r.16 != 0,
-                    source_enabled: r.17 != 0,
-                    deactivation_reason: r.18,
-                }
+            .map(|(id, u)| {
+                user_ids.insert(id, u.source_id.as_str().into());
+                u
             })
             .collect();
 
@@ -201,11 +297,17 @@ impl Store {
             })
             .collect();
 
-        // Integer pairs, mapped through the id maps above.
-        current.memberships = pairs
-            .into_iter()
-            .filter_map(|(g, u)| Some((group_ids.get(&g)?.clone(), user_ids.get(&u)?.clone())))
-            .collect();
+        // Row ids, mapped through the id maps above.
+        current.memberships = Vec::with_capacity(members.iter().map(|(_, m)| m.len()).sum());
+        for (g, users) in members {
+            let Some(group) = group_ids.get(&g) else {
+                continue;
+            };
+            let pairs = users
+                .iter()
+                .filter_map(|u| Some((group.clone(), user_ids.get(u)?.clone())));
+            current.memberships.extend(pairs);
+        }
 
         let roles: Vec<(String, String)> = on_pool!(&self.backend, |p| {
             sqlx::query_as(
@@ -249,6 +351,12 @@ impl Store {
 
         current.job_titles = names(self, "job_titles", tenant).await?;
         current.companies = names(self, "companies", tenant).await?;
+        tracing::debug!(
+            ms = started.elapsed().as_millis() as u64,
+            users = current.users.len(),
+            memberships = current.memberships.len(),
+            "loaded the job's rows"
+        );
         Ok(current)
     }
 }
@@ -256,23 +364,53 @@ impl Store {
 impl Store {
     /// Whether the job still holds a role its bindings granted (a run with
     /// no rule left revokes it, whatever it read).
+    /// Fill in the fields of the stored users among `ids` (after a load
+    /// with [`FieldsLoaded::Later`]): one indexed lookup per id.
+    pub async fn load_user_fields(
+        &self,
+        tenant: &str,
+        job: &str,
+        current: &mut Current,
+        ids: &[&str],
+    ) -> Result<()> {
+        if ids.is_empty() || current.users.is_empty() {
+            return Ok(());
+        }
+        let list = serde_json::to_string(ids)?;
+        let rows: Vec<UserRow> = self
+            .json_rows(
+                &user_columns(),
+                &format!(
+                    "{USERS_FROM} WHERE u.tenant_id = $1 AND u.job_id = $2 AND u.source_id IN ({})",
+                    json_list(self.backend.name(), "$3")
+                ),
+                &[tenant, job, &list],
+            )
+            .await?;
+        let mut full: HashMap<String, StoredUser> = rows
+            .into_iter()
+            .map(|r| (r.1.clone(), stored_user(r)))
+            .collect();
+        for u in &mut current.users {
+            if let Some(f) = full.remove(&u.source_id) {
+                *u = f;
+            }
+        }
+        Ok(())
+    }
+
     /// Which of `ids` the job holds as users still in its source, in
     /// order: an incremental read need not re-send the groups of those
     /// (`target.known-users`). One indexed lookup per id.
     pub async fn known_users(&self, tenant: &str, job: &str, ids: &[String]) -> Result<Vec<bool>> {
         let list = serde_json::to_string(ids)?;
-        let sql = match &self.backend {
-            super::db::Backend::Sqlite(_) => {
-                "SELECT source_id FROM users WHERE tenant_id = $1 AND job_id = $2 AND in_source = TRUE
-                 AND source_id IN (SELECT value FROM json_each($3))"
-            }
-            super::db::Backend::Postgres(_) => {
-                "SELECT source_id FROM users WHERE tenant_id = $1 AND job_id = $2 AND in_source = TRUE
-                 AND source_id IN (SELECT json_array_elements_text($3::json))"
-            }
-        };
+        let sql = format!(
+            "SELECT source_id FROM users WHERE tenant_id = $1 AND job_id = $2 AND in_source = TRUE
+             AND source_id IN ({})",
+            json_list(self.backend.name(), "$3")
+        );
         let rows: Vec<(String,)> = on_pool!(&self.backend, |p| {
-            sqlx::query_as(sql)
+            sqlx::query_as(&sql)
                 .bind(tenant)
                 .bind(job)
                 .bind(&list)

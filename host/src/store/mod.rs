@@ -21,6 +21,7 @@ pub use apply::ApplyContext;
 pub use db::{commit_uncertain, lost_connection, redact, Backend};
 pub use groups::GroupRow;
 pub use leases::{Abandoned, Holder, LeaseClaim, Slot, Take};
+pub use load::FieldsLoaded;
 pub use managed::{Managed, ManagedJob, ManagedPlugin, ManagedTenant};
 pub use owner::{Owner, HEARTBEAT_EVERY};
 pub use run_quota::{QuotaHit, RunQuota};

@@ -15,6 +15,7 @@ use crate::config::RunsOn;
 use crate::engine::{self, Current, Policy, RunMode, Snapshot};
 use crate::model::ReadSummary;
 use crate::runtime::{CallContext, ConnectorInstance, LoadedPlugin, MapperInstance};
+use crate::store::FieldsLoaded;
 
 impl Host {
     /// Read the job while the store's state for it loads, and return both.
@@ -33,9 +34,16 @@ impl Host {
         let job = parts.job;
         let reported = Arc::new(tokio::sync::Notify::new());
         let mut reading = self.spawn_read(parts, stored_state, seats_used, reported.clone());
-        let loading =
-            self.store
-                .load_current(&job.tenant, &job.id, job.sync.license_kind.as_deref());
+        // An incremental run compares the fields of the few users it read:
+        // those are loaded once the read is done.
+        let fields = match run_mode {
+            RunMode::Full => FieldsLoaded::All,
+            RunMode::Incremental => FieldsLoaded::Later,
+        };
+        let license_kind = job.sync.license_kind.as_deref();
+        let loading = self
+            .store
+            .load_current(&job.tenant, &job.id, license_kind, fields);
         let mut loading = std::pin::pin!(loading);
         let mut finished_first = None;
         if !engine::needs_current(&Snapshot::default(), policy, run_mode) {
@@ -63,6 +71,18 @@ impl Host {
             }
             None => loading.await?,
         };
+        let mut current = current;
+        if fields == FieldsLoaded::Later {
+            let ids: Vec<&str> = collected
+                .snapshot
+                .users
+                .iter()
+                .map(|u| u.id.as_str())
+                .collect();
+            self.store
+                .load_user_fields(&job.tenant, &job.id, &mut current, &ids)
+                .await?;
+        }
         Ok(((summary, collected), current))
     }
 

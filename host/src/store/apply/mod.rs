@@ -7,7 +7,7 @@ mod relations;
 mod seats;
 mod users;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use anyhow::{Context, Result};
 
@@ -79,8 +79,8 @@ impl Store {
         let needs_ids =
             !plan.memberships.is_empty() || !plan.roles.is_empty() || !plan.licenses.is_empty();
         if needs_ids {
-            let users = id_map(conn, "users", ctx).await?;
-            let groups = id_map(conn, "groups", ctx).await?;
+            let users = user_id_map(conn, plan, ctx).await?;
+            let groups = id_map(conn, "groups", ctx, None).await?;
             apply_memberships(conn, plan, &users, &groups).await?;
             apply_roles(conn, plan, ctx, &users).await?;
             apply_licenses(conn, plan, ctx, &users, &now).await?;
@@ -220,22 +220,50 @@ impl Lookups {
     }
 }
 
+/// Row ids of the users the plan's memberships, roles and licenses name:
+/// the whole job's when they are many (a first sync), else only theirs
+/// (an incremental run need not read 100k ids for a few hundred changes).
+async fn user_id_map(tx: &mut Tx, plan: &Plan, ctx: &ApplyContext) -> Result<HashMap<String, i64>> {
+    let mut named: HashSet<&str> = HashSet::new();
+    named.extend(plan.memberships.iter().map(|m| m.user()));
+    named.extend(plan.roles.iter().map(|r| r.user.as_str()));
+    named.extend(plan.licenses.iter().map(|l| l.user.as_str()));
+    if named.len() > FEW_USERS {
+        return id_map(tx, "users", ctx, None).await;
+    }
+    let named: Vec<&str> = named.into_iter().collect();
+    id_map(tx, "users", ctx, Some(&serde_json::to_string(&named)?)).await
+}
+
+/// Past this many users, reading the job's whole id map is cheaper.
+const FEW_USERS: usize = 5_000;
+
+/// `source_id` -> row id of the job's rows of `table`; with `only` (a
+/// JSON array of source ids), of those rows alone.
 pub(super) async fn id_map(
     tx: &mut Tx,
     table: &str,
     ctx: &ApplyContext,
+    only: Option<&str>,
 ) -> Result<HashMap<String, i64>> {
     // One JSON aggregate instead of a row each through sqlx (see load.rs).
-    let sql = format!(
+    let backend = tx.backend_name();
+    let mut sql = format!(
         "SELECT {} FROM {table} WHERE tenant_id = $1 AND job_id = $2",
-        super::load::json_rows_of(tx.backend_name(), "source_id, id")
+        super::load::json_rows_of(backend, "source_id, id")
     );
+    if only.is_some() {
+        sql.push_str(&format!(
+            " AND source_id IN ({})",
+            super::load::json_list(backend, "$3")
+        ));
+    }
     let json: String = on_tx!(tx, |c| {
-        sqlx::query_scalar(&sql)
-            .bind(&ctx.tenant)
-            .bind(&ctx.job)
-            .fetch_one(&mut *c)
-            .await?
+        let mut q = sqlx::query_scalar(&sql).bind(&ctx.tenant).bind(&ctx.job);
+        if let Some(only) = only {
+            q = q.bind(only);
+        }
+        q.fetch_one(&mut *c).await?
     });
     let rows: Vec<(String, i64)> =
         serde_json::from_str(&json).context("cannot parse the store's id map")?;
