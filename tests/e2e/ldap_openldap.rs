@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use ldap_harness::{DirectorySpec, Slapd, SlapdOptions};
 use serde_json::json;
+use usersync_host::engine::UserChange;
 
 use crate::env::TestEnv;
 use crate::ldap_env::{group_sizes, openldap_env, openldap_source, slapd_with};
@@ -248,7 +249,7 @@ async fn content_sync_gives_a_user_new_to_the_store_the_groups_that_did_not_chan
 
     slapd
         .modify(&format!(
-            "dn: uid=late.joiner,{people}\nchangetype: modify\ndelete: description\n-\n\ndn: {}\nchangetype: modify\nreplace: title\ntitle: Changed\n",
+            "dn: uid=late.joiner,{people}\nchangetype: modify\ndelete: description\n-\n\ndn: {}\nchangetype: modify\nreplace: telephoneNumber\ntelephoneNumber: +49 30 5555\n",
             known.dn
         ))
         .unwrap();
@@ -263,6 +264,22 @@ async fn content_sync_gives_a_user_new_to_the_store_the_groups_that_did_not_chan
     assert_eq!(second.read.groups as usize, joiner.groups.len());
     assert_eq!(group_sizes(&env).await[&last], before[&last] + 1);
     assert_eq!(env.user(&known.uid).await.groups, known_groups);
+    // The known user's stored fields were loaded for the comparison (an
+    // incremental run loads only the fields of the users it read): only
+    // the phone changed.
+    let fields: Vec<&str> = second
+        .plan
+        .users
+        .iter()
+        .filter_map(|c| match c {
+            UserChange::Update {
+                username, changes, ..
+            } if *username == known.uid => Some(changes.iter().map(|f| f.field.as_str())),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert_eq!(fields, ["phone"]);
 
     let full = env.sync_full().await.unwrap();
     let c = full.plan.counts();
