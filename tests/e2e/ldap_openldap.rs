@@ -22,6 +22,13 @@ mail: js@alias.example.com
 ";
 const SMITH_NAME: &str = "Jöhn Smïth 山田";
 
+/// slapd with syncprov and a session log (deletions come as a list).
+fn content_sync() -> SlapdOptions {
+    SlapdOptions::default()
+        .syncprov(true)
+        .syncprov_sessionlog(Some(10_000))
+}
+
 fn spec() -> DirectorySpec {
     // 25 groups: names with a comma (7), unicode (13) and `+` (21).
     DirectorySpec::new(60, 25, 7)
@@ -173,10 +180,7 @@ async fn assert_changes_seen(env: &TestEnv, spec: &DirectorySpec, before: &BTree
 #[tokio::test(flavor = "multi_thread")]
 async fn content_sync_sees_changes_and_deletions_incrementally() {
     let spec = spec();
-    let opts = SlapdOptions::default()
-        .syncprov(true)
-        .syncprov_sessionlog(Some(10_000));
-    let slapd = slapd_with(&spec, opts);
+    let slapd = slapd_with(&spec, content_sync());
     let env = openldap_env(&slapd, openldap_source(&slapd));
     let first = env.sync().await.unwrap();
     assert_eq!(first.run.mode, "full");
@@ -220,10 +224,7 @@ async fn content_sync_sees_changes_and_deletions_incrementally() {
 #[tokio::test(flavor = "multi_thread")]
 async fn content_sync_gives_a_user_new_to_the_store_the_groups_that_did_not_change() {
     let spec = spec();
-    let opts = SlapdOptions::default()
-        .syncprov(true)
-        .syncprov_sessionlog(Some(10_000));
-    let slapd = slapd_with(&spec, opts);
+    let slapd = slapd_with(&spec, content_sync());
     let people = slapd.people_dn();
     // Listed in the last group, but outside the user filter until later.
     slapd

@@ -161,28 +161,34 @@ impl Store {
         tenant_job: &[&str],
     ) -> Result<Vec<(i64, StoredUser)>> {
         const WHERE: &str = "WHERE u.tenant_id = $1 AND u.job_id = $2";
-        Ok(match fields {
-            FieldsLoaded::All => self
-                .json_rows::<UserRow>(
-                    &user_columns(),
-                    &format!("{USERS_FROM} {WHERE}"),
-                    tenant_job,
-                )
-                .await?
-                .into_iter()
-                .map(|r| (r.0, stored_user(r)))
-                .collect(),
-            FieldsLoaded::Later => self
-                .json_rows::<LeanRow>(
-                    &lean_columns(),
-                    &format!("FROM users u {WHERE}"),
-                    tenant_job,
-                )
-                .await?
-                .into_iter()
-                .map(|r| (r.0, lean_user(r)))
-                .collect(),
-        })
+        match fields {
+            FieldsLoaded::All => {
+                let from = format!("{USERS_FROM} {WHERE}");
+                self.users_as(&user_columns(), &from, tenant_job, |r: UserRow| {
+                    (r.0, stored_user(r))
+                })
+                .await
+            }
+            FieldsLoaded::Later => {
+                let from = format!("FROM users u {WHERE}");
+                self.users_as(&lean_columns(), &from, tenant_job, |r: LeanRow| {
+                    (r.0, lean_user(r))
+                })
+                .await
+            }
+        }
+    }
+
+    /// Rows of type `R` made into users by `user`.
+    async fn users_as<R: DeserializeOwned>(
+        &self,
+        columns: &str,
+        from: &str,
+        binds: &[&str],
+        user: fn(R) -> (i64, StoredUser),
+    ) -> Result<Vec<(i64, StoredUser)>> {
+        let rows: Vec<R> = self.json_rows(columns, from, binds).await?;
+        Ok(rows.into_iter().map(user).collect())
     }
 
     /// Run `SELECT {rows} FROM …` with `{rows}` one JSON column of `columns`
