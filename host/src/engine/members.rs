@@ -18,12 +18,29 @@ pub(super) fn diff(
     r: &Resolved,
     plan: &mut Plan,
 ) {
-    // Stored members of each group, each side sorted by user id below.
+    // Stored members of each group the read sent, each side sorted by
+    // user id below. The store lists memberships group by group, so each
+    // run of one group is looked up once (an incremental run sends few).
+    let sent: FastSet<&str> = r
+        .selected
+        .iter()
+        .map(|(gi, _)| snapshot.groups[*gi].id.as_str())
+        .collect();
     let mut current_members: FastMap<&str, Vec<u32>> = FastMap::default();
-    for (g, u) in &current.memberships {
-        if let Some(ui) = r.users.get(u) {
-            current_members.entry(&**g).or_default().push(ui);
+    let stored = &current.memberships;
+    let mut start = 0;
+    while start < stored.len() {
+        let group = &stored[start].0;
+        let len = stored[start..]
+            .iter()
+            .position(|(g, _)| !Arc::ptr_eq(g, group))
+            .unwrap_or(stored.len() - start);
+        if sent.contains(&**group) {
+            let run = stored[start..start + len].iter();
+            let have = current_members.entry(&**group).or_default();
+            have.extend(run.filter_map(|(_, u)| r.users.get(u)));
         }
+        start += len;
     }
     // Each group's adds and removes first, so the plan's list is allocated
     // once at its size (at 100k users a doubling would hold ~20 MB twice).
