@@ -164,7 +164,7 @@ impl<'a> Reader<'a> {
         ))
     }
 
-    #[inline]
+    #[inline(always)]
     fn take(&mut self, n: usize) -> Result<&'a [u8], Malformed> {
         let end = self
             .pos
@@ -190,7 +190,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn u32(&mut self) -> Result<u32, Malformed> {
         let b = self.take(4)?;
         Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
@@ -208,13 +208,13 @@ impl<'a> Reader<'a> {
         Ok(n)
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn bytes(&mut self) -> Result<&'a [u8], Malformed> {
         let n = self.u32()? as usize;
         self.take(n)
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn str(&mut self) -> Result<&'a str, Malformed> {
         let b = self.bytes()?;
         if b.is_ascii() {
