@@ -42,8 +42,8 @@ struct UserRow(
     Option<String>,
 );
 
-/// username, row id, origin, job, source id
-type OwnerRow = (String, i64, String, Option<String>, Option<String>);
+/// username, row id, origin, job
+type OwnerRow = (String, i64, String, Option<String>);
 /// id, source id, ref key, name, description, active
 type GroupRow = (i64, String, String, String, Option<String>, i64);
 
@@ -242,7 +242,7 @@ impl Store {
             // The job's own users name their usernames' holders below; this
             // reads the tenant's other ones (at 100k users in one job, none).
             self.json_rows::<OwnerRow>(
-                "username, id, origin, job_id, source_id",
+                "username, id, origin, job_id",
                 // (Local users have no job; `<`, `>` let the index serve.)
                 "FROM users WHERE tenant_id = $1 AND (job_id IS NULL OR job_id < $2 OR job_id > $2)",
                 &tenant_job,
@@ -279,12 +279,10 @@ impl Store {
             };
             current.usernames.insert(u.fields.username.clone(), owner);
         }
-        for (username, id, origin, owner_job, source_id) in owners {
+        // (The query leaves out this job's users: they are named above.)
+        for (username, id, origin, owner_job) in owners {
             let owner = match (origin.as_str(), owner_job) {
                 ("local", _) | (_, None) => UsernameOwner::Local { db_id: id },
-                (_, Some(j)) if j == job => UsernameOwner::ThisJob {
-                    source_id: source_id.unwrap_or_default(),
-                },
                 (_, Some(j)) => UsernameOwner::OtherJob { job: j },
             };
             current.usernames.insert(username, owner);
@@ -370,8 +368,6 @@ impl Store {
 }
 
 impl Store {
-    /// Whether the job still holds a role its bindings granted (a run with
-    /// no rule left revokes it, whatever it read).
     /// Fill in the fields of the stored users among `ids` (after a load
     /// with [`FieldsLoaded::Later`]): one indexed lookup per id.
     pub async fn load_user_fields(
@@ -429,6 +425,8 @@ impl Store {
         Ok(ids.iter().map(|id| known.contains(id)).collect())
     }
 
+    /// Whether the job still holds a role its bindings granted (a run with
+    /// no rule left revokes it, whatever it read).
     pub async fn job_holds_roles(&self, tenant: &str, job: &str) -> Result<bool> {
         let (held,): (i64,) = on_pool!(&self.backend, |p| {
             sqlx::query_as(

@@ -56,7 +56,7 @@ pub struct Collector {
     /// run waits for it before it loads the job's rows (sync/mod.rs).
     pub reported: Arc<tokio::sync::Notify>,
     /// Answers `target.known-users` from the store.
-    pub known: Option<KnownUsers>,
+    pub known: KnownUsers,
 }
 
 /// The store's view of which users a job holds, asked from the read's
@@ -128,10 +128,7 @@ impl Drop for Collector {
 
 impl TargetSink for Collector {
     fn known_users(&mut self, ids: &[String]) -> Vec<bool> {
-        match &self.known {
-            Some(known) => known.ask(ids),
-            None => vec![false; ids.len()],
-        }
+        self.known.ask(ids)
     }
 
     fn put_users(&mut self, batch: Vec<WireObject>) -> Result<(), String> {

@@ -209,7 +209,7 @@ impl Host {
                 budget,
                 fatal: None,
                 reported,
-                known: Some(known),
+                known,
             };
             let started = Instant::now();
             let read = match remote {
