@@ -138,6 +138,19 @@ fn full_and_noop(
         2.0,
         "≤ 2× floor",
     ));
+    if !full.read_times().is_empty() {
+        f.rows.push(Row::ratio(
+            &format!(
+                "1b. read + map phase of the full sync{}",
+                store_suffix(kind)
+            ),
+            median(full.read_times()),
+            median(full.floors.clone()),
+            full.read_ratio(),
+            1.3,
+            "≤ 1.3× floor",
+        ));
+    }
     let mut full_json = full.to_json();
     full_json["verified"] = full_verdict.to_json();
 

@@ -39,6 +39,22 @@ impl Paired {
         )
     }
 
+    /// The runs' read phases (see [`SyncRun::read_s`]); empty if a record has none.
+    pub fn read_times(&self) -> Vec<f64> {
+        self.runs.iter().filter_map(|r| r.read_s).collect()
+    }
+
+    /// Median of the per-pair ratios of the read phase to the floor.
+    pub fn read_ratio(&self) -> f64 {
+        median(
+            self.runs
+                .iter()
+                .zip(&self.floors)
+                .filter_map(|(r, f)| Some(r.read_s? / f))
+                .collect(),
+        )
+    }
+
     pub fn max_rss(&self) -> f64 {
         self.runs
             .iter()
@@ -52,6 +68,7 @@ impl Paired {
             "usersync_median_s": median(self.times()),
             "usersync_cpu_s": self.runs.iter().map(|r| r.child.cpu_s).collect::<Vec<_>>(),
             "host_duration_ms": self.runs.iter().map(|r| r.duration_ms).collect::<Vec<_>>(),
+            "read_phase_s": self.read_times(),
             "floor_s": self.floors,
             "floor_median_s": median(self.floors.clone()),
             "ratio": self.ratio(),

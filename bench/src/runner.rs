@@ -44,6 +44,9 @@ pub struct SyncRun {
     pub counts: serde_json::Value,
     /// The host's own measure of the run (start of the run record to its end).
     pub duration_ms: i64,
+    /// The run's read phase (connector and mappers; the store loading alongside), from its
+    /// record's `phases`.
+    pub read_s: Option<f64>,
 }
 
 impl Usersync {
@@ -156,7 +159,7 @@ impl Usersync {
                 tail(&child.stderr)
             );
         }
-        let (mode, outcome, counts, duration_ms) = rt.block_on(async {
+        let (mode, outcome, counts, duration_ms, phases) = rt.block_on(async {
             let pool = self.store.open().await?;
             let last = pool.last_run().await;
             pool.close().await;
@@ -169,6 +172,10 @@ impl Usersync {
             counts: serde_json::from_str(&counts.unwrap_or_default())
                 .unwrap_or(serde_json::Value::Null),
             duration_ms: duration_ms.unwrap_or(0),
+            read_s: phases
+                .and_then(|p| serde_json::from_str::<serde_json::Value>(&p).ok())
+                .and_then(|p| p["read_ms"].as_f64())
+                .map(|ms| ms / 1000.0),
         })
     }
 }

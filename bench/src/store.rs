@@ -66,6 +66,9 @@ pub enum Target {
     },
 }
 
+/// mode, outcome, counts (JSON), duration in ms, phases (JSON) of a run record.
+pub type LastRun = (String, String, Option<String>, Option<i64>, Option<String>);
+
 /// An open connection pool on either store, for reading what a run wrote.
 pub enum Pool {
     Sqlite(SqlitePool),
@@ -155,9 +158,9 @@ impl Pool {
     }
 
     /// Mode, outcome, counts and duration of the newest run record.
-    pub async fn last_run(&self) -> Result<(String, String, Option<String>, Option<i64>)> {
-        const SQL: &str =
-            "SELECT mode, outcome, counts, duration_ms FROM runs ORDER BY started_at DESC LIMIT 1";
+    /// The last run's mode, outcome, counts, duration and phases (JSON).
+    pub async fn last_run(&self) -> Result<LastRun> {
+        const SQL: &str = "SELECT mode, outcome, counts, duration_ms, phases FROM runs ORDER BY started_at DESC LIMIT 1";
         Ok(match self {
             Pool::Sqlite(p) => sqlx::query_as(SQL).fetch_one(p).await?,
             Pool::Postgres(p) => sqlx::query_as(SQL).fetch_one(p).await?,

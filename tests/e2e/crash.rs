@@ -221,6 +221,7 @@ pub fn running_record(id: &str) -> RunRecord {
         connector_version: None,
         mapper_versions: None,
         node: None,
+        phases: None,
     }
 }
 

@@ -84,6 +84,8 @@ async fn dry_run_reports_what_the_real_run_applies_and_changes_nothing() {
         .unwrap();
     assert_eq!(dry.run.outcome, "succeeded");
     assert!(dry.run.dry_run);
+    let phases = dry.run.phases.expect("a dry run plans");
+    assert_eq!(phases.apply_ms, None, "a dry run writes nothing");
     assert_eq!(
         everything(&env).await,
         untouched,
@@ -143,6 +145,13 @@ async fn run_records_carry_outcome_duration_counts_and_plugin_versions() {
     assert!(!run.dry_run);
     assert!(run.finished_at.as_deref().unwrap() >= run.started_at.as_str());
     assert!(run.duration_ms.unwrap() >= 0);
+    // Where the time went: the record and the report say the same, and the
+    // run's duration covers its phases, the writing included.
+    let phases = run.phases.expect("an applied run records its phases");
+    assert_eq!(report.run.phases, Some(phases));
+    assert_eq!(report.run.duration_ms, run.duration_ms);
+    let apply_ms = phases.apply_ms.expect("the run applied");
+    assert!(run.duration_ms.unwrap() as u64 >= phases.read_ms + phases.plan_ms + apply_ms);
     let counts: Counts = serde_json::from_value(run.counts.clone().unwrap()).unwrap();
     assert_eq!(counts, report.plan.counts());
     assert_eq!((counts.created, counts.groups_created), (3, 1));

@@ -277,6 +277,9 @@ pub fn run_detail(r: &RunRecord, json: bool) -> Result<()> {
         r.mapper_versions.as_deref().unwrap_or("-")
     )?;
     outln!("  counts: {}", summary(r.counts.as_ref()))?;
+    if let Some(p) = &r.phases {
+        outln!("  phases: {}", p.describe())?;
+    }
     for (label, list) in [("errors", &r.errors), ("warnings", &r.warnings)] {
         if let Some(items) = list
             .as_ref()

@@ -328,6 +328,7 @@ impl Daemon {
             connector_version: None,
             mapper_versions: None,
             node: Some(self.node.clone()),
+            phases: None,
         };
         if let Err(e) = self.host.store.fail_unfinished_run(&record).await {
             tracing::error!(job = %key.job, run = %run.run_id, "could not record the failed run: {e:#}");

@@ -93,6 +93,7 @@ impl Daemon {
             connector_version: None,
             mapper_versions: None,
             node: Some(self.node.clone()),
+            phases: None,
         };
         let store = self.host.store.clone();
         tokio::spawn(async move {

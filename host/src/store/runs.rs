@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::db::{on_pool, on_tx, Backend, Tx};
 use super::owner::{Liveness, Owner, HEARTBEAT_STALE};
-use super::{now, Store};
+use super::{now, Phases, Store};
 use crate::engine::{Plan, RunMode, RunOutcome, Stop};
 
 /// One run as the store, the CLI (`--json`) and the API show it: counts,
@@ -33,6 +33,8 @@ pub struct RunRecord {
     pub mapper_versions: Option<String>,
     /// The node (`server.node`) that ran it.
     pub node: Option<String>,
+    /// How long its phases took (`None` when it stopped before planning).
+    pub phases: Option<Phases>,
 }
 
 impl RunRecord {
@@ -75,6 +77,7 @@ struct RunRow {
     connector_version: Option<String>,
     mapper_versions: Option<String>,
     node: Option<String>,
+    phases: Option<String>,
 }
 
 impl TryFrom<RunRow> for RunRecord {
@@ -92,6 +95,12 @@ impl TryFrom<RunRow> for RunRecord {
             counts: json("counts", r.counts)?,
             errors: json("errors", r.errors)?,
             warnings: json("warnings", r.warnings)?,
+            phases: r
+                .phases
+                .as_deref()
+                .map(serde_json::from_str)
+                .transpose()
+                .with_context(|| format!("run {}: column phases holds no phases", r.id))?,
             id: r.id,
             tenant_id: r.tenant_id,
             job_id: r.job_id,
@@ -111,7 +120,7 @@ fn records(rows: Vec<RunRow>) -> Result<Vec<RunRecord>> {
     rows.into_iter().map(RunRecord::try_from).collect()
 }
 
-const RUN_COLUMNS: &str = "id, tenant_id, job_id, mode, dry_run, started_at, finished_at, duration_ms, outcome, message, counts, errors, warnings, connector_version, mapper_versions, node";
+const RUN_COLUMNS: &str = "id, tenant_id, job_id, mode, dry_run, started_at, finished_at, duration_ms, outcome, message, counts, errors, warnings, connector_version, mapper_versions, node, phases";
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct AuditRow {
@@ -224,7 +233,7 @@ pub(super) async fn write_finish(tx: &mut Tx, run: &RunRecord) -> Result<()> {
 async fn write_end(tx: &mut Tx, run: &RunRecord, filter: &str) -> Result<bool> {
     let sql = format!(
         "UPDATE runs SET finished_at = $1, duration_ms = $2, outcome = $3, message = $4, counts = $5, errors = $6,
-         warnings = $7, connector_version = $8, mapper_versions = $9 WHERE id = $10{filter}"
+         warnings = $7, connector_version = $8, mapper_versions = $9, phases = $10 WHERE id = $11{filter}"
     );
     let changed = on_tx!(tx, |c| {
         sqlx::query(&sql)
@@ -237,6 +246,10 @@ async fn write_end(tx: &mut Tx, run: &RunRecord, filter: &str) -> Result<bool> {
             .bind(json_text(&run.warnings))
             .bind(&run.connector_version)
             .bind(&run.mapper_versions)
+            .bind(
+                run.phases
+                    .map(|p| serde_json::to_string(&p).expect("serializable")),
+            )
             .bind(&run.id)
             .execute(&mut *c)
             .await

@@ -41,7 +41,7 @@ use crate::engine::{self, Plan, Policy, RunMode, RunOutcome};
 use crate::model::{ReadMode, ReadSummary};
 use crate::registry::Registry;
 use crate::runtime::{LoadedPlugin, Runtime};
-use crate::store::{ApplyContext, LeaseClaim, RunRecord, Store};
+use crate::store::{ms_since, ApplyContext, LeaseClaim, Phases, RunRecord, Store};
 
 /// The host library's front door: config, runtime, plugins and store.
 /// Config and registry are swappable (the daemon reloads them); a run takes
@@ -237,6 +237,7 @@ impl Host {
                 Some(claim) => claim.node.clone(),
                 None => config.server.node_name(),
             }),
+            phases: None,
         };
         match (&req.lease, req.take_lease) {
             (Some(claim), true) => {
@@ -277,6 +278,7 @@ impl Host {
             Ok(mut planned) => {
                 run.finished_at = Some(crate::store::now());
                 run.duration_ms = Some(started.elapsed().as_millis() as i64);
+                run.phases = Some(planned.phases);
                 run.conclude(&planned.plan);
                 match planned.apply.take() {
                     None => Ok(planned),
@@ -295,7 +297,13 @@ impl Host {
                         // stopped the run (nothing committed) or trimmed it.
                         run.conclude(&planned.plan);
                         recorded = applied.is_ok() && planned.plan.stop.is_none();
-                        applied.map(|()| planned)
+                        applied.map(|ms| {
+                            // As the record committed with the data says.
+                            if recorded {
+                                run.applied(ms);
+                            }
+                            planned
+                        })
                     }
                 }
             }
@@ -401,8 +409,9 @@ impl Host {
         let mut collected = collected;
         collector::merge_extra_members(&mut collected);
         collected.snapshot.complete = read.complete;
+        let read_ms = ms_since(phase);
         tracing::debug!(
-            ms = phase.elapsed().as_millis() as u64,
+            ms = read_ms,
             users = collected.snapshot.users.len(),
             rss = rss_mb(),
             "read, mapped and loaded the store"
@@ -420,11 +429,12 @@ impl Host {
                 plan.stop = self.max_users_stop(&job.tenant, &plan, limit).await?;
             }
         }
-        tracing::debug!(
-            ms = phase.elapsed().as_millis() as u64,
-            rss = rss_mb(),
-            "planned"
-        );
+        let phases = Phases {
+            read_ms,
+            plan_ms: ms_since(phase),
+            apply_ms: None,
+        };
+        tracing::debug!(ms = phases.plan_ms, rss = rss_mb(), "planned");
         let run_again_in = collected.run_again_in;
         let apply = (!req.dry_run && plan.stop.is_none()).then(|| ApplyContext {
             tenant: job.tenant.clone(),
@@ -451,6 +461,7 @@ impl Host {
             plan,
             run_again_in,
             apply,
+            phases,
         })
     }
 }
@@ -461,6 +472,7 @@ struct Planned {
     plan: Plan,
     run_again_in: Option<u32>,
     apply: Option<ApplyContext>,
+    phases: Phases,
 }
 
 /// Everything one run works with, from its read to its apply.

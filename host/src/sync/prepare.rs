@@ -95,6 +95,7 @@ impl Host {
             connector_version: None,
             mapper_versions: None,
             node: Some(self.config().server.node_name()),
+            phases: None,
         };
         let stored = async {
             self.store.start_run(&run).await?;

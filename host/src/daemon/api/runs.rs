@@ -12,7 +12,7 @@ use super::jobs::{filter_tenant, resolve, JobPath};
 use super::{ApiError, ApiQuery, ApiResult, AppState, Page};
 use crate::daemon::Daemon;
 use crate::engine::{RunMode, RunOutcome};
-use crate::store::{AuditFilter, AuditRow, RunMatch, RunRecord, MIN_RUN_PREFIX};
+use crate::store::{AuditFilter, AuditRow, Phases, RunMatch, RunRecord, MIN_RUN_PREFIX};
 
 /// A run record, with its counts, errors and warnings as JSON.
 #[derive(Debug, Serialize, ToSchema)]
@@ -40,6 +40,12 @@ pub struct RunView {
     pub mapper_versions: Option<String>,
     /// The node (`server.node`) that ran it.
     pub node: Option<String>,
+    /// Milliseconds per phase: `read_ms` (the connector's read through the
+    /// mappers, the store's rows loading alongside), `plan_ms`, and
+    /// `apply_ms` (writing, up to the commit) when it applied; `null` for a
+    /// run that stopped before it planned.
+    #[schema(value_type = Option<Object>)]
+    pub phases: Option<Phases>,
 }
 
 fn json(text: Option<String>) -> Value {
@@ -66,6 +72,7 @@ impl From<RunRecord> for RunView {
             connector_version: r.connector_version,
             mapper_versions: r.mapper_versions,
             node: r.node,
+            phases: r.phases,
         }
     }
 }

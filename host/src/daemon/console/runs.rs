@@ -195,6 +195,7 @@ pub async fn detail(ctx: Ctx, Path(id): Path<String>, Query(q): Query<DiffQuery>
                 dt { "Mode" } dd { (serde_json::to_value(r.mode).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()) }
                 dt { "Started" } dd { (when_text(&r.started_at)) }
                 @if let Some(f) = &r.finished_at { dt { "Finished" } dd { (when_text(f)) @if let Some(ms) = r.duration_ms { " (" (duration_ms(ms)) ")" } } }
+                @if let Some(p) = &r.phases { dt { "Phases" } dd id="phases" { (p.describe()) } }
                 @if !running { dt { "Changes" } dd id="counts" { (counts_summary(&r.counts)) } }
                 @if let Some(v) = &r.connector_version { dt { "Connector" } dd { (v) } }
                 @if let Some(v) = &r.mapper_versions { dt { "Mappers" } dd { (v) } }

@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 use anyhow::{Context, Result};
 
 use super::db::{on_tx, Tx};
-use super::{now, Store};
+use super::{ms_since, now, Store};
 use crate::engine::{LicenseRule, Plan, UserChange};
 use relations::{apply_groups, apply_licenses, apply_memberships, apply_roles};
 use users::{create_users, link_managers, stage_updates, write_updates};
@@ -45,7 +45,10 @@ impl Store {
     /// Apply `plan` in one transaction. Facts that other runs can change
     /// (free license seats) are checked again under the write lock; when
     /// they stop the run, `plan.stop` says why and nothing is applied.
-    pub async fn apply(&self, plan: &mut Plan, ctx: &ApplyContext) -> Result<()> {
+    /// Returns how long writing took up to the commit, as the run's record
+    /// (its `phases`) says.
+    pub async fn apply(&self, plan: &mut Plan, ctx: &ApplyContext) -> Result<u64> {
+        let started = std::time::Instant::now();
         let mut tx = self.backend.begin().await?;
         let conn = &mut tx;
         let now = now();
@@ -54,7 +57,7 @@ impl Store {
             super::leases::hold_in(conn, &ctx.tenant, &ctx.job, &ctx.run_id, claim).await?;
         }
         if !seats::take_seats(conn, plan, ctx).await? {
-            return Ok(()); // dropping the transaction rolls it back
+            return Ok(ms_since(started)); // dropping the transaction rolls it back
         }
         let plan = &*plan;
 
@@ -81,6 +84,7 @@ impl Store {
         if needs_ids {
             let users = user_id_map(conn, plan, ctx).await?;
             let groups = id_map(conn, "groups", ctx, None).await?;
+            tracing::debug!(ms = t.elapsed().as_millis() as u64, "row ids read");
             apply_memberships(conn, plan, &users, &groups).await?;
             apply_roles(conn, plan, ctx, &users).await?;
             apply_licenses(conn, plan, ctx, &users, &now).await?;
@@ -125,16 +129,18 @@ impl Store {
                 q.execute(&mut *c).await?;
             });
         }
+        let apply_ms = ms_since(started);
         if let Some(run) = &ctx.run {
             // From the plan as applied (the seat check may have trimmed it).
             let mut run = run.clone();
             run.conclude(plan);
+            run.applied(apply_ms);
             super::runs::write_finish(conn, &run).await?;
         }
         tx.commit()
             .await
             .context("cannot commit the run's changes")?;
-        Ok(())
+        Ok(apply_ms)
     }
 }
 
