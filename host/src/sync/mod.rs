@@ -11,6 +11,7 @@ mod held;
 mod hooks;
 mod map_stage;
 mod outage;
+mod parts;
 mod prepare;
 pub mod progress;
 mod quota;
@@ -19,6 +20,7 @@ mod remote;
 mod verify;
 
 use heartbeat::Heartbeat;
+use parts::{Planned, RunParts};
 use prepare::Prepared;
 
 pub use verify::PasswordCheck;
@@ -36,7 +38,7 @@ use anyhow::{anyhow, bail, Result};
 use arc_swap::ArcSwap;
 use serde::Serialize;
 
-use crate::config::{Config, JobConfig};
+use crate::config::Config;
 use crate::engine::{self, Plan, Policy, RunMode, RunOutcome};
 use crate::model::{ReadMode, ReadSummary};
 use crate::registry::Registry;
@@ -464,28 +466,6 @@ impl Host {
             phases,
         })
     }
-}
-
-/// A run read and planned; `apply` is `None` for a dry run or a stop.
-struct Planned {
-    read: ReadSummary,
-    plan: Plan,
-    run_again_in: Option<u32>,
-    apply: Option<ApplyContext>,
-    phases: Phases,
-}
-
-/// Everything one run works with, from its read to its apply.
-#[derive(Clone, Copy)]
-struct RunParts<'a> {
-    config: &'a Config,
-    job: &'a JobConfig,
-    req: &'a SyncRequest,
-    connector: &'a LoadedPlugin,
-    mappers: &'a [LoadedPlugin],
-    mode: &'a ReadMode,
-    run_id: &'a str,
-    shared: &'a Arc<Mutex<Collected>>,
 }
 
 /// Resident memory in MB for the phase logs (Linux; 0 elsewhere): the
