@@ -157,8 +157,7 @@ impl Pool {
         })
     }
 
-    /// Mode, outcome, counts and duration of the newest run record.
-    /// The last run's mode, outcome, counts, duration and phases (JSON).
+    /// The newest run record's mode, outcome, counts, duration and phases (JSON).
     pub async fn last_run(&self) -> Result<LastRun> {
         const SQL: &str = "SELECT mode, outcome, counts, duration_ms, phases FROM runs ORDER BY started_at DESC LIMIT 1";
         Ok(match self {

@@ -28,7 +28,6 @@ fn claim(node: &str, lease: Duration) -> LeaseClaim {
 fn running(id: &str, node: &str) -> RunRecord {
     RunRecord {
         node: Some(node.into()),
-        phases: None,
         ..crate::crash::running_record(id)
     }
 }

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Milliseconds per phase of one run.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Phases {
     /// The connector's read through the mapper chain; the store's rows
     /// for planning load alongside, so this ends when both are done.

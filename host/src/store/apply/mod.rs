@@ -57,7 +57,9 @@ impl Store {
             super::leases::hold_in(conn, &ctx.tenant, &ctx.job, &ctx.run_id, claim).await?;
         }
         if !seats::take_seats(conn, plan, ctx).await? {
-            return Ok(ms_since(started)); // dropping the transaction rolls it back
+            // Dropping the transaction rolls it back; the caller records
+            // the stop, with no apply phase.
+            return Ok(ms_since(started));
         }
         let plan = &*plan;
 
