@@ -1,14 +1,14 @@
 //! Writing a run's audit events, in the run's transaction.
 
-use std::collections::{HashMap, HashSet};
-
 use anyhow::Result;
 use sqlx::{PgConnection, QueryBuilder, Sqlite, SqliteConnection};
 
 use super::db::Tx;
 use super::ApplyContext;
-use crate::engine::{FieldChange, GroupChange, MembershipChange, Plan, UserChange};
-use crate::model::TEXT_FIELDS;
+use crate::engine::{
+    FastMap, FastSet, FieldChange, GroupChange, MembershipChange, Plan, UserChange,
+};
+use crate::model::{UserFields, TEXT_FIELDS};
 
 struct Event<'a> {
     category: &'static str,
@@ -34,7 +34,7 @@ struct AuditWriter<'a> {
 }
 
 impl<'a> AuditWriter<'a> {
-    async fn push(&mut self, tx: &mut Tx, e: Event<'a>) -> Result<()> {
+    async fn push(&mut self, tx: &mut Tx<'_>, e: Event<'a>) -> Result<()> {
         self.events.push(e);
         if self.events.len() == AUDIT_CHUNK {
             self.flush(tx).await?;
@@ -42,12 +42,17 @@ impl<'a> AuditWriter<'a> {
         Ok(())
     }
 
-    async fn flush(&mut self, tx: &mut Tx) -> Result<()> {
+    async fn flush(&mut self, tx: &mut Tx<'_>) -> Result<()> {
         if self.events.is_empty() {
             return Ok(());
         }
         match &mut *tx {
-            Tx::Sqlite(t) => self.insert_sqlite(t).await?,
+            Tx::Sqlite(t) => {
+                if self.written == 0 {
+                    run_exists(t, self.run_id).await?;
+                }
+                self.insert_sqlite(t).await?
+            }
             Tx::Postgres(t) => self.insert_postgres(t).await?,
         }
         self.written += self.events.len();
@@ -92,14 +97,56 @@ impl<'a> AuditWriter<'a> {
     }
 }
 
+/// The run the events name must exist: the applying transaction checks no
+/// foreign keys on SQLite (see `Backend::writer`).
+async fn run_exists(conn: &mut SqliteConnection, run_id: &str) -> Result<()> {
+    let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM runs WHERE id = $1")
+        .bind(run_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    anyhow::ensure!(
+        found.is_some(),
+        "run {run_id} has no record in the store, so its audit events cannot name it; nothing was applied"
+    );
+    Ok(())
+}
+
 /// A JSON string literal.
 fn js(s: &str) -> String {
     serde_json::to_string(s).expect("strings serialize")
 }
 
+/// A field change as `FieldChange` serializes, borrowing its text: a first
+/// sync writes one per field of every user it creates.
+#[derive(serde::Serialize)]
+struct Set<'a> {
+    field: &'a str,
+    old: Option<&'a str>,
+    new: &'a str,
+}
+
+/// A created user's `[{field, old: null, new}, ...]`: its username and text
+/// fields, its custom attributes as JSON, and `active: false` when disabled.
+fn created_fields(fields: &UserFields, custom_json: Option<&str>, disabled: bool) -> String {
+    let set = |field, new| Set {
+        field,
+        old: None,
+        new,
+    };
+    let mut changes: Vec<Set<'_>> = std::iter::once("username")
+        .chain(TEXT_FIELDS)
+        .filter_map(|f| fields.get(f).map(|v| set(f, v)))
+        .collect();
+    changes.extend(custom_json.map(|j| set("custom", j)));
+    if disabled {
+        changes.push(set("active", "false"));
+    }
+    serde_json::to_string(&changes).expect("serializable")
+}
+
 /// One audit event per change in the plan, in the run's transaction.
 pub(super) async fn write_audit(
-    tx: &mut Tx,
+    tx: &mut Tx<'_>,
     plan: &Plan,
     ctx: &ApplyContext,
     now: &str,
@@ -120,33 +167,7 @@ pub(super) async fn write_audit(
                 custom_json,
                 disabled,
                 ..
-            } => {
-                let mut c: Vec<FieldChange> = std::iter::once("username")
-                    .chain(TEXT_FIELDS)
-                    .filter_map(|f| {
-                        fields.get(f).map(|v| FieldChange {
-                            field: f.into(),
-                            old: None,
-                            new: Some(v.into()),
-                        })
-                    })
-                    .collect();
-                if let Some(j) = custom_json {
-                    c.push(FieldChange {
-                        field: "custom".into(),
-                        old: None,
-                        new: Some(j.clone()),
-                    });
-                }
-                if *disabled {
-                    c.push(FieldChange {
-                        field: "active".into(),
-                        old: None,
-                        new: Some("false".into()),
-                    });
-                }
-                json(&c)
-            }
+            } => Some(created_fields(fields, custom_json.as_deref(), *disabled)),
             UserChange::Deactivate { reason, .. } => Some(format!(
                 r#"[{{"field":"active","old":"true","new":"false","reason":"{}"}}]"#,
                 reason.as_str()
@@ -238,7 +259,7 @@ pub(super) async fn write_audit(
 /// its time, so `audit --user U` says since when and by which run U is in G.
 struct InitialMemberships<'a> {
     by_user: Vec<(&'a str, Vec<&'a MembershipChange>)>,
-    created: HashSet<&'a str>,
+    created: FastSet<&'a str>,
 }
 
 impl InitialMemberships<'_> {
@@ -248,13 +269,13 @@ impl InitialMemberships<'_> {
 }
 
 fn initial_memberships(plan: &Plan) -> InitialMemberships<'_> {
-    let created: HashSet<&str> = plan
+    let created: FastSet<&str> = plan
         .users
         .iter()
         .filter(|u| matches!(u, UserChange::Create { .. }))
         .map(|u| u.source_id())
         .collect();
-    let mut index: HashMap<&str, usize> = HashMap::new();
+    let mut index: FastMap<&str, usize> = FastMap::default();
     let mut by_user: Vec<(&str, Vec<&MembershipChange>)> = Vec::new();
     for m in plan.memberships.iter().filter(|m| m.add) {
         if !created.contains(m.user()) {
@@ -272,17 +293,21 @@ fn initial_memberships(plan: &Plan) -> InitialMemberships<'_> {
 /// `{"groups":[{"group":name,"group_id":source id},...]}`, keys sorted as
 /// serde_json writes an object (the same pair a `membership:add` holds).
 fn join_details(groups: &[&MembershipChange]) -> String {
-    let mut s = String::from(r#"{"groups":["#);
-    for (i, m) in groups.iter().enumerate() {
-        if i > 0 {
-            s.push(',');
-        }
-        s.push_str(&format!(
-            r#"{{"group":{},"group_id":{}}}"#,
-            js(m.group_name()),
-            js(m.group())
-        ));
+    #[derive(serde::Serialize)]
+    struct Joined<'a> {
+        group: &'a str,
+        group_id: &'a str,
     }
-    s.push_str("]}");
-    s
+    #[derive(serde::Serialize)]
+    struct Details<'a> {
+        groups: Vec<Joined<'a>>,
+    }
+    let groups = groups
+        .iter()
+        .map(|m| Joined {
+            group: m.group_name(),
+            group_id: m.group(),
+        })
+        .collect();
+    serde_json::to_string(&Details { groups }).expect("serializable")
 }

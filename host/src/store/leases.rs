@@ -398,7 +398,7 @@ impl Store {
 /// its changes keeps it locked until it commits, and a node asking for a
 /// job another node is applying should hear "held" at once, not stall its
 /// scheduler until that commit.
-async fn bound_lock_wait(tx: &mut Tx) -> Result<()> {
+async fn bound_lock_wait(tx: &mut Tx<'_>) -> Result<()> {
     if let Tx::Postgres(t) = tx {
         sqlx::query("SET LOCAL lock_timeout = '200ms'")
             .execute(&mut **t)
@@ -423,7 +423,7 @@ fn renew_sql(backend: &str) -> String {
 /// before anything is written. On PostgreSQL the renewed row stays locked
 /// until commit, so no node can take the lease in between.
 pub(super) async fn hold_in(
-    tx: &mut Tx,
+    tx: &mut Tx<'_>,
     tenant: &str,
     job: &str,
     run_id: &str,

@@ -260,7 +260,7 @@ impl Store {
 }
 
 /// One more change: other nodes see the new number and reload.
-async fn bump(tx: &mut super::db::Tx) -> Result<()> {
+async fn bump(tx: &mut super::db::Tx<'_>) -> Result<()> {
     on_tx!(tx, |c| {
         sqlx::query("UPDATE managed_version SET version = version + 1 WHERE id = 1")
             .execute(&mut *c)

@@ -48,7 +48,7 @@ pub(super) fn within_quota_sql(backend: &str) -> String {
 /// On PostgreSQL, serialise the lease takes of one tenant with quotas until
 /// the transaction ends, so two nodes counting at once cannot both take the
 /// last place. (SQLite's `BEGIN IMMEDIATE` already serialises writers.)
-pub(super) async fn lock_tenant(tx: &mut Tx, tenant: &str, quota: RunQuota) -> Result<()> {
+pub(super) async fn lock_tenant(tx: &mut Tx<'_>, tenant: &str, quota: RunQuota) -> Result<()> {
     if quota == RunQuota::default() {
         return Ok(());
     }
@@ -62,7 +62,7 @@ pub(super) async fn lock_tenant(tx: &mut Tx, tenant: &str, quota: RunQuota) -> R
 }
 
 /// Count a start of `run_id` for its tenant; forget starts over an hour old.
-pub(super) async fn record_start(tx: &mut Tx, tenant: &str, run_id: &str) -> Result<()> {
+pub(super) async fn record_start(tx: &mut Tx<'_>, tenant: &str, run_id: &str) -> Result<()> {
     let now = db_now_ms(tx.backend_name());
     let insert = format!(
         "INSERT INTO run_starts (run_id, tenant_id, started_ms) VALUES ($1, $2, {now})

@@ -193,7 +193,7 @@ fn json_text(v: &Option<Value>) -> Option<String> {
 }
 
 /// Insert `run` as running, owned by this process.
-pub(super) async fn write_start(tx: &mut Tx, run: &RunRecord) -> Result<()> {
+pub(super) async fn write_start(tx: &mut Tx<'_>, run: &RunRecord) -> Result<()> {
     let owner = Owner::current();
     on_tx!(tx, |c| {
         sqlx::query(
@@ -225,12 +225,12 @@ pub(super) async fn write_start(tx: &mut Tx, run: &RunRecord) -> Result<()> {
 
 /// Write a run's end; in the apply transaction for a run that applied, so
 /// its outcome and counts commit with its data or not at all.
-pub(super) async fn write_finish(tx: &mut Tx, run: &RunRecord) -> Result<()> {
+pub(super) async fn write_finish(tx: &mut Tx<'_>, run: &RunRecord) -> Result<()> {
     write_end(tx, run, "").await.map(drop)
 }
 
 /// Write a run's end (`filter`: more of the `WHERE`); whether a row changed.
-async fn write_end(tx: &mut Tx, run: &RunRecord, filter: &str) -> Result<bool> {
+async fn write_end(tx: &mut Tx<'_>, run: &RunRecord, filter: &str) -> Result<bool> {
     let sql = format!(
         "UPDATE runs SET finished_at = $1, duration_ms = $2, outcome = $3, message = $4, counts = $5, errors = $6,
          warnings = $7, connector_version = $8, mapper_versions = $9, phases = $10 WHERE id = $11{filter}"

@@ -7,13 +7,13 @@ mod relations;
 mod seats;
 mod users;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use anyhow::{Context, Result};
 
 use super::db::{on_tx, Tx};
 use super::{ms_since, now, Store};
-use crate::engine::{LicenseRule, Plan, UserChange};
+use crate::engine::{FastMap, FastSet, LicenseRule, Plan, UserChange};
 use relations::{apply_groups, apply_licenses, apply_memberships, apply_roles};
 use users::{create_users, link_managers, stage_updates, write_updates};
 
@@ -49,7 +49,8 @@ impl Store {
     /// (its `phases`) says.
     pub async fn apply(&self, plan: &mut Plan, ctx: &ApplyContext) -> Result<u64> {
         let started = std::time::Instant::now();
-        let mut tx = self.backend.begin().await?;
+        let mut writer = self.backend.writer().await?;
+        let mut tx = self.backend.begin_on(&mut writer).await?;
         let conn = &mut tx;
         let now = now();
         lock_tenant(conn, &ctx.tenant, &now).await?;
@@ -67,7 +68,7 @@ impl Store {
         let lookups = Lookups::load(conn, &ctx.tenant).await?;
         // Renamed users leave their old names first, so a new user may take one.
         let staged = stage_updates(conn, plan, ctx, &lookups).await?;
-        create_users(conn, plan, ctx, &lookups, &now).await?;
+        let created = create_users(conn, plan, ctx, &lookups, &now).await?;
         refresh_statistics_after_bulk_insert(conn, plan).await?;
         tracing::debug!(ms = t.elapsed().as_millis() as u64, "users created");
         if staged {
@@ -84,7 +85,7 @@ impl Store {
         let needs_ids =
             !plan.memberships.is_empty() || !plan.roles.is_empty() || !plan.licenses.is_empty();
         if needs_ids {
-            let users = user_id_map(conn, plan, ctx).await?;
+            let users = user_id_map(conn, plan, ctx, created).await?;
             let groups = id_map(conn, "groups", ctx, None).await?;
             tracing::debug!(ms = t.elapsed().as_millis() as u64, "row ids read");
             apply_memberships(conn, plan, &users, &groups).await?;
@@ -162,7 +163,7 @@ const BULK_INSERT: usize = 1_000;
 /// per row (a 100k-user first sync took 15 minutes instead of seconds).
 /// Fresh statistics make it an index lookup again. SQLite's planner has no
 /// such cliff, and a run that creates few users keeps the old statistics.
-async fn refresh_statistics_after_bulk_insert(tx: &mut Tx, plan: &Plan) -> Result<()> {
+async fn refresh_statistics_after_bulk_insert(tx: &mut Tx<'_>, plan: &Plan) -> Result<()> {
     let created = plan
         .users
         .iter()
@@ -177,7 +178,7 @@ async fn refresh_statistics_after_bulk_insert(tx: &mut Tx, plan: &Plan) -> Resul
     Ok(())
 }
 
-async fn lock_tenant(tx: &mut Tx, tenant: &str, now: &str) -> Result<()> {
+async fn lock_tenant(tx: &mut Tx<'_>, tenant: &str, now: &str) -> Result<()> {
     on_tx!(tx, |c| {
         sqlx::query(
             "INSERT INTO tenants (id, created_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
@@ -204,7 +205,7 @@ pub(super) struct Lookups {
 }
 
 impl Lookups {
-    async fn load(tx: &mut Tx, tenant: &str) -> Result<Lookups> {
+    async fn load(tx: &mut Tx<'_>, tenant: &str) -> Result<Lookups> {
         let mut load = async |table: &str| -> Result<HashMap<String, i64>> {
             let sql = format!("SELECT name, id FROM {table} WHERE tenant_id = $1");
             let rows: Vec<(String, i64)> = on_tx!(&mut *tx, |c| {
@@ -229,19 +230,35 @@ impl Lookups {
 }
 
 /// Row ids of the users the plan's memberships, roles and licenses name:
-/// the whole job's when they are many (a first sync), else only theirs
-/// (an incremental run need not read 100k ids for a few hundred changes).
-async fn user_id_map(tx: &mut Tx, plan: &Plan, ctx: &ApplyContext) -> Result<HashMap<String, i64>> {
-    let mut named: HashSet<&str> = HashSet::new();
+/// `created` (the users this run inserted) and, read from the store, the
+/// others: the whole job's when they are many, else only theirs (an
+/// incremental run need not read 100k ids for a few hundred changes; a
+/// first sync names only users it created, and reads none).
+async fn user_id_map(
+    tx: &mut Tx<'_>,
+    plan: &Plan,
+    ctx: &ApplyContext,
+    mut created: IdMap,
+) -> Result<IdMap> {
+    let mut named: FastSet<&str> = FastSet::default();
     named.extend(plan.memberships.iter().map(|m| m.user()));
     named.extend(plan.roles.iter().map(|r| r.user.as_str()));
     named.extend(plan.licenses.iter().map(|l| l.user.as_str()));
-    if named.len() > FEW_USERS {
-        return id_map(tx, "users", ctx, None).await;
-    }
-    let named: Vec<&str> = named.into_iter().collect();
-    id_map(tx, "users", ctx, Some(&serde_json::to_string(&named)?)).await
+    named.retain(|u| !created.contains_key(*u));
+    let stored = match named.len() {
+        0 => return Ok(created),
+        n if n > FEW_USERS => id_map(tx, "users", ctx, None).await?,
+        _ => {
+            let named: Vec<&str> = named.into_iter().collect();
+            id_map(tx, "users", ctx, Some(&serde_json::to_string(&named)?)).await?
+        }
+    };
+    created.extend(stored);
+    Ok(created)
 }
+
+/// Source id -> row id; looked up once per membership written.
+pub(super) type IdMap = FastMap<String, i64>;
 
 /// Past this many users, reading the job's whole id map is cheaper.
 const FEW_USERS: usize = 5_000;
@@ -249,11 +266,11 @@ const FEW_USERS: usize = 5_000;
 /// `source_id` -> row id of the job's rows of `table`; with `only` (a
 /// JSON array of source ids), of those rows alone.
 pub(super) async fn id_map(
-    tx: &mut Tx,
+    tx: &mut Tx<'_>,
     table: &str,
     ctx: &ApplyContext,
     only: Option<&str>,
-) -> Result<HashMap<String, i64>> {
+) -> Result<IdMap> {
     // One JSON aggregate instead of a row each through sqlx (see load.rs).
     let backend = tx.backend_name();
     let mut sql = format!(

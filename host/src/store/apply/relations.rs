@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use anyhow::{Context, Result};
 use sqlx::{PgConnection, QueryBuilder, Sqlite, SqliteConnection};
 
-use super::ApplyContext;
+use super::{ApplyContext, IdMap};
 use crate::engine::{GroupChange, Plan};
 use crate::store::db::{on_tx, Tx};
 use crate::store::MAX_PARAMS;
@@ -14,7 +14,7 @@ use crate::store::MAX_PARAMS;
 type NewGroup<'a> = (&'a String, &'a String, &'a String, &'a Option<String>);
 
 pub(super) async fn apply_groups(
-    tx: &mut Tx,
+    tx: &mut Tx<'_>,
     plan: &Plan,
     ctx: &ApplyContext,
     now: &str,
@@ -143,10 +143,10 @@ async fn insert_groups_postgres(
 }
 
 pub(super) async fn apply_memberships(
-    tx: &mut Tx,
+    tx: &mut Tx<'_>,
     plan: &Plan,
-    users: &HashMap<String, i64>,
-    groups: &HashMap<String, i64>,
+    users: &IdMap,
+    groups: &IdMap,
 ) -> Result<()> {
     let (mut add, mut remove) = (Vec::new(), Vec::new());
     for m in &plan.memberships {
@@ -212,10 +212,10 @@ async fn pairs_postgres(conn: &mut PgConnection, sql: &str, rows: &[(i64, i64)])
 }
 
 pub(super) async fn apply_roles(
-    tx: &mut Tx,
+    tx: &mut Tx<'_>,
     plan: &Plan,
     ctx: &ApplyContext,
-    users: &HashMap<String, i64>,
+    users: &IdMap,
 ) -> Result<()> {
     for (name, kind) in &ctx.roles {
         on_tx!(tx, |c| {
@@ -257,10 +257,10 @@ pub(super) async fn apply_roles(
 }
 
 pub(super) async fn apply_licenses(
-    tx: &mut Tx,
+    tx: &mut Tx<'_>,
     plan: &Plan,
     ctx: &ApplyContext,
-    users: &HashMap<String, i64>,
+    users: &IdMap,
     now: &str,
 ) -> Result<()> {
     for l in &plan.licenses {

@@ -24,7 +24,11 @@ use crate::store::db::{on_tx, Tx};
 /// `false` when the run must stop (the plan's `stop` says why) and nothing
 /// may be applied; with `sync_without_license`, grants that no longer fit
 /// are dropped from the plan (the last by username, as the planner would).
-pub(super) async fn take_seats(tx: &mut Tx, plan: &mut Plan, ctx: &ApplyContext) -> Result<bool> {
+pub(super) async fn take_seats(
+    tx: &mut Tx<'_>,
+    plan: &mut Plan,
+    ctx: &ApplyContext,
+) -> Result<bool> {
     let Some(rule) = &ctx.license else {
         return Ok(true);
     };

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use anyhow::{Context, Result};
 use sqlx::{PgConnection, QueryBuilder, Sqlite, SqliteConnection};
 
-use super::{ApplyContext, Lookups};
+use super::{ApplyContext, IdMap, Lookups};
 use crate::engine::{DeactivationReason, FieldChange, Plan, UserChange};
 use crate::model::UserFields;
 use crate::store::db::{on_tx, Tx};
@@ -44,13 +44,14 @@ const NUMERIC: [&str; 5] = [
 
 type Staged = BTreeMap<&'static str, String>;
 
+/// Insert the plan's new users; returns their row ids by source id.
 pub(super) async fn create_users(
-    tx: &mut Tx,
+    tx: &mut Tx<'_>,
     plan: &Plan,
     ctx: &ApplyContext,
     lookups: &Lookups,
     now: &str,
-) -> Result<()> {
+) -> Result<IdMap> {
     let creates: Vec<NewUser<'_>> = plan
         .users
         .iter()
@@ -66,7 +67,7 @@ pub(super) async fn create_users(
         })
         .collect();
     if creates.is_empty() {
-        return Ok(());
+        return Ok(IdMap::default());
     }
     match &mut *tx {
         Tx::Sqlite(t) => insert_users_sqlite(t, &creates, ctx, lookups, now).await,
@@ -84,46 +85,71 @@ type NewUser<'a> = (
     bool,
 );
 
+/// New users get their row ids here, not from the insert: the run holds
+/// SQLite's write lock, so the ids after the highest ever given (the
+/// `AUTOINCREMENT` sequence) are free. Knowing them, a new user's manager
+/// created in the same run is linked in the insert itself, instead of by an
+/// `UPDATE` of every new user afterwards (`link_managers` is left with the
+/// managers that were already in the store).
 async fn insert_users_sqlite(
     conn: &mut SqliteConnection,
     creates: &[NewUser<'_>],
     ctx: &ApplyContext,
     lookups: &Lookups,
     now: &str,
-) -> Result<()> {
-    for chunk in creates.chunks(MAX_PARAMS / 22) {
+) -> Result<IdMap> {
+    let last: i64 = sqlx::query_scalar(
+        "SELECT max(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'users'), 0),
+                    COALESCE((SELECT max(id) FROM users), 0))",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let ids: IdMap = creates
+        .iter()
+        .zip(last + 1..)
+        .map(|(u, id)| (u.0.clone(), id))
+        .collect();
+    let rows: Vec<(i64, &NewUser<'_>)> = (last + 1..).zip(creates).collect();
+
+    for chunk in rows.chunks(MAX_PARAMS / 24) {
         let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "INSERT INTO users (tenant_id, job_id, source_id, ref_key, origin, username, display_name, given_name,
-             family_name, email, phone, job_title_id, company_id, department, manager_source_id, employee_id,
-             custom, created_at, updated_at, active, source_enabled, deactivation_reason) ",
+            "INSERT INTO users (id, manager_id, tenant_id, job_id, source_id, ref_key, origin, username, display_name,
+             given_name, family_name, email, phone, job_title_id, company_id, department, manager_source_id,
+             employee_id, custom, created_at, updated_at, active, source_enabled, deactivation_reason) ",
         );
-        q.push_values(chunk, |mut b, (source_id, ref_key, f, custom, disabled)| {
-            b.push_bind(&ctx.tenant)
-                .push_bind(&ctx.job)
-                .push_bind(source_id.as_str())
-                .push_bind(ref_key.as_str())
-                .push_bind("sync")
-                .push_bind(f.username.as_str())
-                .push_bind(f.display_name.as_deref())
-                .push_bind(f.given_name.as_deref())
-                .push_bind(f.family_name.as_deref())
-                .push_bind(f.email.as_deref())
-                .push_bind(f.phone.as_deref())
-                .push_bind(lookups.id("job_title", f.job_title.as_deref()))
-                .push_bind(lookups.id("company", f.company.as_deref()))
-                .push_bind(f.department.as_deref())
-                .push_bind(f.manager.as_deref())
-                .push_bind(f.employee_id.as_deref())
-                .push_bind(custom.as_deref())
-                .push_bind(now)
-                .push_bind(now)
-                .push_bind(!disabled)
-                .push_bind(!disabled)
-                .push_bind(disabled.then_some(DeactivationReason::Disabled.as_str()));
-        });
+        q.push_values(
+            chunk,
+            |mut b, (id, (source_id, ref_key, f, custom, disabled))| {
+                let manager = f.manager.as_deref().and_then(|m| ids.get(m));
+                b.push_bind(*id)
+                    .push_bind(manager)
+                    .push_bind(&ctx.tenant)
+                    .push_bind(&ctx.job)
+                    .push_bind(source_id.as_str())
+                    .push_bind(ref_key.as_str())
+                    .push_bind("sync")
+                    .push_bind(f.username.as_str())
+                    .push_bind(f.display_name.as_deref())
+                    .push_bind(f.given_name.as_deref())
+                    .push_bind(f.family_name.as_deref())
+                    .push_bind(f.email.as_deref())
+                    .push_bind(f.phone.as_deref())
+                    .push_bind(lookups.id("job_title", f.job_title.as_deref()))
+                    .push_bind(lookups.id("company", f.company.as_deref()))
+                    .push_bind(f.department.as_deref())
+                    .push_bind(f.manager.as_deref())
+                    .push_bind(f.employee_id.as_deref())
+                    .push_bind(custom.as_deref())
+                    .push_bind(now)
+                    .push_bind(now)
+                    .push_bind(!disabled)
+                    .push_bind(!disabled)
+                    .push_bind(disabled.then_some(DeactivationReason::Disabled.as_str()));
+            },
+        );
         q.build().execute(&mut *conn).await?;
     }
-    Ok(())
+    Ok(ids)
 }
 
 /// One statement for every new user: each column an array, `UNNEST`ed.
@@ -133,7 +159,7 @@ async fn insert_users_postgres(
     ctx: &ApplyContext,
     lookups: &Lookups,
     now: &str,
-) -> Result<()> {
+) -> Result<IdMap> {
     let text = |f: for<'x> fn(&'x NewUser<'x>) -> Option<&'x str>| {
         creates.iter().map(f).collect::<Vec<_>>()
     };
@@ -144,13 +170,14 @@ async fn insert_users_postgres(
             .collect::<Vec<_>>()
     };
     let enabled: Vec<bool> = creates.iter().map(|u| !u.4).collect();
-    sqlx::query(
+    let ids: Vec<(String, i64)> = sqlx::query_as(
         "INSERT INTO users (tenant_id, job_id, origin, created_at, updated_at, source_id, ref_key, username,
              display_name, given_name, family_name, email, phone, department, manager_source_id, employee_id,
              custom, deactivation_reason, job_title_id, company_id, active, source_enabled)
          SELECT $1, $2, 'sync', $3, $3, t.* FROM UNNEST($4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
              $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[],
-             $17::bigint[], $18::bigint[], $19::boolean[], $19::boolean[]) AS t",
+             $17::bigint[], $18::bigint[], $19::boolean[], $19::boolean[]) AS t
+         RETURNING source_id, id",
     )
     .bind(&ctx.tenant)
     .bind(&ctx.job)
@@ -171,9 +198,9 @@ async fn insert_users_postgres(
     .bind(ids("job_title", |f| f.job_title.as_deref()))
     .bind(ids("company", |f| f.company.as_deref()))
     .bind(enabled)
-    .execute(conn)
+    .fetch_all(conn)
     .await?;
-    Ok(())
+    Ok(ids.into_iter().collect())
 }
 
 fn stage_changes(row: &mut Staged, changes: &[FieldChange], lookups: &Lookups) {
@@ -203,7 +230,7 @@ fn stage_changes(row: &mut Staged, changes: &[FieldChange], lookups: &Lookups) {
 /// new user taking a renamed user's old name, all apply in one run.
 /// Returns whether anything was staged (see [`write_updates`]).
 pub(super) async fn stage_updates(
-    tx: &mut Tx,
+    tx: &mut Tx<'_>,
     plan: &Plan,
     ctx: &ApplyContext,
     lookups: &Lookups,
@@ -363,7 +390,7 @@ const SCOPE: &str = "users.tenant_id = $1 AND users.job_id = $2 AND users.source
 
 /// Write the staged changes, final usernames included; runs after the new
 /// users are inserted.
-pub(super) async fn write_updates(tx: &mut Tx, ctx: &ApplyContext, now: &str) -> Result<()> {
+pub(super) async fn write_updates(tx: &mut Tx<'_>, ctx: &ApplyContext, now: &str) -> Result<()> {
     // PostgreSQL stages everything as text: cast numbers and flags back.
     let cast = |c: &str| match (&*tx, c) {
         (Tx::Postgres(_), "job_title_id" | "company_id") => "::bigint",
@@ -397,7 +424,7 @@ pub(super) async fn write_updates(tx: &mut Tx, ctx: &ApplyContext, now: &str) ->
 /// exists (new users, new managers), and users this run updated (`staged`:
 /// the `user_changes` table holds them). Row ids never change, so every
 /// other link stays right.
-pub(super) async fn link_managers(tx: &mut Tx, ctx: &ApplyContext, staged: bool) -> Result<()> {
+pub(super) async fn link_managers(tx: &mut Tx<'_>, ctx: &ApplyContext, staged: bool) -> Result<()> {
     let manager = "SELECT m.id FROM users m WHERE m.tenant_id = users.tenant_id
            AND m.job_id = users.job_id AND m.source_id = users.manager_source_id";
     let updated = if staged {
