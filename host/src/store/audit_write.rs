@@ -1,7 +1,7 @@
 //! Writing a run's audit events, in the run's transaction.
 
 use anyhow::Result;
-use sqlx::{PgConnection, QueryBuilder, Sqlite, SqliteConnection};
+use sqlx::{PgConnection, SqliteConnection};
 
 use super::db::Tx;
 use super::ApplyContext;
@@ -61,19 +61,24 @@ impl<'a> AuditWriter<'a> {
     }
 
     async fn insert_sqlite(&self, conn: &mut SqliteConnection) -> Result<()> {
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "INSERT INTO audit_events (run_id, category, action, subject, subject_source_id, changes) ",
-        );
-        q.push_values(&self.events, |mut b, e| {
-            b.push_bind(self.run_id)
-                .push_bind(e.category)
-                .push_bind(e.action)
-                .push_bind(e.subject)
-                .push_bind(e.source_id)
-                .push_bind(e.changes.as_deref());
-        });
-        q.build().persistent(true).execute(&mut *conn).await?;
-        Ok(())
+        super::sqlite_bulk::write(conn, |db| {
+            let mut insert = db.prepare(
+                "INSERT INTO audit_events (run_id, category, action, subject, subject_source_id, changes)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for e in &self.events {
+                insert.execute((
+                    self.run_id,
+                    e.category,
+                    e.action,
+                    e.subject,
+                    e.source_id,
+                    e.changes.as_deref(),
+                ))?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// The chunk as column arrays, `UNNEST`ed in one statement.

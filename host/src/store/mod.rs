@@ -15,6 +15,7 @@ mod owner;
 mod run_phases;
 mod run_quota;
 mod runs;
+mod sqlite_bulk;
 mod users;
 
 pub use agents::AgentRow;

@@ -8,6 +8,7 @@ use sqlx::{PgConnection, QueryBuilder, Sqlite, SqliteConnection};
 use super::{ApplyContext, IdMap};
 use crate::engine::{GroupChange, Plan};
 use crate::store::db::{on_tx, Tx};
+use crate::store::sqlite_bulk;
 use crate::store::MAX_PARAMS;
 
 /// (source id, ref key, name, description) of a new group.
@@ -160,43 +161,19 @@ pub(super) async fn apply_memberships(
     }
     match &mut *tx {
         Tx::Sqlite(t) => {
-            pairs_sqlite(
-                t,
-                "INSERT OR IGNORE INTO memberships (group_id, user_id) ",
-                "",
-                &add,
-            )
-            .await?;
-            pairs_sqlite(
-                t,
-                "DELETE FROM memberships WHERE (group_id, user_id) IN (",
-                ")",
-                &remove,
-            )
+            crate::store::sqlite_bulk::write(t, |db| {
+                let insert =
+                    "INSERT OR IGNORE INTO memberships (group_id, user_id) VALUES (?1, ?2)";
+                sqlite_bulk::pairs(db, insert, &add)?;
+                let delete = "DELETE FROM memberships WHERE group_id = ?1 AND user_id = ?2";
+                sqlite_bulk::pairs(db, delete, &remove)
+            })
             .await?;
         }
         Tx::Postgres(t) => {
             pairs_postgres(t, "INSERT INTO memberships (group_id, user_id) SELECT * FROM UNNEST($1::bigint[], $2::bigint[]) ON CONFLICT DO NOTHING", &add).await?;
             pairs_postgres(t, "DELETE FROM memberships m USING UNNEST($1::bigint[], $2::bigint[]) AS d(g, u) WHERE m.group_id = d.g AND m.user_id = d.u", &remove).await?;
         }
-    }
-    Ok(())
-}
-
-/// Run `head (VALUES ...) tail` for pairs in chunks.
-async fn pairs_sqlite(
-    conn: &mut SqliteConnection,
-    head: &str,
-    tail: &str,
-    rows: &[(i64, i64)],
-) -> Result<()> {
-    for chunk in rows.chunks(MAX_PARAMS / 2) {
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(head);
-        q.push_values(chunk, |mut b, (a, c)| {
-            b.push_bind(*a).push_bind(*c);
-        });
-        q.push(tail);
-        q.build().execute(&mut *conn).await?;
     }
     Ok(())
 }

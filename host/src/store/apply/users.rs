@@ -109,46 +109,43 @@ async fn insert_users_sqlite(
         .zip(last + 1..)
         .map(|(u, id)| (u.0.clone(), id))
         .collect();
-    let rows: Vec<(i64, &NewUser<'_>)> = (last + 1..).zip(creates).collect();
-
-    for chunk in rows.chunks(MAX_PARAMS / 24) {
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+    crate::store::sqlite_bulk::write(conn, |db| {
+        let mut insert = db.prepare(
             "INSERT INTO users (id, manager_id, tenant_id, job_id, source_id, ref_key, origin, username, display_name,
              given_name, family_name, email, phone, job_title_id, company_id, department, manager_source_id,
-             employee_id, custom, created_at, updated_at, active, source_enabled, deactivation_reason) ",
-        );
-        q.push_values(
-            chunk,
-            |mut b, (id, (source_id, ref_key, f, custom, disabled))| {
-                let manager = f.manager.as_deref().and_then(|m| ids.get(m));
-                b.push_bind(*id)
-                    .push_bind(manager)
-                    .push_bind(&ctx.tenant)
-                    .push_bind(&ctx.job)
-                    .push_bind(source_id.as_str())
-                    .push_bind(ref_key.as_str())
-                    .push_bind("sync")
-                    .push_bind(f.username.as_str())
-                    .push_bind(f.display_name.as_deref())
-                    .push_bind(f.given_name.as_deref())
-                    .push_bind(f.family_name.as_deref())
-                    .push_bind(f.email.as_deref())
-                    .push_bind(f.phone.as_deref())
-                    .push_bind(lookups.id("job_title", f.job_title.as_deref()))
-                    .push_bind(lookups.id("company", f.company.as_deref()))
-                    .push_bind(f.department.as_deref())
-                    .push_bind(f.manager.as_deref())
-                    .push_bind(f.employee_id.as_deref())
-                    .push_bind(custom.as_deref())
-                    .push_bind(now)
-                    .push_bind(now)
-                    .push_bind(!disabled)
-                    .push_bind(!disabled)
-                    .push_bind(disabled.then_some(DeactivationReason::Disabled.as_str()));
-            },
-        );
-        q.build().execute(&mut *conn).await?;
-    }
+             employee_id, custom, created_at, updated_at, active, source_enabled, deactivation_reason)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'sync', ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
+                     ?19, ?19, ?20, ?20, ?21)",
+        )?;
+        for (id, (source_id, ref_key, f, custom, disabled)) in (last + 1..).zip(creates) {
+            let manager = f.manager.as_deref().and_then(|m| ids.get(m));
+            insert.execute(rusqlite::params![
+                id,
+                manager,
+                ctx.tenant,
+                ctx.job,
+                source_id,
+                ref_key,
+                f.username,
+                f.display_name,
+                f.given_name,
+                f.family_name,
+                f.email,
+                f.phone,
+                lookups.id("job_title", f.job_title.as_deref()),
+                lookups.id("company", f.company.as_deref()),
+                f.department,
+                f.manager,
+                f.employee_id,
+                custom,
+                now,
+                !disabled,
+                disabled.then_some(DeactivationReason::Disabled.as_str()),
+            ])?;
+        }
+        Ok(())
+    })
+    .await?;
     Ok(ids)
 }
 
