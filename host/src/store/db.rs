@@ -343,6 +343,32 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn only_the_applying_connection_skips_foreign_key_checks() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("s.db").display());
+        let backend = Backend::open(&url).await.unwrap();
+        let Backend::Sqlite(pool) = &backend else {
+            unreachable!()
+        };
+        let checks = async |c: &mut sqlx::SqliteConnection| -> i64 {
+            sqlx::query_scalar("PRAGMA foreign_keys")
+                .fetch_one(c)
+                .await
+                .unwrap()
+        };
+        let mut writer = backend.writer().await.unwrap();
+        assert_eq!(checks(writer.0.as_mut().unwrap()).await, 0);
+        drop(writer);
+        // The writer was closed, not pooled: every pooled connection checks.
+        let mut held = Vec::new();
+        for _ in 0..4 {
+            let mut conn = pool.acquire().await.unwrap();
+            assert_eq!(checks(&mut conn).await, 1);
+            held.push(conn);
+        }
+    }
+
+    #[tokio::test]
     async fn an_unknown_store_scheme_names_the_two_that_work() {
         let err = Backend::open("mysql://u:pw@localhost/x")
             .await
