@@ -22,8 +22,9 @@ fn json(changes: &[FieldChange]) -> Option<String> {
     (!changes.is_empty()).then(|| serde_json::to_string(changes).expect("serializable"))
 }
 
-/// Audit rows are written in chunks of this many: one prepared statement,
-/// reused, and only one chunk of events in memory at a time.
+/// Audit rows are written in chunks of this many, so only one chunk of
+/// events is in memory at a time (SQLite steps a one-row statement per
+/// event; PostgreSQL takes a chunk as arrays in one statement).
 const AUDIT_CHUNK: usize = 500;
 
 /// Buffers events and inserts them a chunk at a time.

@@ -161,7 +161,7 @@ pub(super) async fn apply_memberships(
     }
     match &mut *tx {
         Tx::Sqlite(t) => {
-            crate::store::sqlite_bulk::write(t, |db| {
+            sqlite_bulk::write(t, |db| {
                 let insert =
                     "INSERT OR IGNORE INTO memberships (group_id, user_id) VALUES (?1, ?2)";
                 sqlite_bulk::pairs(db, insert, &add)?;

@@ -10,6 +10,7 @@ use super::{ApplyContext, IdMap, Lookups};
 use crate::engine::{DeactivationReason, FieldChange, Plan, UserChange};
 use crate::model::UserFields;
 use crate::store::db::{on_tx, Tx};
+use crate::store::sqlite_bulk;
 use crate::store::MAX_PARAMS;
 
 /// Columns of the staging table for user updates; NULL means "unchanged".
@@ -104,12 +105,9 @@ async fn insert_users_sqlite(
     )
     .fetch_one(&mut *conn)
     .await?;
-    let ids: IdMap = creates
-        .iter()
-        .zip(last + 1..)
-        .map(|(u, id)| (u.0.clone(), id))
-        .collect();
-    crate::store::sqlite_bulk::write(conn, |db| {
+    let new_ids = || (last + 1..).zip(creates);
+    let ids: IdMap = new_ids().map(|(id, u)| (u.0.clone(), id)).collect();
+    sqlite_bulk::write(conn, |db| {
         let mut insert = db.prepare(
             "INSERT INTO users (id, manager_id, tenant_id, job_id, source_id, ref_key, origin, username, display_name,
              given_name, family_name, email, phone, job_title_id, company_id, department, manager_source_id,
@@ -117,7 +115,7 @@ async fn insert_users_sqlite(
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'sync', ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
                      ?19, ?19, ?20, ?20, ?21)",
         )?;
-        for (id, (source_id, ref_key, f, custom, disabled)) in (last + 1..).zip(creates) {
+        for (id, (source_id, ref_key, f, custom, disabled)) in new_ids() {
             let manager = f.manager.as_deref().and_then(|m| ids.get(m));
             insert.execute(rusqlite::params![
                 id,
