@@ -62,6 +62,10 @@ pub struct Args {
     /// Only time ldap2pg at --ldap2pg-users (no usersync, no plugins needed)
     #[arg(long = "ldap2pg-only")]
     pub ldap2pg_only: bool,
+    /// Measure nothing: serve the generated directory, with a usersync config and the changes'
+    /// LDIF beside it, until stdin closes (for profiling one step by hand)
+    #[arg(long)]
+    pub serve: bool,
     /// Where to write the figures
     #[arg(long, value_name = "PATH", default_value_os_t = repo_root().join("bench/results.json"))]
     pub json: PathBuf,

@@ -27,6 +27,7 @@ mod micro;
 mod paired;
 mod report;
 mod runner;
+mod serve;
 mod store;
 mod verify;
 
@@ -173,6 +174,9 @@ fn real_main() -> Result<()> {
         work,
         postgres: OnceLock::new(),
     };
+    if b.args.serve {
+        return serve::serve(&b);
+    }
     micro_rows(&b, &mut f)?;
     small_directory(&b, &mut f)?;
     main_size::main_directory(&b, &mut f)?;

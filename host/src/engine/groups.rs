@@ -41,7 +41,7 @@ pub(super) struct Resolved<'a> {
     pub users: UserTable<'a>,
     /// Selected groups present in the source (index into `snapshot.groups`,
     /// in order) with their effective user members (nested resolved),
-    /// sorted by user id.
+    /// sorted by user number.
     pub selected: Vec<(usize, Vec<u32>)>,
     /// `Some` when only members of selected groups are in scope.
     pub scope: Option<Vec<bool>>,
@@ -88,7 +88,11 @@ pub(super) fn resolve<'a>(
     plan: &mut Plan,
 ) -> Resolved<'a> {
     let mut r = Resolved::default();
-    let mut users = UserTable::default();
+    let known = snapshot.users.len() + current.users.len();
+    let mut users = UserTable {
+        ids: Vec::with_capacity(known),
+        index: FastMap::with_capacity_and_hasher(known, Default::default()),
+    };
     for u in &snapshot.users {
         users.add(&u.id);
     }
@@ -179,7 +183,9 @@ pub(super) fn resolve<'a>(
         for g in visited.drain(..) {
             seen[g] = false;
         }
-        members.sort_unstable_by(|a, b| users.id(*a).cmp(users.id(*b)));
+        // By number, not by id: comparing numbers sorts a 50k-member
+        // group several times faster. The diff orders its changes by id.
+        members.sort_unstable();
         members.dedup();
         r.selected.push((i, members));
     }

@@ -19,7 +19,7 @@ pub(super) fn diff(
     plan: &mut Plan,
 ) {
     // Stored members of each group the read sent, each side sorted by
-    // user id below. The store lists memberships group by group, so each
+    // user number below. The store lists memberships group by group, so each
     // run of one group is looked up once (an incremental run sends few).
     let sent: FastSet<&str> = r
         .selected
@@ -48,8 +48,12 @@ pub(super) fn diff(
     for (gi, want) in &r.selected {
         let g = &snapshot.groups[*gi];
         let mut have = current_members.remove(g.id.as_str()).unwrap_or_default();
-        have.sort_unstable_by(|a, b| r.users.id(*a).cmp(r.users.id(*b)));
-        let (adds, removes) = member_diff(want, &have, r);
+        have.sort_unstable();
+        let (mut adds, mut removes) = member_diff(want, &have, r);
+        // The plan lists each group's changes by user id (a first sync
+        // sorts every membership here; an incremental run, the few it changes).
+        adds.sort_unstable_by(|a, b| r.users.id(*a).cmp(r.users.id(*b)));
+        removes.sort_unstable_by(|a, b| r.users.id(*a).cmp(r.users.id(*b)));
         if !adds.is_empty() || !removes.is_empty() {
             diffs.push(((&g.id, &g.name), adds, removes));
         }
@@ -109,15 +113,15 @@ fn deleted_users_leave_unread_groups<'a>(
 }
 
 /// The users to add to a group and to remove from it: `want` and `have`
-/// are both sorted by user id. Only users with a name after the run are
-/// added, and only touchable ones removed.
+/// are both sorted by user number. Only users with a name after the run
+/// are added, and only touchable ones removed.
 fn member_diff(want: &[u32], have: &[u32], r: &Resolved) -> (Vec<u32>, Vec<u32>) {
     let (mut a, mut b) = (0, 0);
     let mut adds = Vec::new();
     let mut removes = Vec::new();
     while a < want.len() || b < have.len() {
         let order = match (want.get(a), have.get(b)) {
-            (Some(w), Some(h)) => r.users.id(*w).cmp(r.users.id(*h)),
+            (Some(w), Some(h)) => w.cmp(h),
             (Some(_), None) => std::cmp::Ordering::Less,
             _ => std::cmp::Ordering::Greater,
         };

@@ -185,7 +185,7 @@ pub enum UsernameOwner {
 #[derive(Debug, Clone, Default)]
 pub struct Current {
     pub users: Vec<StoredUser>,
-    pub usernames: HashMap<String, UsernameOwner>,
+    pub usernames: FastMap<String, UsernameOwner>,
     pub groups: Vec<StoredGroup>,
     /// Effective memberships: (group source id, user source id), each id
     /// allocated once however many memberships name it.

@@ -1,5 +1,6 @@
-//! SQLite's bulk writes: one prepared one-row statement, stepped per row,
-//! on the applying transaction's own connection.
+//! SQLite's bulk reads and writes, on sqlx's connection handle: writes step
+//! one prepared one-row statement per row, in the applying transaction;
+//! a run's load steps the job's rows (`load/sqlite.rs`).
 //!
 //! sqlx runs SQLite on a worker thread and hands it a statement's values
 //! as owned copies: a multi-row `INSERT` of 30,000 parameters copies every
@@ -13,6 +14,14 @@
 
 use anyhow::{Context, Result};
 use sqlx::SqliteConnection;
+
+/// Run `read` on the connection's SQLite handle (see [`write`]).
+pub(crate) async fn read<T>(
+    conn: &mut SqliteConnection,
+    read: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T>,
+) -> Result<T> {
+    write(conn, read).await
+}
 
 /// Run `write` on the connection's SQLite handle. The tokio worker it runs
 /// on is told it blocks (on a multi-threaded runtime), so other tasks move

@@ -231,6 +231,10 @@ impl Host {
                 }
             };
             observe(&connector.manifest.name, "read", started);
+            tracing::debug!(
+                ms = started.elapsed().as_millis() as u64,
+                "the connector's read and the mappers are done"
+            );
             let take = || std::mem::take(&mut *shared.lock().expect("collector lock"));
             // The collector was dropped with the read, so the mapper stage
             // has mapped everything queued; a failure in its last batches

@@ -143,6 +143,7 @@ impl Store {
         tx.commit()
             .await
             .context("cannot commit the run's changes")?;
+        tracing::debug!(ms = t.elapsed().as_millis() as u64, "committed");
         Ok(apply_ms)
     }
 }

@@ -1,22 +1,26 @@
 //! Reading what the store holds for a job into the engine's `Current`.
 //!
-//! Bulk reads ask the database for one JSON array per table
-//! (`json_group_array` on SQLite, `json_agg` on PostgreSQL; see
-//! [`json_rows_of`]) and parse it with serde: sqlx hands every row of a plain
-//! query through a channel (~10 µs a row), which made loading 100k users
-//! take seconds.
+//! A run's load reads the job's rows ([`JobRows`]): SQLite steps them
+//! straight off its handle ([`sqlite`]); PostgreSQL, and the smaller reads
+//! here, ask the database for one JSON array per table (`json_group_array`
+//! on SQLite, `json_agg` on PostgreSQL; see [`json_rows_of`]) and parse it
+//! with serde. sqlx hands every row of a plain query through a channel
+//! (~10 µs a row), which made loading 100k users take seconds.
+
+mod rows;
+mod sqlite;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-use super::db::on_pool;
+use super::db::{on_pool, Backend};
 use super::Store;
-use crate::engine::{Current, FastMap, StoredGroup, StoredUser, UsernameOwner};
+use crate::engine::{Current, StoredGroup, StoredUser};
 use crate::model::UserFields;
+use rows::{JobRows, LICENSED_ELSEWHERE_SQL, OTHER_OWNERS_SQL, ROLES_SQL};
 
 /// One stored user, in the column order of the query below.
 #[derive(Deserialize)]
@@ -224,27 +228,57 @@ impl Store {
         fields: FieldsLoaded,
     ) -> Result<Current> {
         let started = std::time::Instant::now();
-        let mut current = Current::default();
+        let rows = match &self.backend {
+            Backend::Sqlite(pool) => {
+                let mut conn = pool.acquire().await?;
+                let query = sqlite::JobQuery {
+                    tenant,
+                    job,
+                    license_kind,
+                    fields,
+                };
+                crate::store::sqlite_bulk::read(&mut conn, |db| query.rows(db))
+                    .await
+                    .context("cannot read the job's rows from the store")?
+            }
+            Backend::Postgres(_) => {
+                self.job_rows_json(tenant, job, license_kind, fields)
+                    .await?
+            }
+        };
+        let read_ms = started.elapsed().as_millis() as u64;
+        let current = rows.into_current();
+        tracing::debug!(
+            ms = started.elapsed().as_millis() as u64,
+            read_ms,
+            users = current.users.len(),
+            memberships = current.memberships.len(),
+            "loaded the job's rows"
+        );
+        Ok(current)
+    }
 
-        // Four bulk reads at once: each runs on its own connection (SQLite
-        // WAL lets readers run side by side), so building the JSON overlaps.
+    /// [`JobRows`] through JSON bulk reads (PostgreSQL).
+    async fn job_rows_json(
+        &self,
+        tenant: &str,
+        job: &str,
+        license_kind: Option<&str>,
+        fields: FieldsLoaded,
+    ) -> Result<JobRows> {
+        // Four bulk reads at once: each runs on its own connection, so
+        // building the JSON overlaps.
         let tenant_job = [tenant, job];
         let group_columns = format!(
             "id, source_id, ref_key, name, description, {}",
             flag("active")
         );
-        let members_column = match self.backend.name() {
-            "postgres" => "g.id, (SELECT COALESCE(json_agg(m.user_id), '[]'::json) FROM memberships m WHERE m.group_id = g.id)",
-            _ => "g.id, json((SELECT json_group_array(m.user_id) FROM memberships m WHERE m.group_id = g.id))",
-        };
+        let owners_from = format!("FROM ({OTHER_OWNERS_SQL}) AS owners");
         let (users, owners, groups, members) = tokio::try_join!(
             self.job_users(fields, &tenant_job),
-            // The job's own users name their usernames' holders below; this
-            // reads the tenant's other ones (at 100k users in one job, none).
             self.json_rows::<OwnerRow>(
                 "username, id, origin, job_id",
-                // (Local users have no job; `<`, `>` let the index serve.)
-                "FROM users WHERE tenant_id = $1 AND (job_id IS NULL OR job_id < $2 OR job_id > $2)",
+                &owners_from,
                 &tenant_job,
             ),
             self.json_rows::<GroupRow>(
@@ -254,82 +288,22 @@ impl Store {
             ),
             // Each group's members as one array: half the JSON of a pair per row.
             self.json_rows::<(i64, Vec<i64>)>(
-                members_column,
+                "g.id, (SELECT COALESCE(json_agg(m.user_id), '[]'::json) FROM memberships m WHERE m.group_id = g.id)",
                 "FROM groups g WHERE g.tenant_id = $1 AND g.job_id = $2",
                 &tenant_job,
             ),
         )?;
-        // Row id -> source id, looked up once per membership (480k at 100k users).
-        let mut user_ids: FastMap<i64, Arc<str>> =
-            FastMap::with_capacity_and_hasher(users.len(), Default::default());
-        current.users = users
-            .into_iter()
-            .map(|(id, u)| {
-                user_ids.insert(id, u.source_id.as_str().into());
-                u
-            })
-            .collect();
-
-        current
-            .usernames
-            .reserve(current.users.len() + owners.len());
-        for u in &current.users {
-            let owner = UsernameOwner::ThisJob {
-                source_id: u.source_id.clone(),
-            };
-            current.usernames.insert(u.fields.username.clone(), owner);
-        }
-        // (The query leaves out this job's users: they are named above.)
-        for (username, id, origin, owner_job) in owners {
-            let owner = match (origin.as_str(), owner_job) {
-                ("local", _) | (_, None) => UsernameOwner::Local { db_id: id },
-                (_, Some(j)) => UsernameOwner::OtherJob { job: j },
-            };
-            current.usernames.insert(username, owner);
-        }
-
-        let mut group_ids: HashMap<i64, Arc<str>> = HashMap::with_capacity(groups.len());
-        current.groups = groups
-            .into_iter()
-            .map(|(id, source_id, ref_key, name, description, active)| {
-                group_ids.insert(id, source_id.as_str().into());
-                StoredGroup {
-                    source_id,
-                    ref_key,
-                    name,
-                    description,
-                    active: active != 0,
-                }
-            })
-            .collect();
-
-        // Row ids, mapped through the id maps above.
-        current.memberships = Vec::with_capacity(members.iter().map(|(_, m)| m.len()).sum());
-        for (g, users) in members {
-            let Some(group) = group_ids.get(&g) else {
-                continue;
-            };
-            let pairs = users
-                .iter()
-                .filter_map(|u| Some((group.clone(), user_ids.get(u)?.clone())));
-            current.memberships.extend(pairs);
-        }
-
         let roles: Vec<(String, String)> = on_pool!(&self.backend, |p| {
-            sqlx::query_as(
-                "SELECT u.source_id, r.name FROM user_roles ur
-                 JOIN users u ON u.id = ur.user_id JOIN roles r ON r.id = ur.role_id
-                 WHERE u.tenant_id = $1 AND ur.job_id = $2",
-            )
-            .bind(tenant)
-            .bind(job)
-            .fetch_all(p)
-            .await?
+            sqlx::query_as(ROLES_SQL)
+                .bind(tenant)
+                .bind(job)
+                .fetch_all(p)
+                .await?
         });
-        current.roles = roles.into_iter().collect();
-
+        let mut licensed = Vec::new();
+        let mut seats_used_elsewhere = 0;
         if let Some(kind) = license_kind {
-            let licensed: Vec<(i64,)> = self
+            let rows: Vec<(i64,)> = self
                 .json_rows(
                     "la.user_id",
                     "FROM license_assignments la JOIN users u ON u.id = la.user_id
@@ -337,33 +311,40 @@ impl Store {
                     &[tenant, kind, job],
                 )
                 .await?;
-            current.licensed = licensed
-                .into_iter()
-                .filter_map(|(u,)| user_ids.get(&u).map(|id| id.to_string()))
-                .collect();
+            licensed = rows.into_iter().map(|(u,)| u).collect();
             let (elsewhere,): (i64,) = on_pool!(&self.backend, |p| {
-                sqlx::query_as(
-                    "SELECT count(*) FROM license_assignments la JOIN users u ON u.id = la.user_id
-                     WHERE la.tenant_id = $1 AND la.kind = $2 AND (u.job_id IS NULL OR u.job_id != $3)",
-                )
-                .bind(tenant)
-                .bind(kind)
-                .bind(job)
-                .fetch_one(p)
-                .await?
+                sqlx::query_as(LICENSED_ELSEWHERE_SQL)
+                    .bind(tenant)
+                    .bind(kind)
+                    .bind(job)
+                    .fetch_one(p)
+                    .await?
             });
-            current.seats_used_elsewhere = elsewhere as u32;
+            seats_used_elsewhere = elsewhere as u32;
         }
-
-        current.job_titles = names(self, "job_titles", tenant).await?;
-        current.companies = names(self, "companies", tenant).await?;
-        tracing::debug!(
-            ms = started.elapsed().as_millis() as u64,
-            users = current.users.len(),
-            memberships = current.memberships.len(),
-            "loaded the job's rows"
-        );
-        Ok(current)
+        Ok(JobRows {
+            users,
+            owners,
+            groups: groups
+                .into_iter()
+                .map(|(id, source_id, ref_key, name, description, active)| {
+                    let group = StoredGroup {
+                        source_id,
+                        ref_key,
+                        name,
+                        description,
+                        active: active != 0,
+                    };
+                    (id, group)
+                })
+                .collect(),
+            members,
+            roles,
+            licensed,
+            seats_used_elsewhere,
+            job_titles: names(self, "job_titles", tenant).await?,
+            companies: names(self, "companies", tenant).await?,
+        })
     }
 }
 
