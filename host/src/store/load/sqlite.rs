@@ -8,9 +8,8 @@ use std::collections::HashSet;
 use rusqlite::{params, Row};
 
 use super::rows::{JobRows, LICENSED_ELSEWHERE_SQL, OTHER_OWNERS_SQL, ROLES_SQL};
-use super::{lean_columns, user_columns, FieldsLoaded, USERS_FROM};
+use super::{lean_columns, stored_user, user_columns, FieldsLoaded, LeanRow, UserRow, USERS_FROM};
 use crate::engine::{StoredGroup, StoredUser};
-use crate::model::UserFields;
 
 /// Which job's rows to read, and how much of each user.
 pub(super) struct JobQuery<'a> {
@@ -113,48 +112,43 @@ type UserOfRow = fn(&Row<'_>) -> rusqlite::Result<(i64, StoredUser)>;
 
 /// A row of [`user_columns`].
 fn user(r: &Row<'_>) -> rusqlite::Result<(i64, StoredUser)> {
-    let user = StoredUser {
-        source_id: r.get(1)?,
-        ref_key: r.get(2)?,
-        fields: UserFields {
-            username: r.get(3)?,
-            display_name: r.get(4)?,
-            given_name: r.get(5)?,
-            family_name: r.get(6)?,
-            email: r.get(7)?,
-            phone: r.get(8)?,
-            job_title: r.get(9)?,
-            company: r.get(10)?,
-            department: r.get(11)?,
-            manager: r.get(12)?,
-            employee_id: r.get(13)?,
-            custom: Vec::new(),
-        },
-        custom_json: r.get(14)?,
-        active: r.get(15)?,
-        in_source: r.get(16)?,
-        source_enabled: r.get(17)?,
-        deactivation_reason: r.get(18)?,
-    };
-    Ok((r.get(0)?, user))
+    let row = UserRow(
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+        r.get(9)?,
+        r.get(10)?,
+        r.get(11)?,
+        r.get(12)?,
+        r.get(13)?,
+        r.get(14)?,
+        r.get(15)?,
+        r.get(16)?,
+        r.get(17)?,
+        r.get(18)?,
+    );
+    Ok((row.0, stored_user(row)))
 }
 
 /// A row of [`lean_columns`].
 fn lean_user(r: &Row<'_>) -> rusqlite::Result<(i64, StoredUser)> {
-    let user = StoredUser {
-        source_id: r.get(1)?,
-        ref_key: r.get(2)?,
-        fields: UserFields {
-            username: r.get(3)?,
-            ..UserFields::default()
-        },
-        custom_json: None,
-        active: r.get(4)?,
-        in_source: r.get(5)?,
-        source_enabled: r.get(6)?,
-        deactivation_reason: r.get(7)?,
-    };
-    Ok((r.get(0)?, user))
+    let row = LeanRow(
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+    );
+    Ok((row.0, super::lean_user(row)))
 }
 
 fn group(r: &Row<'_>) -> rusqlite::Result<(i64, StoredGroup)> {
