@@ -133,7 +133,12 @@ impl UserFields {
         if self.custom.is_empty() {
             return None;
         }
-        let map: std::collections::BTreeMap<_, _> = self.custom.iter().cloned().collect();
+        // Borrowed: every user of a full run is serialized to compare.
+        let map: std::collections::BTreeMap<&str, &str> = self
+            .custom
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         Some(serde_json::to_string(&map).expect("string map serializes"))
     }
 }

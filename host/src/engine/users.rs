@@ -30,7 +30,9 @@ pub(super) fn diff<'a>(
         .map(|u| (u.id.as_str(), u.fields.username.as_str()))
         .collect();
     let mut claimed: FastMap<&'a str, &'a str> = FastMap::default();
-    let mut missing_lookups: FastSet<(String, String)> = FastSet::default();
+    // (kind, value), borrowed: most users of a directory whose titles the
+    // target lacks name one, and a copy each cost two allocations per user.
+    let mut missing_lookups: FastSet<(&'static str, &'a str)> = FastSet::default();
     let mut seen = vec![false; r.users.len()];
     // Users whose records failed mapping are left exactly as they are.
     for id in &snapshot.unreadable_user_ids {
@@ -195,12 +197,12 @@ pub(super) fn diff<'a>(
         }
     }
 
-    let mut by_kind: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    let mut by_kind: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
     for (kind, value) in missing_lookups {
         by_kind.entry(kind).or_default().push(value);
     }
     for (kind, values) in by_kind {
-        plan.warnings.push(missing_lookup_warning(&kind, values));
+        plan.warnings.push(missing_lookup_warning(kind, values));
     }
 
     names::settle(current, &stored, r, plan);
@@ -213,7 +215,7 @@ const MISSING_LOOKUPS_SHOWN: usize = 5;
 /// One short warning for the values of a lookup table (`kind` is "job
 /// title" or "company") the target lacks: how many, the first few, and the
 /// command that adds one.
-fn missing_lookup_warning(kind: &str, mut values: Vec<String>) -> String {
+fn missing_lookup_warning(kind: &str, mut values: Vec<&str>) -> String {
     values.sort();
     let n = values.len();
     let mut shown: Vec<String> = values
@@ -408,18 +410,19 @@ impl<'a> Mapped<'a> {
     fn new(
         fields: &'a UserFields,
         current: &Current,
-        missing: &mut FastSet<(String, String)>,
+        missing: &mut FastSet<(&'static str, &'a str)>,
         r: &Resolved<'a>,
     ) -> Mapped<'a> {
-        let mut lookup = |kind: &str, table: &HashSet<String>, value: &'a Option<String>| {
-            let v = value.as_deref()?;
-            if table.contains(v) {
-                Some(v)
-            } else {
-                missing.insert((kind.to_string(), v.to_string()));
-                None
-            }
-        };
+        let mut lookup =
+            |kind: &'static str, table: &HashSet<String>, value: &'a Option<String>| {
+                let v = value.as_deref()?;
+                if table.contains(v) {
+                    Some(v)
+                } else {
+                    missing.insert((kind, v));
+                    None
+                }
+            };
         Mapped {
             fields,
             username: &fields.username,
