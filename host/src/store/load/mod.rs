@@ -131,6 +131,20 @@ fn lean_user(r: LeanRow) -> StoredUser {
     }
 }
 
+/// A group row and its row id (both loads).
+fn stored_group(
+    (id, source_id, ref_key, name, description, active): GroupRow,
+) -> (i64, StoredGroup) {
+    let group = StoredGroup {
+        source_id,
+        ref_key,
+        name,
+        description,
+        active: active != 0,
+    };
+    (id, group)
+}
+
 fn stored_user(r: UserRow) -> StoredUser {
     StoredUser {
         source_id: r.1,
@@ -325,19 +339,7 @@ impl Store {
         Ok(JobRows {
             users,
             owners,
-            groups: groups
-                .into_iter()
-                .map(|(id, source_id, ref_key, name, description, active)| {
-                    let group = StoredGroup {
-                        source_id,
-                        ref_key,
-                        name,
-                        description,
-                        active: active != 0,
-                    };
-                    (id, group)
-                })
-                .collect(),
+            groups: groups.into_iter().map(stored_group).collect(),
             members,
             roles,
             licensed,

@@ -8,7 +8,10 @@ use std::collections::HashSet;
 use rusqlite::{params, Row};
 
 use super::rows::{JobRows, LICENSED_ELSEWHERE_SQL, OTHER_OWNERS_SQL, ROLES_SQL};
-use super::{lean_columns, stored_user, user_columns, FieldsLoaded, LeanRow, UserRow, USERS_FROM};
+use super::{
+    lean_columns, stored_group, stored_user, user_columns, FieldsLoaded, GroupRow, LeanRow,
+    UserRow, USERS_FROM,
+};
 use crate::engine::{StoredGroup, StoredUser};
 
 /// Which job's rows to read, and how much of each user.
@@ -151,15 +154,9 @@ fn lean_user(r: &Row<'_>) -> rusqlite::Result<(i64, StoredUser)> {
     Ok((row.0, super::lean_user(row)))
 }
 
+/// A row of the groups' query, as the JSON load reads it too.
 fn group(r: &Row<'_>) -> rusqlite::Result<(i64, StoredGroup)> {
-    let group = StoredGroup {
-        source_id: r.get(1)?,
-        ref_key: r.get(2)?,
-        name: r.get(3)?,
-        description: r.get(4)?,
-        active: r.get(5)?,
-    };
-    Ok((r.get(0)?, group))
+    GroupRow::try_from(r).map(stored_group)
 }
 
 fn names(
