@@ -167,6 +167,7 @@ pub mod host {
         pub use super::wit::ldap::{
             check, root_dse, Change, Entry, Scope, SearchRequest, Stage, SyncDone, SyncRequest,
         };
+        pub use crate::ldap_page::{AttributeRef, EntryRef, Page, ValueRef, Values};
 
         /// An open search; pull pages until one is empty.
         pub struct Search(super::wit::ldap::Search);
@@ -181,6 +182,13 @@ pub mod host {
             pub fn next_page(&self) -> Result<Vec<Entry>, String> {
                 let page = self.0.next_page()?;
                 crate::packed::decode_entries(&page).map_err(String::from)
+            }
+
+            /// The next page of entries into `page`, read in place: no
+            /// allocation per value, and `page`'s index is reused (empty
+            /// after the last page). For connectors that read much.
+            pub fn read_page(&self, page: &mut Page) -> Result<(), String> {
+                page.read(self.0.next_page()?).map_err(String::from)
             }
 
             /// After the last page of a content-sync search.

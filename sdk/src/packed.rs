@@ -10,7 +10,7 @@ use crate::{AttrValue, Attribute, ObjectKind, SourceObject};
 use crate::{RecordError, TargetGroup, TargetUser};
 
 #[cfg(feature = "connector")]
-fn write_attributes(w: &mut Writer, attributes: &[Attribute]) {
+pub(crate) fn write_attributes(w: &mut Writer, attributes: &[Attribute]) {
     w.len(attributes.len());
     for a in attributes {
         w.str(&a.name);

@@ -38,7 +38,7 @@ pub fn incremental(cfg: &Resolved, server: &Server, cursor: Cursor) -> Result<Re
             let filter = format!("(&{}({}>={since}))", cfg.user_filter, cfg.modified_attr);
             let req = search::request(cfg, &cfg.users_base, &filter, cfg.user_attributes());
             search::each_page(&req, |page| {
-                page.into_iter().try_for_each(|e| r.add_user(e, cfg))
+                page.iter().try_for_each(|e| r.add_user(e, cfg))
             })?;
             r.flush(ObjectKind::User)?;
             // Overlays rewrite memberships without touching timestamps:
@@ -70,8 +70,8 @@ fn sync_users(r: &mut Reader, cfg: &Resolved, cookie: Vec<u8>) -> Result<Vec<u8>
         cookie: Some(cookie.clone()),
     });
     let done = search::each_page(&req, |page| {
-        page.into_iter()
-            .filter(|e| matches!(e.change, Some((Change::Add | Change::Modify, _))))
+        page.iter()
+            .filter(|e| matches!(e.change(), Some((Change::Add | Change::Modify, _))))
             .try_for_each(|e| r.add_user(e, cfg))
     })?
     .unwrap_or_default_done();
@@ -118,9 +118,9 @@ fn groups_of(
         }
         let filter = format!("(&{}(|{any}))", cfg.group_filter);
         let req = search::request(cfg, &cfg.groups_base, &filter, vec![cfg.id_attr.clone()]);
-        for e in search::all(&req)? {
-            if let Some(id) = entries::id_of(&e, &cfg.id_attr) {
-                out.push((id, dn::normalize(&e.dn)));
+        for e in search::all(&req)?.iter() {
+            if let Some(id) = entries::id_of(e, &cfg.id_attr) {
+                out.push((id, dn::normalize(e.dn())));
             }
         }
     }
@@ -145,11 +145,11 @@ fn sync_groups(r: &mut Reader, cfg: &Resolved, cookie: Vec<u8>) -> Result<Vec<u8
     let done = search::each_page(&req, |page| {
         let changes = page
             .iter()
-            .filter(|e| matches!(e.change, Some((Change::Add | Change::Modify, _))));
+            .filter(|e| matches!(e.change(), Some((Change::Add | Change::Modify, _))));
         for e in changes {
             let id = entries::id_of(e, &cfg.id_attr)
-                .or_else(|| e.change.as_ref().map(|(_, uuid)| uuid.to_ascii_lowercase()));
-            changed.push((id.unwrap_or_default(), dn::normalize(&e.dn)));
+                .or_else(|| e.change().map(|(_, uuid)| uuid.to_ascii_lowercase()));
+            changed.push((id.unwrap_or_default(), dn::normalize(e.dn())));
         }
         Ok(())
     })?
@@ -242,7 +242,7 @@ fn usn_changes(
         cfg.user_attributes(),
     );
     search::each_page(&req, |page| {
-        page.into_iter().try_for_each(|e| r.add_user(e, cfg))
+        page.iter().try_for_each(|e| r.add_user(e, cfg))
     })?;
     r.flush(ObjectKind::User)?;
 
@@ -275,13 +275,18 @@ fn usn_changes(
     req.controls = vec![SHOW_DELETED_OID.into()];
     req.base = server.naming_context.clone().unwrap_or(req.base);
     let (mut users, mut groups) = (Vec::new(), Vec::new());
-    for e in search::all(&req)? {
-        let Some(id) = entries::id_of(&e, &cfg.id_attr) else {
+    for e in search::all(&req)?.iter() {
+        let Some(id) = entries::id_of(e, &cfg.id_attr) else {
             continue;
         };
-        if entries::texts(&e, "objectClass").any(|c| c.eq_ignore_ascii_case("group")) {
+        if e.texts("objectClass")
+            .any(|c| c.eq_ignore_ascii_case("group"))
+        {
             groups.push(id);
-        } else if entries::texts(&e, "objectClass").any(|c| c.eq_ignore_ascii_case("user")) {
+        } else if e
+            .texts("objectClass")
+            .any(|c| c.eq_ignore_ascii_case("user"))
+        {
             users.push(id);
         }
     }

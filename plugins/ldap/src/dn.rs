@@ -33,16 +33,6 @@ pub fn normalize_into(out: &mut String, dn: &str) {
     }
 }
 
-/// [`normalize`] of a DN the caller owns: the common case (see
-/// [`lowercase_is_normal`]) is lowercased in place, without allocating.
-pub fn normalize_owned(mut dn: String) -> String {
-    if lowercase_is_normal(&dn) {
-        dn.make_ascii_lowercase();
-        return dn;
-    }
-    normalize(&dn)
-}
-
 /// Bytes the plain paths leave to the general one.
 const fn special(b: u8) -> bool {
     !b.is_ascii() || matches!(b, b'\\' | b'+' | b'"' | b'#' | b'<' | b'>' | b';' | 0)
@@ -413,7 +403,6 @@ mod tests {
                 assert_eq!(dn.to_ascii_lowercase(), general, "{dn:?}");
             }
             assert_eq!(normalize(dn), general, "{dn:?}");
-            assert_eq!(normalize_owned(dn.to_string()), general, "{dn:?}");
             let mut into = "Left Over".to_string();
             normalize_into(&mut into, dn);
             assert_eq!(into, general, "{dn:?}");

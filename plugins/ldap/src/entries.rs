@@ -2,7 +2,7 @@
 //! the fields in the default mapper's vocabulary (users are built in
 //! user.rs), references as normalized DNs.
 
-use usersync_sdk::host::ldap::Entry;
+use usersync_sdk::host::ldap::{EntryRef, ValueRef};
 use usersync_sdk::{AttrValue, Attribute, ObjectKind, SourceObject};
 
 use crate::config::Resolved;
@@ -11,42 +11,22 @@ use crate::dn;
 /// userAccountControl bit 2: ACCOUNTDISABLE.
 const UAC_DISABLED: u32 = 0x2;
 
-/// The values of `name` (case-insensitive; `member;range=...` is not `member`).
-pub fn values<'a>(e: &'a Entry, name: &str) -> &'a [AttrValue] {
-    e.attributes
-        .iter()
-        .find(|a| a.name.eq_ignore_ascii_case(name))
-        .map(|a| a.values.as_slice())
-        .unwrap_or(&[])
-}
-
-pub fn texts<'a>(e: &'a Entry, name: &str) -> impl Iterator<Item = &'a str> + 'a {
-    values(e, name).iter().filter_map(|v| match v {
-        AttrValue::Text(t) => Some(t.as_str()),
-        AttrValue::Binary(_) => None,
-    })
-}
-
-pub fn first_text<'a>(e: &'a Entry, name: &str) -> Option<&'a str> {
-    texts(e, name).next()
-}
-
 /// The entry's immutable id as text: entryUUID as is, objectGUID in the
 /// registry form Windows shows (`{...}` without braces, lowercase).
-pub fn id_of(e: &Entry, id_attr: &str) -> Option<String> {
-    match values(e, id_attr).first()? {
-        AttrValue::Text(t) if !t.is_empty() => Some(t.to_ascii_lowercase()),
-        AttrValue::Binary(b) if b.len() == 16 => Some(guid_string(b)),
-        AttrValue::Binary(b) if !b.is_empty() => Some(crate::cursor::hex(b)),
+pub fn id_of(e: EntryRef<'_>, id_attr: &str) -> Option<String> {
+    match e.values(id_attr).next()? {
+        ValueRef::Text(t) if !t.is_empty() => Some(t.to_ascii_lowercase()),
+        ValueRef::Binary(b) if b.len() == 16 => Some(guid_string(b)),
+        ValueRef::Binary(b) if !b.is_empty() => Some(crate::cursor::hex(b)),
         _ => None,
     }
 }
 
 /// The RID of an entry's objectSid (its last sub-authority), which
 /// members name in `primaryGroupID`.
-pub fn rid(e: &Entry) -> Option<u32> {
-    match values(e, "objectSid").first()? {
-        AttrValue::Binary(b) if b.len() >= 12 && b.len() == 8 + 4 * b[1] as usize => {
+pub fn rid(e: EntryRef<'_>) -> Option<u32> {
+    match e.values("objectSid").next()? {
+        ValueRef::Binary(b) if b.len() >= 12 && b.len() == 8 + 4 * b[1] as usize => {
             let last = &b[b.len() - 4..];
             Some(u32::from_le_bytes([last[0], last[1], last[2], last[3]]))
         }
@@ -70,37 +50,45 @@ pub fn guid_string(b: &[u8]) -> String {
     out
 }
 
-pub fn enabled(e: &Entry, cfg: &Resolved) -> bool {
+pub fn enabled(e: EntryRef<'_>, cfg: &Resolved) -> bool {
     if cfg.is_ad() {
-        let uac = first_text(e, "userAccountControl").and_then(|v| v.parse::<u32>().ok());
+        let uac = e
+            .first_text("userAccountControl")
+            .and_then(|v| v.parse::<u32>().ok());
         if uac.is_some_and(|v| v & UAC_DISABLED != 0) {
             return false;
         }
     }
     match &cfg.disabled {
-        Some((attr, value)) => !texts(e, attr).any(|v| v.eq_ignore_ascii_case(value)),
+        Some((attr, value)) => !e.texts(attr).any(|v| v.eq_ignore_ascii_case(value)),
         None => true,
     }
 }
 
 /// A group record with its direct members as normalized DNs (nested
 /// groups are members too; the engine resolves them).
-pub fn group(e: &Entry, cfg: &Resolved, members: Vec<String>) -> Result<SourceObject, String> {
+pub fn group(
+    e: EntryRef<'_>,
+    cfg: &Resolved,
+    members: Vec<String>,
+) -> Result<SourceObject, String> {
     let id = id_of(e, &cfg.id_attr).ok_or_else(|| {
         format!(
             "group {} has no {} (the immutable id); check source.attributes.id",
-            e.dn, cfg.id_attr
+            e.dn(),
+            cfg.id_attr
         )
     })?;
     let mut o = SourceObject::new(ObjectKind::Group, id);
-    o.ref_key = dn::normalize(&e.dn);
-    let name = first_text(e, &cfg.group_name_attr)
+    o.ref_key = dn::normalize(e.dn());
+    let name = e
+        .first_text(&cfg.group_name_attr)
         .map(str::to_string)
-        .or_else(|| dn::first_value(&e.dn))
-        .unwrap_or_else(|| e.dn.clone());
+        .or_else(|| dn::first_value(e.dn()))
+        .unwrap_or_else(|| e.dn().to_string());
     o.attributes.push(text_attr("name", vec![name]));
-    o.attributes.push(text_attr("dn", vec![e.dn.clone()]));
-    if let Some(d) = first_text(e, "description") {
+    o.attributes.push(text_attr("dn", vec![e.dn().to_string()]));
+    if let Some(d) = e.first_text("description") {
         o.attributes
             .push(text_attr("description", vec![d.to_string()]));
     }
@@ -108,48 +96,25 @@ pub fn group(e: &Entry, cfg: &Resolved, members: Vec<String>) -> Result<SourceOb
     Ok(o)
 }
 
-/// `member` and `uniqueMember` DNs of an entry, normalized, handed to `each`
-/// one at a time and taken out of the entry as they go, so a group of
-/// 500,000 members is never held twice.
-pub fn take_member_dns(
-    e: &mut Entry,
+/// `member` and `uniqueMember` DNs of an entry, normalized, handed to
+/// `each` one at a time (the entry stays in its page, so a group of
+/// 500,000 members is never held twice).
+pub fn each_member_dn(
+    e: EntryRef<'_>,
     mut each: impl FnMut(String) -> Result<(), String>,
 ) -> Result<(), String> {
-    for a in e.attributes.iter_mut() {
+    for a in e.attributes() {
         // groupOfUniqueNames values may carry an optional "#'0101'B" uid suffix.
-        let unique = a.name.eq_ignore_ascii_case("uniqueMember");
-        if !unique && !a.name.eq_ignore_ascii_case("member") {
+        let unique = a.name().eq_ignore_ascii_case("uniqueMember");
+        if !unique && !a.name().eq_ignore_ascii_case("member") {
             continue;
         }
-        for v in std::mem::take(&mut a.values) {
-            if let AttrValue::Text(mut t) = v {
-                if unique {
-                    let dn_len = without_uid_suffix(&t).len();
-                    t.truncate(dn_len);
-                }
-                each(dn::normalize_owned(t))?;
-            }
+        for t in a.values().filter_map(ValueRef::text) {
+            let t = if unique { without_uid_suffix(t) } else { t };
+            each(dn::normalize(t))?;
         }
     }
     Ok(())
-}
-
-/// The text values of `name`, taken out of the entry.
-pub fn take_texts(e: &mut Entry, name: &str) -> Vec<String> {
-    let Some(a) = e
-        .attributes
-        .iter_mut()
-        .find(|a| a.name.eq_ignore_ascii_case(name))
-    else {
-        return Vec::new();
-    };
-    std::mem::take(&mut a.values)
-        .into_iter()
-        .filter_map(|v| match v {
-            AttrValue::Text(t) => Some(t),
-            AttrValue::Binary(_) => None,
-        })
-        .collect()
 }
 
 /// A uniqueMember value may end in an optional uid, `#'0101'B` (RFC 4517

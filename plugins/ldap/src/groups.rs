@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use usersync_sdk::host::ldap::Entry;
+use usersync_sdk::host::ldap::{EntryRef, Page};
 use usersync_sdk::host::target;
 use usersync_sdk::ObjectKind;
 
@@ -76,10 +76,10 @@ impl Reader {
         );
         req.page_size = req.page_size.max(1000);
         search::each_page(&req, |page| {
-            for e in &page {
+            for e in page.iter() {
                 let id = entries::id_of(e, &cfg.id_attr);
                 let known = match (graph.as_mut(), id) {
-                    (Some(g), Some(id)) => g.node(&id, &dn::normalize(&e.dn)).is_some(),
+                    (Some(g), Some(id)) => g.node(&id, &dn::normalize(e.dn())).is_some(),
                     _ => true, // no id: rejected when read
                 };
                 if !known {
@@ -119,21 +119,22 @@ impl Reader {
         Ok(())
     }
 
-    fn send_groups(&mut self, page: Vec<Entry>, cfg: &Resolved) -> Result<(), String> {
-        for mut e in page {
-            let Some(id) = entries::id_of(&e, &cfg.id_attr) else {
+    fn send_groups(&mut self, page: &Page, cfg: &Resolved) -> Result<(), String> {
+        for e in page.iter() {
+            let Some(id) = entries::id_of(e, &cfg.id_attr) else {
                 let why = format!(
                     "group {} has no {} (the immutable id); check source.attributes.id",
-                    e.dn, cfg.id_attr
+                    e.dn(),
+                    cfg.id_attr
                 );
-                target::reject(&e.dn, &why);
+                target::reject(e.dn(), &why);
                 continue;
             };
             let had_graph = self.graph.is_some();
             let mut graph = self.graph.take();
             let node = graph
                 .as_mut()
-                .and_then(|g| g.node(&id, &dn::normalize(&e.dn)));
+                .and_then(|g| g.node(&id, &dn::normalize(e.dn())));
             if node.is_none() {
                 graph = None; // an id that is not a UUID: no graph
             }
@@ -143,7 +144,7 @@ impl Reader {
                 graph: graph.as_ref(),
                 children: Vec::new(),
             };
-            let read = self.members_of(&mut e, cfg, &mut m);
+            let read = self.members_of(e, cfg, &mut m);
             let (refs, children) = (m.refs, m.children);
             if let (Some(g), Some(node)) = (graph.as_mut(), node) {
                 g.set_children(node, children);
@@ -153,7 +154,7 @@ impl Reader {
             }
             self.graph = graph;
             read?;
-            match entries::group(&e, cfg, refs) {
+            match entries::group(e, cfg, refs) {
                 Ok(g) => {
                     self.seen.group(&g.id);
                     self.groups += 1;
@@ -163,22 +164,27 @@ impl Reader {
                         self.flush(ObjectKind::Group)?;
                     }
                 }
-                Err(why) => target::reject(&e.dn, &why),
+                Err(why) => target::reject(e.dn(), &why),
             }
         }
         Ok(())
     }
 
-    fn members_of(&mut self, e: &mut Entry, cfg: &Resolved, m: &mut Members) -> Result<(), String> {
+    fn members_of(
+        &mut self,
+        e: EntryRef<'_>,
+        cfg: &Resolved,
+        m: &mut Members,
+    ) -> Result<(), String> {
         if let Some(filter) = &cfg.group_member_filter {
-            let filter = filter.replace(GROUP_DN_MACRO, &dn::filter_escape(&e.dn));
+            let filter = filter.replace(GROUP_DN_MACRO, &dn::filter_escape(e.dn()));
             let req = search::request(cfg, &cfg.users_base, &filter, vec!["1.1".into()]);
             search::each_page(&req, |page| {
-                page.iter().try_for_each(|f| m.push(dn::normalize(&f.dn)))
+                page.iter().try_for_each(|f| m.push(dn::normalize(f.dn())))
             })?;
         } else {
             self.member_attrs |= crate::member_attrs::of(e);
-            let uids = entries::take_texts(e, "memberUid");
+            let uids: Vec<&str> = e.texts("memberUid").collect();
             search::each_member(e, cfg, |member| m.push(member))?;
             if !uids.is_empty() {
                 self.resolve_uids(&uids, cfg, m)?;
@@ -194,7 +200,7 @@ impl Reader {
     /// run's users, else by searching, 200 names a search).
     fn resolve_uids(
         &mut self,
-        uids: &[String],
+        uids: &[&str],
         cfg: &Resolved,
         m: &mut Members,
     ) -> Result<(), String> {
@@ -206,9 +212,10 @@ impl Reader {
             .to_string();
         for chunk in uids.chunks(200) {
             let mut found: HashMap<String, String> = HashMap::new();
-            let unknown: Vec<&String> = chunk
+            let unknown: Vec<&str> = chunk
                 .iter()
                 .filter(|u| !self.uid_refs.contains_key(&u.to_lowercase()))
+                .copied()
                 .collect();
             if !unknown.is_empty() {
                 let any: String = unknown
@@ -218,9 +225,9 @@ impl Reader {
                 let filter = format!("(&{}(|{any}))", cfg.user_filter);
                 let req =
                     search::request(cfg, &cfg.users_base, &filter, vec![username_attr.clone()]);
-                for e in search::all(&req)? {
-                    if let Some(name) = entries::first_text(&e, &username_attr) {
-                        found.insert(name.to_lowercase(), dn::normalize(&e.dn));
+                for e in search::all(&req)?.iter() {
+                    if let Some(name) = e.first_text(&username_attr) {
+                        found.insert(name.to_lowercase(), dn::normalize(e.dn()));
                     }
                 }
             }

@@ -9,7 +9,7 @@
 //! attribute must have been created or changed since, and then the change
 //! search sends it anyway.
 
-use usersync_sdk::host::ldap::Entry;
+use usersync_sdk::host::ldap::EntryRef;
 use usersync_sdk::host::state;
 
 const KEY: &str = "member-attributes";
@@ -20,12 +20,11 @@ pub const MEMBER_UID: u8 = 4;
 const ALL: u8 = MEMBER | UNIQUE_MEMBER | MEMBER_UID;
 
 /// The member attributes `e` has values of.
-pub fn of(e: &Entry) -> u8 {
-    e.attributes
-        .iter()
-        .filter(|a| !a.values.is_empty())
+pub fn of(e: EntryRef<'_>) -> u8 {
+    e.attributes()
+        .filter(|a| !a.is_empty())
         .map(|a| {
-            let name = a.name.split(';').next().unwrap_or_default();
+            let name = a.name().split(';').next().unwrap_or_default();
             if name.eq_ignore_ascii_case("member") {
                 MEMBER
             } else if name.eq_ignore_ascii_case("uniqueMember") {
@@ -54,7 +53,13 @@ pub fn save(flags: u8) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use usersync_sdk::host::ldap::{Entry, Page};
     use usersync_sdk::{AttrValue, Attribute};
+
+    fn of_entry(attrs: &[(&str, usize)]) -> u8 {
+        let page = Page::from_entries(&[entry(attrs)]);
+        of(page.get(0).unwrap())
+    }
 
     fn entry(attrs: &[(&str, usize)]) -> Entry {
         Entry {
@@ -72,12 +77,12 @@ mod tests {
 
     #[test]
     fn an_entry_names_the_member_attributes_it_has_values_of() {
-        assert_eq!(of(&entry(&[("cn", 1), ("member", 2)])), MEMBER);
+        assert_eq!(of_entry(&[("cn", 1), ("member", 2)]), MEMBER);
         assert_eq!(
-            of(&entry(&[("uniquemember", 1), ("memberUid", 1)])),
+            of_entry(&[("uniquemember", 1), ("memberUid", 1)]),
             UNIQUE_MEMBER | MEMBER_UID
         );
-        assert_eq!(of(&entry(&[("member;range=0-1499", 1500)])), MEMBER);
-        assert_eq!(of(&entry(&[("member", 0)])), 0);
+        assert_eq!(of_entry(&[("member;range=0-1499", 1500)]), MEMBER);
+        assert_eq!(of_entry(&[("member", 0)]), 0);
     }
 }

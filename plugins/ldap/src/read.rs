@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 
-use usersync_sdk::host::ldap::{Entry, SyncRequest};
+use usersync_sdk::host::ldap::{EntryRef, SyncRequest};
 use usersync_sdk::host::target;
 use usersync_sdk::{log, ObjectKind, ReadSummary, SourceObject};
 
@@ -114,16 +114,16 @@ impl Reader {
         Ok(())
     }
 
-    /// Build and batch the user `e` (moving what it sends out of it).
-    pub fn add_user(&mut self, mut e: Entry, cfg: &Resolved) -> Result<(), String> {
-        if let Some(m) = entries::first_text(&e, &cfg.modified_attr) {
+    /// Build and batch the user `e`.
+    pub fn add_user(&mut self, e: EntryRef<'_>, cfg: &Resolved) -> Result<(), String> {
+        if let Some(m) = e.first_text(&cfg.modified_attr) {
             if self.newest.as_deref().is_none_or(|n| m > n) {
                 self.newest = Some(m.to_string());
             }
         }
-        let rid = primary_group_id(&e, cfg);
+        let rid = primary_group_id(e, cfg);
         let users = self.user_builder.get_or_insert_with(|| Users::new(cfg));
-        match users.build(&mut e, cfg) {
+        match users.build(e, cfg) {
             Ok(u) => {
                 self.seen.user(&u.id);
                 if let Some(changed) = self.changed_users.as_mut() {
@@ -143,7 +143,7 @@ impl Reader {
                     self.flush(ObjectKind::User)?;
                 }
             }
-            Err(why) => target::reject(&e.dn, &why),
+            Err(why) => target::reject(e.dn(), &why),
         }
         Ok(())
     }
@@ -157,7 +157,7 @@ impl Reader {
             cfg.user_attributes(),
         );
         search::each_page(&req, |page| {
-            page.into_iter().try_for_each(|e| self.add_user(e, cfg))
+            page.iter().try_for_each(|e| self.add_user(e, cfg))
         })?;
         self.primary_complete = true;
         self.flush(ObjectKind::User)
@@ -174,12 +174,12 @@ impl Reader {
             vec!["primaryGroupID".into()],
         );
         search::each_page(&req, |page| {
-            for e in &page {
+            for e in page.iter() {
                 if let Some(rid) = primary_group_id(e, cfg) {
                     self.primary
                         .entry(rid)
                         .or_default()
-                        .push(dn::normalize(&e.dn));
+                        .push(dn::normalize(e.dn()));
                 }
             }
             Ok(())
@@ -189,11 +189,11 @@ impl Reader {
     }
 }
 
-fn primary_group_id(e: &Entry, cfg: &Resolved) -> Option<u32> {
+fn primary_group_id(e: EntryRef<'_>, cfg: &Resolved) -> Option<u32> {
     if !cfg.is_ad() {
         return None;
     }
-    entries::first_text(e, "primaryGroupID")?.parse().ok()
+    e.first_text("primaryGroupID")?.parse().ok()
 }
 
 /// Where an incremental run will start next time, taken before the read so
@@ -289,7 +289,8 @@ pub fn tombstones_readable(cfg: &Resolved, server: &Server) -> bool {
     // attributes are withheld.
     search::all(&req).is_ok_and(|found| {
         found
-            .first()
+            .iter()
+            .next()
             .is_some_and(|e| entries::id_of(e, &cfg.id_attr).is_some())
     })
 }

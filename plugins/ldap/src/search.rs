@@ -1,7 +1,7 @@
 //! Searches through the host: page by page, and Active Directory's ranged
 //! `member` values fetched until the last range.
 
-use usersync_sdk::host::ldap::{self, Entry, Scope, SearchRequest, SyncDone};
+use usersync_sdk::host::ldap::{self, EntryRef, Page, Scope, SearchRequest, SyncDone, ValueRef};
 
 use crate::config::Resolved;
 use crate::dn;
@@ -20,90 +20,98 @@ pub fn request(cfg: &Resolved, base: &str, filter: &str, attributes: Vec<String>
     }
 }
 
-/// Run `req` and hand every page to `each`; returns how the search ended
-/// when it was a content-sync search.
+/// Run `req` and hand every page to `each` (read in place, one page
+/// reused for the whole search); returns how the search ended when it was
+/// a content-sync search.
 pub fn each_page(
     req: &SearchRequest,
-    mut each: impl FnMut(Vec<Entry>) -> Result<(), String>,
+    mut each: impl FnMut(&Page) -> Result<(), String>,
 ) -> Result<Option<SyncDone>, String> {
     let search = ldap::open_search(req)?;
+    let mut page = Page::new();
     loop {
-        let page = search.next_page()?;
+        search.read_page(&mut page)?;
         if page.is_empty() {
             return Ok(search.sync_done());
         }
-        each(page)?;
+        each(&page)?;
+    }
+}
+
+/// Every page of a (small) search.
+pub struct Pages(Vec<Page>);
+
+impl Pages {
+    pub fn iter(&self) -> impl Iterator<Item = EntryRef<'_>> {
+        self.0.iter().flat_map(Page::iter)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.iter().all(Page::is_empty)
     }
 }
 
 /// Every entry of a (small) search at once.
-pub fn all(req: &SearchRequest) -> Result<Vec<Entry>, String> {
-    let mut out = Vec::new();
-    each_page(req, |page| {
-        out.extend(page);
-        Ok(())
-    })?;
-    Ok(out)
+pub fn all(req: &SearchRequest) -> Result<Pages, String> {
+    let search = ldap::open_search(req)?;
+    let mut pages = Vec::new();
+    loop {
+        let mut page = Page::new();
+        search.read_page(&mut page)?;
+        if page.is_empty() {
+            return Ok(Pages(pages));
+        }
+        pages.push(page);
+    }
 }
 
 /// The direct member DNs of a group entry, normalized, one at a time (see
-/// [`entries::take_member_dns`]). For ranged values (`member;range=0-1499`)
+/// [`entries::each_member_dn`]). For ranged values (`member;range=0-1499`)
 /// the rest is read range by range.
 pub fn each_member(
-    e: &mut Entry,
+    e: EntryRef<'_>,
     cfg: &Resolved,
     mut each: impl FnMut(String) -> Result<(), String>,
 ) -> Result<(), String> {
-    entries::take_member_dns(e, &mut each)?;
+    entries::each_member_dn(e, &mut each)?;
     let Some((mut next, mut values)) = ranged(e) else {
         return Ok(());
     };
-    loop {
-        std::mem::take(&mut values)
-            .into_iter()
-            .try_for_each(|v| each(dn::normalize_owned(v)))?;
-        let Some(start) = next else {
-            return Ok(());
-        };
+    values.try_for_each(|v| each(dn::normalize(v)))?;
+    while let Some(start) = next {
         let attr = format!("member;range={start}-{}", start + cfg.member_range - 1);
-        let mut req = request(cfg, &e.dn, "(objectClass=*)", vec![attr]);
+        let mut req = request(cfg, e.dn(), "(objectClass=*)", vec![attr]);
         req.scope = Scope::Base;
         req.page_size = 0;
         let found = all(&req)?;
         let entry = found
-            .first()
-            .ok_or_else(|| format!("group {} vanished while reading its members", e.dn))?;
-        match ranged(entry) {
-            Some((n, v)) => {
-                next = n;
-                values = v;
-            }
-            None => return Ok(()),
-        }
+            .iter()
+            .next()
+            .ok_or_else(|| format!("group {} vanished while reading its members", e.dn()))?;
+        let Some((after, mut values)) = ranged(entry) else {
+            return Ok(());
+        };
+        values.try_for_each(|v| each(dn::normalize(v)))?;
+        next = after;
     }
+    Ok(())
 }
 
-/// The ranged `member` attribute of an entry: (next start, values), the
-/// next start being `None` on the last range (`member;range=1500-*`).
-fn ranged(e: &Entry) -> Option<(Option<u32>, Vec<String>)> {
-    let attr = e
-        .attributes
-        .iter()
-        .find(|a| a.name.to_ascii_lowercase().starts_with("member;range="))?;
-    let range = &attr.name["member;range=".len()..];
+/// The ranged `member` attribute of an entry: (next start, its text
+/// values), the next start being `None` on the last range
+/// (`member;range=1500-*`).
+fn ranged<'a>(e: EntryRef<'a>) -> Option<(Option<u32>, impl Iterator<Item = &'a str> + 'a)> {
+    let attr = e.attributes().find(|a| {
+        a.name()
+            .get(.."member;range=".len())
+            .is_some_and(|p| p.eq_ignore_ascii_case("member;range="))
+    })?;
+    let range = &attr.name()["member;range=".len()..];
     let (_, end) = range.split_once('-')?;
     let next = if end == "*" {
         None
     } else {
         Some(end.parse::<u32>().ok()? + 1)
     };
-    let values = attr
-        .values
-        .iter()
-        .filter_map(|v| match v {
-            usersync_sdk::AttrValue::Text(t) => Some(t.clone()),
-            usersync_sdk::AttrValue::Binary(_) => None,
-        })
-        .collect();
-    Some((next, values))
+    Some((next, attr.values().filter_map(ValueRef::text)))
 }

@@ -1,16 +1,14 @@
-//! User records from entries, built cheaply: the values a record sends are
-//! moved out of the page's entry, cloned only when they go out twice, and
-//! a record is filled in one already sent (its strings and vectors
-//! overwritten in place) rather than allocated anew.
+//! User records from entries, built cheaply: an entry is read in place in
+//! its page, and a record is filled in one already sent (its strings and
+//! vectors overwritten in place) rather than allocated anew, so a user
+//! costs copies and no allocation once the first batch has gone out.
 
-use std::mem::take;
-
-use usersync_sdk::host::ldap::Entry;
+use usersync_sdk::host::ldap::{EntryRef, ValueRef, Values};
 use usersync_sdk::{AttrValue, Attribute, ObjectKind, SourceObject};
 
 use crate::config::Resolved;
 use crate::dn;
-use crate::entries::{self, values};
+use crate::entries;
 use crate::read::BATCH;
 
 /// Builds a read's user records: how, worked out once from the
@@ -30,8 +28,6 @@ struct FieldPlan {
     /// field (`from = "sAMAccountName"` or `from = "username"`), so the
     /// values go out under the source's name too.
     own_name: bool,
-    /// A later field reads the same attribute: clone, do not take.
-    shared: bool,
 }
 
 impl Users {
@@ -39,15 +35,11 @@ impl Users {
         let fields = cfg
             .fields
             .iter()
-            .enumerate()
-            .map(|(i, (field, source))| FieldPlan {
+            .map(|(field, source)| FieldPlan {
                 field: field.clone(),
                 source: source.clone(),
                 manager: field == "manager",
                 own_name: !source.eq_ignore_ascii_case(field),
-                shared: cfg.fields[i + 1..]
-                    .iter()
-                    .any(|(_, later)| later.eq_ignore_ascii_case(source)),
             })
             .collect();
         Users {
@@ -64,10 +56,8 @@ impl Users {
         self.spare.extend(sent.drain(..).take(room));
     }
 
-    /// A user record, or the reason it cannot be one (then `e` is as it
-    /// was). What the record sends is moved out of `e`: its DN and the
-    /// values of the attributes sent.
-    pub fn build(&mut self, e: &mut Entry, cfg: &Resolved) -> Result<SourceObject, String> {
+    /// A user record, or the reason it cannot be one.
+    pub fn build(&mut self, e: EntryRef<'_>, cfg: &Resolved) -> Result<SourceObject, String> {
         let mut o = self
             .spare
             .pop()
@@ -82,7 +72,7 @@ impl Users {
     }
 
     /// Overwrite every part of `o` with the record of `e`.
-    fn fill(&self, o: &mut SourceObject, e: &mut Entry, cfg: &Resolved) -> Result<(), String> {
+    fn fill(&self, o: &mut SourceObject, e: EntryRef<'_>, cfg: &Resolved) -> Result<(), String> {
         // Every field named, so a field added to records is not left over.
         let SourceObject {
             kind,
@@ -96,64 +86,48 @@ impl Users {
         if !id_into(id, e, &cfg.id_attr) {
             return Err(format!(
                 "{} has no {} (the immutable id); check source.attributes.id",
-                e.dn, cfg.id_attr
+                e.dn(),
+                cfg.id_attr
             ));
         }
         *kind = ObjectKind::User;
         *enabled = entries::enabled(e, cfg);
         member_of.clear();
         members.clear();
-        let dn = take(&mut e.dn);
-        dn::normalize_into(ref_key, &dn);
+        dn::normalize_into(ref_key, e.dn());
         let mut out = Out { attributes, n: 0 };
         let dn_values = &mut out.next("dn").values;
-        dn_values.clear();
-        dn_values.push(AttrValue::Text(dn));
+        dn_values.truncate(1);
+        match dn_values.first_mut() {
+            Some(v) => ValueRef::Text(e.dn()).copy_into(v),
+            None => dn_values.push(AttrValue::Text(e.dn().to_owned())),
+        }
         for f in &self.fields {
-            let Some(a) = e
-                .attributes
-                .iter_mut()
-                .find(|a| a.name.eq_ignore_ascii_case(&f.source))
-            else {
+            let Some(a) = e.attribute(&f.source).filter(|a| !a.is_empty()) else {
                 continue;
             };
-            if a.values.is_empty() {
-                continue;
-            }
             if f.own_name {
-                clone_values(&mut out.next(&f.source).values, &a.values);
+                refill(&mut out.next(&f.source).values, a.values());
             }
             let vals = &mut out.next(&f.field).values;
-            if f.shared {
-                clone_values(vals, &a.values);
-            } else {
-                *vals = take(&mut a.values);
-            }
             if f.manager {
                 // A reference: the engine resolves it to the manager's id.
-                vals.retain(|v| matches!(v, AttrValue::Text(_)));
-                for v in vals.iter_mut() {
-                    if let AttrValue::Text(t) = v {
-                        *t = dn::normalize_owned(take(t));
-                    }
-                }
+                refill_dns(vals, a.values());
+            } else {
+                refill(vals, a.values());
             }
         }
         for extra in &self.extras {
-            // An attribute a field sent is sent under its name, so what
-            // is taken here went out nowhere else.
+            // An attribute a field sent is sent under its name already.
             let sent = out
                 .sent()
                 .iter()
                 .any(|a| a.name.eq_ignore_ascii_case(extra));
-            let found = e
-                .attributes
-                .iter_mut()
-                .find(|a| a.name.eq_ignore_ascii_case(extra));
-            if let (false, Some(a)) = (sent, found) {
-                if !a.values.is_empty() {
-                    out.next(extra).values = take(&mut a.values);
-                }
+            if sent {
+                continue;
+            }
+            if let Some(a) = e.attribute(extra).filter(|a| !a.is_empty()) {
+                refill(&mut out.next(extra).values, a.values());
             }
         }
         out.finish();
@@ -197,24 +171,33 @@ impl Out<'_> {
 }
 
 /// `dst` becomes a copy of `src`, in the strings it already has.
-fn clone_values(dst: &mut Vec<AttrValue>, src: &[AttrValue]) {
+fn refill(dst: &mut Vec<AttrValue>, mut src: Values<'_>) {
     dst.truncate(src.len());
-    let (same, more) = src.split_at(dst.len());
-    for (d, s) in dst.iter_mut().zip(same) {
-        match (d, s) {
-            (AttrValue::Text(d), AttrValue::Text(s)) => d.clone_from(s),
-            (AttrValue::Binary(d), AttrValue::Binary(s)) => d.clone_from(s),
-            (d, s) => *d = s.clone(),
-        }
+    for (d, s) in dst.iter_mut().zip(src.by_ref()) {
+        s.copy_into(d);
     }
-    dst.extend_from_slice(more);
+    dst.extend(src.map(ValueRef::to_owned));
+}
+
+/// `dst` becomes the text values of `src` as normalized DNs.
+fn refill_dns(dst: &mut Vec<AttrValue>, src: Values<'_>) {
+    let mut n = 0;
+    for t in src.filter_map(ValueRef::text) {
+        match dst.get_mut(n) {
+            Some(AttrValue::Text(d)) => dn::normalize_into(d, t),
+            Some(d) => *d = AttrValue::Text(dn::normalize(t)),
+            None => dst.push(AttrValue::Text(dn::normalize(t))),
+        }
+        n += 1;
+    }
+    dst.truncate(n);
 }
 
 /// [`entries::id_of`] into `id`, reusing its allocation for a text id;
 /// false when there is none.
-fn id_into(id: &mut String, e: &Entry, id_attr: &str) -> bool {
-    match values(e, id_attr).first() {
-        Some(AttrValue::Text(t)) if !t.is_empty() => {
+fn id_into(id: &mut String, e: EntryRef<'_>, id_attr: &str) -> bool {
+    match e.values(id_attr).next() {
+        Some(ValueRef::Text(t)) if !t.is_empty() => {
             id.clear();
             id.push_str(t);
             id.make_ascii_lowercase();

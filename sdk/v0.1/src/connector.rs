@@ -154,6 +154,7 @@ pub mod host {
     /// Brokered LDAP (the host holds the connection and the bind secret).
     pub mod ldap {
         pub use super::wit::ldap::*;
+        pub use crate::ldap_page::{AttributeRef, EntryRef, Page, ValueRef, Values};
     }
 
     /// Brokered HTTP: the host checks the destination against the job's

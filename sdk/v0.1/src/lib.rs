@@ -13,6 +13,8 @@
 
 #[cfg(feature = "connector")]
 mod connector;
+#[cfg(feature = "connector")]
+mod ldap_page;
 #[cfg(feature = "mapper")]
 mod mapper;
 mod records;
