@@ -28,7 +28,11 @@ pub const BATCH: usize = 500;
 /// looked up by searching).
 pub const UID_CACHE: usize = 100_000;
 /// Matches no entry: a content-sync search with it only fetches a cookie.
-const NOTHING: &str = "(&(objectClass=*)(!(objectClass=*)))";
+/// The negation makes sure of that; the first term makes it cheap, as the
+/// server finds no candidate in its objectClass index instead of testing
+/// every entry under the base (0.15 s and 0.3 CPU-seconds of slapd's for
+/// 100k users, at the start of every full run).
+const NOTHING: &str = "(&(objectClass=usersyncMatchesNothing)(!(objectClass=*)))";
 /// Active Directory: return deleted objects (tombstones) too.
 pub const SHOW_DELETED_OID: &str = "1.2.840.113556.1.4.417";
 
