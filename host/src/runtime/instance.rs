@@ -231,18 +231,61 @@ impl MapperInstance {
         &self.plugin
     }
 
+    /// Whether it takes packed pages (contract 0.2), so a connector's page
+    /// can go to it as it came.
+    pub fn takes_pages(&self) -> bool {
+        matches!(self.bindings, MapperBindings::V0_2(_))
+    }
+
     pub fn map_users(&mut self, batch: &[WireObject]) -> Result<Vec<MapResult<UserFields>>> {
+        self.map_users_of(batch, None)
+    }
+
+    /// [`Self::map_users`] of a connector's page as it came (`heads` are
+    /// its records' heads, [`super::PackedUsers`]): a 0.2 mapper gets the
+    /// page itself, not a copy re-encoded from records the host decoded.
+    pub fn map_user_page(
+        &mut self,
+        heads: &[WireObject],
+        page: &[u8],
+    ) -> Result<Vec<MapResult<UserFields>>> {
+        self.map_users_of(heads, Some(page))
+    }
+
+    /// `page`, when given, holds `batch`'s records whole (`batch` may be
+    /// their heads alone).
+    fn map_users_of(
+        &mut self,
+        batch: &[WireObject],
+        page: Option<&[u8]>,
+    ) -> Result<Vec<MapResult<UserFields>>> {
         start_call(&mut self.store);
         let store = &mut self.store;
-        let out: Vec<packed::Mapped<UserFields>> = match &self.bindings {
-            MapperBindings::V0_1(b) => b
+        let out: Vec<packed::Mapped<UserFields>> = match (&self.bindings, page) {
+            (MapperBindings::V0_1(b), None) => b
                 .usersync_plugin_mapper_api()
                 .call_map_users(store, batch)
                 .map(|out| Ok(out.into_iter().map(v0_1_result).collect())),
-            MapperBindings::V0_2(b) => b
-                .usersync_plugin_mapper_api()
-                .call_map_users(store, &packed::encode_objects(batch))
-                .map(|page| packed::decode_user_results(&page)),
+            // A 0.1 mapper after a 0.2 connector: typed records, whole.
+            (MapperBindings::V0_1(b), Some(page)) => {
+                let whole = packed::decode_objects(page).map_err(|e| anyhow!("{e}"))?;
+                b.usersync_plugin_mapper_api()
+                    .call_map_users(store, &whole)
+                    .map(|out| Ok(out.into_iter().map(v0_1_result).collect()))
+            }
+            (MapperBindings::V0_2(b), page) => {
+                let encoded;
+                let page = match page {
+                    Some(page) => page,
+                    None => {
+                        encoded = packed::encode_objects(batch);
+                        &encoded
+                    }
+                };
+                b.usersync_plugin_mapper_api()
+                    .call_map_users(store, page)
+                    .map(|page| packed::decode_user_results(&page))
+            }
         }
         .map_err(|e| explain(e, &self.plugin, &self.limits))?
         .map_err(|e| self.malformed(e))?;

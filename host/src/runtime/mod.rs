@@ -38,6 +38,7 @@ pub use instance::{ConnectorInstance, MapperInstance, ReadRefused};
 pub use job::{CallContext, Grant};
 pub use loader::{LoadedPlugin, Origin, PluginError};
 
+pub use packed::{decode_objects, PackedUsers};
 pub use wit::{WireAttribute, WireKind, WireObject, WireValue};
 
 use std::path::Path;

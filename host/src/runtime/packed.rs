@@ -56,6 +56,74 @@ pub fn decode_objects(page: &[u8]) -> Result<Vec<WireObject>, Malformed> {
     Ok(out)
 }
 
+/// A connector's `put-users` page kept as it came, for 0.2 mappers, with
+/// the parts of each record the host itself reads decoded beside it.
+pub struct PackedUsers {
+    pub page: Vec<u8>,
+    /// Each record without its attributes (they stay in the page) but
+    /// `dn`: its id, ref key, enabled flag, groups, and what names it in
+    /// errors.
+    pub heads: Vec<WireObject>,
+}
+
+impl PackedUsers {
+    /// Check the whole page as [`decode_objects`] does (a malformed one is
+    /// refused here, not passed on) and decode the heads.
+    pub fn decode(page: Vec<u8>) -> Result<PackedUsers, Malformed> {
+        let (mut r, count) = Reader::open(&page, PageKind::SourceObjects)?;
+        let mut heads = Vec::with_capacity((count as usize).min(page.len() / 22));
+        for _ in 0..count {
+            let kind = match r.u8()? {
+                0 => WireKind::User,
+                1 => WireKind::Group,
+                _ => return Err(Malformed("object kind".into())),
+            };
+            let id = r.str()?.to_owned();
+            let ref_key = r.str()?.to_owned();
+            let enabled = r.bool()?;
+            let attributes = attributes_but_dn(&mut r)?;
+            heads.push(WireObject {
+                kind,
+                id,
+                ref_key,
+                enabled,
+                attributes,
+                member_of: r.strings()?,
+                members: r.strings()?,
+            });
+        }
+        r.end()?;
+        Ok(PackedUsers { page, heads })
+    }
+}
+
+/// Read past a record's attributes, checking them as [`read_attributes`]
+/// does; only the first `dn`, which names the record in errors, is kept.
+fn attributes_but_dn(r: &mut Reader) -> Result<Vec<WireAttribute>, Malformed> {
+    let mut kept: Vec<WireAttribute> = Vec::new();
+    for _ in 0..r.len(8)? {
+        let name = r.str()?;
+        let keep = name == "dn" && kept.is_empty();
+        let mut values = Vec::new();
+        for _ in 0..r.len(5)? {
+            match r.u8()? {
+                0 if keep => values.push(WireValue::Text(r.str()?.to_owned())),
+                1 if keep => values.push(WireValue::Binary(r.bytes()?.to_vec())),
+                0 => r.str().map(drop)?,
+                1 => r.bytes().map(drop)?,
+                _ => return Err(Malformed("attribute value tag".into())),
+            }
+        }
+        if keep {
+            kept.push(WireAttribute {
+                name: name.to_owned(),
+                values,
+            });
+        }
+    }
+    Ok(kept)
+}
+
 /// A batch for a mapper's `map-users` / `map-groups`.
 pub fn encode_objects(batch: &[WireObject]) -> Vec<u8> {
     let mut w = Writer::new(PageKind::SourceObjects, 256 * batch.len());
@@ -267,6 +335,34 @@ mod tests {
         assert_eq!((r.u8().unwrap(), r.str().unwrap()), (0, "Ana"));
         assert_eq!((r.u8().unwrap(), r.str().unwrap()), (2, "uuid"));
         r.end().unwrap();
+    }
+
+    #[test]
+    fn a_page_passed_on_keeps_the_heads_and_the_dn_the_host_reads() {
+        let mut u = user();
+        u.attributes.push(WireAttribute {
+            name: "dn".into(),
+            values: vec![WireValue::Text("uid=ana,ou=people".into())],
+        });
+        let page = encode_objects(&[u.clone()]);
+        let packed = PackedUsers::decode(page.clone()).unwrap();
+        assert_eq!(packed.page, page, "the page goes on as it came");
+        let head = &packed.heads[0];
+        assert_eq!(
+            (&head.id, &head.ref_key, head.enabled, &head.member_of),
+            (&u.id, &u.ref_key, u.enabled, &u.member_of)
+        );
+        assert_eq!(
+            format!("{:?}", head.attributes),
+            format!("{:?}", &u.attributes[2..])
+        );
+        // Checked whole, as a page decoded whole is.
+        assert!(PackedUsers::decode(page[..page.len() - 1].to_vec()).is_err());
+        let mut bad_value = encode_objects(&[user()]);
+        let at = bad_value.windows(4).position(|w| w == b"ana@").unwrap();
+        bad_value[at] = 0xff;
+        assert!(PackedUsers::decode(bad_value.clone()).is_err());
+        assert!(decode_objects(&bad_value).is_err());
     }
 
     #[test]

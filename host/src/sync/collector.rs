@@ -9,7 +9,9 @@ use std::sync::{Arc, Mutex};
 
 use crate::engine::Snapshot;
 use crate::model::{ObjectKind, RecordError};
-use crate::runtime::{PluginState, RunWarnings, Schedule, Seats, TargetSink, WireObject};
+use crate::runtime::{
+    PackedUsers, PluginState, RunWarnings, Schedule, Seats, TargetSink, WireObject,
+};
 
 use super::held::{self, ReadBudget};
 use super::map_stage::{Batch, Mapping};
@@ -137,6 +139,19 @@ impl TargetSink for Collector {
             p.add_users(batch.len());
         }
         self.map(Batch::Users(batch))
+    }
+
+    fn put_user_page(&mut self, page: Vec<u8>) -> Result<(), String> {
+        if !self.mapping.as_ref().is_some_and(Mapping::takes_pages) {
+            let batch = crate::runtime::decode_objects(&page).map_err(String::from)?;
+            return self.put_users(batch);
+        }
+        self.check_cancelled()?;
+        let users = PackedUsers::decode(page).map_err(String::from)?;
+        if let Some(p) = &self.progress {
+            p.add_users(users.heads.len());
+        }
+        self.map(Batch::UserPage(users))
     }
 
     fn put_groups(&mut self, batch: Vec<WireObject>) -> Result<(), String> {

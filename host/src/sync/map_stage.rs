@@ -14,7 +14,7 @@ use std::time::Instant;
 use regex::Regex;
 
 use crate::model::{RecordError, SourceGroup, SourceUser, UserFields};
-use crate::runtime::{MapperInstance, WireObject, WireValue};
+use crate::runtime::{MapperInstance, PackedUsers, WireObject, WireValue};
 
 use super::collector::Collected;
 use super::held::{self, ReadBudget};
@@ -27,6 +27,9 @@ const QUEUE_DEPTH: usize = 4;
 /// What goes through the queue, in the order the connector sent it.
 pub enum Batch {
     Users(Vec<WireObject>),
+    /// A connector's page of users as it came, for mappers that take pages
+    /// (see [`MapStage::takes_pages`]).
+    UserPage(PackedUsers),
     Groups(Vec<WireObject>),
     /// A record the connector rejected: queued, so the run's errors keep
     /// the connector's order.
@@ -54,6 +57,15 @@ pub type Stop = String;
 pub const SAMPLE_TAKEN: &str = "the connection test has its sample; the read stops here";
 
 impl MapStage {
+    /// Whether a connector's page of users can go to the mappers as it
+    /// came: every mapper takes pages, and the host reads no attribute of
+    /// a user itself (no user filter, no connection test's sample).
+    pub fn takes_pages(&self) -> bool {
+        self.user_filter.is_none()
+            && self.sample.is_none()
+            && self.mappers.iter().all(MapperInstance::takes_pages)
+    }
+
     fn in_filter(&self, o: &WireObject) -> bool {
         let Some((attr, re)) = &self.user_filter else {
             return true;
@@ -73,7 +85,8 @@ impl MapStage {
 
     pub fn apply(&mut self, batch: Batch) -> Result<(), Stop> {
         match batch {
-            Batch::Users(b) => self.users(b),
+            Batch::Users(b) => self.users(b, None),
+            Batch::UserPage(p) => self.users(p.heads, Some(p.page)),
             Batch::Groups(b) => self.groups(b),
             Batch::Reject(e) => self.reject(e),
         }
@@ -81,11 +94,15 @@ impl MapStage {
 
     /// Run every mapper on the batch; a later mapper's fields overlay the
     /// earlier ones', and any mapper's rejection rejects the record.
-    fn users(&mut self, batch: Vec<WireObject>) -> Result<(), Stop> {
+    /// `page`, when given, holds the records whole (`batch` their heads).
+    fn users(&mut self, batch: Vec<WireObject>, page: Option<Vec<u8>>) -> Result<(), Stop> {
         let mut merged: Vec<Result<Option<UserFields>, RecordError>> = Vec::new();
         for i in 0..self.mappers.len() {
             let started = Instant::now();
-            let out = self.mappers[i].map_users(&batch);
+            let out = match &page {
+                Some(page) => self.mappers[i].map_user_page(&batch, page),
+                None => self.mappers[i].map_users(&batch),
+            };
             self.observe(i, "map-users", started);
             let out = out.map_err(|e| format!("{e:#}"))?;
             if i == 0 {
@@ -213,6 +230,14 @@ impl Mapping {
         Pipeline::spawn(stage).map(Mapping::Pipelined)
     }
 
+    /// Whether users may come as pages ([`Batch::UserPage`]).
+    pub fn takes_pages(&self) -> bool {
+        match self {
+            Mapping::Inline(stage) => stage.takes_pages(),
+            Mapping::Pipelined(p) => p.takes_pages,
+        }
+    }
+
     /// Hand a batch on. An error is why the read must stop: this batch's
     /// (inline) or an earlier one's (pipelined) mapping failed.
     pub fn send(&mut self, batch: Batch) -> Result<(), Stop> {
@@ -224,6 +249,8 @@ impl Mapping {
 }
 
 pub struct Pipeline {
+    /// The stage's [`MapStage::takes_pages`].
+    takes_pages: bool,
     queue: Option<SyncSender<Batch>>,
     thread: Option<JoinHandle<()>>,
     /// Where the stage's thread writes why it stopped (`mapping_failed`).
@@ -234,6 +261,7 @@ impl Pipeline {
     fn spawn(mut stage: MapStage) -> std::io::Result<Pipeline> {
         let (queue, batches): (SyncSender<Batch>, Receiver<Batch>) = sync_channel(QUEUE_DEPTH);
         let shared = stage.shared.clone();
+        let takes_pages = stage.takes_pages();
         let thread = std::thread::Builder::new()
             .name("usersync-map".into())
             .spawn(move || {
@@ -246,6 +274,7 @@ impl Pipeline {
                 }
             })?;
         Ok(Pipeline {
+            takes_pages,
             queue: Some(queue),
             thread: Some(thread),
             shared,

@@ -21,6 +21,11 @@ use crate::runtime::wit::WireObject;
 /// engine implements it locally; an agent would forward it.
 pub trait TargetSink: Send {
     fn put_users(&mut self, batch: Vec<WireObject>) -> Result<(), String>;
+    /// A contract 0.2 page of users, as the connector packed it. Decoded
+    /// whole by default; the sync's collector passes it on to 0.2 mappers.
+    fn put_user_page(&mut self, page: Vec<u8>) -> Result<(), String> {
+        self.put_users(crate::runtime::packed::decode_objects(&page).map_err(String::from)?)
+    }
     fn put_groups(&mut self, batch: Vec<WireObject>) -> Result<(), String>;
     fn put_members(&mut self, group_ref: String, member_refs: Vec<String>) -> Result<(), String>;
     fn remove(&mut self, kind: ObjectKind, ids: Vec<String>) -> Result<(), String>;

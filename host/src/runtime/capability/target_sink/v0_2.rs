@@ -8,18 +8,23 @@ use crate::runtime::wit::v0_2::{target, types};
 use crate::runtime::wit::WireObject;
 
 impl PluginHost {
-    fn objects(&mut self, page: &[u8]) -> Result<Vec<WireObject>, String> {
+    /// Refuse an oversized page before decoding anything of it.
+    fn check_page(&mut self, page: &[u8]) -> Result<(), String> {
         // The header is not data; a page's bytes bound what it decodes to.
         let size = page.len().saturating_sub(usersync_packed::HEADER_LEN);
-        self.check_read(|| "a packed batch".to_string(), size)?;
+        self.check_read(|| "a packed batch".to_string(), size)
+    }
+
+    fn objects(&mut self, page: &[u8]) -> Result<Vec<WireObject>, String> {
+        self.check_page(page)?;
         packed::decode_objects(page).map_err(String::from)
     }
 }
 
 impl target::Host for PluginHost {
     fn put_users(&mut self, batch: Vec<u8>) -> Result<(), String> {
-        let batch = self.objects(&batch)?;
-        self.with_sink(|s| s.put_users(batch))
+        self.check_page(&batch)?;
+        self.with_sink(|s| s.put_user_page(batch))
     }
 
     fn put_groups(&mut self, batch: Vec<u8>) -> Result<(), String> {
