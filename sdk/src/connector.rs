@@ -180,8 +180,9 @@ pub mod host {
         impl Search {
             /// The next page of entries (empty after the last).
             pub fn next_page(&self) -> Result<Vec<Entry>, String> {
-                let page = self.0.next_page()?;
-                crate::packed::decode_entries(&page).map_err(String::from)
+                let mut page = Page::new();
+                self.read_page(&mut page)?;
+                Ok(page.iter().map(|e| e.to_owned()).collect())
             }
 
             /// The next page of entries into `page`, read in place: no

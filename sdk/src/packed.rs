@@ -3,7 +3,9 @@
 //! call and back.
 #![cfg(any(feature = "mapper", feature = "connector"))]
 
-use usersync_packed::{Malformed, PageKind, Reader, Writer};
+#[cfg(feature = "mapper")]
+use usersync_packed::{Malformed, Reader};
+use usersync_packed::{PageKind, Writer};
 
 use crate::{AttrValue, Attribute, ObjectKind, SourceObject};
 #[cfg(feature = "mapper")]
@@ -28,26 +30,6 @@ pub(crate) fn write_attributes(w: &mut Writer, attributes: &[Attribute]) {
             }
         }
     }
-}
-
-#[cfg(feature = "connector")]
-fn read_attributes(r: &mut Reader) -> Result<Vec<Attribute>, Malformed> {
-    let n = r.len(8)?;
-    let mut out = Vec::with_capacity(n);
-    for _ in 0..n {
-        let name = r.str()?.to_owned();
-        let count = r.len(5)?;
-        let mut values = Vec::with_capacity(count);
-        for _ in 0..count {
-            values.push(match r.u8()? {
-                0 => AttrValue::Text(r.str()?.to_owned()),
-                1 => AttrValue::Binary(r.bytes()?.to_vec()),
-                _ => return Err(Malformed("attribute value tag".into())),
-            });
-        }
-        out.push(Attribute { name, values });
-    }
-    Ok(out)
 }
 
 #[cfg(feature = "connector")]
@@ -236,39 +218,6 @@ pub fn encode_group_results(results: &[Result<Option<TargetGroup>, RecordError>]
         }
     }
     w.finish()
-}
-
-#[cfg(feature = "connector")]
-pub fn decode_entries(
-    page: &[u8],
-) -> Result<Vec<crate::connector_world::usersync::plugin::ldap::Entry>, Malformed> {
-    use crate::connector_world::usersync::plugin::ldap::{Change, Entry};
-    let (mut r, count) = Reader::open(page, PageKind::Entries)?;
-    let mut out = Vec::with_capacity((count as usize).min(page.len() / 8));
-    for _ in 0..count {
-        let dn = r.str()?.to_owned();
-        let attributes = read_attributes(&mut r)?;
-        let change = match r.u8()? {
-            0 => None,
-            tag => {
-                let change = match tag {
-                    1 => Change::Add,
-                    2 => Change::Modify,
-                    3 => Change::Delete,
-                    4 => Change::Present,
-                    _ => return Err(Malformed("entry change tag".into())),
-                };
-                Some((change, r.str()?.to_owned()))
-            }
-        };
-        out.push(Entry {
-            dn,
-            attributes,
-            change,
-        });
-    }
-    r.end()?;
-    Ok(out)
 }
 
 #[cfg(all(test, feature = "mapper", feature = "connector"))]
