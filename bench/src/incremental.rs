@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::directory::Directory;
 use crate::report::Row;
 use crate::runner::{SyncRun, Usersync};
-use crate::{say, verify, Bench, Findings};
+use crate::{say, settle, verify, Bench, Findings};
 
 /// Row 3, incremental, for each installation (one per store): nothing changed, then K mixed
 /// changes applied once to the directory, after which every store must equal it. Returns each
@@ -41,6 +41,12 @@ pub fn measure(
     say(format!(
         "  {} applied by ldapmodify in {apply_s:.1} s",
         changes.summary()
+    ));
+    let settled = settle::wait_for_idle(d.slapd.pid());
+    say(format!(
+        "  slapd's overlays {} after {:.0} s (the incremental run is timed once the server is idle)",
+        if settled.idle { "finished" } else { "were still busy" },
+        settled.waited.as_secs_f64()
     ));
     let mut after = Vec::new();
     for (us, inc_noop) in installs.iter().zip(nothing_changed) {

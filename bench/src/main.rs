@@ -28,6 +28,7 @@ mod paired;
 mod report;
 mod runner;
 mod serve;
+mod settle;
 mod store;
 mod verify;
 

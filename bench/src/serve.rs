@@ -39,7 +39,17 @@ pub fn serve(b: &Bench) -> Result<()> {
     let mut line = String::new();
     if std::io::stdin().read_line(&mut line)? > 0 {
         d.slapd.modify(&changes.ldif).context("apply the changes")?;
-        say("  changes applied");
+        say("  changes applied; waiting for slapd's overlays to finish");
+        let settled = crate::settle::wait_for_idle(d.slapd.pid());
+        say(format!(
+            "  slapd {} after {:.0} s",
+            if settled.idle {
+                "is idle"
+            } else {
+                "is still busy"
+            },
+            settled.waited.as_secs_f64()
+        ));
         std::io::stdin().read_to_end(&mut Vec::new())?;
     }
     Ok(())
