@@ -232,6 +232,11 @@ pub async fn serve(opts: ServeOptions) -> Result<bool> {
                 .await
         }),
     };
+    // Before the line below: once a script sees it, a SIGHUP must reload,
+    // not take the default action (exit).
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
     // Scripts and tests read this line to find the port (`--listen 127.0.0.1:0`).
     // A closed stdout must not take the service down: the line is a courtesy.
     {
@@ -248,9 +253,6 @@ pub async fn serve(opts: ServeOptions) -> Result<bool> {
         daemon.host.registry().served_count()
     );
 
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    let mut hup = signal(SignalKind::hangup())?;
     let why = loop {
         tokio::select! {
             _ = term.recv() => break "SIGTERM",
