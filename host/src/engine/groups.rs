@@ -52,6 +52,11 @@ pub(super) struct Resolved<'a> {
     pub usernames: Vec<Option<&'a str>>,
     /// Users this run must not touch (conflicts, unreadable records).
     pub untouchable: Vec<bool>,
+    /// Each stored user's number, in `current.users` order.
+    pub stored_numbers: Vec<u32>,
+    /// Each number's stored user (its index in `current.users`), if any:
+    /// array reads instead of a second map of 100k ids.
+    pub stored_at: Vec<Option<u32>>,
     /// A complete, non-empty full read: things missing from it are gone.
     pub departures_allowed: bool,
 }
@@ -69,6 +74,12 @@ impl<'a> Resolved<'a> {
         if let Some(i) = self.users.get(id) {
             self.untouchable[i as usize] = true;
         }
+    }
+
+    /// The stored user with source id `id`, if the store holds one.
+    pub fn stored(&self, current: &'a super::Current, id: &str) -> Option<&'a super::StoredUser> {
+        let k = self.stored_at[self.users.get(id)? as usize]?;
+        Some(&current.users[k as usize])
     }
 
     pub fn in_scope(&self, user: u32) -> bool {
@@ -96,15 +107,14 @@ pub(super) fn resolve<'a>(
     for u in &snapshot.users {
         users.add(&u.id);
     }
-    for u in &current.users {
-        users.add(&u.source_id);
-    }
     let mut user_refs: FastMap<&'a str, u32> = FastMap::with_capacity_and_hasher(
         2 * (current.users.len() + snapshot.users.len()),
         Default::default(),
     );
+    r.stored_numbers.reserve_exact(current.users.len());
     for u in &current.users {
-        let i = users.get(&u.source_id).expect("numbered");
+        let i = users.add(&u.source_id);
+        r.stored_numbers.push(i);
         user_refs.insert(&u.source_id, i);
         // A user that left the source has no ref there any more: its old
         // one (often its username, which a new hire may now hold) names
@@ -125,6 +135,10 @@ pub(super) fn resolve<'a>(
     r.active_after = vec![false; n_users];
     r.usernames = vec![None; n_users];
     r.untouchable = vec![false; n_users];
+    r.stored_at = vec![None; n_users];
+    for (k, &i) in r.stored_numbers.iter().enumerate() {
+        r.stored_at[i as usize] = Some(k as u32);
+    }
 
     // Group refs -> index into snapshot.groups.
     let mut group_refs: FastMap<&str, usize> = FastMap::default();

@@ -12,7 +12,7 @@ use crate::model::SourceUser;
 /// `None` when there is none or its new name is taken.
 pub(super) fn leaver<'a>(
     current: &'a Current,
-    stored: &FastMap<&str, &'a StoredUser>,
+    r: &Resolved<'a>,
     next_name: &FastMap<&str, &str>,
     su: &SourceUser,
 ) -> Option<(&'a StoredUser, String)> {
@@ -23,7 +23,7 @@ pub(super) fn leaver<'a>(
     if source_id == &su.id || next_name.contains_key(source_id.as_str()) {
         return None; // the holder is this user, or still in the source
     }
-    let holder = stored.get(source_id.as_str()).copied()?;
+    let holder = r.stored(current, source_id)?;
     if holder.active || holder.in_source {
         return None;
     }
@@ -78,12 +78,7 @@ fn new_name(u: &UserChange) -> Option<&str> {
 /// create into a name still held becomes a conflict, and a rename into one
 /// keeps its old name; that may keep a name another user wanted, so repeat
 /// until every name has one holder (each user moves back at most once).
-pub(super) fn settle<'a>(
-    current: &'a Current,
-    stored: &FastMap<&str, &'a StoredUser>,
-    r: &mut Resolved<'a>,
-    plan: &mut Plan,
-) {
+pub(super) fn settle<'a>(current: &'a Current, r: &mut Resolved<'a>, plan: &mut Plan) {
     loop {
         let moved: FastMap<&str, &str> = plan
             .users
@@ -93,15 +88,22 @@ pub(super) fn settle<'a>(
         if moved.is_empty() {
             return;
         }
+        // Holders of each name a user moves into: its holder in the store
+        // unless that one moves away too, and every user moving in. Only
+        // these names are checked, so the tenant's other names are not counted.
         let mut holders: FastMap<&str, u32> = FastMap::default();
-        for (name, owner) in &current.usernames {
-            match owner {
-                UsernameOwner::ThisJob { source_id } if moved.contains_key(source_id.as_str()) => {}
-                _ => *holders.entry(name.as_str()).or_default() += 1,
-            }
-        }
         for &name in moved.values() {
-            *holders.entry(name).or_default() += 1;
+            *holders
+                .entry(name)
+                .or_insert_with(|| match current.usernames.get(name) {
+                    Some(UsernameOwner::ThisJob { source_id })
+                        if moved.contains_key(source_id.as_str()) =>
+                    {
+                        0
+                    }
+                    Some(_) => 1,
+                    None => 0,
+                }) += 1;
         }
         let Some(i) = plan
             .users
@@ -113,7 +115,7 @@ pub(super) fn settle<'a>(
         let source_id = plan.users[i].source_id().to_string();
         let wanted = new_name(&plan.users[i]).unwrap_or_default().to_string();
         let ui = r.users.get(&source_id).map(|i| i as usize);
-        let old = stored.get(source_id.as_str()).copied();
+        let old = r.stored(current, &source_id);
         let message = match (&mut plan.users[i], old) {
             (
                 UserChange::Update {

@@ -17,11 +17,6 @@ pub(super) fn diff<'a>(
     r: &mut Resolved<'a>,
     plan: &mut Plan,
 ) {
-    let stored: FastMap<&str, &StoredUser> = current
-        .users
-        .iter()
-        .map(|u| (u.source_id.as_str(), u))
-        .collect();
     // Usernames each source id will hold after the run, to tell a real
     // conflict from two users swapping names.
     let next_name: FastMap<&str, &str> = snapshot
@@ -56,13 +51,13 @@ pub(super) fn diff<'a>(
         }
         let in_scope = su.in_filter && r.in_scope(ui as u32);
         let should_be_active = in_scope && su.enabled;
-        let old = stored.get(su.id.as_str()).copied();
+        let old = r.stored_at[ui].map(|k| &current.users[k as usize]);
 
         // Who else holds the username this user wants?
         let username = su.fields.username.as_str();
         // A user of this job that left the source gives its name up.
         let leaver = (policy.release_recycled && !claimed.contains_key(username))
-            .then(|| names::leaver(current, &stored, &next_name, su))
+            .then(|| names::leaver(current, r, &next_name, su))
             .flatten();
         let taken_by = claimed
             .get(username)
@@ -205,7 +200,7 @@ pub(super) fn diff<'a>(
         plan.warnings.push(missing_lookup_warning(kind, values));
     }
 
-    names::settle(current, &stored, r, plan);
+    names::settle(current, r, plan);
     departures(snapshot, current, mode, &seen, r, plan);
 }
 
@@ -250,17 +245,16 @@ fn departures<'a>(
     r: &mut Resolved<'a>,
     plan: &mut Plan,
 ) {
-    let index = |u: &StoredUser| r.users.get(&u.source_id).expect("numbered") as usize;
-    let gone: Vec<&StoredUser> = match mode {
+    // Each stored user with its number.
+    let numbered = || (current.users.iter()).zip(r.stored_numbers.iter().map(|&i| i as usize));
+    let gone: Vec<(&StoredUser, usize)> = match mode {
         RunMode::Incremental => {
             // The source named what it deleted: groups may go too.
             r.departures_allowed = true;
             let removed: FastSet<&str> =
                 snapshot.removed_users.iter().map(String::as_str).collect();
-            current
-                .users
-                .iter()
-                .filter(|u| removed.contains(u.source_id.as_str()))
+            numbered()
+                .filter(|(u, _)| removed.contains(u.source_id.as_str()))
                 .collect()
         }
         RunMode::Full => {
@@ -285,8 +279,7 @@ fn departures<'a>(
                 // The users it did not see may be the ones it missed, and
                 // their memberships with them: leave them exactly as they are
                 // (no membership removed, role revoked or license freed).
-                for u in &current.users {
-                    let i = index(u);
+                for (_, i) in numbered() {
                     if !seen[i] {
                         r.untouchable[i] = true;
                     }
@@ -294,19 +287,16 @@ fn departures<'a>(
                 Vec::new()
             } else {
                 r.departures_allowed = true;
-                current
-                    .users
-                    .iter()
-                    .filter(|u| {
-                        !seen[index(u)] && !snapshot.unreadable_user_ids.contains(&u.source_id)
+                numbered()
+                    .filter(|&(u, i)| {
+                        !seen[i] && !snapshot.unreadable_user_ids.contains(&u.source_id)
                     })
                     .collect()
             }
         }
     };
     let mut gone_now = vec![false; r.users.len()];
-    for u in gone {
-        let i = index(u);
+    for (u, i) in gone {
         gone_now[i] = true;
         r.usernames[i].get_or_insert(&u.fields.username);
         if u.active {
@@ -331,8 +321,7 @@ fn departures<'a>(
     // Users this run did not read keep their names for membership output,
     // and stay active unless they were just deactivated (incremental runs,
     // unreadable records, reads that cannot prove departures).
-    for u in &current.users {
-        let i = index(u);
+    for (u, i) in numbered() {
         r.usernames[i].get_or_insert(&u.fields.username);
         if u.active && !seen[i] && !gone_now[i] {
             r.active_after[i] = true;

@@ -31,7 +31,8 @@ mod store;
 mod wit;
 
 pub use capability::{
-    ldap, PluginHost, PluginState, ReadSink, RunWarnings, Schedule, Seats, TargetSink,
+    ldap, put_page_whole, PluginHost, PluginState, ReadSink, RunWarnings, Schedule, Seats,
+    TargetSink,
 };
 pub use contract::Contract;
 pub use instance::{ConnectorInstance, MapperInstance, ReadRefused};

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use crate::engine::Snapshot;
 use crate::model::{ObjectKind, RecordError};
 use crate::runtime::{
-    PackedUsers, PluginState, RunWarnings, Schedule, Seats, TargetSink, WireObject,
+    put_page_whole, PackedUsers, PluginState, RunWarnings, Schedule, Seats, TargetSink, WireObject,
 };
 
 use super::held::{self, ReadBudget};
@@ -143,8 +143,7 @@ impl TargetSink for Collector {
 
     fn put_user_page(&mut self, page: Vec<u8>) -> Result<(), String> {
         if !self.mapping.as_ref().is_some_and(Mapping::takes_pages) {
-            let batch = crate::runtime::decode_objects(&page).map_err(String::from)?;
-            return self.put_users(batch);
+            return put_page_whole(self, &page);
         }
         self.check_cancelled()?;
         let users = PackedUsers::decode(page).map_err(String::from)?;

@@ -24,7 +24,7 @@ pub use licensing::Seats;
 pub use log::RunWarnings;
 pub use schedule::Schedule;
 pub use state::PluginState;
-pub use target_sink::TargetSink;
+pub use target_sink::{put_page_whole, TargetSink};
 
 use std::time::{Duration, Instant};
 

@@ -416,28 +416,36 @@ pub(super) async fn write_updates(tx: &mut Tx<'_>, ctx: &ApplyContext, now: &str
 /// Managers are linked by source id; resolve them to row ids (new users
 /// included, so this runs after every create and update). Only rows that
 /// can change are written: users without a linked manager whose manager now
-/// exists (new users, new managers), and users this run updated (`staged`:
-/// the `user_changes` table holds them). Row ids never change, so every
-/// other link stays right.
+/// exists (new users, new managers; the `users_unlinked_manager` index
+/// finds them without reading the job's other users), and users this run
+/// updated (`staged`: the `user_changes` table holds them). Row ids never
+/// change, so every other link stays right.
 pub(super) async fn link_managers(tx: &mut Tx<'_>, ctx: &ApplyContext, staged: bool) -> Result<()> {
     let manager = "SELECT m.id FROM users m WHERE m.tenant_id = users.tenant_id
            AND m.job_id = users.job_id AND m.source_id = users.manager_source_id";
-    let updated = if staged {
-        " OR users.source_id IN (SELECT source_id FROM user_changes)"
-    } else {
-        ""
-    };
-    let sql = format!(
+    let unlinked = format!(
+        "UPDATE users SET manager_id = ({manager})
+         WHERE tenant_id = $1 AND job_id = $2 AND manager_id IS NULL
+           AND manager_source_id IS NOT NULL AND EXISTS ({manager})"
+    );
+    let updated = format!(
         "UPDATE users SET manager_id = ({manager})
          WHERE tenant_id = $1 AND job_id = $2 AND manager_source_id IS NOT NULL
-           AND ((manager_id IS NULL AND EXISTS ({manager})){updated})"
+           AND source_id IN (SELECT source_id FROM user_changes)"
     );
-    on_tx!(tx, |c| {
-        sqlx::query(&sql)
-            .bind(&ctx.tenant)
-            .bind(&ctx.job)
-            .execute(&mut *c)
-            .await?;
-    });
+    let statements = if staged {
+        vec![unlinked, updated]
+    } else {
+        vec![unlinked]
+    };
+    for sql in &statements {
+        on_tx!(tx, |c| {
+            sqlx::query(sql)
+                .bind(&ctx.tenant)
+                .bind(&ctx.job)
+                .execute(&mut *c)
+                .await?;
+        });
+    }
     Ok(())
 }

@@ -17,6 +17,12 @@ use crate::model::{ObjectKind, RecordError};
 use crate::runtime::job::InstanceLimits;
 use crate::runtime::wit::WireObject;
 
+/// A contract 0.2 page of users decoded whole and put as one batch: what a
+/// sink that reads every attribute of every record does with it.
+pub fn put_page_whole<S: TargetSink + ?Sized>(sink: &mut S, page: &[u8]) -> Result<(), String> {
+    sink.put_users(crate::runtime::packed::decode_objects(page).map_err(String::from)?)
+}
+
 /// Receives what a connector streams through the `target` import. The sync
 /// engine implements it locally; an agent would forward it.
 pub trait TargetSink: Send {
@@ -24,7 +30,7 @@ pub trait TargetSink: Send {
     /// A contract 0.2 page of users, as the connector packed it. Decoded
     /// whole by default; the sync's collector passes it on to 0.2 mappers.
     fn put_user_page(&mut self, page: Vec<u8>) -> Result<(), String> {
-        self.put_users(crate::runtime::packed::decode_objects(&page).map_err(String::from)?)
+        put_page_whole(self, &page)
     }
     fn put_groups(&mut self, batch: Vec<WireObject>) -> Result<(), String>;
     fn put_members(&mut self, group_ref: String, member_refs: Vec<String>) -> Result<(), String>;
