@@ -237,12 +237,13 @@ pub(super) fn resolve<'a>(
 }
 
 /// The active stored groups `policy` selects that this read neither sent
-/// nor removed: in an incremental run they keep their stored members.
+/// nor removed, with their index in `current.groups`: in an incremental
+/// run they keep their stored members.
 pub(super) fn unread_groups<'a>(
     snapshot: &'a Snapshot,
     current: &'a Current,
     policy: &'a Policy,
-) -> impl Iterator<Item = &'a StoredGroup> {
+) -> impl Iterator<Item = (usize, &'a StoredGroup)> {
     let read: FastSet<&str> = snapshot
         .groups
         .iter()
@@ -252,8 +253,9 @@ pub(super) fn unread_groups<'a>(
     current
         .groups
         .iter()
-        .filter(move |g| g.active && !read.contains(g.source_id.as_str()))
-        .filter(|g| policy.groups.selects(&g.name))
+        .enumerate()
+        .filter(move |(_, g)| g.active && !read.contains(g.source_id.as_str()))
+        .filter(|(_, g)| policy.groups.selects(&g.name))
 }
 
 /// An incremental read sends only the groups that changed: the selected
@@ -265,14 +267,13 @@ fn scope_of_unread_groups(
     r: &Resolved,
     scope: &mut [bool],
 ) {
-    let unread: FastSet<&str> = unread_groups(snapshot, current, policy)
-        .map(|g| g.source_id.as_str())
-        .collect();
-    for (group, user) in &current.memberships {
-        if unread.contains(&**group) {
-            if let Some(u) = r.users.get(user) {
-                scope[u as usize] = true;
-            }
+    let mut unread = vec![false; current.groups.len()];
+    for (g, _) in unread_groups(snapshot, current, policy) {
+        unread[g] = true;
+    }
+    for &(group, user) in &current.memberships {
+        if unread[group as usize] {
+            scope[r.stored_numbers[user as usize] as usize] = true;
         }
     }
 }

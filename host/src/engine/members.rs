@@ -27,20 +27,12 @@ pub(super) fn diff(
         .map(|(gi, _)| snapshot.groups[*gi].id.as_str())
         .collect();
     let mut current_members: FastMap<&str, Vec<u32>> = FastMap::default();
-    let stored = &current.memberships;
-    let mut start = 0;
-    while start < stored.len() {
-        let group = &stored[start].0;
-        let len = stored[start..]
-            .iter()
-            .position(|(g, _)| !Arc::ptr_eq(g, group))
-            .unwrap_or(stored.len() - start);
-        if sent.contains(&**group) {
-            let run = stored[start..start + len].iter();
-            let have = current_members.entry(&**group).or_default();
-            have.extend(run.filter_map(|(_, u)| r.users.get(u)));
+    for run in current.memberships.chunk_by(|a, b| a.0 == b.0) {
+        let group = current.groups[run[0].0 as usize].source_id.as_str();
+        if sent.contains(group) {
+            let have = current_members.entry(group).or_default();
+            have.extend(run.iter().map(|&(_, u)| r.stored_numbers[u as usize]));
         }
-        start += len;
     }
     // Each group's adds and removes first, so the plan's list is allocated
     // once at its size (at 100k users a doubling would hold ~20 MB twice).
@@ -93,22 +85,29 @@ fn deleted_users_leave_unread_groups<'a>(
     if snapshot.removed_users.is_empty() || !r.departures_allowed {
         return;
     }
-    let deleted: FastSet<&str> = snapshot.removed_users.iter().map(String::as_str).collect();
-    let unread: FastMap<&str, &str> = unread_groups(snapshot, current, policy)
-        .map(|g| (g.source_id.as_str(), g.name.as_str()))
-        .collect();
-    let mut leaving: FastMap<&str, Vec<u32>> = FastMap::default();
-    for (g, u) in &current.memberships {
-        if !deleted.contains(&**u) || !unread.contains_key(&**g) {
-            continue;
-        }
-        if let Some(ui) = r.users.get(u).filter(|&ui| r.touchable(ui)) {
-            leaving.entry(&**g).or_default().push(ui);
+    // By index in `current.users` and `current.groups`: the stored
+    // memberships are walked whole, and flags cost no hashing.
+    let mut deleted = vec![false; current.users.len()];
+    for id in &snapshot.removed_users {
+        if let Some(k) = r.users.get(id).and_then(|i| r.stored_at[i as usize]) {
+            deleted[k as usize] = true;
         }
     }
-    for (group, mut users) in leaving {
+    let mut unread = vec![false; current.groups.len()];
+    for (g, _) in unread_groups(snapshot, current, policy) {
+        unread[g] = true;
+    }
+    let mut leaving: std::collections::BTreeMap<u32, Vec<u32>> = Default::default();
+    for &(g, u) in &current.memberships {
+        let ui = r.stored_numbers[u as usize];
+        if deleted[u as usize] && unread[g as usize] && r.touchable(ui) {
+            leaving.entry(g).or_default().push(ui);
+        }
+    }
+    for (g, mut users) in leaving {
+        let group = &current.groups[g as usize];
         users.sort_unstable_by(|a, b| r.users.id(*a).cmp(r.users.id(*b)));
-        diffs.push(((group, unread[group]), Vec::new(), users));
+        diffs.push(((&group.source_id, &group.name), Vec::new(), users));
     }
 }
 

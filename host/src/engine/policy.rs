@@ -7,7 +7,7 @@ use regex::Regex;
 
 use super::groups::Resolved;
 use super::plan::{LicenseChange, Plan, RoleChange, Stop, UserChange};
-use super::{Current, FastMap, RunMode, Snapshot};
+use super::{Current, RunMode, Snapshot};
 use crate::config::{GroupMode, LicensePolicy, ScopeMode};
 
 #[derive(Debug, Clone)]
@@ -302,22 +302,20 @@ fn roles_of_unread_groups<'a>(
     if policy.roles.is_empty() {
         return;
     }
-    let bound: FastMap<&str, Vec<&str>> = super::groups::unread_groups(snapshot, current, policy)
-        .filter_map(|g| {
-            let roles: Vec<&str> = policy
-                .roles
-                .iter()
-                .filter(|rule| rule.matches(&g.name))
-                .map(|rule| rule.role.as_str())
-                .collect();
-            (!roles.is_empty()).then_some((g.source_id.as_str(), roles))
-        })
-        .collect();
-    for (group, user) in &current.memberships {
-        let (Some(roles), Some(u)) = (bound.get(&**group), r.users.get(user)) else {
-            continue;
-        };
-        if r.active_after[u as usize] {
+    // Each stored group's bound roles, by its index in `current.groups`.
+    let mut bound: Vec<Vec<&str>> = vec![Vec::new(); current.groups.len()];
+    for (gi, g) in super::groups::unread_groups(snapshot, current, policy) {
+        bound[gi] = policy
+            .roles
+            .iter()
+            .filter(|rule| rule.matches(&g.name))
+            .map(|rule| rule.role.as_str())
+            .collect();
+    }
+    for &(group, user) in &current.memberships {
+        let roles = &bound[group as usize];
+        let u = r.stored_numbers[user as usize];
+        if !roles.is_empty() && r.active_after[u as usize] {
             for role in roles {
                 desired.insert((r.users.id(u), role));
             }

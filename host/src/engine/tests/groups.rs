@@ -67,7 +67,7 @@ fn membership_removed_when_user_leaves_group() {
     );
     let mut c = current(vec![stored("u1", "alice"), stored("u2", "bob")]);
     c.groups = vec![stored_group("g1", "Staff")];
-    c.memberships = pairs(&[("g1", "u1"), ("g1", "u2")]);
+    c.memberships = stored_memberships(&c, &[("g1", "u1"), ("g1", "u2")]);
     let p = full_default(&s, &c);
     assert_eq!(memberships(&p), [("g1", "u2", false)]);
     assert_eq!(p.memberships[0].username(), "bob");
@@ -189,7 +189,7 @@ fn group_scope_deactivates_user_who_left_group() {
     );
     let mut c = current(vec![stored("u1", "alice"), stored("u2", "bob")]);
     c.groups = vec![stored_group("g1", "Staff")];
-    c.memberships = pairs(&[("g1", "u1"), ("g1", "u2")]);
+    c.memberships = stored_memberships(&c, &[("g1", "u1"), ("g1", "u2")]);
     let p = full(&s, &c, &scoped(&["Staff"]));
     assert_eq!(deactivations(&p), [("u2", DeactivationReason::OutOfScope)]);
     assert_eq!(memberships(&p), [("g1", "u2", false)]);
@@ -205,7 +205,7 @@ fn group_scope_creates_user_who_joined() {
     );
     let mut c = current(vec![stored("u1", "alice")]);
     c.groups = vec![stored_group("g1", "Staff")];
-    c.memberships = pairs(&[("g1", "u1")]);
+    c.memberships = stored_memberships(&c, &[("g1", "u1")]);
     let p = full(&s, &c, &scoped(&["Staff"]));
     assert_eq!(actions(&p), [("u2", "create")]);
     assert_eq!(memberships(&p), [("g1", "u2", true)]);
@@ -286,7 +286,7 @@ fn role_revoked_when_holder_leaves_group() {
     );
     let mut c = current(vec![stored("u1", "alice"), stored("u2", "bob")]);
     c.groups = vec![stored_group("g1", "Admins")];
-    c.memberships = pairs(&[("g1", "u1"), ("g1", "u2")]);
+    c.memberships = stored_memberships(&c, &[("g1", "u1"), ("g1", "u2")]);
     c.roles = pairs(&[("u1", "admin"), ("u2", "admin")]);
     let p = full(&s, &c, &admin_rule());
     let roles: Vec<_> = p
@@ -315,7 +315,7 @@ fn an_incremental_run_keeps_roles_held_through_groups_it_did_not_read() {
     );
     let mut c = current(vec![stored("u1", "alice"), stored("u2", "bob")]);
     c.groups = vec![stored_group("g1", "Admins"), stored_group("g2", "Ops")];
-    c.memberships = pairs(&[("g1", "u1"), ("g1", "u2"), ("g2", "u2")]);
+    c.memberships = stored_memberships(&c, &[("g1", "u1"), ("g1", "u2"), ("g2", "u2")]);
     c.roles = pairs(&[("u1", "admin"), ("u2", "admin"), ("u2", "operator")]);
     let p = plan(&s, &c, &policy, RunMode::Incremental);
     let roles: Vec<_> = p
@@ -340,7 +340,7 @@ fn group_scope_in_an_incremental_run_counts_the_groups_it_did_not_read() {
     let s = snap(vec![user_with("u1", "alice", "email", "alice@example.org")]);
     let mut c = current(vec![stored("u1", "alice"), stored("u2", "bob")]);
     c.groups = vec![stored_group("g2", "Staff")];
-    c.memberships = pairs(&[("g2", "u1")]);
+    c.memberships = stored_memberships(&c, &[("g2", "u1")]);
     let p = plan(&s, &c, &policy, RunMode::Incremental);
     assert!(deactivations(&p).is_empty(), "{:?}", p.users);
     assert_eq!(actions(&p), [("u1", "update")]);
@@ -358,13 +358,16 @@ fn a_user_deleted_in_the_source_leaves_the_groups_an_incremental_read_did_not_se
         stored_group("g2", "Ops"),
         stored_group("g3", "Admins"),
     ];
-    c.memberships = pairs(&[
-        ("g1", "u1"),
-        ("g1", "u2"),
-        ("g2", "u2"),
-        ("g3", "u1"),
-        ("g3", "u2"),
-    ]);
+    c.memberships = stored_memberships(
+        &c,
+        &[
+            ("g1", "u1"),
+            ("g1", "u2"),
+            ("g2", "u2"),
+            ("g3", "u1"),
+            ("g3", "u2"),
+        ],
+    );
     let p = plan(&s, &c, &Policy::default(), RunMode::Incremental);
     let mut m = memberships(&p);
     m.sort();

@@ -139,6 +139,23 @@ pub(super) fn current(users: Vec<StoredUser>) -> Current {
     }
 }
 
+/// Stored memberships (group id, user id) as `Current` holds them: by
+/// index into its groups and users, each group's together.
+pub(super) fn stored_memberships(c: &Current, items: &[(&str, &str)]) -> Vec<(u32, u32)> {
+    let found =
+        |i: Option<usize>, id: &str| i.unwrap_or_else(|| panic!("{id} is not stored")) as u32;
+    let mut m: Vec<(u32, u32)> = items
+        .iter()
+        .map(|&(g, u)| {
+            let group = c.groups.iter().position(|s| s.source_id == g);
+            let user = c.users.iter().position(|s| s.source_id == u);
+            (found(group, g), found(user, u))
+        })
+        .collect();
+    m.sort_by_key(|&(g, _)| g);
+    m
+}
+
 pub(super) fn pairs<T: FromIterator<(A, A)>, A: for<'a> From<&'a str>>(
     items: &[(&str, &str)],
 ) -> T {

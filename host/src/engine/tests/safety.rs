@@ -83,7 +83,7 @@ fn unreadable_user_keeps_license_and_roles() {
     };
     let mut c = current(vec![stored("u1", "alice"), stored("u2", "bob")]);
     c.groups = vec![stored_group("g1", "Admins")];
-    c.memberships = pairs(&[("g1", "u1"), ("g1", "u2")]);
+    c.memberships = stored_memberships(&c, &[("g1", "u1"), ("g1", "u2")]);
     c.licensed = HashSet::from(["u1".to_string(), "u2".to_string()]);
     c.roles = pairs(&[("u1", "admin"), ("u2", "admin")]);
     let mut policy = license_policy(10, LicensePolicy::Stop);
@@ -119,7 +119,7 @@ fn read_that_cannot_prove_departures_keeps_unseen_users_memberships_and_roles() 
     // the read missed seems to have left the group it did read.
     let mut c = current(vec![stored("u1", "alice"), stored("u2", "bob")]);
     c.groups = vec![stored_group("g1", "Admins")];
-    c.memberships = pairs(&[("g1", "u1"), ("g1", "u2")]);
+    c.memberships = stored_memberships(&c, &[("g1", "u1"), ("g1", "u2")]);
     c.roles = pairs(&[("u1", "admin"), ("u2", "admin")]);
     let policy = Policy {
         roles: vec![RoleRule {
@@ -349,7 +349,7 @@ fn busy_store() -> Current {
         inactive("u4", "dave", "disabled", true),
     ]);
     c.groups = vec![stored_group("g1", "Admins"), stored_group("g2", "Staff")];
-    c.memberships = pairs(&[("g1", "u1"), ("g2", "u1"), ("g2", "u2")]);
+    c.memberships = stored_memberships(&c, &[("g1", "u1"), ("g2", "u1"), ("g2", "u2")]);
     c.roles = pairs(&[("u1", "admin")]);
     c
 }

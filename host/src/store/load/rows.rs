@@ -2,7 +2,6 @@
 //! made of them.
 
 use std::collections::HashSet;
-use std::sync::Arc;
 
 use super::OwnerRow;
 use crate::engine::{Current, FastMap, StoredGroup, StoredUser, UsernameOwner};
@@ -48,17 +47,16 @@ pub(super) struct JobRows {
 impl JobRows {
     pub(super) fn into_current(self) -> Current {
         let mut current = Current::default();
-        // Row id -> source id, looked up once per membership (480k at 100k users).
-        let mut user_ids: FastMap<i64, Arc<str>> =
+        // Row id -> index in `current.users`, looked up once per membership
+        // (480k at 100k users).
+        let mut user_index: FastMap<i64, u32> =
             FastMap::with_capacity_and_hasher(self.users.len(), Default::default());
         current
             .usernames
             .reserve(self.users.len() + self.owners.len());
-        current.users = self
-            .users
-            .into_iter()
-            .map(|(id, u)| {
-                user_ids.insert(id, u.source_id.as_str().into());
+        current.users = (self.users.into_iter().enumerate())
+            .map(|(k, (id, u))| {
+                user_index.insert(id, k as u32);
                 let owner = UsernameOwner::ThisJob {
                     source_id: u.source_id.clone(),
                 };
@@ -74,32 +72,36 @@ impl JobRows {
             current.usernames.insert(username, owner);
         }
 
-        let mut group_ids: FastMap<i64, Arc<str>> =
+        let mut group_index: FastMap<i64, u32> =
             FastMap::with_capacity_and_hasher(self.groups.len(), Default::default());
-        current.groups = self
-            .groups
-            .into_iter()
-            .map(|(id, g)| {
-                group_ids.insert(id, g.source_id.as_str().into());
+        current.groups = (self.groups.into_iter().enumerate())
+            .map(|(k, (id, g))| {
+                group_index.insert(id, k as u32);
                 g
             })
             .collect();
 
         current.memberships = Vec::with_capacity(self.members.iter().map(|(_, m)| m.len()).sum());
         for (g, users) in self.members {
-            let Some(group) = group_ids.get(&g) else {
+            let Some(&group) = group_index.get(&g) else {
                 continue;
             };
             let pairs = users
                 .iter()
-                .filter_map(|u| Some((group.clone(), user_ids.get(u)?.clone())));
+                .filter_map(|u| Some((group, *user_index.get(u)?)));
             current.memberships.extend(pairs);
         }
         current.roles = self.roles.into_iter().collect();
         current.licensed = self
             .licensed
             .into_iter()
-            .filter_map(|u| user_ids.get(&u).map(|id| id.to_string()))
+            .filter_map(|u| {
+                Some(
+                    current.users[*user_index.get(&u)? as usize]
+                        .source_id
+                        .clone(),
+                )
+            })
             .collect();
         current.seats_used_elsewhere = self.seats_used_elsewhere;
         current.job_titles = self.job_titles;
