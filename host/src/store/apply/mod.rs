@@ -72,7 +72,7 @@ impl Store {
         refresh_statistics_after_bulk_insert(conn, plan).await?;
         tracing::debug!(ms = t.elapsed().as_millis() as u64, "users created");
         if staged {
-            write_updates(conn, ctx, &now).await?;
+            write_updates(conn, &now).await?;
         }
         if !plan.users.is_empty() {
             link_managers(conn, ctx, staged).await?;
