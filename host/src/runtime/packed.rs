@@ -33,6 +33,15 @@ fn read_attributes(r: &mut Reader) -> Result<Vec<WireAttribute>, Malformed> {
 
 /// A connector's `put-users` / `put-groups` page.
 pub fn decode_objects(page: &[u8]) -> Result<Vec<WireObject>, Malformed> {
+    read_objects(page, read_attributes)
+}
+
+/// Each record of a `SourceObjects` page, its attributes read by `attributes`
+/// (all of them, or only what the host needs); the page is checked whole either way.
+fn read_objects(
+    page: &[u8],
+    attributes: fn(&mut Reader) -> Result<Vec<WireAttribute>, Malformed>,
+) -> Result<Vec<WireObject>, Malformed> {
     let (mut r, count) = Reader::open(page, PageKind::SourceObjects)?;
     // Each record takes at least 22 bytes: no forged count reserves more.
     let mut out = Vec::with_capacity((count as usize).min(page.len() / 22));
@@ -47,7 +56,7 @@ pub fn decode_objects(page: &[u8]) -> Result<Vec<WireObject>, Malformed> {
             id: r.str()?.to_owned(),
             ref_key: r.str()?.to_owned(),
             enabled: r.bool()?,
-            attributes: read_attributes(&mut r)?,
+            attributes: attributes(&mut r)?,
             member_of: r.strings()?,
             members: r.strings()?,
         });
@@ -70,29 +79,7 @@ impl PackedUsers {
     /// Check the whole page as [`decode_objects`] does (a malformed one is
     /// refused here, not passed on) and decode the heads.
     pub fn decode(page: Vec<u8>) -> Result<PackedUsers, Malformed> {
-        let (mut r, count) = Reader::open(&page, PageKind::SourceObjects)?;
-        let mut heads = Vec::with_capacity((count as usize).min(page.len() / 22));
-        for _ in 0..count {
-            let kind = match r.u8()? {
-                0 => WireKind::User,
-                1 => WireKind::Group,
-                _ => return Err(Malformed("object kind".into())),
-            };
-            let id = r.str()?.to_owned();
-            let ref_key = r.str()?.to_owned();
-            let enabled = r.bool()?;
-            let attributes = attributes_but_dn(&mut r)?;
-            heads.push(WireObject {
-                kind,
-                id,
-                ref_key,
-                enabled,
-                attributes,
-                member_of: r.strings()?,
-                members: r.strings()?,
-            });
-        }
-        r.end()?;
+        let heads = read_objects(&page, attributes_but_dn)?;
         Ok(PackedUsers { page, heads })
     }
 }
