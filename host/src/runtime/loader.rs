@@ -3,7 +3,7 @@
 //! links against what the host offers, and describes itself consistently.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -126,6 +126,11 @@ pub(super) fn load(
         .cache
         .component(&rt.engine, bytes, &hash)
         .map_err(|e| refuse(format!("it does not compile: {e:#}")))?;
+    memory_images(&component).map_err(|e| {
+        refuse(format!(
+            "its initial memory cannot be prepared: {e:#}; the host may be short of memory"
+        ))
+    })?;
     let (kind, contract) = exported_api(rt, &component).map_err(refuse)?;
     let version = contract.version().to_string();
 
@@ -249,4 +254,29 @@ fn describe(rt: &Runtime, pre: &PluginPre) -> anyhow::Result<Manifest> {
             .call_describe(&mut store)?
             .into(),
     })
+}
+
+/// Build the component's copy-on-write memory images at load rather than at
+/// its first instantiation, retrying a transient refusal. On Linux wasmtime
+/// writes each image into a memfd and seals it; the kernel refuses the seal
+/// (EBUSY) while pages just written are still pinned, for example held in
+/// another CPU's LRU batch on a loaded machine. Each attempt writes a fresh
+/// memfd, so a short wait and a retry succeed where the first one lost.
+fn memory_images(component: &Component) -> wasmtime::Result<()> {
+    const ATTEMPTS: u32 = 5;
+    let mut attempt = 1;
+    loop {
+        match component.initialize_copy_on_write_image() {
+            Ok(()) => return Ok(()),
+            Err(e) if attempt < ATTEMPTS => {
+                tracing::debug!(
+                    attempt,
+                    "preparing a plugin's memory image failed, retrying: {e:#}"
+                );
+                std::thread::sleep(Duration::from_millis(10 << attempt));
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
