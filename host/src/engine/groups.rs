@@ -6,6 +6,8 @@
 //! borrowed ids, so planning 100k users and 450k memberships copies no
 //! strings until it writes the plan.
 
+mod edges;
+
 use super::plan::{FieldChange, GroupChange, Plan, Stop};
 use super::{Current, FastMap, FastSet, GroupSelection, Policy, RunMode, Snapshot, StoredGroup};
 
@@ -54,6 +56,9 @@ pub(super) struct Resolved<'a> {
     pub untouchable: Vec<bool>,
     /// Each stored user's number, in `current.users` order.
     pub stored_numbers: Vec<u32>,
+    /// Each read user's number, in `snapshot.users` order (a user the
+    /// source sent twice has its first record's number).
+    pub snapshot_numbers: Vec<u32>,
     /// Each number's stored user (its index in `current.users`), if any:
     /// array reads instead of a second map of 100k ids.
     pub stored_at: Vec<Option<u32>>,
@@ -104,9 +109,7 @@ pub(super) fn resolve<'a>(
         ids: Vec::with_capacity(known),
         index: FastMap::with_capacity_and_hasher(known, Default::default()),
     };
-    for u in &snapshot.users {
-        users.add(&u.id);
-    }
+    let snapshot_numbers: Vec<u32> = snapshot.users.iter().map(|u| users.add(&u.id)).collect();
     let mut user_refs: FastMap<&'a str, u32> = FastMap::with_capacity_and_hasher(
         2 * (current.users.len() + snapshot.users.len()),
         Default::default(),
@@ -124,8 +127,7 @@ pub(super) fn resolve<'a>(
             user_refs.insert(&u.ref_key, i);
         }
     }
-    for u in &snapshot.users {
-        let i = users.get(&u.id).expect("numbered");
+    for (u, &i) in snapshot.users.iter().zip(&snapshot_numbers) {
         user_refs.insert(&u.id, i);
         if !u.ref_key.is_empty() {
             user_refs.insert(&u.ref_key, i);
@@ -150,29 +152,29 @@ pub(super) fn resolve<'a>(
     }
     // Direct edges, from both directions of the source's data.
     let n = snapshot.groups.len();
-    let mut child_groups: Vec<Vec<usize>> = vec![Vec::new(); n];
-    let mut direct_users: Vec<Vec<u32>> = vec![Vec::new(); n];
+    let member_lists: Vec<&[String]> = match &taken_members {
+        Some(taken) => taken.iter().map(Vec::as_slice).collect(),
+        None => snapshot
+            .groups
+            .iter()
+            .map(|g| g.members.as_slice())
+            .collect(),
+    };
+    let (mut child_groups, mut direct_users) =
+        edges::of_members(&member_lists, &group_refs, &user_refs);
+    drop(member_lists);
     for (i, g) in snapshot.groups.iter().enumerate() {
-        let members = taken_members.as_ref().map_or(&g.members, |taken| &taken[i]);
-        for m in members {
-            if let Some(&child) = group_refs.get(m.as_str()) {
-                child_groups[i].push(child);
-            } else if let Some(&u) = user_refs.get(m.as_str()) {
-                direct_users[i].push(u);
-            }
-        }
         for parent in &g.member_of {
             if let Some(&p) = group_refs.get(parent.as_str()) {
                 child_groups[p].push(i);
             }
         }
     }
-    drop(taken_members);
-    for u in &snapshot.users {
+    super::drop_in_background(taken_members);
+    for (u, &ui) in snapshot.users.iter().zip(&snapshot_numbers) {
         if u.member_of.is_empty() {
             continue;
         }
-        let ui = users.get(&u.id).expect("numbered");
         for g in &u.member_of {
             if let Some(&gi) = group_refs.get(g.as_str()) {
                 direct_users[gi].push(ui);
@@ -205,6 +207,7 @@ pub(super) fn resolve<'a>(
     }
     r.users = users;
     r.user_refs = user_refs;
+    r.snapshot_numbers = snapshot_numbers;
 
     if policy.scope_by_groups {
         let nothing_selected = match &policy.groups {

@@ -9,15 +9,17 @@ use crate::model::SourceUser;
 
 /// The user of this job that left the source and holds the name `su`
 /// wants, with the name it gets instead (`recycled_usernames = "release"`);
-/// `None` when there is none or its new name is taken.
+/// `None` when there is none or its new name is taken. `owner`: who holds
+/// that name in the store (`current.usernames`, looked up once per user).
 pub(super) fn leaver<'a>(
     current: &'a Current,
     r: &Resolved<'a>,
     next_name: &FastMap<&str, &str>,
     su: &SourceUser,
+    owner: Option<&UsernameOwner>,
 ) -> Option<(&'a StoredUser, String)> {
     let username = su.fields.username.as_str();
-    let Some(UsernameOwner::ThisJob { source_id }) = current.usernames.get(username) else {
+    let Some(UsernameOwner::ThisJob { source_id }) = owner else {
         return None;
     };
     if source_id == &su.id || next_name.contains_key(source_id.as_str()) {

@@ -24,7 +24,8 @@ pub(super) fn diff<'a>(
         .iter()
         .map(|u| (u.id.as_str(), u.fields.username.as_str()))
         .collect();
-    let mut claimed: FastMap<&'a str, &'a str> = FastMap::default();
+    let mut claimed: FastMap<&'a str, &'a str> =
+        FastMap::with_capacity_and_hasher(snapshot.users.len(), Default::default());
     // (kind, value), borrowed: most users of a directory whose titles the
     // target lacks name one, and a copy each cost two allocations per user.
     let mut missing_lookups: FastSet<(&'static str, &'a str)> = FastSet::default();
@@ -34,8 +35,8 @@ pub(super) fn diff<'a>(
         r.untouch(id);
     }
 
-    for su in &snapshot.users {
-        let ui = r.users.get(&su.id).expect("numbered") as usize;
+    for (k, su) in snapshot.users.iter().enumerate() {
+        let ui = r.snapshot_numbers[k] as usize;
         if std::mem::replace(&mut seen[ui], true) {
             plan.errors.push(error(
                 su,
@@ -55,14 +56,15 @@ pub(super) fn diff<'a>(
 
         // Who else holds the username this user wants?
         let username = su.fields.username.as_str();
+        let owner = current.usernames.get(username);
+        let claimant = claimed.get(username);
         // A user of this job that left the source gives its name up.
-        let leaver = (policy.release_recycled && !claimed.contains_key(username))
-            .then(|| names::leaver(current, r, &next_name, su))
+        let leaver = (policy.release_recycled && claimant.is_none())
+            .then(|| names::leaver(current, r, &next_name, su, owner))
             .flatten();
-        let taken_by = claimed
-            .get(username)
+        let taken_by = claimant
             .map(|id| format!("source user {id:?} in this run"))
-            .or_else(|| match current.usernames.get(username) {
+            .or_else(|| match owner {
                 _ if leaver.is_some() => None,
                 Some(UsernameOwner::ThisJob { source_id })
                     if source_id != &su.id
@@ -96,7 +98,7 @@ pub(super) fn diff<'a>(
                     conflict(plan, r, su, &holder, policy);
                     continue;
                 }
-                let local = match current.usernames.get(username) {
+                let local = match owner {
                     Some(UsernameOwner::Local { .. }) if create_disabled => {
                         continue; // a local user is adopted only by an active one
                     }
