@@ -17,13 +17,7 @@ pub(super) fn diff<'a>(
     r: &mut Resolved<'a>,
     plan: &mut Plan,
 ) {
-    // Usernames each source id will hold after the run, to tell a real
-    // conflict from two users swapping names.
-    let next_name: FastMap<&str, &str> = snapshot
-        .users
-        .iter()
-        .map(|u| (u.id.as_str(), u.fields.username.as_str()))
-        .collect();
+    let next_name = names::NextNames::new(snapshot);
     let mut claimed: FastMap<&'a str, &'a str> =
         FastMap::with_capacity_and_hasher(snapshot.users.len(), Default::default());
     // (kind, value), borrowed: most users of a directory whose titles the
@@ -68,9 +62,7 @@ pub(super) fn diff<'a>(
                 _ if leaver.is_some() => None,
                 Some(UsernameOwner::ThisJob { source_id })
                     if source_id != &su.id
-                        && next_name
-                            .get(source_id.as_str())
-                            .is_none_or(|n| *n == username) =>
+                        && next_name.of(source_id).is_none_or(|n| n == username) =>
                 {
                     Some(format!("synced user {source_id:?}"))
                 }
