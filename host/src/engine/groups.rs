@@ -170,7 +170,9 @@ pub(super) fn resolve<'a>(
             }
         }
     }
-    super::drop_in_background(taken_members);
+    if let Some(taken) = taken_members {
+        super::drop_in_background(taken);
+    }
     for (u, &ui) in snapshot.users.iter().zip(&snapshot_numbers) {
         if u.member_of.is_empty() {
             continue;
