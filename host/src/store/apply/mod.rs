@@ -96,7 +96,7 @@ impl Store {
             ms = t.elapsed().as_millis() as u64,
             "memberships, roles, licenses written"
         );
-        super::audit_write::write_audit(conn, plan, ctx, &now).await?;
+        super::audit_write::write_audit(conn, plan, ctx).await?;
         tracing::debug!(ms = t.elapsed().as_millis() as u64, "audit written");
 
         on_tx!(conn, |c| {

@@ -53,6 +53,10 @@ pub struct Reader {
     max_page_bytes: usize,
     /// Content sync: what the intermediate messages and SyncDone said.
     sync: Option<SyncOutcome>,
+    /// For the debug line a finished search logs.
+    started: std::time::Instant,
+    base: String,
+    entries: usize,
 }
 
 impl Reader {
@@ -110,6 +114,9 @@ impl Reader {
             page_size: page_size as usize,
             max_page_bytes: req.max_page_bytes,
             sync: req.sync.map(|_| SyncOutcome::default()),
+            started: std::time::Instant::now(),
+            base: req.base,
+            entries: 0,
         })
     }
 
@@ -128,6 +135,12 @@ impl Reader {
             let Some(item) = item else {
                 let result = stream.finish().await;
                 self.stream = None;
+                tracing::debug!(
+                    base = %self.base,
+                    entries = self.entries + page.len(),
+                    ms = self.started.elapsed().as_millis() as u64,
+                    "an LDAP search finished"
+                );
                 return finish(result, self.sync.as_mut()).map(|_| page);
             };
             if item.is_intermediate() {
@@ -150,6 +163,7 @@ impl Reader {
                 }
             }
         }
+        self.entries += page.len();
         Ok(page)
     }
 
