@@ -11,29 +11,64 @@ mod edges;
 use super::plan::{FieldChange, GroupChange, Plan, Stop};
 use super::{Current, FastMap, FastSet, GroupSelection, Policy, RunMode, Snapshot, StoredGroup};
 
-/// Every user id this plan knows (the snapshot's, then the store's), numbered.
+/// Every user id this plan knows, numbered: the store's users first, each
+/// numbered by its index in `current.users` (found through the index the
+/// load built), then the read's users the store does not hold.
 #[derive(Debug, Default)]
 pub(super) struct UserTable<'a> {
     pub ids: Vec<&'a str>,
-    pub index: FastMap<&'a str, u32>,
+    stored: &'a [super::StoredUser],
+    index: Option<&'a super::StoredIndex>,
+    /// The read's users the store does not hold.
+    new: FastMap<&'a str, u32>,
 }
 
 impl<'a> UserTable<'a> {
+    fn of_store(current: &'a Current, extra: usize) -> UserTable<'a> {
+        let mut ids = Vec::with_capacity(current.users.len() + extra);
+        ids.extend(current.users.iter().map(|u| u.source_id.as_str()));
+        UserTable {
+            ids,
+            stored: &current.users,
+            index: Some(current.stored_index()),
+            new: FastMap::default(),
+        }
+    }
     fn add(&mut self, id: &'a str) -> u32 {
+        if let Some(i) = self.get(id) {
+            return i;
+        }
         let next = self.ids.len() as u32;
-        *self.index.entry(id).or_insert_with(|| {
-            self.ids.push(id);
-            next
-        })
+        self.ids.push(id);
+        self.new.insert(id, next);
+        next
     }
     pub fn get(&self, id: &str) -> Option<u32> {
-        self.index.get(id).copied()
+        let stored = self.index.and_then(|x| x.user(self.stored, id));
+        stored.or_else(|| self.new.get(id).copied())
     }
     pub fn id(&self, i: u32) -> &'a str {
         self.ids[i as usize]
     }
     pub fn len(&self) -> usize {
         self.ids.len()
+    }
+}
+
+/// Any user ref (id or ref key) -> user number: the read's refs first,
+/// then the store's (the index the load built).
+#[derive(Debug, Default)]
+pub(super) struct UserRefs<'a> {
+    read: FastMap<&'a str, u32>,
+    stored: &'a [super::StoredUser],
+    index: Option<&'a super::StoredIndex>,
+}
+
+impl UserRefs<'_> {
+    pub fn get(&self, r: &str) -> Option<u32> {
+        let read = self.read.get(r).copied();
+        // A stored user's number is its index in `current.users`.
+        read.or_else(|| self.index.and_then(|x| x.by_ref(self.stored, r)))
     }
 }
 
@@ -48,7 +83,7 @@ pub(super) struct Resolved<'a> {
     /// `Some` when only members of selected groups are in scope.
     pub scope: Option<Vec<bool>>,
     /// Any user ref (id or ref key) -> user.
-    pub user_refs: FastMap<&'a str, u32>,
+    pub user_refs: UserRefs<'a>,
     /// Filled by the user diff: who is active after the run, and names.
     pub active_after: Vec<bool>,
     pub usernames: Vec<Option<&'a str>>,
@@ -104,43 +139,29 @@ pub(super) fn resolve<'a>(
     plan: &mut Plan,
 ) -> Resolved<'a> {
     let mut r = Resolved::default();
-    let known = snapshot.users.len() + current.users.len();
-    let mut users = UserTable {
-        ids: Vec::with_capacity(known),
-        index: FastMap::with_capacity_and_hasher(known, Default::default()),
-    };
+    let mut users = UserTable::of_store(current, snapshot.users.len());
     let snapshot_numbers: Vec<u32> = snapshot.users.iter().map(|u| users.add(&u.id)).collect();
-    let mut user_refs: FastMap<&'a str, u32> = FastMap::with_capacity_and_hasher(
-        2 * (current.users.len() + snapshot.users.len()),
-        Default::default(),
-    );
-    r.stored_numbers.reserve_exact(current.users.len());
-    for u in &current.users {
-        let i = users.add(&u.source_id);
-        r.stored_numbers.push(i);
-        user_refs.insert(&u.source_id, i);
-        // A user that left the source has no ref there any more: its old
-        // one (often its username, which a new hire may now hold) names
-        // somebody else, so memberships never attach to the leaver, in
-        // incremental runs as in full ones.
-        if !u.ref_key.is_empty() && u.in_source {
-            user_refs.insert(&u.ref_key, i);
-        }
-    }
+    let mut read_refs: FastMap<&'a str, u32> =
+        FastMap::with_capacity_and_hasher(2 * snapshot.users.len(), Default::default());
     for (u, &i) in snapshot.users.iter().zip(&snapshot_numbers) {
-        user_refs.insert(&u.id, i);
+        read_refs.insert(&u.id, i);
         if !u.ref_key.is_empty() {
-            user_refs.insert(&u.ref_key, i);
+            read_refs.insert(&u.ref_key, i);
         }
     }
+    let user_refs = UserRefs {
+        read: read_refs,
+        stored: &current.users,
+        index: Some(current.stored_index()),
+    };
     let n_users = users.len();
     r.active_after = vec![false; n_users];
     r.usernames = vec![None; n_users];
     r.untouchable = vec![false; n_users];
-    r.stored_at = vec![None; n_users];
-    for (k, &i) in r.stored_numbers.iter().enumerate() {
-        r.stored_at[i as usize] = Some(k as u32);
-    }
+    r.stored_numbers = (0..current.users.len() as u32).collect();
+    r.stored_at = (0..n_users as u32)
+        .map(|i| ((i as usize) < current.users.len()).then_some(i))
+        .collect();
 
     // Group refs -> index into snapshot.groups.
     let mut group_refs: FastMap<&str, usize> = FastMap::default();
@@ -161,7 +182,7 @@ pub(super) fn resolve<'a>(
             .collect(),
     };
     let (mut child_groups, mut direct_users) =
-        edges::of_members(&member_lists, &group_refs, &user_refs);
+        edges::of_members(&member_lists, &group_refs, &|m| user_refs.get(m));
     drop(member_lists);
     for (i, g) in snapshot.groups.iter().enumerate() {
         for parent in &g.member_of {

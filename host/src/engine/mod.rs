@@ -12,6 +12,7 @@ mod names;
 mod outcome;
 mod plan;
 mod policy;
+mod stored_index;
 mod users;
 
 #[cfg(test)]
@@ -20,6 +21,7 @@ mod tests;
 pub use outcome::RunOutcome;
 pub use plan::*;
 pub use policy::{GroupSelection, LicenseRule, Policy, RoleRule, Threshold};
+pub use stored_index::StoredIndex;
 
 use std::collections::{HashMap, HashSet};
 
@@ -199,6 +201,24 @@ pub struct Current {
     /// Lookup tables: values that already exist in the target.
     pub job_titles: HashSet<String>,
     pub companies: HashSet<String>,
+    /// `users` by id and by ref; see [`Current::stored_index`].
+    index: std::sync::OnceLock<StoredIndex>,
+}
+
+impl Current {
+    /// `users` by source id and by ref. Built on first need; the load
+    /// builds it while the read runs, so planning does not wait for it.
+    pub fn stored_index(&self) -> &StoredIndex {
+        let index = self.index.get_or_init(|| StoredIndex::build(&self.users));
+        debug_assert!(index.indexes(&self.users), "a stale stored index");
+        index
+    }
+
+    /// After `users` changed in a way the index sees (ids, ref keys,
+    /// whether in the source, or their number).
+    pub fn forget_index(&mut self) {
+        self.index = std::sync::OnceLock::new();
+    }
 }
 
 /// Compute everything a run would change.

@@ -415,7 +415,7 @@ impl<'a> Mapped<'a> {
                 .manager
                 .as_deref()
                 .and_then(|m| r.user_refs.get(m))
-                .map(|&i| r.users.id(i)),
+                .map(|i| r.users.id(i)),
         }
     }
 

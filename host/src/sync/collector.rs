@@ -74,9 +74,15 @@ impl KnownUsers {
     /// A store failure answers "cannot tell", which only costs the read
     /// time (the groups go again); the run's apply reports the store.
     fn ask(&self, ids: &[String]) -> Vec<bool> {
+        let started = std::time::Instant::now();
         let known = self
             .rt
             .block_on(self.store.known_users(&self.tenant, &self.job, ids));
+        tracing::debug!(
+            ids = ids.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "known-users answered"
+        );
         known.unwrap_or_else(|e| {
             tracing::warn!(error = %e, "known-users: the store did not answer; the groups go again");
             vec![false; ids.len()]

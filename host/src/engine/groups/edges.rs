@@ -19,24 +19,24 @@ const MAX_THREADS: usize = 4;
 type Edges = (Vec<Vec<usize>>, Vec<Vec<u32>>);
 
 /// Each list's members that are groups (index in `group_refs`) and users
-/// (number in `user_refs`); a ref naming a group is a group even if a user
-/// has the same ref, and refs naming neither are skipped.
+/// (the number `user_of` gives); a ref naming a group is a group even if a
+/// user has the same ref, and refs naming neither are skipped.
 pub(super) fn of_members(
     lists: &[&[String]],
     group_refs: &FastMap<&str, usize>,
-    user_refs: &FastMap<&str, u32>,
+    user_of: &(impl Fn(&str) -> Option<u32> + Sync),
 ) -> Edges {
     let threads = thread::available_parallelism()
         .map_or(1, usize::from)
         .min(MAX_THREADS);
-    on_threads(lists, group_refs, user_refs, threads)
+    on_threads(lists, group_refs, user_of, threads)
 }
 
 /// [`of_members`] on at most `threads` threads.
 fn on_threads(
     lists: &[&[String]],
     group_refs: &FastMap<&str, usize>,
-    user_refs: &FastMap<&str, u32>,
+    user_of: &(impl Fn(&str) -> Option<u32> + Sync),
     threads: usize,
 ) -> Edges {
     let one = |members: &[String]| {
@@ -45,7 +45,7 @@ fn on_threads(
         for m in members {
             if let Some(&child) = group_refs.get(m.as_str()) {
                 groups.push(child);
-            } else if let Some(&u) = user_refs.get(m.as_str()) {
+            } else if let Some(u) = user_of(m) {
                 users.push(u);
             }
         }
@@ -102,7 +102,7 @@ mod tests {
         let groups = refs(&[("cn=g", 7)]);
         let users = refs(&[("cn=g", 1), ("uid=a", 2)]);
         let members = vec!["cn=g".to_string(), "uid=a".into(), "uid=nobody".into()];
-        let (child, direct) = of_members(&[&members], &groups, &users);
+        let (child, direct) = of_members(&[&members], &groups, &|r| users.get(r).copied());
         assert_eq!(child, vec![vec![7]]);
         assert_eq!(direct, vec![vec![2]]);
     }
@@ -121,7 +121,7 @@ mod tests {
             .collect();
         let slices: Vec<&[String]> = lists.iter().map(Vec::as_slice).collect();
         // Three threads whatever this machine has, so the split is tested.
-        let (_, direct) = on_threads(&slices, &groups, &users, 3);
+        let (_, direct) = on_threads(&slices, &groups, &|r| users.get(r).copied(), 3);
         assert_eq!(direct.len(), 50);
         for (g, found) in direct.iter().enumerate() {
             let want: Vec<u32> = (g..30_000).step_by(40).map(|i| i as u32).collect();

@@ -378,10 +378,15 @@ impl Store {
             .into_iter()
             .map(|r| (r.1.clone(), stored_user(r)))
             .collect();
+        let mut indexed_the_same = true;
         for u in &mut current.users {
             if let Some(f) = full.remove(&u.source_id) {
+                indexed_the_same &= f.ref_key == u.ref_key && f.in_source == u.in_source;
                 *u = f;
             }
+        }
+        if !indexed_the_same {
+            current.forget_index();
         }
         Ok(())
     }

@@ -106,6 +106,8 @@ impl JobRows {
         current.seats_used_elsewhere = self.seats_used_elsewhere;
         current.job_titles = self.job_titles;
         current.companies = self.companies;
+        // Built here, while the connector still reads, not by the plan.
+        current.stored_index();
         current
     }
 }
