@@ -36,17 +36,14 @@ impl StoredIndex {
         };
         for (k, u) in users.iter().enumerate() {
             let k = k as u32;
-            let hash = index.hasher.hash_one(u.source_id.as_str());
-            match index.ids.entry(
-                hash,
-                |&i| users[i as usize].source_id == u.source_id,
-                |&i| index.hasher.hash_one(users[i as usize].source_id.as_str()),
-            ) {
-                hashbrown::hash_table::Entry::Occupied(mut e) => *e.get_mut() = k,
-                hashbrown::hash_table::Entry::Vacant(e) => {
-                    e.insert(k);
-                }
-            }
+            let hasher = &index.hasher;
+            upsert(
+                &mut index.ids,
+                hasher.hash_one(u.source_id.as_str()),
+                |i| users[i as usize].source_id == u.source_id,
+                |i| hasher.hash_one(users[i as usize].source_id.as_str()),
+                k,
+            );
             // In the order planning used to insert them, the later winning:
             // a user's source id, then its ref key. A user that left the
             // source has no ref there any more: its old one (often its
@@ -61,17 +58,13 @@ impl StoredIndex {
 
     fn set_ref(&mut self, users: &[StoredUser], key: &str, value: u32) {
         let hasher = &self.hasher;
-        let hash = hasher.hash_one(key);
-        match self.refs.entry(
-            hash,
-            |&e| ref_of(users, e) == key,
-            |&e| hasher.hash_one(ref_of(users, e)),
-        ) {
-            hashbrown::hash_table::Entry::Occupied(mut e) => *e.get_mut() = value,
-            hashbrown::hash_table::Entry::Vacant(e) => {
-                e.insert(value);
-            }
-        }
+        upsert(
+            &mut self.refs,
+            hasher.hash_one(key),
+            |e| ref_of(users, e) == key,
+            |e| hasher.hash_one(ref_of(users, e)),
+            value,
+        );
     }
 
     /// Whether this index was built for `users`.
@@ -93,6 +86,22 @@ impl StoredIndex {
         self.refs
             .find(hash, |&e| ref_of(users, e) == r)
             .map(|&e| e >> 1)
+    }
+}
+
+/// Set the entry `eq` finds to `value`, or add it: the later wins.
+fn upsert(
+    table: &mut HashTable<u32>,
+    hash: u64,
+    eq: impl Fn(u32) -> bool,
+    rehash: impl Fn(u32) -> u64,
+    value: u32,
+) {
+    match table.entry(hash, |&e| eq(e), |&e| rehash(e)) {
+        hashbrown::hash_table::Entry::Occupied(mut e) => *e.get_mut() = value,
+        hashbrown::hash_table::Entry::Vacant(e) => {
+            e.insert(value);
+        }
     }
 }
 

@@ -165,7 +165,7 @@ pub(super) async fn write_audit(tx: &mut Tx<'_>, plan: &Plan, ctx: &ApplyContext
 
 /// Whether `plan` has anything to audit.
 fn has_events(plan: &Plan) -> bool {
-    plan.users.iter().any(|u| u.action() != "refresh")
+    plan.users.iter().any(audited)
         || !plan.groups.is_empty()
         || !plan.memberships.is_empty()
         || !plan.roles.is_empty()
@@ -175,11 +175,7 @@ fn has_events(plan: &Plan) -> bool {
 /// Every event of `plan`, in the order they are written: users, groups,
 /// created users' initial groups, other memberships, roles, licenses.
 fn events(plan: &Plan) -> impl Iterator<Item = Event<'_>> {
-    let users = plan
-        .users
-        .iter()
-        .filter(|u| u.action() != "refresh")
-        .map(user_event);
+    let users = plan.users.iter().filter(|u| audited(u)).map(user_event);
     let groups = plan.groups.iter().map(|g| Event {
         category: "group",
         action: g.action(),
@@ -239,6 +235,11 @@ fn events(plan: &Plan) -> impl Iterator<Item = Event<'_>> {
         .chain(memberships)
         .chain(roles)
         .chain(licenses)
+}
+
+/// A refresh rewrites what the source already said: nothing to audit.
+fn audited(u: &UserChange) -> bool {
+    u.action() != "refresh"
 }
 
 fn user_event(u: &UserChange) -> Event<'_> {
