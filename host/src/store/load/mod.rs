@@ -20,7 +20,7 @@ use super::db::{on_pool, Backend};
 use super::Store;
 use crate::engine::{Current, StoredGroup, StoredUser};
 use crate::model::UserFields;
-use rows::{JobRows, LICENSED_ELSEWHERE_SQL, OTHER_OWNERS_SQL, ROLES_SQL};
+use rows::{JobRows, UserRows, LICENSED_ELSEWHERE_SQL, OTHER_OWNERS_SQL, ROLES_SQL};
 
 /// One stored user, in the column order of the query below.
 #[derive(Deserialize)]
@@ -173,11 +173,7 @@ fn stored_user(r: UserRow) -> StoredUser {
 
 impl Store {
     /// The job's users, with their row ids.
-    async fn job_users(
-        &self,
-        fields: FieldsLoaded,
-        tenant_job: &[&str],
-    ) -> Result<Vec<(i64, StoredUser)>> {
+    async fn job_users(&self, fields: FieldsLoaded, tenant_job: &[&str]) -> Result<UserRows> {
         const WHERE: &str = "WHERE u.tenant_id = $1 AND u.job_id = $2";
         match fields {
             FieldsLoaded::All => {
@@ -204,7 +200,7 @@ impl Store {
         from: &str,
         binds: &[&str],
         user: fn(R) -> (i64, StoredUser),
-    ) -> Result<Vec<(i64, StoredUser)>> {
+    ) -> Result<UserRows> {
         let rows: Vec<R> = self.json_rows(columns, from, binds).await?;
         Ok(rows.into_iter().map(user).collect())
     }
@@ -393,8 +389,23 @@ impl Store {
 
     /// Which of `ids` the job holds as users still in its source, in
     /// order: an incremental read need not re-send the groups of those
-    /// (`target.known-users`). One indexed lookup per id.
+    /// (`target.known-users`). One indexed lookup per id; on SQLite stepped
+    /// off the handle, as the load is: through sqlx's row channel, 588 ids
+    /// took 15-45 ms of an incremental read beside the load.
     pub async fn known_users(&self, tenant: &str, job: &str, ids: &[String]) -> Result<Vec<bool>> {
+        if let Backend::Sqlite(pool) = &self.backend {
+            let mut conn = pool.acquire().await?;
+            return crate::store::sqlite_bulk::read(&mut conn, |db| {
+                let mut held = db.prepare(
+                    "SELECT 1 FROM users WHERE tenant_id = ?1 AND job_id = ?2 AND source_id = ?3
+                     AND in_source = TRUE",
+                )?;
+                ids.iter()
+                    .map(|id| held.exists(rusqlite::params![tenant, job, id]))
+                    .collect()
+            })
+            .await;
+        }
         let list = serde_json::to_string(ids)?;
         let sql = format!(
             "SELECT source_id FROM users WHERE tenant_id = $1 AND job_id = $2 AND in_source = TRUE

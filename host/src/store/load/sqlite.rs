@@ -7,7 +7,7 @@ use std::collections::HashSet;
 
 use rusqlite::{params, Row};
 
-use super::rows::{JobRows, LICENSED_ELSEWHERE_SQL, OTHER_OWNERS_SQL, ROLES_SQL};
+use super::rows::{JobRows, UserRows, LICENSED_ELSEWHERE_SQL, OTHER_OWNERS_SQL, ROLES_SQL};
 use super::{
     lean_columns, stored_group, stored_user, user_columns, FieldsLoaded, GroupRow, LeanRow,
     UserRow, USERS_FROM,
@@ -82,7 +82,7 @@ impl JobQuery<'_> {
         Ok(rows)
     }
 
-    fn users(&self, db: &rusqlite::Connection) -> rusqlite::Result<Vec<(i64, StoredUser)>> {
+    fn users(&self, db: &rusqlite::Connection) -> rusqlite::Result<UserRows> {
         const WHERE: &str = "WHERE u.tenant_id = $1 AND u.job_id = $2";
         let tenant_job = params![self.tenant, self.job];
         // Sized first (the index alone answers): a user is ~400 bytes, and
@@ -92,7 +92,7 @@ impl JobQuery<'_> {
             tenant_job,
             |r| r.get(0),
         )?;
-        let mut users = Vec::with_capacity(count);
+        let mut users = UserRows::with_capacity(count);
         let (sql, row): (_, UserOfRow) = match self.fields {
             FieldsLoaded::All => (
                 format!("SELECT {} {USERS_FROM} {WHERE}", user_columns()),
