@@ -133,6 +133,13 @@ mod tests {
         pairs.iter().copied().collect()
     }
 
+    /// Each name's user number: its place in `names`.
+    fn numbered(names: &[String]) -> FastMap<&str, u32> {
+        (names.iter().enumerate())
+            .map(|(i, n)| (n.as_str(), i as u32))
+            .collect()
+    }
+
     fn strings(n: usize, name: impl Fn(usize) -> String) -> Vec<String> {
         (0..n).map(name).collect()
     }
@@ -150,11 +157,7 @@ mod tests {
     #[test]
     fn split_across_threads_keeps_each_groups_edges_in_place() {
         let names = strings(30_000, |i| format!("uid=u{i}"));
-        let users: FastMap<&str, u32> = names
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (n.as_str(), i as u32))
-            .collect();
+        let users = numbered(&names);
         let groups = FastMap::default();
         let lists: Vec<Vec<String>> = (0..50)
             .map(|g| names.iter().skip(g).step_by(40).cloned().collect())
@@ -195,11 +198,7 @@ mod tests {
     #[test]
     fn one_large_list_split_across_threads_comes_back_whole() {
         let names = strings(30_000, |i| format!("uid=u{i}"));
-        let users: FastMap<&str, u32> = names
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (n.as_str(), i as u32))
-            .collect();
+        let users = numbered(&names);
         let groups = refs(&[("cn=child", 3)]);
         let mut big = names.clone();
         big.insert(20_000, "cn=child".into());
