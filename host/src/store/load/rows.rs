@@ -28,7 +28,7 @@ pub(super) const LICENSED_ELSEWHERE_SQL: &str =
 
 /// The job's users and, in the same order, their row ids. Two vectors, not
 /// one of pairs: the users (~400 bytes each, 40 MB at 100k) then move into
-/// [`Current`] as they are, where pairs had to be copied out one by one.
+/// [`Current`] as one vector, where pairs had to be moved out one by one.
 #[derive(Default)]
 pub(super) struct UserRows {
     pub ids: Vec<i64>,
