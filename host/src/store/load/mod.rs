@@ -393,35 +393,36 @@ impl Store {
     /// off the handle, as the load is: through sqlx's row channel, 588 ids
     /// took 15-45 ms of an incremental read beside the load.
     pub async fn known_users(&self, tenant: &str, job: &str, ids: &[String]) -> Result<Vec<bool>> {
-        if let Backend::Sqlite(pool) = &self.backend {
-            let mut conn = pool.acquire().await?;
-            return crate::store::sqlite_bulk::read(&mut conn, |db| {
-                let mut held = db.prepare(
-                    "SELECT 1 FROM users WHERE tenant_id = ?1 AND job_id = ?2 AND source_id = ?3
-                     AND in_source = TRUE",
-                )?;
-                ids.iter()
-                    .map(|id| held.exists(rusqlite::params![tenant, job, id]))
-                    .collect()
-            })
-            .await;
+        match &self.backend {
+            Backend::Sqlite(pool) => {
+                let mut conn = pool.acquire().await?;
+                crate::store::sqlite_bulk::read(&mut conn, |db| {
+                    let mut held = db.prepare(
+                        "SELECT 1 FROM users WHERE tenant_id = ?1 AND job_id = ?2
+                         AND source_id = ?3 AND in_source = TRUE",
+                    )?;
+                    ids.iter()
+                        .map(|id| held.exists(rusqlite::params![tenant, job, id]))
+                        .collect()
+                })
+                .await
+            }
+            Backend::Postgres(pool) => {
+                let sql = format!(
+                    "SELECT source_id FROM users WHERE tenant_id = $1 AND job_id = $2
+                     AND in_source = TRUE AND source_id IN ({})",
+                    json_list("postgres", "$3")
+                );
+                let rows: Vec<(String,)> = sqlx::query_as(&sql)
+                    .bind(tenant)
+                    .bind(job)
+                    .bind(serde_json::to_string(ids)?)
+                    .fetch_all(pool)
+                    .await?;
+                let known: HashSet<String> = rows.into_iter().map(|(id,)| id).collect();
+                Ok(ids.iter().map(|id| known.contains(id)).collect())
+            }
         }
-        let list = serde_json::to_string(ids)?;
-        let sql = format!(
-            "SELECT source_id FROM users WHERE tenant_id = $1 AND job_id = $2 AND in_source = TRUE
-             AND source_id IN ({})",
-            json_list(self.backend.name(), "$3")
-        );
-        let rows: Vec<(String,)> = on_pool!(&self.backend, |p| {
-            sqlx::query_as(&sql)
-                .bind(tenant)
-                .bind(job)
-                .bind(&list)
-                .fetch_all(p)
-                .await?
-        });
-        let known: HashSet<String> = rows.into_iter().map(|(id,)| id).collect();
-        Ok(ids.iter().map(|id| known.contains(id)).collect())
     }
 
     /// Whether the job still holds a role its bindings granted (a run with
