@@ -2,7 +2,7 @@
 //! SearchResultEntry (objectName, then a SEQUENCE of (type, SET OF value)),
 //! without ldap3's `SearchEntry` and its two HashMaps per entry.
 
-use ldap3::asn1::StructureTag;
+use ldap3::asn1::{StructureTag, TagClass, PL};
 
 /// A value as the plugin gets it.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,7 +69,22 @@ fn text(bytes: Vec<u8>) -> Result<String, String> {
 /// value that is not UTF-8 is all bytes, its non-UTF-8 values first, as
 /// ldap3's `SearchEntry::construct` gave them. A malformed entry is an
 /// error (`construct` panicked).
+///
+/// ldap3's decoder (vendored, see `third_party/ldap3/PATCHED.md`) hands an
+/// entry over as its raw content, walked here once; the parsed tree is
+/// read too, for entries that reach us without that decoder.
 pub fn from_tag(tag: StructureTag, binary: &[String]) -> Result<Entry, String> {
+    match tag {
+        StructureTag {
+            class: TagClass::Application,
+            id: 4,
+            payload: PL::P(raw),
+        } => from_raw(&raw, binary),
+        tree => from_tree(tree, binary),
+    }
+}
+
+fn from_tree(tag: StructureTag, binary: &[String]) -> Result<Entry, String> {
     let mut parts = constructed(tag.match_id(4))?.into_iter();
     let dn = text(primitive(parts.next())?)?;
     let list = constructed(parts.next())?;
@@ -77,33 +92,96 @@ pub fn from_tag(tag: StructureTag, binary: &[String]) -> Result<Entry, String> {
     for partial in list {
         let mut partial = constructed(Some(partial))?.into_iter();
         let name = text(primitive(partial.next())?)?;
-        let raw = constructed(partial.next())?;
-        let mut values = Vec::with_capacity(raw.len());
-        let mut not_utf8 = Vec::new();
-        for v in raw {
-            match String::from_utf8(primitive(Some(v))?) {
-                Ok(s) => values.push(Value::Text(s)),
-                Err(e) => not_utf8.push(e.into_bytes()),
-            }
+        let mut values = Values::default();
+        for v in constructed(partial.next())? {
+            values.push(primitive(Some(v))?);
         }
-        if !not_utf8.is_empty() || wants_bytes(&name, binary) {
-            let texts = values.into_iter().map(|v| match v {
-                Value::Text(t) => t.into_bytes(),
-                Value::Bytes(b) => b,
-            });
-            values = not_utf8
-                .into_iter()
-                .chain(texts)
-                .map(Value::Bytes)
-                .collect();
-        }
-        attributes.push((name, values));
+        attributes.push(values.of(name, binary));
     }
     Ok(Entry {
         dn,
         attributes,
         change: None,
     })
+}
+
+const OCTET_STRING: u8 = 0x04;
+const SEQUENCE: u8 = 0x30;
+const SET: u8 = 0x31;
+
+/// BER elements read one after another from a slice.
+struct Elements<'a>(&'a [u8]);
+
+impl<'a> Elements<'a> {
+    /// The next element's content; it must have identifier `id`.
+    fn next(&mut self, id: u8) -> Result<&'a [u8], String> {
+        let (got, head, len) = ldap3::raw_entry::header(self.0).ok_or(MALFORMED)?;
+        let content = self.0.get(head..head + len).filter(|_| got == id);
+        self.0 = &self.0[(head + len).min(self.0.len())..];
+        content.ok_or_else(|| MALFORMED.to_string())
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// An entry's raw content: objectName, then a SEQUENCE of (type, SET OF value).
+fn from_raw(raw: &[u8], binary: &[String]) -> Result<Entry, String> {
+    let mut parts = Elements(raw);
+    let dn = text(parts.next(OCTET_STRING)?.to_vec())?;
+    let mut list = Elements(parts.next(SEQUENCE)?);
+    let mut attributes = Vec::new();
+    while !list.is_empty() {
+        let mut partial = Elements(list.next(SEQUENCE)?);
+        let name = text(partial.next(OCTET_STRING)?.to_vec())?;
+        let mut set = Elements(partial.next(SET)?);
+        let mut values = Values::default();
+        while !set.is_empty() {
+            values.push(set.next(OCTET_STRING)?.to_vec());
+        }
+        attributes.push(values.of(name, binary));
+    }
+    Ok(Entry {
+        dn,
+        attributes,
+        change: None,
+    })
+}
+
+/// One attribute's values as they arrive, UTF-8 or not.
+#[derive(Default)]
+struct Values {
+    text: Vec<Value>,
+    not_utf8: Vec<Vec<u8>>,
+}
+
+impl Values {
+    fn push(&mut self, bytes: Vec<u8>) {
+        match String::from_utf8(bytes) {
+            Ok(s) => self.text.push(Value::Text(s)),
+            Err(e) => self.not_utf8.push(e.into_bytes()),
+        }
+    }
+
+    /// The attribute `name`: all bytes, non-UTF-8 values first, when any
+    /// value is not UTF-8 or the plugin asked for it as bytes.
+    fn of(self, name: String, binary: &[String]) -> (String, Vec<Value>) {
+        let Values { text, not_utf8 } = self;
+        if not_utf8.is_empty() && !wants_bytes(&name, binary) {
+            return (name, text);
+        }
+        let texts = text.into_iter().map(|v| match v {
+            Value::Text(t) => t.into_bytes(),
+            Value::Bytes(b) => b,
+        });
+        let values = not_utf8
+            .into_iter()
+            .chain(texts)
+            .map(Value::Bytes)
+            .collect();
+        (name, values)
+    }
 }
 
 /// Whether the plugin asked for `name` (`member;range=0-1499` is `member`)
@@ -157,6 +235,26 @@ mod tests {
         )
     }
 
+    /// `tag` as the vendored decoder hands it over: its content unparsed.
+    fn raw(tag: StructureTag) -> StructureTag {
+        let mut buf = bytes::BytesMut::new();
+        ldap3::asn1::write::encode_into(&mut buf, tag).unwrap();
+        let (_, head, len) = ldap3::raw_entry::header(&buf).unwrap();
+        StructureTag {
+            class: TagClass::Application,
+            id: 4,
+            payload: PL::P(buf[head..head + len].to_vec()),
+        }
+    }
+
+    /// `from_tag` of the tree and of its raw content, which must agree.
+    fn both(tag: StructureTag, binary: &[String]) -> Entry {
+        let tree = from_tag(tag.clone(), binary).unwrap();
+        let raw = from_tag(raw(tag), binary).unwrap();
+        assert_eq!((&tree.dn, &tree.attributes), (&raw.dn, &raw.attributes));
+        raw
+    }
+
     fn get(e: &Entry, n: &str) -> Vec<Value> {
         e.attributes.iter().find(|(k, _)| k == n).unwrap().1.clone()
     }
@@ -173,7 +271,7 @@ mod tests {
             ],
         );
         let binary = vec!["objectguid".to_string(), "member".to_string()];
-        let out = from_tag(tag, &binary).unwrap();
+        let out = both(tag, &binary);
         assert_eq!(out.dn, "cn=x");
         assert_eq!(get(&out, "objectGUID"), vec![Value::Bytes(b"abc".to_vec())]);
         assert_eq!(get(&out, "cn"), vec![Value::Text("x".into())]);
@@ -193,7 +291,7 @@ mod tests {
     fn one_value_not_utf8_makes_the_attribute_bytes_as_ldap3_did() {
         let values: &[&[u8]] = &[b"a", &[0xc3, 0x28], b"b"];
         let tag = entry("cn=y", &[("photo", values), ("cn", &[b"y", b""])]);
-        let out = from_tag(tag.clone(), &[]).unwrap();
+        let out = both(tag.clone(), &[]);
         let bytes = |b: &[u8]| Value::Bytes(b.to_vec());
         // SearchEntry::construct puts the non-UTF-8 values first.
         assert_eq!(
@@ -227,6 +325,27 @@ mod tests {
         };
         inner[0] = octets(&[0xff]);
         let bad_dn = seq(4, TagClass::Application, inner);
-        assert!(from_tag(bad_dn, &[]).is_err());
+        assert!(from_tag(bad_dn.clone(), &[]).is_err());
+        assert!(from_tag(raw(bad_dn), &[]).is_err());
+        // Raw content cut short, or with a value that is not an OCTET STRING.
+        let whole = raw(entry("cn=z", &[("cn", &[b"z"])]));
+        let PL::P(bytes) = &whole.payload else {
+            unreachable!()
+        };
+        for cut in [1, bytes.len() / 2, bytes.len() - 1] {
+            let short = raw_content(bytes[..cut].to_vec());
+            assert!(from_tag(short, &[]).unwrap_err().contains("malformed"));
+        }
+        let mut wrong = bytes.clone();
+        *wrong.iter_mut().rev().nth(2).unwrap() = 0x02; // the value's tag
+        assert!(from_tag(raw_content(wrong), &[]).is_err());
+    }
+
+    fn raw_content(bytes: Vec<u8>) -> StructureTag {
+        StructureTag {
+            class: TagClass::Application,
+            id: 4,
+            payload: PL::P(bytes),
+        }
     }
 }
