@@ -25,6 +25,8 @@ cargo test --release -p usersync-host
 # The SDK's tests are behind its features (one world each in a plugin; both here).
 cargo test --release -p usersync-sdk --features connector,mapper
 cargo test --release -p usersync-packed
+# The vendored ldap3's patch (third_party/ldap3/PATCHED.md): its framing tests.
+cargo test --release -p ldap3 --lib raw_entry
 cargo test --release -p usersync-csv -p usersync-graph -p usersync-okta -p usersync-ldap -p usersync-default-mapper -p cloud-servers
 # The end-to-end tests that exercise the store, again on PostgreSQL (a
 # throwaway cluster on loopback, a database per test; see docs/ARCHITECTURE.md

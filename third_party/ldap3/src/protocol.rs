@@ -56,7 +56,9 @@ fn decode_inner(buf: &mut BytesMut) -> Result<Option<(RequestId, (Tag, Vec<Contr
     // parsing it, and keep a search entry's content unparsed.
     match raw_entry::frame(buf) {
         raw_entry::Frame::Incomplete(needed) => {
-            buf.reserve(needed);
+            // The length is the server's word: reserve a bounded share of
+            // it, and let the buffer grow as the bytes arrive.
+            buf.reserve(needed.min(raw_entry::MAX_RESERVE));
             return Ok(None);
         }
         raw_entry::Frame::Entry(entry) => {

@@ -36,6 +36,10 @@ pub(crate) struct RawEntry {
     pub len: usize,
 }
 
+/// The most a partial message reserves at once (16 MiB): a header that
+/// claims terabytes must not make the client allocate them.
+pub(crate) const MAX_RESERVE: usize = 16 << 20;
+
 const SEQUENCE: u8 = 0x30;
 const INTEGER: u8 = 0x02;
 const SEARCH_RESULT_ENTRY: u8 = 0x64;
@@ -224,6 +228,9 @@ mod tests {
                 _ => panic!("a partial message not waited for"),
             }
         }
+        // A header that claims a terabyte only waits for it.
+        let huge = [0x30, 0x85, 0x01, 0x00, 0x00, 0x00, 0x00, 0x02, 0x01];
+        assert!(matches!(frame(&huge), Frame::Incomplete(n) if n > MAX_RESERVE));
         let bind_response = [
             0x30, 0x0c, 0x02, 0x01, 0x01, 0x61, 0x07, 0x0a, 0x01, 0x00, 0x04, 0x00, 0x04, 0x00,
         ];
