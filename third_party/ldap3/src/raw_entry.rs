@@ -92,14 +92,14 @@ fn entry(msg: &[u8]) -> Option<(RequestId, StructureTag, Option<StructureTag>)> 
     let (INTEGER, head, len) = header(msg)? else {
         return None;
     };
-    let id = msg.get(head..head + len)?;
+    let id = msg.get(head..head.checked_add(len)?)?;
     let (_, id) = parse_uint(id).ok()?;
-    let op = &msg[head + len..];
+    let op = &msg[head + len..]; // in range: `get` above checked it
     let (SEARCH_RESULT_ENTRY, head, len) = header(op)? else {
         return None;
     };
-    let content = op.get(head..head + len)?;
-    let rest = &op[head + len..];
+    let content = op.get(head..head.checked_add(len)?)?;
+    let rest = &op[head + len..]; // in range: `get` above checked it
     let controls = match rest.first() {
         None => None,
         Some(&CONTROLS) => match parse_tag(rest) {
@@ -228,6 +228,11 @@ mod tests {
                 _ => panic!("a partial message not waited for"),
             }
         }
+        // A message id that claims 2^64 - 1 bytes is the general parser's.
+        let huge_id = [
+            0x30, 0x0a, 0x02, 0x88, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        ];
+        assert!(matches!(frame(&huge_id), Frame::Other));
         // A header that claims a terabyte only waits for it.
         let huge = [0x30, 0x85, 0x01, 0x00, 0x00, 0x00, 0x00, 0x02, 0x01];
         assert!(matches!(frame(&huge), Frame::Incomplete(n) if n > MAX_RESERVE));

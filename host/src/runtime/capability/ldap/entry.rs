@@ -116,8 +116,10 @@ impl<'a> Elements<'a> {
     /// The next element's content; it must have identifier `id`.
     fn next(&mut self, id: u8) -> Result<&'a [u8], String> {
         let (got, head, len) = ldap3::raw_entry::header(self.0).ok_or(MALFORMED)?;
-        let content = self.0.get(head..head + len).filter(|_| got == id);
-        self.0 = &self.0[(head + len).min(self.0.len())..];
+        // A length past the slice (the server's word) is malformed, never a panic.
+        let end = head.saturating_add(len);
+        let content = self.0.get(head..end).filter(|_| got == id);
+        self.0 = &self.0[end.min(self.0.len())..];
         content.ok_or_else(|| MALFORMED.to_string())
     }
 
@@ -336,6 +338,11 @@ mod tests {
             let short = raw_content(bytes[..cut].to_vec());
             assert!(from_tag(short, &[]).unwrap_err().contains("malformed"));
         }
+        // A DN that claims 2^64 - 1 bytes.
+        let huge = raw_content(vec![
+            0x04, 0x88, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        ]);
+        assert!(from_tag(huge, &[]).unwrap_err().contains("malformed"));
         let mut wrong = bytes.clone();
         *wrong.iter_mut().rev().nth(2).unwrap() = 0x02; // the value's tag
         assert!(from_tag(raw_content(wrong), &[]).is_err());
