@@ -242,11 +242,7 @@ mod tests {
         let mut buf = bytes::BytesMut::new();
         ldap3::asn1::write::encode_into(&mut buf, tag).unwrap();
         let (_, head, len) = ldap3::raw_entry::header(&buf).unwrap();
-        StructureTag {
-            class: TagClass::Application,
-            id: 4,
-            payload: PL::P(buf[head..head + len].to_vec()),
-        }
+        raw_content(buf[head..head + len].to_vec())
     }
 
     /// `from_tag` of the tree and of its raw content, which must agree.
