@@ -419,3 +419,51 @@ async fn test_connection_reports_each_stage() {
         bind.detail
     );
 }
+
+/// posixGroup `memberUid` values are usernames: the connector finds their
+/// users from the users it read, or by searching when the last runs saw no
+/// `memberUid` and it kept no names (a posixGroup new since then).
+#[tokio::test(flavor = "multi_thread")]
+async fn posix_group_members_are_found_by_username_with_or_without_the_name_cache() {
+    let spec = DirectorySpec::new(20, 3, 5);
+    let slapd = slapd_with(&spec, content_sync());
+    let env = openldap_env(&slapd, openldap_source(&slapd));
+    let first = env.sync().await.unwrap();
+    assert_eq!(first.run.outcome, "succeeded", "{:?}", first.run.message);
+    let enabled: Vec<String> = (0..spec.users)
+        .filter(|&i| !spec.user(i).disabled)
+        .map(|i| spec.user(i).uid)
+        .take(3)
+        .collect();
+    // Written in another case than the users' own: names compare
+    // regardless of case.
+    let member_uids: String = enabled
+        .iter()
+        .map(|u| format!("memberUid: {}\n", u.to_uppercase()))
+        .collect();
+    slapd
+        .add_ldif(&format!(
+            "dn: cn=posix-late,{}\nobjectClass: posixGroup\ncn: posix-late\ngidNumber: 20001\n{member_uids}",
+            slapd.groups_dn()
+        ))
+        .unwrap();
+    // The last run saw no memberUid: this one searches for the names.
+    env.sync_full().await.unwrap();
+    assert_eq!(group_sizes(&env).await.get("posix-late"), Some(&3));
+    for uid in &enabled {
+        assert!(env
+            .user(uid)
+            .await
+            .groups
+            .contains(&"posix-late".to_string()));
+    }
+    // Now it knows: the names come from the users read, and agree.
+    let again = env.sync_full().await.unwrap();
+    let c = again.plan.counts();
+    assert_eq!(
+        (c.memberships_added, c.memberships_removed),
+        (0, 0),
+        "{c:?}"
+    );
+    assert_eq!(group_sizes(&env).await.get("posix-late"), Some(&3));
+}

@@ -63,6 +63,10 @@ pub struct Reader {
     /// username (lowercase) -> user ref, for posixGroup `memberUid`; at
     /// most [`UID_CACHE`] of them.
     pub uid_refs: HashMap<String, String>,
+    /// The last runs saw no group with `memberUid` (`member_attrs.rs`):
+    /// `uid_refs` is not filled while users are read (a posixGroup new
+    /// since then finds its members by searching).
+    pub no_uid_cache: bool,
     /// Newest modification time seen, for the timestamp cursor.
     pub newest: Option<String>,
     /// Ids sent, for the deletion check (when `seen.tracking`).
@@ -136,7 +140,7 @@ impl Reader {
                 if let Some(rid) = rid {
                     self.primary.entry(rid).or_default().push(u.ref_key.clone());
                 }
-                if !cfg.is_ad() && self.uid_refs.len() < UID_CACHE {
+                if !cfg.is_ad() && !self.no_uid_cache && self.uid_refs.len() < UID_CACHE {
                     if let Some(name) = u.text("username") {
                         self.uid_refs.insert(name.to_lowercase(), u.ref_key.clone());
                     }
@@ -259,6 +263,8 @@ pub fn full(cfg: &Resolved, server: &Server, mode: Incremental) -> Result<ReadSu
     };
     if matches!(cursor, Cursor::ContentSync { .. }) {
         r.graph = Some(Graph::default());
+        // Only content sync keeps the member attributes in the state.
+        r.no_uid_cache = crate::member_attrs::load() & crate::member_attrs::MEMBER_UID == 0;
     }
     r.all_users(cfg)?;
     r.all_groups(cfg)?;
