@@ -161,10 +161,8 @@ pub struct SourceGroup {
     pub ref_key: String,
     pub name: String,
     pub description: Option<String>,
-    /// Direct members: refs to users or groups. Shared: a read names each
-    /// user in several groups (6M members of 1M users), so each ref is held
-    /// once per read (`sync/member_refs.rs`).
-    pub members: Vec<std::sync::Arc<str>>,
+    /// Direct members: refs to users or groups.
+    pub members: Vec<String>,
     pub member_of: Vec<String>,
 }
 

@@ -132,7 +132,7 @@ impl<'a> Resolved<'a> {
 /// 100k users, a third of a read); `None` reads them in the snapshot.
 pub(super) fn resolve<'a>(
     snapshot: &'a Snapshot,
-    taken_members: Option<Vec<Vec<std::sync::Arc<str>>>>,
+    taken_members: Option<Vec<Vec<String>>>,
     current: &'a Current,
     policy: &Policy,
     mode: RunMode,
@@ -173,7 +173,7 @@ pub(super) fn resolve<'a>(
     }
     // Direct edges, from both directions of the source's data.
     let n = snapshot.groups.len();
-    let member_lists: Vec<&[std::sync::Arc<str>]> = match &taken_members {
+    let member_lists: Vec<&[String]> = match &taken_members {
         Some(taken) => taken.iter().map(Vec::as_slice).collect(),
         None => snapshot
             .groups

@@ -261,7 +261,7 @@ fn drop_in_background<T: Send + 'static>(value: T) {
 
 fn plan_of(
     snapshot: &Snapshot,
-    members: Option<Vec<Vec<std::sync::Arc<str>>>>,
+    members: Option<Vec<Vec<String>>>,
     current: &Current,
     policy: &Policy,
     mode: RunMode,

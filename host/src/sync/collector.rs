@@ -15,7 +15,6 @@ use crate::runtime::{
 
 use super::held::{self, ReadBudget};
 use super::map_stage::{Batch, Mapping};
-use super::member_refs::{self, MemberRefs};
 
 /// What one read produced, shared between the sink (inside the plugin's
 /// store), the mapper stage and the orchestrator.
@@ -26,7 +25,7 @@ pub struct Collected {
     pub state: HashMap<String, Option<Vec<u8>>>,
     pub run_again_in: Option<u32>,
     /// Group members sent separately with `put-members`.
-    pub extra_members: Vec<(String, Vec<Arc<str>>)>,
+    pub extra_members: Vec<(String, Vec<String>)>,
     /// Warnings the connector logged, for the run record.
     pub warnings: Vec<String>,
     /// The read stopped because it had its sample (not a failure).
@@ -41,8 +40,6 @@ pub struct Collected {
 
 pub struct Collector {
     pub shared: Arc<Mutex<Collected>>,
-    /// One copy of each member ref, shared with the mapper stage.
-    pub member_refs: Arc<MemberRefs>,
     /// The mapper chain, inline or on its own thread; `None` once finished.
     pub mapping: Option<Mapping>,
     pub seats: Vec<(String, u32, u32)>,
@@ -173,12 +170,10 @@ impl TargetSink for Collector {
     fn put_members(&mut self, group_ref: String, member_refs: Vec<String>) -> Result<(), String> {
         self.check_cancelled()?;
         self.reported.notify_one();
-        let (member_refs, added) = self.member_refs.intern(member_refs);
         self.charge(
-            std::mem::size_of::<(String, Vec<Arc<str>>)>()
+            std::mem::size_of::<(String, Vec<String>)>()
                 + held::string(&group_ref)
-                + member_refs::list(&member_refs)
-                + added,
+                + held::strings(&member_refs),
         )?;
         self.shared
             .lock()

@@ -15,7 +15,7 @@ use crate::model::{RecordError, SourceGroup, SourceUser, UserFields};
 
 /// Allocator overhead per heap block (header and rounding), a fair average
 /// for glibc malloc on 64-bit.
-pub(super) const PER_ALLOCATION: usize = 16;
+const PER_ALLOCATION: usize = 16;
 
 /// Heap bytes of one owned string.
 pub fn string(s: &str) -> usize {
@@ -70,7 +70,7 @@ pub fn group(g: &SourceGroup) -> usize {
         + string(&g.ref_key)
         + string(&g.name)
         + g.description.as_deref().map_or(0, string)
-        + super::member_refs::list(&g.members)
+        + strings(&g.members)
         + strings(&g.member_of)
 }
 

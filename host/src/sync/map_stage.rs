@@ -19,7 +19,6 @@ use crate::runtime::{MapperInstance, PackedUsers, WireObject, WireValue};
 use super::collector::Collected;
 use super::held::{self, ReadBudget};
 use super::hooks::CallObserver;
-use super::member_refs::MemberRefs;
 
 /// Batches waiting for the mapper stage: each is at most one connector
 /// page, so raw records held at once are bounded by this many pages.
@@ -49,8 +48,6 @@ pub struct MapStage {
     pub budget: ReadBudget,
     /// Stop after this many users (a connection test's sample).
     pub sample: Option<usize>,
-    /// One copy of each member ref, shared with the collector.
-    pub member_refs: Arc<MemberRefs>,
 }
 
 /// Why mapping stopped: the read must stop too.
@@ -165,7 +162,7 @@ impl MapStage {
     }
 
     /// Groups go through the first mapper only (it names them).
-    fn groups(&mut self, mut batch: Vec<WireObject>) -> Result<(), Stop> {
+    fn groups(&mut self, batch: Vec<WireObject>) -> Result<(), Stop> {
         let started = Instant::now();
         let names = match self.mappers.first_mut() {
             Some(m) => {
@@ -179,17 +176,8 @@ impl MapStage {
                 .collect(),
         };
         let mut bytes = 0;
-        // Interned before the collector's lock is taken: the connector's
-        // calls wait on that lock.
-        let members: Vec<_> = (batch.iter_mut())
-            .map(|o| {
-                let (members, added) = self.member_refs.intern(std::mem::take(&mut o.members));
-                bytes += added;
-                members
-            })
-            .collect();
         let mut shared = self.shared.lock().expect("collector lock");
-        for ((object, result), members) in batch.into_iter().zip(names).zip(members) {
+        for (object, result) in batch.into_iter().zip(names) {
             match result {
                 Ok(Some((name, description))) => {
                     let group = SourceGroup {
@@ -197,7 +185,7 @@ impl MapStage {
                         ref_key: object.ref_key,
                         name,
                         description,
-                        members,
+                        members: object.members,
                         member_of: object.member_of,
                     };
                     bytes += held::group(&group);

@@ -10,7 +10,6 @@ mod heartbeat;
 mod held;
 mod hooks;
 mod map_stage;
-mod member_refs;
 mod outage;
 mod parts;
 mod prepare;

@@ -185,7 +185,6 @@ impl Host {
                     .unwrap_or(usize::MAX)
                     .saturating_mul(1 << 20),
             );
-            let member_refs = Arc::new(super::member_refs::MemberRefs::default());
             let stage = MapStage {
                 mappers: mapper_instances,
                 observer: observer.clone(),
@@ -199,11 +198,9 @@ impl Host {
                 shared: shared.clone(),
                 budget: budget.clone(),
                 sample,
-                member_refs: member_refs.clone(),
             };
             let sink = Collector {
                 shared: shared.clone(),
-                member_refs,
                 mapping: Some(Mapping::start(stage)?),
                 cancel,
                 progress,

@@ -23,8 +23,8 @@ type PieceEdges = (usize, Vec<usize>, Vec<u32>);
 /// Each list's members that are groups (index in `group_refs`) and users
 /// (the number `user_of` gives); a ref naming a group is a group even if a
 /// user has the same ref, and refs naming neither are skipped.
-pub(super) fn of_members<S: AsRef<str> + Sync>(
-    lists: &[&[S]],
+pub(super) fn of_members(
+    lists: &[&[String]],
     group_refs: &FastMap<&str, usize>,
     user_of: &(impl Fn(&str) -> Option<u32> + Sync),
 ) -> Edges {
@@ -35,18 +35,17 @@ pub(super) fn of_members<S: AsRef<str> + Sync>(
 }
 
 /// [`of_members`] on at most `threads` threads.
-fn on_threads<S: AsRef<str> + Sync>(
-    lists: &[&[S]],
+fn on_threads(
+    lists: &[&[String]],
     group_refs: &FastMap<&str, usize>,
     user_of: &(impl Fn(&str) -> Option<u32> + Sync),
     threads: usize,
 ) -> Edges {
-    let one = |members: &[S]| {
+    let one = |members: &[String]| {
         let mut groups = Vec::new();
         let mut users = Vec::with_capacity(members.len());
         for m in members {
-            let m = m.as_ref();
-            if let Some(&child) = group_refs.get(m) {
+            if let Some(&child) = group_refs.get(m.as_str()) {
                 groups.push(child);
             } else if let Some(u) = user_of(m) {
                 users.push(u);
@@ -95,13 +94,13 @@ fn on_threads<S: AsRef<str> + Sync>(
 }
 
 /// A run of one list's members: the list's index and the members.
-type Piece<'s, S> = (usize, &'s [S]);
+type Piece<'s> = (usize, &'s [String]);
 
 /// `lists` cut into consecutive chunks of `per` members (the last fewer),
 /// a large list split across chunks: one 50k-member group would otherwise
 /// leave a thread with most of an incremental run's lookups. Every list
 /// has at least one piece, even an empty one.
-fn pieces<'s, S>(lists: &[&'s [S]], per: usize) -> Vec<Vec<Piece<'s, S>>> {
+fn pieces<'s>(lists: &[&'s [String]], per: usize) -> Vec<Vec<Piece<'s>>> {
     let per = per.max(1);
     let (mut chunks, mut chunk, mut room) = (Vec::new(), Vec::new(), per);
     for (i, &list) in lists.iter().enumerate() {
@@ -193,7 +192,7 @@ mod tests {
         }
         let want: Vec<Vec<String>> = lists.iter().map(|l| l.to_vec()).collect();
         assert_eq!(seen, want);
-        assert_eq!(pieces::<String>(&[], 5).len(), 0);
+        assert_eq!(pieces(&[], 5).len(), 0);
     }
 
     #[test]

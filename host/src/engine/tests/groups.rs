@@ -106,9 +106,9 @@ fn nested_group_via_member_of_is_resolved() {
 #[test]
 fn group_cycle_terminates_with_members_of_both() {
     let mut a = group("ga", "A", &[group_dn("gb")]);
-    a.members.push(dn("u1").into());
+    a.members.push(dn("u1"));
     let mut b = group("gb", "B", &[group_dn("ga")]);
-    b.members.push(dn("u2").into());
+    b.members.push(dn("u2"));
     let s = snap_groups(vec![user("u1", "alice"), user("u2", "bob")], vec![a, b]);
     let p = full_default(&s, &Current::default());
     assert_eq!(

@@ -88,7 +88,7 @@ pub(super) fn group(id: &str, name: &str, members: &[String]) -> SourceGroup {
         ref_key: group_dn(id),
         name: name.to_string(),
         description: None,
-        members: members.iter().map(|m| m.as_str().into()).collect(),
+        members: members.to_vec(),
         member_of: Vec::new(),
     }
 }
