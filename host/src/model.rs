@@ -13,20 +13,23 @@ pub enum ObjectKind {
 }
 
 /// The target-store fields of a user, as a mapper produced them. `None`
-/// means "leave the stored value alone".
+/// means "leave the stored value alone". Optional texts are `Box<str>`, not
+/// `String`: they are never grown in place, and the 8 bytes each saves
+/// bring the struct from 288 to 208 bytes (a smaller allocator size class,
+/// ~100 MB less for the records of a 1M-user sync).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct UserFields {
     pub username: String,
-    pub display_name: Option<String>,
-    pub given_name: Option<String>,
-    pub family_name: Option<String>,
-    pub email: Option<String>,
-    pub phone: Option<String>,
-    pub job_title: Option<String>,
-    pub company: Option<String>,
-    pub department: Option<String>,
-    pub manager: Option<String>,
-    pub employee_id: Option<String>,
+    pub display_name: Option<Box<str>>,
+    pub given_name: Option<Box<str>>,
+    pub family_name: Option<Box<str>>,
+    pub email: Option<Box<str>>,
+    pub phone: Option<Box<str>>,
+    pub job_title: Option<Box<str>>,
+    pub company: Option<Box<str>>,
+    pub department: Option<Box<str>>,
+    pub manager: Option<Box<str>>,
+    pub employee_id: Option<Box<str>>,
     pub custom: Vec<(String, String)>,
 }
 
@@ -63,7 +66,7 @@ impl UserFields {
         }
     }
 
-    fn slot(&mut self, field: &str) -> Option<&mut Option<String>> {
+    fn slot(&mut self, field: &str) -> Option<&mut Option<Box<str>>> {
         Some(match field {
             "display_name" => &mut self.display_name,
             "given_name" => &mut self.given_name,
@@ -83,7 +86,7 @@ impl UserFields {
         if field == "username" {
             self.username = value.unwrap_or_default();
         } else if let Some(slot) = self.slot(field) {
-            *slot = value;
+            *slot = value.map(String::into_boxed_str);
         }
     }
 
@@ -118,8 +121,8 @@ impl UserFields {
             ("manager", manager),
             ("employee_id", employee_id),
         ] {
-            if value.is_some() {
-                self.set(field, value);
+            if let (Some(value), Some(slot)) = (value, self.slot(field)) {
+                *slot = Some(value);
             }
         }
         for (k, v) in custom {
@@ -151,7 +154,9 @@ pub struct SourceUser {
     pub enabled: bool,
     /// False when a filter put the user out of scope.
     pub in_filter: bool,
-    pub fields: UserFields,
+    /// Boxed: a plan creating this user takes the box as it is, instead of
+    /// copying the fields into one of its own (see `engine/created.rs`).
+    pub fields: Box<UserFields>,
     pub member_of: Vec<String>,
 }
 

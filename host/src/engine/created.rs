@@ -1,40 +1,57 @@
 //! A new user's fields in the plan. Planning decides its name, which of its
-//! lookups exist and its manager's id; the record's other fields (and its
-//! ref key) are then moved out of the snapshot, so a first sync of 100k
-//! users does not hold every field twice while it plans and writes.
+//! lookups exist and its manager's id ([`NewFields::Decided`]); the record's
+//! fields box (and its ref key) are then moved out of the snapshot and the
+//! decisions written into them, so a first sync of 1M users neither
+//! allocates a field set per user nor holds every user's fields twice.
 
 use super::plan::{Plan, UserChange};
 use super::FastMap;
 use crate::model::{SourceUser, UserFields};
 
 /// For each create in `plan`: (its index in `plan.users`, the index of its
-/// record in `users`). A source id the read returned twice was planned from
-/// its first record, so the first one is taken.
+/// record in `users`), by record. A source id the read returned twice
+/// was planned from its first record, so the first one is taken.
 fn creates(plan: &Plan, users: &[SourceUser]) -> Vec<(usize, usize)> {
+    if !plan
+        .users
+        .iter()
+        .any(|u| matches!(u, UserChange::Create { .. }))
+    {
+        return Vec::new();
+    }
     let mut by_id: FastMap<&str, usize> = FastMap::default();
     for (i, u) in users.iter().enumerate() {
         by_id.entry(u.id.as_str()).or_insert(i);
     }
-    plan.users
+    let mut creates: Vec<(usize, usize)> = plan
+        .users
         .iter()
         .enumerate()
         .filter_map(|(c, change)| match change {
             UserChange::Create { source_id, .. } => Some((c, *by_id.get(source_id.as_str())?)),
             _ => None,
         })
-        .collect()
+        .collect();
+    creates.sort_unstable_by_key(|&(_, u)| u);
+    creates
 }
 
-/// Move the records' own fields into the plan's creates.
-pub(super) fn take_fields(plan: &mut Plan, users: &mut [SourceUser]) {
-    for (c, u) in creates(plan, users) {
-        let user = &mut users[u];
-        complete(
-            &mut plan.users[c],
-            std::mem::take(&mut user.ref_key),
-            std::mem::take(&mut user.fields),
-        );
+/// Move the records of the users `plan` creates into it. Returns the
+/// records it did not take, for the caller to free.
+pub(super) fn take_fields(plan: &mut Plan, users: Vec<SourceUser>) -> Vec<SourceUser> {
+    let creates = creates(plan, &users);
+    if creates.is_empty() {
+        return users;
     }
+    let mut rest = Vec::with_capacity(users.len() - creates.len());
+    let mut next = creates.into_iter().peekable();
+    for (i, user) in users.into_iter().enumerate() {
+        match next.next_if(|&(_, u)| u == i) {
+            Some((c, _)) => complete(&mut plan.users[c], user.ref_key, user.fields),
+            None => rest.push(user),
+        }
+    }
+    rest
 }
 
 /// Copy them, for a caller that keeps the snapshot.
@@ -48,35 +65,12 @@ pub(super) fn copy_fields(plan: &mut Plan, users: &[SourceUser]) {
     }
 }
 
-fn complete(change: &mut UserChange, from_ref_key: String, from: UserFields) {
-    let UserChange::Create {
+fn complete(change: &mut UserChange, from_ref_key: String, from: Box<UserFields>) {
+    if let UserChange::Create {
         ref_key, fields, ..
     } = change
-    else {
-        return;
-    };
-    *ref_key = from_ref_key;
-    // Every field named, so a field added to records is not left out.
-    let UserFields {
-        username: _,
-        job_title: _,
-        company: _,
-        manager: _,
-        display_name,
-        given_name,
-        family_name,
-        email,
-        phone,
-        department,
-        employee_id,
-        custom,
-    } = from;
-    fields.display_name = display_name;
-    fields.given_name = given_name;
-    fields.family_name = family_name;
-    fields.email = email;
-    fields.phone = phone;
-    fields.department = department;
-    fields.employee_id = employee_id;
-    fields.custom = custom;
+    {
+        *ref_key = from_ref_key;
+        fields.complete(from);
+    }
 }

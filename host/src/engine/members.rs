@@ -55,7 +55,7 @@ pub(super) fn diff(
     }
     let total = diffs.iter().map(|(_, a, d)| a.len() + d.len()).sum();
     plan.memberships.reserve_exact(total);
-    let mut names = SharedNames::default();
+    let mut names = SharedNames::new(r);
     for ((id, name), adds, removes) in diffs {
         let group = Named::new(id, name);
         let changes = adds
@@ -148,15 +148,18 @@ fn member_diff(want: &[u32], have: &[u32], r: &Resolved) -> (Vec<u32>, Vec<u32>)
     (adds, removes)
 }
 
-/// Each user's id and name allocated once for all of their membership changes.
-#[derive(Default)]
-struct SharedNames(FastMap<u32, Arc<Named>>);
+/// Each user's id and name allocated once for all of their membership
+/// changes, by user number (a list, not a map: a first sync names them all).
+struct SharedNames(Vec<Option<Arc<Named>>>);
 
 impl SharedNames {
+    fn new(r: &Resolved) -> SharedNames {
+        SharedNames(vec![None; r.users.len()])
+    }
+
     fn user(&mut self, u: u32, r: &Resolved) -> Arc<Named> {
-        self.0
-            .entry(u)
-            .or_insert_with(|| Named::new(r.users.id(u), r.username(u)))
+        self.0[u as usize]
+            .get_or_insert_with(|| Named::new(r.users.id(u), r.username(u)))
             .clone()
     }
 }

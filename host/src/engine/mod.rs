@@ -243,8 +243,9 @@ pub fn plan_taking(
         .map(|g| std::mem::take(&mut g.members))
         .collect();
     let mut plan = plan_of(&snapshot, Some(members), current, policy, mode);
-    created::take_fields(&mut plan, &mut snapshot.users);
-    drop_in_background(snapshot);
+    let users = std::mem::take(&mut snapshot.users);
+    let rest = created::take_fields(&mut plan, users);
+    drop_in_background((snapshot, rest));
     plan
 }
 
@@ -278,6 +279,10 @@ fn plan_of(
     }
     let resolved_at = started.elapsed();
     users::diff(snapshot, current, policy, mode, &mut resolved, &mut plan);
+    // Refs were for members and managers, both resolved now: the map of
+    // every read user's id and ref key (~100 MB at 1M users) goes before
+    // the membership changes are written out.
+    resolved.user_refs = Default::default();
     let users_at = started.elapsed();
     groups::diff(snapshot, current, &resolved, &mut plan);
     members::diff(snapshot, current, policy, &resolved, &mut plan);

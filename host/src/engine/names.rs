@@ -96,7 +96,7 @@ fn released_name(username: &str, source_id: &str) -> String {
 /// The username a change gives its user, if it gives one.
 fn new_name(u: &UserChange) -> Option<&str> {
     match u {
-        UserChange::Create { fields, .. } => Some(&fields.username),
+        UserChange::Create { fields, .. } => Some(fields.username()),
         UserChange::Update { changes, .. } | UserChange::Reactivate { changes, .. } => changes
             .iter()
             .find(|c| c.field == "username")

@@ -5,7 +5,9 @@ use std::collections::HashSet;
 
 use super::groups::{change, Resolved};
 use super::names;
-use super::plan::{Conflict, DeactivationReason, FieldChange, Plan, UserChange, UserMeta};
+use super::plan::{
+    Conflict, DeactivationReason, Decided, FieldChange, NewFields, Plan, UserChange, UserMeta,
+};
 use super::{Current, FastMap, FastSet, Policy, RunMode, Snapshot, StoredUser, UsernameOwner};
 use crate::model::{RecordError, SourceUser, UserFields, TEXT_FIELDS};
 
@@ -114,7 +116,7 @@ pub(super) fn diff<'a>(
                     plan.users.push(UserChange::Create {
                         source_id: su.id.clone(),
                         ref_key: String::new(),
-                        fields: Box::new(mapped.decided_fields()),
+                        fields: NewFields::Decided(mapped.decided()),
                         custom_json,
                         disabled: create_disabled,
                     });
@@ -397,7 +399,7 @@ impl<'a> Mapped<'a> {
         r: &Resolved<'a>,
     ) -> Mapped<'a> {
         let mut lookup =
-            |kind: &'static str, table: &HashSet<String>, value: &'a Option<String>| {
+            |kind: &'static str, table: &HashSet<String>, value: &'a Option<Box<str>>| {
                 let v = value.as_deref()?;
                 if table.contains(v) {
                     Some(v)
@@ -431,14 +433,12 @@ impl<'a> Mapped<'a> {
     /// What planning decided of a new user's fields: its name, the lookups
     /// that exist and its manager's id. The record's own fields come after
     /// planning, moved out of the snapshot (`created.rs`).
-    fn decided_fields(&self) -> UserFields {
-        let own = |v: Option<&str>| v.map(str::to_string);
-        UserFields {
+    fn decided(&self) -> Decided {
+        Decided {
             username: self.username.to_string(),
-            job_title: own(self.job_title),
-            company: own(self.company),
-            manager: own(self.manager),
-            ..UserFields::default()
+            manager: self.manager.map(Box::from),
+            job_title_exists: self.job_title.is_some(),
+            company_exists: self.company.is_some(),
         }
     }
 }

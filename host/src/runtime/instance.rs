@@ -384,7 +384,7 @@ fn v0_1_result<T, U: Into<T>>(r: Result<Option<U>, v0_1::types::RecordError>) ->
 }
 
 fn user_size(u: &UserFields) -> usize {
-    let opt = |o: &Option<String>| o.as_ref().map_or(0, String::len);
+    let opt = |o: &Option<Box<str>>| o.as_ref().map_or(0, |s| s.len());
     u.username.len()
         + opt(&u.display_name)
         + opt(&u.given_name)

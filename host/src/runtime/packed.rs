@@ -227,7 +227,7 @@ fn read_results<T>(
 pub fn decode_user_results(page: &[u8]) -> Result<Vec<Mapped<UserFields>>, Malformed> {
     read_results(page, PageKind::UserResults, |r| {
         let username = r.str()?.to_owned();
-        let mut opt = || r.opt_str().map(owned);
+        let mut opt = || r.opt_str().map(|s| s.map(Box::from));
         let user = UserFields {
             username,
             display_name: opt()?,

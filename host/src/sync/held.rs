@@ -37,7 +37,7 @@ pub fn strings<S: AsRef<str>>(list: &[S]) -> usize {
 }
 
 fn fields(f: &UserFields) -> usize {
-    let opt = |o: &Option<String>| o.as_deref().map_or(0, string);
+    let opt = |o: &Option<Box<str>>| o.as_deref().map_or(0, string);
     string(&f.username)
         + opt(&f.display_name)
         + opt(&f.given_name)
@@ -58,6 +58,8 @@ fn fields(f: &UserFields) -> usize {
 
 pub fn user(u: &SourceUser) -> usize {
     size_of::<SourceUser>()
+        + size_of::<UserFields>()
+        + PER_ALLOCATION
         + string(&u.id)
         + string(&u.ref_key)
         + fields(&u.fields)
@@ -146,10 +148,10 @@ mod tests {
             ref_key: String::new(),
             enabled: true,
             in_filter: true,
-            fields: UserFields {
+            fields: Box::new(UserFields {
                 username: "flood1x1".into(),
                 ..UserFields::default()
-            },
+            }),
             member_of: vec![],
         };
         // The struct alone is several hundred bytes, whatever was sent.

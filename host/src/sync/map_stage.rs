@@ -135,7 +135,7 @@ impl MapStage {
                         ref_key: object.ref_key,
                         enabled: object.enabled,
                         in_filter,
-                        fields,
+                        fields: Box::new(fields),
                         member_of: object.member_of,
                     };
                     bytes += held::user(&user);

@@ -39,7 +39,7 @@ pub(super) fn user(id: &str, username: &str) -> SourceUser {
         ref_key: dn(id),
         enabled: true,
         in_filter: true,
-        fields: fields(username),
+        fields: Box::new(fields(username)),
         member_of: Vec::new(),
     }
 }
@@ -208,7 +208,7 @@ pub(super) fn created_fields<'a>(p: &'a Plan, id: &str) -> &'a UserFields {
         .find_map(|u| match u {
             UserChange::Create {
                 source_id, fields, ..
-            } if source_id == id => Some(fields),
+            } if source_id == id => Some(&**fields),
             _ => None,
         })
         .unwrap_or_else(|| panic!("no create for {id}: {:?}", p.users))

@@ -345,7 +345,7 @@ fn unicode_survives_unchanged() {
         vec![group("g-ß", "Straße & Café", &[dn("ü-1")])],
     );
     let p = full_default(&s, &Current::default());
-    assert_eq!(created_fields(&p, "ü-1"), &u.fields);
+    assert_eq!(created_fields(&p, "ü-1"), &*u.fields);
     match &p.users[0] {
         UserChange::Create { custom_json, .. } => {
             let custom: std::collections::BTreeMap<String, String> =
@@ -359,7 +359,7 @@ fn unicode_survives_unchanged() {
 
     // Stored as-is, it reads back as a no-op.
     let mut st = stored("ü-1", "jürgen.müller");
-    st.fields = u.fields.clone();
+    st.fields = (*u.fields).clone();
     st.custom_json = u.fields.custom_json();
     let p = full_default(&snap(vec![u]), &current(vec![st]));
     assert!(p.is_noop(), "{p:?}");
@@ -374,7 +374,7 @@ fn planning_that_takes_the_snapshot_plans_what_planning_that_copies_does() {
     boss.fields.display_name = Some("The Boss".into());
     boss.fields.custom = vec![("badge".into(), "7".into())];
     let mut worker = user_with("w", "worker", "job_title", "Unknown Title");
-    worker.fields.manager = Some(dn("b"));
+    worker.fields.manager = Some(dn("b").into());
     worker.fields.employee_id = Some("E-1".into());
     let twin = user_with("w", "worker-again", "email", "second@example.org");
     let s = snap_groups(

@@ -46,16 +46,16 @@ impl From<types::TargetUser> for model::UserFields {
     fn from(u: types::TargetUser) -> Self {
         model::UserFields {
             username: u.username,
-            display_name: u.display_name,
-            given_name: u.given_name,
-            family_name: u.family_name,
-            email: u.email,
-            phone: u.phone,
-            job_title: u.job_title,
-            company: u.company,
-            department: u.department,
-            manager: u.manager,
-            employee_id: u.employee_id,
+            display_name: u.display_name.map(String::into_boxed_str),
+            given_name: u.given_name.map(String::into_boxed_str),
+            family_name: u.family_name.map(String::into_boxed_str),
+            email: u.email.map(String::into_boxed_str),
+            phone: u.phone.map(String::into_boxed_str),
+            job_title: u.job_title.map(String::into_boxed_str),
+            company: u.company.map(String::into_boxed_str),
+            department: u.department.map(String::into_boxed_str),
+            manager: u.manager.map(String::into_boxed_str),
+            employee_id: u.employee_id.map(String::into_boxed_str),
             custom: u.custom,
         }
     }
