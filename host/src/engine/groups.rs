@@ -27,11 +27,14 @@ impl<'a> UserTable<'a> {
     fn of_store(current: &'a Current, extra: usize) -> UserTable<'a> {
         let mut ids = Vec::with_capacity(current.users.len() + extra);
         ids.extend(current.users.iter().map(|u| u.source_id.as_str()));
+        // Sized for a first sync, where every read user is new: growing a
+        // map of 1M entries would rehash it, and hold both tables at once.
+        let new = FastMap::with_capacity_and_hasher(extra, Default::default());
         UserTable {
             ids,
             stored: &current.users,
             index: Some(current.stored_index()),
-            new: FastMap::default(),
+            new,
         }
     }
     fn add(&mut self, id: &'a str) -> u32 {
@@ -55,20 +58,26 @@ impl<'a> UserTable<'a> {
     }
 }
 
-/// Any user ref (id or ref key) -> user number: the read's refs first,
-/// then the store's (the index the load built).
+/// Any user ref (id or ref key) -> user number: the read's ref keys, the
+/// store's ids and refs (the index the load built), then the ids of the
+/// read's users new to the store. Ids are not copied in here: the index and
+/// [`UserTable`] already find them, and at 1M users a map of ids and ref
+/// keys took 100 MB. Members name users by ref key, so most lookups end at
+/// the first map, and an incremental run's members of unchanged users at
+/// the second.
 #[derive(Debug, Default)]
 pub(super) struct UserRefs<'a> {
-    read: FastMap<&'a str, u32>,
+    read_ref_keys: FastMap<&'a str, u32>,
     stored: &'a [super::StoredUser],
     index: Option<&'a super::StoredIndex>,
 }
 
 impl UserRefs<'_> {
-    pub fn get(&self, r: &str) -> Option<u32> {
-        let read = self.read.get(r).copied();
+    pub fn get(&self, r: &str, users: &UserTable) -> Option<u32> {
+        let read = self.read_ref_keys.get(r).copied();
         // A stored user's number is its index in `current.users`.
         read.or_else(|| self.index.and_then(|x| x.by_ref(self.stored, r)))
+            .or_else(|| users.new.get(r).copied())
     }
 }
 
@@ -141,16 +150,15 @@ pub(super) fn resolve<'a>(
     let mut r = Resolved::default();
     let mut users = UserTable::of_store(current, snapshot.users.len());
     let snapshot_numbers: Vec<u32> = snapshot.users.iter().map(|u| users.add(&u.id)).collect();
-    let mut read_refs: FastMap<&'a str, u32> =
-        FastMap::with_capacity_and_hasher(2 * snapshot.users.len(), Default::default());
+    let mut read_ref_keys: FastMap<&'a str, u32> =
+        FastMap::with_capacity_and_hasher(snapshot.users.len(), Default::default());
     for (u, &i) in snapshot.users.iter().zip(&snapshot_numbers) {
-        read_refs.insert(&u.id, i);
         if !u.ref_key.is_empty() {
-            read_refs.insert(&u.ref_key, i);
+            read_ref_keys.insert(&u.ref_key, i);
         }
     }
     let user_refs = UserRefs {
-        read: read_refs,
+        read_ref_keys,
         stored: &current.users,
         index: Some(current.stored_index()),
     };
@@ -182,7 +190,7 @@ pub(super) fn resolve<'a>(
             .collect(),
     };
     let (mut child_groups, mut direct_users) =
-        edges::of_members(&member_lists, &group_refs, &|m| user_refs.get(m));
+        edges::of_members(&member_lists, &group_refs, &|m| user_refs.get(m, &users));
     drop(member_lists);
     for (i, g) in snapshot.groups.iter().enumerate() {
         for parent in &g.member_of {

@@ -416,7 +416,7 @@ impl<'a> Mapped<'a> {
             manager: fields
                 .manager
                 .as_deref()
-                .and_then(|m| r.user_refs.get(m))
+                .and_then(|m| r.user_refs.get(m, &r.users))
                 .map(|i| r.users.id(i)),
         }
     }

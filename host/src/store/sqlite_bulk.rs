@@ -52,18 +52,32 @@ fn blocking<T>(f: impl FnOnce() -> T) -> T {
     }
 }
 
-/// Step `sql` (two parameters) once per pair.
+/// How many pairs [`pairs`] computes before it writes them (4 MB).
+const PAIRS_AT_ONCE: usize = 262_144;
+
+/// Step `sql` (two parameters) once per pair. The pairs are taken a chunk
+/// at a time. Computing all of them first held 96 MB at 1M users; computing
+/// each just before its step (two hash lookups among SQLite's B-tree work)
+/// made a 100k-user first sync's memberships ~50% slower, and chunks of 16k
+/// ~15%. Chunks of 256k write as fast as one list (measured).
 pub(crate) fn pairs(
     db: &rusqlite::Connection,
     sql: &str,
-    rows: &[(i64, i64)],
+    rows: impl IntoIterator<Item = (i64, i64)>,
 ) -> rusqlite::Result<()> {
-    if rows.is_empty() {
+    let mut rows = rows.into_iter().peekable();
+    if rows.peek().is_none() {
         return Ok(());
     }
     let mut statement = db.prepare(sql)?;
-    for row in rows {
-        statement.execute(*row)?;
+    let mut chunk = Vec::with_capacity(PAIRS_AT_ONCE);
+    loop {
+        chunk.extend(rows.by_ref().take(PAIRS_AT_ONCE));
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        for row in chunk.drain(..) {
+            statement.execute(row)?;
+        }
     }
-    Ok(())
 }

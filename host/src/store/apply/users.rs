@@ -1,6 +1,7 @@
 //! Writing users: multi-row inserts for new users, one staged `UPDATE …
 //! FROM` for every other change, manager links resolved last.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use anyhow::{Context, Result};
@@ -46,14 +47,14 @@ const NUMERIC: [&str; 5] = [
 type Staged = BTreeMap<&'static str, String>;
 
 /// Insert the plan's new users; returns their row ids by source id.
-pub(super) async fn create_users(
+pub(super) async fn create_users<'a>(
     tx: &mut Tx<'_>,
-    plan: &Plan,
+    plan: &'a Plan,
     ctx: &ApplyContext,
     lookups: &Lookups,
     now: &str,
-) -> Result<IdMap> {
-    let creates: Vec<NewUser<'_>> = plan
+) -> Result<IdMap<'a>> {
+    let creates: Vec<NewUser<'a>> = plan
         .users
         .iter()
         .filter_map(|u| match u {
@@ -92,13 +93,13 @@ type NewUser<'a> = (
 /// created in the same run is linked in the insert itself, instead of by an
 /// `UPDATE` of every new user afterwards (`link_managers` is left with the
 /// managers that were already in the store).
-async fn insert_users_sqlite(
+async fn insert_users_sqlite<'a>(
     conn: &mut SqliteConnection,
-    creates: &[NewUser<'_>],
+    creates: &[NewUser<'a>],
     ctx: &ApplyContext,
     lookups: &Lookups,
     now: &str,
-) -> Result<IdMap> {
+) -> Result<IdMap<'a>> {
     let last: i64 = sqlx::query_scalar(
         "SELECT max(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'users'), 0),
                     COALESCE((SELECT max(id) FROM users), 0))",
@@ -106,7 +107,9 @@ async fn insert_users_sqlite(
     .fetch_one(&mut *conn)
     .await?;
     let new_ids = || (last + 1..).zip(creates);
-    let ids: IdMap = new_ids().map(|(id, u)| (u.0.clone(), id)).collect();
+    let ids: IdMap<'a> = new_ids()
+        .map(|(id, u)| (Cow::Borrowed(u.0.as_str()), id))
+        .collect();
     sqlite_bulk::write(conn, |db| {
         let mut insert = db.prepare(
             "INSERT INTO users (id, manager_id, tenant_id, job_id, source_id, ref_key, origin, username, display_name,
@@ -154,7 +157,7 @@ async fn insert_users_postgres(
     ctx: &ApplyContext,
     lookups: &Lookups,
     now: &str,
-) -> Result<IdMap> {
+) -> Result<IdMap<'static>> {
     let text = |f: for<'x> fn(&'x NewUser<'x>) -> Option<&'x str>| {
         creates.iter().map(f).collect::<Vec<_>>()
     };
@@ -195,7 +198,10 @@ async fn insert_users_postgres(
     .bind(enabled)
     .fetch_all(conn)
     .await?;
-    Ok(ids.into_iter().collect())
+    Ok(ids
+        .into_iter()
+        .map(|(id, row)| (Cow::Owned(id), row))
+        .collect())
 }
 
 fn stage_changes(row: &mut Staged, changes: &[FieldChange], lookups: &Lookups) {
