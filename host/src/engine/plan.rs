@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+pub use super::created::{Decided, NewFields};
 use super::{RunMode, RunOutcome};
-use crate::model::{RecordError, UserFields};
+use crate::model::RecordError;
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Plan {
@@ -88,76 +89,6 @@ pub enum UserChange {
         username: String,
         changes: Vec<FieldChange>,
     },
-}
-
-/// A new user's fields. Planning decides its name, which of its lookups
-/// exist and its manager's id; then the record's own fields are moved in,
-/// box and all (`created.rs`). So planning allocates no field set per new
-/// user, and a first sync does not hold every user's fields twice (at 1M
-/// users that was ~300 MB of the peak).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum NewFields {
-    /// While planning.
-    Decided(Decided),
-    /// Once planned: the record's fields with the decisions written in.
-    Planned(Box<UserFields>),
-}
-
-/// What planning decided of a new user's fields.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Decided {
-    pub username: String,
-    /// The manager's source id, when the ref names a user.
-    pub manager: Option<Box<str>>,
-    /// Whether the value exists in the target's lookup table (a sync never
-    /// invents one), so the record's value is kept.
-    pub job_title_exists: bool,
-    pub company_exists: bool,
-}
-
-impl NewFields {
-    pub fn username(&self) -> &str {
-        match self {
-            NewFields::Decided(d) => &d.username,
-            NewFields::Planned(f) => &f.username,
-        }
-    }
-
-    /// Write the decisions into the record's fields, which become these.
-    pub(super) fn complete(&mut self, mut record: Box<UserFields>) {
-        let NewFields::Decided(d) = self else {
-            return;
-        };
-        record.username = std::mem::take(&mut d.username);
-        record.manager = d.manager.take();
-        if !d.job_title_exists {
-            record.job_title = None;
-        }
-        if !d.company_exists {
-            record.company = None;
-        }
-        *self = NewFields::Planned(record);
-    }
-}
-
-/// The fields, once planned (a plan hands out no other).
-impl std::ops::Deref for NewFields {
-    type Target = UserFields;
-    fn deref(&self) -> &UserFields {
-        match self {
-            NewFields::Planned(f) => f,
-            NewFields::Decided(d) => panic!(
-                "the fields of new user {:?} read before planning ended",
-                d.username
-            ),
-        }
-    }
-}
-
-impl Serialize for NewFields {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        (**self).serialize(s)
-    }
 }
 
 /// Bookkeeping columns refreshed alongside a user.
