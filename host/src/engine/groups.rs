@@ -60,23 +60,21 @@ impl<'a> UserTable<'a> {
 
 /// Any user ref (id or ref key) -> user number: the read's ref keys, the
 /// store's ids and refs (the index the load built), then the ids of the
-/// read's users new to the store. Ids are not copied in here: the index and
-/// [`UserTable`] already find them, and at 1M users a map of ids and ref
+/// read's users new to the store. Ids are not copied in here: the
+/// [`UserTable`] already finds them, and at 1M users a map of ids and ref
 /// keys took 100 MB. Members name users by ref key, so most lookups end at
 /// the first map, and an incremental run's members of unchanged users at
 /// the second.
 #[derive(Debug, Default)]
 pub(super) struct UserRefs<'a> {
     read_ref_keys: FastMap<&'a str, u32>,
-    stored: &'a [super::StoredUser],
-    index: Option<&'a super::StoredIndex>,
 }
 
 impl UserRefs<'_> {
     pub fn get(&self, r: &str, users: &UserTable) -> Option<u32> {
         let read = self.read_ref_keys.get(r).copied();
         // A stored user's number is its index in `current.users`.
-        read.or_else(|| self.index.and_then(|x| x.by_ref(self.stored, r)))
+        read.or_else(|| users.index.and_then(|x| x.by_ref(users.stored, r)))
             .or_else(|| users.new.get(r).copied())
     }
 }
@@ -157,11 +155,7 @@ pub(super) fn resolve<'a>(
             read_ref_keys.insert(&u.ref_key, i);
         }
     }
-    let user_refs = UserRefs {
-        read_ref_keys,
-        stored: &current.users,
-        index: Some(current.stored_index()),
-    };
+    let user_refs = UserRefs { read_ref_keys };
     let n_users = users.len();
     r.active_after = vec![false; n_users];
     r.usernames = vec![None; n_users];
