@@ -160,10 +160,19 @@ pub(super) async fn apply_memberships(
     };
     match &mut *tx {
         Tx::Sqlite(t) => {
+            let adding = plan.memberships.iter().filter(|m| m.add).count();
             sqlite_bulk::write(t, |db| {
                 let insert =
                     "INSERT OR IGNORE INTO memberships (group_id, user_id) VALUES (?1, ?2)";
-                sqlite_bulk::pairs(db, insert, rows(true))?;
+                // Written by group; the index by user is built afterwards
+                // when this fills most of the table (a first sync).
+                sqlite_bulk::with_index_rebuilt(
+                    db,
+                    "memberships",
+                    "memberships_user",
+                    adding,
+                    || sqlite_bulk::pairs(db, insert, rows(true)),
+                )?;
                 let delete = "DELETE FROM memberships WHERE group_id = ?1 AND user_id = ?2";
                 sqlite_bulk::pairs(db, delete, rows(false))
             })
