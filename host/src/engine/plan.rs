@@ -248,6 +248,17 @@ impl MembershipChange {
     pub fn username(&self) -> &str {
         &self.user.name
     }
+    /// The shared handle of the user's names: one user's memberships in a
+    /// plan share one, so its address (the value here) tells users apart without reading a
+    /// string (two handles of one user are possible, and only cost a
+    /// second lookup by source id).
+    pub(crate) fn user_handle(&self) -> usize {
+        Arc::as_ptr(&self.user) as usize
+    }
+    /// The group's shared handle, as [`MembershipChange::user_handle`].
+    pub(crate) fn group_handle(&self) -> usize {
+        Arc::as_ptr(&self.group) as usize
+    }
 }
 
 /// The JSON shape scripts read: `{group, group_name, user, username, add}`.

@@ -186,19 +186,30 @@ fn events(plan: &Plan) -> impl Iterator<Item = Event<'_>> {
             _ => None,
         },
     });
-    let InitialMemberships { by_user, covered } = initial_memberships(plan);
-    let joins = by_user.into_iter().map(|(user, groups)| Event {
-        category: "membership",
-        action: "join",
-        subject: groups[0].username(),
-        source_id: user,
-        changes: Some(join_details(&groups)),
+    let InitialMemberships {
+        users: joining,
+        place,
+        starts,
+        by_user,
+    } = initial_memberships(plan);
+    let joins = joining.into_iter().enumerate().map(move |(u, user)| {
+        let groups: Vec<_> = by_user[starts[u] as usize..starts[u + 1] as usize]
+            .iter()
+            .map(|&i| &plan.memberships[i as usize])
+            .collect();
+        Event {
+            category: "membership",
+            action: "join",
+            subject: groups[0].username(),
+            source_id: user,
+            changes: Some(join_details(&groups)),
+        }
     });
     let memberships = plan
         .memberships
         .iter()
-        .zip(covered)
-        .filter(|(_, covered)| !covered)
+        .zip(place)
+        .filter(|(_, place)| *place == NOT_JOINED)
         .map(|(m, _)| Event {
             category: "membership",
             action: if m.add { "add" } else { "remove" },
@@ -270,41 +281,80 @@ fn user_event(u: &UserChange) -> Event<'_> {
 /// instead of one `membership:add` row per membership: most of a first
 /// sync's audit rows were memberships. The event still names the run and
 /// its time, so `audit --user U` says since when and by which run U is in G.
+///
+/// The plan lists memberships by group; the joins are regrouped by user as
+/// a counting sort over flat arrays of indexes. A list per user, found
+/// through a map by source id, cost ~7 cache misses per membership: at 1M
+/// users (6M memberships) it was most of the audit's 7 s.
 struct InitialMemberships<'a> {
-    by_user: Vec<(&'a str, Vec<&'a MembershipChange>)>,
-    /// Per membership of the plan, in order: whether a join event covers it.
-    covered: Vec<bool>,
+    /// Each joining created user's source id, in the order of their first join.
+    users: Vec<&'a str>,
+    /// Per membership of the plan: its user's place in `users`, or
+    /// [`NOT_JOINED`] when a join event does not cover it.
+    place: Vec<u32>,
+    /// `by_user[starts[u]..starts[u + 1]]`: indexes into the plan's
+    /// memberships of user `u`'s joins, in the plan's order.
+    starts: Vec<u32>,
+    by_user: Vec<u32>,
 }
 
+const NOT_JOINED: u32 = u32::MAX;
+
 fn initial_memberships(plan: &Plan) -> InitialMemberships<'_> {
-    // Each created user's place in `by_user`, once it joins a group: one
-    // lookup per membership (480k in a 100k first sync).
-    let mut place: FastMap<&str, Option<usize>> = plan
+    let mut created: FastMap<&str, u32> = plan
         .users
         .iter()
         .filter(|u| matches!(u, UserChange::Create { .. }))
-        .map(|u| (u.source_id(), None))
+        .map(|u| (u.source_id(), NOT_JOINED))
         .collect();
-    let mut by_user: Vec<(&str, Vec<&MembershipChange>)> = Vec::new();
-    let mut covered = vec![false; plan.memberships.len()];
-    if place.is_empty() {
-        return InitialMemberships { by_user, covered };
+    let mut users = Vec::new();
+    let mut place = vec![NOT_JOINED; plan.memberships.len()];
+    if created.is_empty() {
+        return InitialMemberships {
+            users,
+            place,
+            starts: vec![0],
+            by_user: Vec::new(),
+        };
     }
-    for (m, covered) in plan.memberships.iter().zip(&mut covered) {
+    // A user's memberships share one handle, so its address finds the
+    // user's place; the source id is looked up once per handle.
+    let mut by_handle: FastMap<usize, u32> = FastMap::default();
+    for (m, place) in plan.memberships.iter().zip(&mut place) {
         if !m.add {
             continue;
         }
-        let Some(slot) = place.get_mut(m.user()) else {
-            continue;
-        };
-        let i = *slot.get_or_insert_with(|| {
-            by_user.push((m.user(), Vec::new()));
-            by_user.len() - 1
+        *place = *by_handle.entry(m.user_handle()).or_insert_with(|| {
+            let Some(slot) = created.get_mut(m.user()) else {
+                return NOT_JOINED;
+            };
+            if *slot == NOT_JOINED {
+                users.push(m.user());
+                *slot = (users.len() - 1) as u32;
+            }
+            *slot
         });
-        by_user[i].1.push(m);
-        *covered = true;
     }
-    InitialMemberships { by_user, covered }
+    drop((by_handle, created));
+    let mut starts = vec![0u32; users.len() + 1];
+    for &p in place.iter().filter(|&&p| p != NOT_JOINED) {
+        starts[p as usize + 1] += 1;
+    }
+    for u in 0..users.len() {
+        starts[u + 1] += starts[u];
+    }
+    let mut next = starts.clone();
+    let mut by_user = vec![0u32; starts[users.len()] as usize];
+    for (i, &p) in place.iter().enumerate().filter(|(_, &p)| p != NOT_JOINED) {
+        by_user[next[p as usize] as usize] = i as u32;
+        next[p as usize] += 1;
+    }
+    InitialMemberships {
+        users,
+        place,
+        starts,
+        by_user,
+    }
 }
 
 /// `{"groups":[{"group":name,"group_id":source id},...]}`, keys sorted as
