@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use sqlx::{PgConnection, QueryBuilder, Sqlite, SqliteConnection};
 
 use super::{ApplyContext, IdMap};
-use crate::engine::{GroupChange, Plan};
+use crate::engine::{FastMap, GroupChange, Plan};
 use crate::store::db::{on_tx, Tx};
 use crate::store::sqlite_bulk;
 use crate::store::MAX_PARAMS;
@@ -152,11 +152,21 @@ pub(super) async fn apply_memberships(
     // Row ids of the plan's adds or removes, computed as they are written:
     // a first sync of 1M users adds 6M, which as a list held 96 MB more at
     // the run's peak.
+    // Ids looked up once per handle, not per membership by source id (a
+    // string hash and compare each, 6M at 1M users).
     let rows = |add: bool| {
+        let mut ids: FastMap<usize, Option<i64>> = FastMap::default();
+        let mut id = move |handle, source_id: &str, map: &IdMap<'_>| {
+            *ids.entry(handle)
+                .or_insert_with(|| map.get(source_id).copied())
+        };
         plan.memberships
             .iter()
             .filter(move |m| m.add == add)
-            .filter_map(|m| Some((*groups.get(m.group())?, *users.get(m.user())?)))
+            .filter_map(move |m| {
+                let group = id(m.group_handle(), m.group(), groups)?;
+                Some((group, id(m.user_handle(), m.user(), users)?))
+            })
     };
     match &mut *tx {
         Tx::Sqlite(t) => {
