@@ -125,32 +125,19 @@ fn js(s: &str) -> String {
     serde_json::to_string(s).expect("strings serialize")
 }
 
-/// A field change as `FieldChange` serializes, borrowing its text: a first
-/// sync writes one per field of every user it creates.
-#[derive(serde::Serialize)]
-struct Set<'a> {
-    field: &'a str,
-    old: Option<&'a str>,
-    new: &'a str,
-}
-
-/// A created user's `[{field, old: null, new}, ...]`: its username and text
-/// fields, its custom attributes as JSON, and `active: false` when disabled.
+/// A created user's username and text fields, its custom attributes as
+/// JSON, and `active: false` when disabled (stored compact, see
+/// `audit_shape`).
 fn created_fields(fields: &UserFields, custom_json: Option<&str>, disabled: bool) -> String {
-    let set = |field, new| Set {
-        field,
-        old: None,
-        new,
-    };
-    let mut changes: Vec<Set<'_>> = std::iter::once("username")
+    let mut set: Vec<(&str, &str)> = std::iter::once("username")
         .chain(TEXT_FIELDS)
-        .filter_map(|f| fields.get(f).map(|v| set(f, v)))
+        .filter_map(|f| fields.get(f).map(|v| (f, v)))
         .collect();
-    changes.extend(custom_json.map(|j| set("custom", j)));
+    set.extend(custom_json.map(|j| ("custom", j)));
     if disabled {
-        changes.push(set("active", "false"));
+        set.push(("active", "false"));
     }
-    serde_json::to_string(&changes).expect("serializable")
+    super::audit_shape::created(&set)
 }
 
 /// One audit event per change in the plan, in the run's transaction.
@@ -357,24 +344,7 @@ fn initial_memberships(plan: &Plan) -> InitialMemberships<'_> {
     }
 }
 
-/// `{"groups":[{"group":name,"group_id":source id},...]}`, keys sorted as
-/// serde_json writes an object (the same pair a `membership:add` holds).
+/// The groups a created user joins, stored compact (see `audit_shape`).
 fn join_details(groups: &[&MembershipChange]) -> String {
-    #[derive(serde::Serialize)]
-    struct Joined<'a> {
-        group: &'a str,
-        group_id: &'a str,
-    }
-    #[derive(serde::Serialize)]
-    struct Details<'a> {
-        groups: Vec<Joined<'a>>,
-    }
-    let groups = groups
-        .iter()
-        .map(|m| Joined {
-            group: m.group_name(),
-            group_id: m.group(),
-        })
-        .collect();
-    serde_json::to_string(&Details { groups }).expect("serializable")
+    super::audit_shape::joined(groups.iter().map(|m| (m.group_name(), m.group())))
 }

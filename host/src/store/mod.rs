@@ -5,6 +5,7 @@
 
 mod agents;
 mod apply;
+mod audit_shape;
 mod audit_write;
 mod db;
 mod groups;

@@ -479,7 +479,7 @@ impl Store {
             users = renamed("username"),
             groups = renamed("name"),
         );
-        Ok(on_pool!(&self.backend, |p| {
+        let mut rows: Vec<AuditRow> = on_pool!(&self.backend, |p| {
             sqlx::query_as(&sql)
                 .bind(&f.tenant)
                 .bind(&f.job)
@@ -489,6 +489,13 @@ impl Store {
                 .bind(f.limit)
                 .fetch_all(p)
                 .await?
-        }))
+        });
+        for row in &mut rows {
+            row.changes = row
+                .changes
+                .take()
+                .map(|c| super::audit_shape::readable(&row.category, &row.action, c));
+        }
+        Ok(rows)
     }
 }
