@@ -181,7 +181,13 @@ async fn open_sqlite(url: &str) -> Result<SqlitePool> {
         // Temporary data (an index build's sort, staged updates) goes to
         // SQLite's temp files, in the OS's cache: kept in memory, the index
         // build of a 1M-user first sync held ~270 MB at the run's peak.
-        .pragma("cache_size", "-16384");
+        .pragma("cache_size", "-16384")
+        // 16 KiB pages for a new store (an existing one keeps its own): a
+        // first sync's B-trees take fewer pages and its commit copies fewer
+        // WAL frames. 100k users: 2.73-2.83 s against 2.97-3.08 s; 1M:
+        // apply 15.1 s against 17.3 s (8 KiB: 16.3 s). No-op and
+        // incremental runs measured the same.
+        .page_size(16384);
     if let Some(dir) = url
         .strip_prefix("sqlite://")
         .map(std::path::Path::new)
