@@ -149,11 +149,10 @@ pub(super) async fn apply_memberships(
     users: &IdMap<'_>,
     groups: &IdMap<'_>,
 ) -> Result<()> {
-    // Row ids of the plan's adds or removes, computed as they are written:
-    // a first sync of 1M users adds 6M, which as a list held 96 MB more at
-    // the run's peak.
-    // Ids looked up once per handle, not per membership by source id (a
-    // string hash and compare each, 6M at 1M users).
+    // Row ids of the plan's adds or removes, computed as they are written
+    // (a first sync of 1M users adds 6M, which as a list held 96 MB more at
+    // the run's peak), and looked up once per shared handle, not per
+    // membership by source id (a string hash and compare each).
     let rows = |add: bool| {
         let mut ids: FastMap<usize, Option<i64>> = FastMap::default();
         let mut id = move |handle, source_id: &str, map: &IdMap<'_>| {
