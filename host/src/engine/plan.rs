@@ -248,10 +248,10 @@ impl MembershipChange {
     pub fn username(&self) -> &str {
         &self.user.name
     }
-    /// The shared handle of the user's names: one user's memberships in a
-    /// plan share one, so its address (the value here) tells users apart without reading a
-    /// string (two handles of one user are possible, and only cost a
-    /// second lookup by source id).
+    /// The address of the user's shared names: one user's memberships in
+    /// a plan share them, so it tells users apart without reading a string
+    /// (two handles of one user are possible, and only cost a second
+    /// lookup by source id).
     pub(crate) fn user_handle(&self) -> usize {
         Arc::as_ptr(&self.user) as usize
     }

@@ -8,7 +8,7 @@
 //! stored shape: [`readable`] expands it, and rows written before it pass
 //! through unchanged.
 
-use serde::Serialize;
+use crate::engine::FieldChange;
 
 /// A created user's fields, stored as `[[field, value], ...]` in order.
 pub(super) fn created(fields: &[(&str, &str)]) -> String {
@@ -25,45 +25,43 @@ pub(super) fn joined<'a>(groups: impl Iterator<Item = (&'a str, &'a str)>) -> St
 /// other text as it is.
 pub(super) fn readable(category: &str, action: &str, changes: String) -> String {
     let expanded = match (category, action) {
-        ("user", "create") if changes.starts_with("[[") => {
-            serde_json::from_str::<Vec<(String, String)>>(&changes)
-                .ok()
-                .map(|fields| {
-                    #[derive(Serialize)]
-                    struct Set<'a> {
-                        field: &'a str,
-                        old: Option<&'a str>,
-                        new: &'a str,
-                    }
-                    let sets: Vec<Set> = fields
-                        .iter()
-                        .map(|(field, new)| Set {
-                            field,
-                            old: None,
-                            new,
-                        })
-                        .collect();
-                    serde_json::to_string(&sets).expect("serializable")
-                })
-        }
+        ("user", "create") if changes.starts_with("[[") => created_as_changes(&changes),
         ("membership", "join") if changes.starts_with(r#"{"groups":[["#) => {
-            #[derive(serde::Deserialize)]
-            struct Stored {
-                groups: Vec<(String, String)>,
-            }
-            serde_json::from_str::<Stored>(&changes).ok().map(|s| {
-                // keys in sorted order, as serde_json writes an object
-                let groups: Vec<_> = s
-                    .groups
-                    .iter()
-                    .map(|(group, group_id)| serde_json::json!({"group": group, "group_id": group_id}))
-                    .collect();
-                serde_json::json!({ "groups": groups }).to_string()
-            })
+            joined_as_groups(&changes)
         }
         _ => None,
     };
     expanded.unwrap_or(changes)
+}
+
+/// `[[field, value], ...]` as `[{"field", "old": null, "new"}, ...]`.
+fn created_as_changes(stored: &str) -> Option<String> {
+    let fields: Vec<(String, String)> = serde_json::from_str(stored).ok()?;
+    let changes: Vec<FieldChange> = fields
+        .into_iter()
+        .map(|(field, new)| FieldChange {
+            field,
+            old: None,
+            new: Some(new),
+        })
+        .collect();
+    serde_json::to_string(&changes).ok()
+}
+
+/// `{"groups": [[name, id], ...]}` as `{"groups": [{"group", "group_id"}, ...]}`
+/// (keys in sorted order, as serde_json writes an object).
+fn joined_as_groups(stored: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Stored {
+        groups: Vec<(String, String)>,
+    }
+    let stored: Stored = serde_json::from_str(stored).ok()?;
+    let groups: Vec<_> = stored
+        .groups
+        .iter()
+        .map(|(group, group_id)| serde_json::json!({"group": group, "group_id": group_id}))
+        .collect();
+    Some(serde_json::json!({ "groups": groups }).to_string())
 }
 
 #[cfg(test)]

@@ -242,10 +242,10 @@ async fn user_id_map<'a>(
     ctx: &ApplyContext,
     mut created: IdMap<'a>,
 ) -> Result<IdMap<'a>> {
-    // Only the users this run did not create: a first sync's 6M
+    // Only the users this run did not create (a first sync's 6M
     // memberships at 1M users name nobody else, and a set of all of their
-    // users held ~90 MB at the run's peak.
-    // Each user once, by handle: 6M string lookups took ~1 s at 1M users.
+    // users held ~90 MB at the run's peak), each checked once, by handle
+    // (6M string lookups took ~1 s at 1M users).
     let mut seen: FastSet<usize> = FastSet::default();
     let named: FastSet<&str> = plan
         .memberships
