@@ -95,6 +95,25 @@ impl Writer {
         }
     }
 
+    /// A list's length not known yet: a placeholder, filled by
+    /// [`Writer::set_len`] with the position this returns.
+    pub fn len_later(&mut self) -> usize {
+        let at = self.buf.len();
+        self.u32(0);
+        at
+    }
+
+    /// Fill the placeholder [`Writer::len_later`] left at `at`.
+    pub fn set_len(&mut self, at: usize, n: usize) {
+        let n = u32::try_from(n).expect("a packed list holds at most u32::MAX items");
+        self.buf[at..at + 4].copy_from_slice(&n.to_le_bytes());
+    }
+
+    /// Bytes written so far, header included.
+    pub fn written(&self) -> usize {
+        self.buf.len()
+    }
+
     pub fn strs<S: AsRef<str>>(&mut self, list: &[S]) {
         self.len(list.len());
         for s in list {

@@ -160,44 +160,61 @@ pub fn decode_members(page: &[u8]) -> Result<(String, Vec<String>), Malformed> {
     Ok((group, members))
 }
 
-/// One page of an LDAP search, for the connector.
+/// One page of an LDAP search built from its entries (the host builds
+/// pages as entries arrive, `capability/ldap/page.rs`; tests compare).
+#[cfg(test)]
 pub fn encode_entries(entries: &[Entry]) -> Vec<u8> {
     let size: usize = entries.iter().map(|e| e.size() + 64).sum();
     let mut w = Writer::new(PageKind::Entries, size);
     for e in entries {
-        w.record();
-        w.str(&e.dn);
-        w.len(e.attributes.len());
-        for (name, values) in &e.attributes {
-            w.str(name);
-            w.len(values.len());
-            for v in values {
-                match v {
-                    Value::Text(t) => {
-                        w.u8(0);
-                        w.str(t);
-                    }
-                    Value::Bytes(b) => {
-                        w.u8(1);
-                        w.bytes(b);
-                    }
-                }
-            }
-        }
-        match &e.change {
-            None => w.u8(0),
-            Some((change, uuid)) => {
-                w.u8(match change {
-                    Change::Add => 1,
-                    Change::Modify => 2,
-                    Change::Delete => 3,
-                    Change::Present => 4,
-                });
-                w.str(uuid);
+        write_entry(&mut w, e);
+    }
+    w.finish()
+}
+
+/// One entry of an `Entries` page.
+pub fn write_entry(w: &mut Writer, e: &Entry) {
+    w.record();
+    w.str(&e.dn);
+    w.len(e.attributes.len());
+    for (name, values) in &e.attributes {
+        w.str(name);
+        w.len(values.len());
+        for v in values {
+            match v {
+                Value::Text(t) => text_value(w, t.as_bytes()),
+                Value::Bytes(b) => bytes_value(w, b),
             }
         }
     }
-    w.finish()
+    write_change(w, e.change.as_ref());
+}
+
+/// A text value of an `Entries` page: `bytes` must be UTF-8.
+pub fn text_value(w: &mut Writer, bytes: &[u8]) {
+    w.u8(0);
+    w.bytes(bytes);
+}
+
+pub fn bytes_value(w: &mut Writer, bytes: &[u8]) {
+    w.u8(1);
+    w.bytes(bytes);
+}
+
+/// What closes an entry of an `Entries` page: its content-sync state.
+pub fn write_change(w: &mut Writer, change: Option<&(Change, String)>) {
+    match change {
+        None => w.u8(0),
+        Some((change, uuid)) => {
+            w.u8(match change {
+                Change::Add => 1,
+                Change::Modify => 2,
+                Change::Delete => 3,
+                Change::Present => 4,
+            });
+            w.str(uuid);
+        }
+    }
 }
 
 fn owned(s: Option<&str>) -> Option<String> {

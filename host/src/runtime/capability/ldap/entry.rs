@@ -3,6 +3,9 @@
 //! without ldap3's `SearchEntry` and its two HashMaps per entry.
 
 use ldap3::asn1::{StructureTag, TagClass, PL};
+use usersync_packed::Writer;
+
+use crate::runtime::packed;
 
 /// A value as the plugin gets it.
 #[derive(Debug, Clone, PartialEq)]
@@ -149,6 +152,99 @@ fn from_raw(raw: &[u8], binary: &[String]) -> Result<Entry, String> {
         attributes,
         change: None,
     })
+}
+
+/// A SearchResultEntry appended to a packed `Entries` page, exactly as
+/// `packed::write_entry` writes what [`from_tag`] builds, but straight from
+/// the raw content: no value is allocated on the way (contract 0.2).
+pub fn pack(
+    tag: StructureTag,
+    binary: &[String],
+    change: Option<&(Change, String)>,
+    w: &mut Writer,
+) -> Result<(), String> {
+    match tag {
+        StructureTag {
+            class: TagClass::Application,
+            id: 4,
+            payload: PL::P(raw),
+        } => pack_raw(&raw, binary, change, w),
+        tree => {
+            let entry = from_tree(tree, binary)?;
+            packed::write_entry(
+                w,
+                &Entry {
+                    change: change.cloned(),
+                    ..entry
+                },
+            );
+            Ok(())
+        }
+    }
+}
+
+fn pack_raw(
+    raw: &[u8],
+    binary: &[String],
+    change: Option<&(Change, String)>,
+    w: &mut Writer,
+) -> Result<(), String> {
+    let mut parts = Elements(raw);
+    let dn = utf8(parts.next(OCTET_STRING)?)?;
+    w.record();
+    w.str(dn);
+    let mut list = Elements(parts.next(SEQUENCE)?);
+    let count_at = w.len_later();
+    let mut count = 0;
+    while !list.is_empty() {
+        let mut partial = Elements(list.next(SEQUENCE)?);
+        let name = utf8(partial.next(OCTET_STRING)?)?;
+        w.str(name);
+        pack_values(partial.next(SET)?, wants_bytes(name, binary), w)?;
+        count += 1;
+    }
+    w.set_len(count_at, count);
+    packed::write_change(w, change);
+    Ok(())
+}
+
+/// One attribute's SET OF values, in the form and order [`Values::of`]
+/// gives them: text, or all bytes with the values not UTF-8 first.
+fn pack_values(set: &[u8], as_bytes: bool, w: &mut Writer) -> Result<(), String> {
+    let (mut count, mut all_text) = (0, true);
+    let mut values = Elements(set);
+    while !values.is_empty() {
+        all_text &= std::str::from_utf8(values.next(OCTET_STRING)?).is_ok();
+        count += 1;
+    }
+    w.len(count);
+    // Every value was read above: walking the set again cannot fail.
+    let each = |w: &mut Writer, write: &dyn Fn(&mut Writer, &[u8])| {
+        let mut values = Elements(set);
+        while let Ok(v) = values.next(OCTET_STRING) {
+            write(w, v);
+        }
+    };
+    if all_text && !as_bytes {
+        each(w, &packed::text_value);
+    } else {
+        let is_text = |v: &[u8]| std::str::from_utf8(v).is_ok();
+        each(w, &|w, v| {
+            if !is_text(v) {
+                packed::bytes_value(w, v)
+            }
+        });
+        each(w, &|w, v| {
+            if is_text(v) {
+                packed::bytes_value(w, v)
+            }
+        });
+    }
+    Ok(())
+}
+
+fn utf8(bytes: &[u8]) -> Result<&str, String> {
+    std::str::from_utf8(bytes).map_err(|_| MALFORMED.to_string())
 }
 
 /// One attribute's values as they arrive, UTF-8 or not.
@@ -342,6 +438,49 @@ mod tests {
         let mut wrong = bytes.clone();
         *wrong.iter_mut().rev().nth(2).unwrap() = 0x02; // the value's tag
         assert!(from_tag(raw_content(wrong), &[]).is_err());
+    }
+
+    /// `pack` of the tree and of the raw content, against the page
+    /// `from_tag`'s entry makes.
+    fn packs_as_built(tag: StructureTag, binary: &[String], change: Option<(Change, String)>) {
+        let mut entry = from_tag(tag.clone(), binary).unwrap();
+        entry.change = change.clone();
+        let want = packed::encode_entries(&[entry]);
+        for form in [tag.clone(), raw(tag.clone())] {
+            let mut w = Writer::new(usersync_packed::PageKind::Entries, 0);
+            pack(form, binary, change.as_ref(), &mut w).unwrap();
+            assert_eq!(w.finish(), want);
+        }
+    }
+
+    #[test]
+    fn a_packed_entry_is_the_page_its_entry_makes() {
+        let values: &[&[u8]] = &[b"a", &[0xc3, 0x28], b"b"];
+        let tag = entry(
+            "cn=x,ou=people",
+            &[
+                ("objectGUID", &[b"abc"]),
+                ("cn", &[b"x", b""]),
+                ("photo", values),
+                ("member;range=0-1", &[b"cn=a", b"cn=b"]),
+                ("empty", &[]),
+            ],
+        );
+        let binary = vec!["objectguid".to_string(), "member".to_string()];
+        packs_as_built(tag.clone(), &binary, None);
+        packs_as_built(tag.clone(), &[], Some((Change::Modify, "uuid".into())));
+        packs_as_built(entry("cn=y", &[]), &[], None);
+        // Malformed raw content is refused, as `from_tag` refuses it.
+        let PL::P(bytes) = raw(tag).payload else {
+            unreachable!()
+        };
+        for cut in [1, bytes.len() / 2, bytes.len() - 1] {
+            let mut w = Writer::new(usersync_packed::PageKind::Entries, 0);
+            let short = raw_content(bytes[..cut].to_vec());
+            assert!(pack(short, &[], None, &mut w)
+                .unwrap_err()
+                .contains("malformed"));
+        }
     }
 
     fn raw_content(bytes: Vec<u8>) -> StructureTag {

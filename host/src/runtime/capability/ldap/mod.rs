@@ -6,11 +6,13 @@
 //! handle; the connection is opened on first use and kept for the run.
 //!
 //! `connect.rs` TCP/TLS/bind, `search.rs` paged and content-sync searches,
-//! `entry.rs` an entry off the wire, `prefetch.rs` a search read ahead;
+//! `entry.rs` an entry off the wire, `page.rs` a page in the contract's
+//! form, `prefetch.rs` a search read ahead;
 //! the import changed in 0.2 (packed search pages): `v0_1.rs`, `v0_2.rs`.
 
 pub(crate) mod connect;
 mod entry;
+mod page;
 mod prefetch;
 pub(crate) mod search;
 mod v0_1;
@@ -20,7 +22,7 @@ use connect::report;
 pub use connect::{
     bind, bind_failure, connect_and_bind, open as open_connection, ConnectError, Stage, StageReport,
 };
-pub use search::{Change, Entry, Request, SearchHandle, SyncOutcome, Value};
+pub use search::{Change, Entry, Page, PageForm, Request, SearchHandle, SyncOutcome, Value};
 
 use anyhow::Result;
 use ldap3::{Ldap, Scope};
@@ -52,11 +54,15 @@ impl PluginHost {
         out
     }
 
-    fn ldap_open_search(&mut self, mut req: Request) -> Result<Resource<SearchHandle>, String> {
+    fn ldap_open_search(
+        &mut self,
+        mut req: Request,
+        form: PageForm,
+    ) -> Result<Resource<SearchHandle>, String> {
         // Set by the host (limits.max_output_kb), not by the plugin.
         req.max_page_bytes = self.max_output;
         self.with_ldap(|broker, table| {
-            let search = broker.open_search(req)?;
+            let search = broker.open_search(req, form)?;
             table
                 .push(search)
                 .map_err(|e| format!("too many open searches: {e}"))
@@ -82,13 +88,13 @@ impl PluginHost {
     fn ldap_next_page<T>(
         &mut self,
         search: &Resource<SearchHandle>,
-        lift: impl FnOnce(Vec<Entry>) -> T,
+        lift: impl FnOnce(Page) -> Result<T, String>,
     ) -> Result<T, String> {
         self.with_ldap(|broker, table| {
             let search = table
                 .get_mut(search)
                 .map_err(|_| "no such search".to_string())?;
-            broker.next_page(search).map(lift)
+            broker.next_page(search).and_then(lift)
         })
     }
 
@@ -134,14 +140,16 @@ impl LdapBroker {
         Ok(ldap)
     }
 
-    pub fn open_search(&mut self, req: Request) -> Result<SearchHandle, String> {
+    pub fn open_search(&mut self, req: Request, form: PageForm) -> Result<SearchHandle, String> {
         let open = self.open.take()?;
         let mut ldap = self.connected()?;
-        let reader = self.handle.block_on(search::Reader::open(&mut ldap, req))?;
+        let reader = self
+            .handle
+            .block_on(search::Reader::open(&mut ldap, req, form))?;
         Ok(SearchHandle::spawn(reader, &self.handle, open))
     }
 
-    pub fn next_page(&self, search: &mut SearchHandle) -> Result<Vec<Entry>, String> {
+    pub fn next_page(&self, search: &mut SearchHandle) -> Result<Page, String> {
         search.next_page(&self.handle)
     }
 
@@ -159,8 +167,8 @@ impl LdapBroker {
             sync: None,
         };
         self.handle.block_on(async move {
-            let mut search = search::Reader::open(&mut ldap, req).await?;
-            let mut page = search.next_page().await?;
+            let mut search = search::Reader::open(&mut ldap, req, PageForm::Typed).await?;
+            let mut page = search.next_page().await?.into_typed()?;
             page.pop()
                 .ok_or_else(|| "the LDAP server returned no root DSE".to_string())
         })
@@ -221,15 +229,16 @@ impl Drop for LdapBroker {
 }
 
 /// The calls outside a search, in the contract versions where they have
-/// 0.1's shape (0.2 changed only a search's pages: `v0_2.rs`).
+/// 0.1's shape (0.2 changed only a search's pages: `v0_2.rs`), each with
+/// the form its pages take.
 macro_rules! ldap_import {
-    ($($version:ident),*) => {$(
+    ($($version:ident: $form:expr),*) => {$(
         impl wit::$version::ldap::Host for PluginHost {
             fn open_search(
                 &mut self,
                 req: wit::$version::ldap::SearchRequest,
             ) -> Result<Resource<SearchHandle>, String> {
-                self.ldap_open_search(req.into())
+                self.ldap_open_search(req.into(), $form)
             }
 
             fn root_dse(&mut self) -> Result<wit::$version::ldap::Entry, String> {
@@ -242,4 +251,4 @@ macro_rules! ldap_import {
         }
     )*};
 }
-ldap_import!(v0_1, v0_2);
+ldap_import!(v0_1: PageForm::Typed, v0_2: PageForm::Packed);

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
-use super::search::{Entry, Reader, SyncOutcome};
+use super::page::{Builder, Page as Entries, PageForm};
+use super::search::{Reader, SyncOutcome};
 
 /// Pages read ahead of the plugin (besides the one the task is building).
 const AHEAD: usize = 1;
@@ -47,7 +48,7 @@ impl Drop for OpenSearch {
 }
 
 struct Page {
-    entries: Result<Vec<Entry>, String>,
+    entries: Result<Entries, String>,
     /// On the page the search ended with: its content-sync outcome, if any.
     end: Option<Option<SyncOutcome>>,
 }
@@ -58,6 +59,8 @@ pub struct SearchHandle {
     pages: mpsc::Receiver<Page>,
     /// Set once the last page was handed out.
     end: Option<Option<SyncOutcome>>,
+    /// The form of the empty pages after the last one.
+    form: PageForm,
     _open: OpenSearch,
 }
 
@@ -65,19 +68,21 @@ impl SearchHandle {
     /// Start reading `reader` ahead on `handle`'s runtime.
     pub fn spawn(reader: Reader, handle: &Handle, open: OpenSearch) -> SearchHandle {
         let (tx, pages) = mpsc::channel(AHEAD);
+        let form = reader.form();
         handle.spawn(read_ahead(reader, tx));
         SearchHandle {
             pages,
             end: None,
+            form,
             _open: open,
         }
     }
 
     /// Up to one page of entries; empty when the search is done. Pages and
     /// errors come in the order `Reader::next_page` gave them.
-    pub fn next_page(&mut self, handle: &Handle) -> Result<Vec<Entry>, String> {
+    pub fn next_page(&mut self, handle: &Handle) -> Result<Entries, String> {
         if self.end.is_some() {
-            return Ok(Vec::new());
+            return Ok(Builder::new(self.form, 0).finish());
         }
         match handle.block_on(self.pages.recv()) {
             Some(page) => {

@@ -9,6 +9,8 @@ use ldap3::controls::{
 use ldap3::{Ldap, ResultEntry, Scope, SearchStream};
 
 pub use super::entry::{Change, Entry, Value};
+use super::page::Builder;
+pub use super::page::{Page, PageForm};
 pub use super::prefetch::SearchHandle;
 
 // RFC 4533 response controls (ldap3 does not export these OIDs).
@@ -48,6 +50,9 @@ pub struct Reader {
     stream: Option<SearchStream<'static, String, Vec<String>>>,
     /// Attributes the plugin asked for as bytes, lowercased.
     binary: Vec<String>,
+    form: PageForm,
+    /// The last page's size: what the next packed page reserves.
+    last_page_bytes: usize,
     page_size: usize,
     /// A page ends early once its entries pass this size.
     max_page_bytes: usize,
@@ -60,7 +65,7 @@ pub struct Reader {
 }
 
 impl Reader {
-    pub async fn open(ldap: &mut Ldap, req: Request) -> Result<Reader, String> {
+    pub async fn open(ldap: &mut Ldap, req: Request, form: PageForm) -> Result<Reader, String> {
         let mut controls: Vec<RawControl> = req
             .controls
             .iter()
@@ -111,6 +116,8 @@ impl Reader {
                 .iter()
                 .map(|a| a.to_ascii_lowercase())
                 .collect(),
+            form,
+            last_page_bytes: 0,
             page_size: page_size as usize,
             max_page_bytes: req.max_page_bytes,
             sync: req.sync.map(|_| SyncOutcome::default()),
@@ -121,13 +128,12 @@ impl Reader {
     }
 
     /// Up to one page of entries; empty when the search is done.
-    pub async fn next_page(&mut self) -> Result<Vec<Entry>, String> {
-        let mut page = Vec::new();
-        let mut page_bytes = 0;
+    pub async fn next_page(&mut self) -> Result<Page, String> {
+        let mut page = Builder::new(self.form, self.last_page_bytes);
         let Some(stream) = self.stream.as_mut() else {
-            return Ok(page);
+            return Ok(page.finish());
         };
-        while page.len() < self.page_size && page_bytes < self.max_page_bytes {
+        while page.entries() < self.page_size && page.bytes() < self.max_page_bytes {
             let item = stream
                 .next()
                 .await
@@ -137,11 +143,11 @@ impl Reader {
                 self.stream = None;
                 tracing::debug!(
                     base = %self.base,
-                    entries = self.entries + page.len(),
+                    entries = self.entries + page.entries(),
                     ms = self.started.elapsed().as_millis() as u64,
                     "an LDAP search finished"
                 );
-                return finish(result, self.sync.as_mut()).map(|_| page);
+                return finish(result, self.sync.as_mut()).map(|_| page.finish());
             };
             if item.is_intermediate() {
                 if let Some(sync) = self.sync.as_mut() {
@@ -156,15 +162,16 @@ impl Reader {
             match (state, self.sync.as_mut()) {
                 (Some((Change::Delete, uuid)), Some(sync)) => sync.deleted.push(uuid),
                 (Some((Change::Present, uuid)), Some(sync)) => sync.present.push(uuid),
-                (change, _) => {
-                    let entry = super::entry::from_tag(item.0, &self.binary)?;
-                    page_bytes += entry.size();
-                    page.push(Entry { change, ..entry })
-                }
+                (change, _) => page.push(item.0, &self.binary, change)?,
             }
         }
-        self.entries += page.len();
-        Ok(page)
+        self.entries += page.entries();
+        self.last_page_bytes = page.bytes();
+        Ok(page.finish())
+    }
+
+    pub fn form(&self) -> PageForm {
+        self.form
     }
 
     /// Whether the last page has been read (the server's result too).

@@ -9,7 +9,9 @@ use crate::runtime::wit::v0_1::ldap;
 
 impl ldap::HostSearch for PluginHost {
     fn next_page(&mut self, search: Resource<SearchHandle>) -> Result<Vec<ldap::Entry>, String> {
-        self.ldap_next_page(&search, |page| page.into_iter().map(Into::into).collect())
+        self.ldap_next_page(&search, |page| {
+            Ok(page.into_typed()?.into_iter().map(Into::into).collect())
+        })
     }
 
     fn sync_done(&mut self, search: Resource<SearchHandle>) -> Option<ldap::SyncDone> {
