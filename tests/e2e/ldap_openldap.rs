@@ -420,6 +420,41 @@ async fn test_connection_reports_each_stage() {
     );
 }
 
+/// A first read asks the server whether any group lists members by
+/// username before it reads the users: with one, it keeps their names and
+/// finds the posixGroup's members among them.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_first_read_finds_posix_group_members_when_the_server_says_there_are_some() {
+    let spec = DirectorySpec::new(20, 3, 6);
+    let slapd = slapd_with(&spec, content_sync());
+    let enabled: Vec<String> = (0..spec.users)
+        .filter(|&i| !spec.user(i).disabled)
+        .map(|i| spec.user(i).uid)
+        .take(4)
+        .collect();
+    let member_uids: String = enabled
+        .iter()
+        .map(|u| format!("memberUid: {u}\n"))
+        .collect();
+    slapd
+        .add_ldif(&format!(
+            "dn: cn=posix-first,{}\nobjectClass: posixGroup\ncn: posix-first\ngidNumber: 20002\n{member_uids}",
+            slapd.groups_dn()
+        ))
+        .unwrap();
+    let env = openldap_env(&slapd, openldap_source(&slapd));
+    let first = env.sync().await.unwrap();
+    assert_eq!(first.run.outcome, "succeeded", "{:?}", first.run.message);
+    assert_eq!(group_sizes(&env).await.get("posix-first"), Some(&4));
+    for uid in &enabled {
+        let groups = env.user(uid).await.groups;
+        assert!(
+            groups.contains(&"posix-first".to_string()),
+            "{uid}: {groups:?}"
+        );
+    }
+}
+
 /// posixGroup `memberUid` values are usernames: the connector finds their
 /// users from the users it read, or by searching when the last runs saw no
 /// `memberUid` and it kept no names (a posixGroup new since then).

@@ -9,8 +9,11 @@
 //! attribute must have been created or changed since, and then the change
 //! search sends it anyway.
 
-use usersync_sdk::host::ldap::EntryRef;
+use usersync_sdk::host::ldap::{self, EntryRef, Page};
 use usersync_sdk::host::state;
+
+use crate::config::Resolved;
+use crate::search;
 
 const KEY: &str = "member-attributes";
 
@@ -48,6 +51,24 @@ pub fn load() -> u8 {
 
 pub fn save(flags: u8) {
     state::set(KEY, &[flags & ALL]);
+}
+
+/// Whether any group in scope lists members by username (`memberUid`):
+/// one search that stops at the first such group. Its posixGroup term
+/// keeps the server on the objectClass index (`memberUid` is posixGroup's
+/// attribute); a presence test alone would read every group.
+pub fn any_member_uid(cfg: &Resolved) -> Result<bool, String> {
+    let filter = format!(
+        "(&{}(objectClass=posixGroup)(memberUid=*))",
+        cfg.group_filter
+    );
+    let mut req = search::request(cfg, &cfg.groups_base, &filter, vec!["1.1".into()]);
+    req.page_size = 1;
+    let found = ldap::open_search(&req)?;
+    let mut page = Page::new();
+    found.read_page(&mut page)?;
+    // Dropping the search abandons the rest on the server.
+    Ok(!page.is_empty())
 }
 
 #[cfg(test)]

@@ -266,6 +266,11 @@ pub fn full(cfg: &Resolved, server: &Server, mode: Incremental) -> Result<ReadSu
         // Only content sync keeps the member attributes in the state.
         r.no_uid_cache = crate::member_attrs::load() & crate::member_attrs::MEMBER_UID == 0;
     }
+    // The username cache serves posixGroup `memberUid` only: not kept
+    // unless the server has such a group (Active Directory keeps none).
+    if !r.no_uid_cache && !cfg.is_ad() {
+        r.no_uid_cache = !crate::member_attrs::any_member_uid(cfg)?;
+    }
     r.all_users(cfg)?;
     r.all_groups(cfg)?;
     if let Cursor::Timestamp { since } = &mut cursor {
