@@ -22,6 +22,14 @@ pub fn normalize(dn: &str) -> String {
     normalize_plain(dn).unwrap_or_else(|| normalize_general(dn))
 }
 
+/// Whether the entry `dn` is `base` or below it; both normalized.
+pub fn is_under(dn: &str, base: &str) -> bool {
+    base.is_empty()
+        || dn
+            .strip_suffix(base)
+            .is_some_and(|rest| rest.is_empty() || rest.ends_with(','))
+}
+
 /// [`normalize`] into `out`, reusing its allocation in the common case.
 pub fn normalize_into(out: &mut String, dn: &str) {
     if lowercase_is_normal(dn) {
@@ -315,6 +323,17 @@ mod props;
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn under_a_base_means_below_it_at_an_rdn_boundary() {
+        let base = "ou=groups,dc=example,dc=com";
+        assert!(is_under(base, base));
+        assert!(is_under("cn=a,ou=groups,dc=example,dc=com", base));
+        assert!(!is_under("cn=a,ou=people,dc=example,dc=com", base));
+        assert!(!is_under("cn=a,xou=groups,dc=example,dc=com", base));
+        assert!(is_under("cn=a,dc=com", ""));
+    }
+
     use super::*;
 
     #[test]

@@ -27,12 +27,17 @@ struct Members<'a> {
     refs: Vec<String>,
     /// Set when the graph is kept: the member DNs that name groups.
     graph: Option<&'a Graph>,
+    /// The groups base, normalized: a member outside it is no group read.
+    groups_base: &'a str,
     children: Vec<u32>,
 }
 
 impl Members<'_> {
     fn push(&mut self, member: String) -> Result<(), String> {
-        if let Some(child) = self.graph.and_then(|g| g.group_named(&member)) {
+        let group = self
+            .graph
+            .filter(|_| dn::is_under(&member, self.groups_base));
+        if let Some(child) = group.and_then(|g| g.group_named(&member)) {
             self.children.push(child);
         }
         self.refs.push(member);
@@ -120,6 +125,7 @@ impl Reader {
     }
 
     fn send_groups(&mut self, page: &Page, cfg: &Resolved) -> Result<(), String> {
+        let groups_base = dn::normalize(&cfg.groups_base);
         for e in page.iter() {
             let Some(id) = entries::id_of(e, &cfg.id_attr) else {
                 let why = format!(
@@ -142,6 +148,7 @@ impl Reader {
                 group_id: &id,
                 refs: Vec::new(),
                 graph: graph.as_ref(),
+                groups_base: &groups_base,
                 children: Vec::new(),
             };
             let read = self.members_of(e, cfg, &mut m);
