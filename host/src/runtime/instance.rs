@@ -314,7 +314,7 @@ impl MapperInstance {
                 .map(|out| Ok(out.into_iter().map(v0_1_result).collect())),
             MapperBindings::V0_2(b) => b
                 .usersync_plugin_mapper_api()
-                .call_map_groups(store, &packed::encode_objects(batch))
+                .call_map_groups(store, &packed::encode_groups(batch))
                 .map(|page| packed::decode_group_results(&page)),
         }
         .map_err(|e| explain(e, &self.plugin, &self.limits))?
