@@ -118,6 +118,43 @@ impl Target {
         Ok(())
     }
 
+    /// Copy a SQLite store aside, to time a run several times from the same state
+    /// ([`Target::restore`]); `false` for PostgreSQL, whose runs are timed once.
+    pub fn save(&self) -> Result<bool> {
+        let Target::Sqlite(db) = self else {
+            return Ok(false);
+        };
+        for ext in ["", "-wal"] {
+            let (from, to) = (
+                format!("{}{ext}", db.display()),
+                format!("{}.saved{ext}", db.display()),
+            );
+            let _ = std::fs::remove_file(&to);
+            if Path::new(&from).exists() {
+                std::fs::copy(&from, &to).with_context(|| format!("copy {from} aside"))?;
+            }
+        }
+        Ok(true)
+    }
+
+    /// Put back what [`Target::save`] copied aside.
+    pub fn restore(&self) -> Result<()> {
+        let Target::Sqlite(db) = self else {
+            anyhow::bail!("only a SQLite store is copied aside");
+        };
+        self.reset()?;
+        for ext in ["", "-wal"] {
+            let (saved, to) = (
+                format!("{}.saved{ext}", db.display()),
+                format!("{}{ext}", db.display()),
+            );
+            if Path::new(&saved).exists() {
+                std::fs::copy(&saved, &to).with_context(|| format!("restore {to}"))?;
+            }
+        }
+        Ok(())
+    }
+
     /// A small read-only pool on the store.
     pub async fn open(&self) -> Result<Pool> {
         Ok(match self {
