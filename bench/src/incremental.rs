@@ -56,10 +56,10 @@ pub fn measure(
         let inc_s = median(samples.clone());
         let verdict = verify::verify(&b.rt, &d.slapd, &us.store)?;
         say(format!(
-            "  incremental sync into {}: {inc_s:.3} s ({} run, median of {:?}), store equals directory: {} ({} problems)",
+            "  incremental sync into {}: {inc_s:.3} s ({} run, median of {}), store equals directory: {} ({} problems)",
             kind.label(),
             inc.mode,
-            samples,
+            samples.iter().map(|s| format!("{s:.3}")).collect::<Vec<_>>().join(", "),
             verdict.ok(),
             verdict.problems
         ));
