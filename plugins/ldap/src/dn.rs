@@ -14,12 +14,9 @@ pub type Dn = Vec<Vec<Ava>>;
 
 /// The canonical form of `dn`.
 pub fn normalize(dn: &str) -> String {
-    // Every user, manager and member DN of a read comes through here:
-    // the common case takes one allocation instead of one per part.
-    if lowercase_is_normal(dn) {
-        return dn.to_ascii_lowercase();
-    }
-    normalize_plain(dn).unwrap_or_else(|| normalize_general(dn))
+    let mut out = String::new();
+    normalize_into(&mut out, dn);
+    out
 }
 
 /// Whether the entry `dn` is `base` or below it; both normalized.
@@ -32,11 +29,11 @@ pub fn is_under(dn: &str, base: &str) -> bool {
 
 /// [`normalize`] into `out`, reusing its allocation in the common case.
 pub fn normalize_into(out: &mut String, dn: &str) {
-    if lowercase_is_normal(dn) {
-        out.clear();
-        out.push_str(dn);
-        out.make_ascii_lowercase();
-    } else {
+    // Every user, manager and member DN of a read comes through here: the
+    // common case is one pass over its bytes, into `out` as it goes.
+    out.clear();
+    out.reserve(dn.len());
+    if !scan(dn, |b| out.push(char::from(b.to_ascii_lowercase()))) {
         *out = normalize_plain(dn).unwrap_or_else(|| normalize_general(dn));
     }
 }
@@ -46,7 +43,7 @@ const fn special(b: u8) -> bool {
     !b.is_ascii() || matches!(b, b'\\' | b'+' | b'"' | b'#' | b'<' | b'>' | b';' | 0)
 }
 
-/// What [`lowercase_is_normal`] tells bytes apart by: a table, so the
+/// What [`scan`] tells bytes apart by: a table, so the
 /// common byte costs one load and one branch.
 const OTHER: u8 = 0;
 const COMMA: u8 = 1;
@@ -69,15 +66,24 @@ const CLASS: [u8; 256] = {
     class
 };
 
+/// Whether [`normalize_plain`] would give `dn` lowercased (what [`scan`] answers).
+#[cfg(test)]
+fn lowercase_is_normal(dn: &str) -> bool {
+    scan(dn, |_| {})
+}
+
 /// Whether [`normalize_plain`] would give `dn` lowercased, i.e. `dn` is
 /// plain (see there) and has no space to trim: none at either end of a
-/// type or a value. One pass over the bytes, no allocation.
-fn lowercase_is_normal(dn: &str) -> bool {
+/// type or a value. One pass over the bytes, no allocation; each byte it
+/// passes goes to `emit` (every byte, when it answers true).
+#[inline(always)]
+fn scan(dn: &str, mut emit: impl FnMut(u8)) -> bool {
     // `=` signs in the current RDN; the start counts as after a comma.
     let (mut eqs, mut prev) = (0u32, COMMA);
     for &b in dn.as_bytes() {
         let class = CLASS[b as usize];
         if class == OTHER {
+            emit(b);
             prev = OTHER;
             continue;
         }
@@ -90,6 +96,7 @@ fn lowercase_is_normal(dn: &str) -> bool {
             SPACE => {}
             _ => return false,
         }
+        emit(b);
         prev = class;
     }
     eqs == 1 && prev != SPACE
