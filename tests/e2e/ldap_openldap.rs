@@ -420,6 +420,15 @@ async fn test_connection_reports_each_stage() {
     );
 }
 
+/// The uids of the first `n` enabled users of `spec`.
+fn enabled_uids(spec: &DirectorySpec, n: usize) -> Vec<String> {
+    (0..spec.users)
+        .filter(|&i| !spec.user(i).disabled)
+        .map(|i| spec.user(i).uid)
+        .take(n)
+        .collect()
+}
+
 /// A first read asks the server whether any group lists members by
 /// username before it reads the users: with one, it keeps their names and
 /// finds the posixGroup's members among them.
@@ -427,11 +436,7 @@ async fn test_connection_reports_each_stage() {
 async fn a_first_read_finds_posix_group_members_when_the_server_says_there_are_some() {
     let spec = DirectorySpec::new(20, 3, 6);
     let slapd = slapd_with(&spec, content_sync());
-    let enabled: Vec<String> = (0..spec.users)
-        .filter(|&i| !spec.user(i).disabled)
-        .map(|i| spec.user(i).uid)
-        .take(4)
-        .collect();
+    let enabled = enabled_uids(&spec, 4);
     let member_uids: String = enabled
         .iter()
         .map(|u| format!("memberUid: {u}\n"))
@@ -465,11 +470,7 @@ async fn posix_group_members_are_found_by_username_with_or_without_the_name_cach
     let env = openldap_env(&slapd, openldap_source(&slapd));
     let first = env.sync().await.unwrap();
     assert_eq!(first.run.outcome, "succeeded", "{:?}", first.run.message);
-    let enabled: Vec<String> = (0..spec.users)
-        .filter(|&i| !spec.user(i).disabled)
-        .map(|i| spec.user(i).uid)
-        .take(3)
-        .collect();
+    let enabled = enabled_uids(&spec, 3);
     // Written in another case than the users' own: names compare
     // regardless of case.
     let member_uids: String = enabled

@@ -327,7 +327,7 @@ mod tests {
             members: vec!["uid=ana".into(), "uid=bo".into()],
             ..user()
         };
-        let back = decode_objects(&encode_groups(&[group.clone()])).unwrap();
+        let back = decode_objects(&encode_groups(std::slice::from_ref(&group))).unwrap();
         assert!(back[0].members.is_empty());
         let without = WireObject {
             members: vec![],
