@@ -166,7 +166,8 @@ impl Reader {
             }
         }
         self.entries += page.entries();
-        self.last_page_bytes = page.bytes();
+        // A page past the cap (one huge entry) is not reserved again.
+        self.last_page_bytes = page.bytes().min(self.max_page_bytes);
         Ok(page.finish())
     }
 
