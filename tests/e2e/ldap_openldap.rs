@@ -429,9 +429,11 @@ fn enabled_uids(spec: &DirectorySpec, n: usize) -> Vec<String> {
         .collect()
 }
 
-/// A first read asks the server whether any group lists members by
-/// username before it reads the users: with one, it keeps their names and
-/// finds the posixGroup's members among them.
+/// A first read of a directory that has a posixGroup finds its members.
+/// The connector now asks the server whether any group lists members by
+/// username before it keeps the names it reads; this pins that the answer
+/// "yes" still resolves them. (The names would also resolve by searching,
+/// so the test shows the result, not which path gave it.)
 #[tokio::test(flavor = "multi_thread")]
 async fn a_first_read_finds_posix_group_members_when_the_server_says_there_are_some() {
     let spec = DirectorySpec::new(20, 3, 6);

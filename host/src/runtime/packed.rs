@@ -140,14 +140,8 @@ fn encode_batch(batch: &[WireObject], members: impl Fn(&WireObject) -> &[String]
             w.len(a.values.len());
             for v in &a.values {
                 match v {
-                    WireValue::Text(t) => {
-                        w.u8(0);
-                        w.str(t);
-                    }
-                    WireValue::Binary(b) => {
-                        w.u8(1);
-                        w.bytes(b);
-                    }
+                    WireValue::Text(t) => text_value(&mut w, t.as_bytes()),
+                    WireValue::Binary(b) => bytes_value(&mut w, b),
                 }
             }
         }
@@ -201,12 +195,13 @@ pub fn write_entry(w: &mut Writer, e: &Entry) {
     write_change(w, e.change.as_ref());
 }
 
-/// A text value of an `Entries` page: `bytes` must be UTF-8.
+/// A text value, in an `Entries` or a `SourceObjects` page: `bytes` must be UTF-8.
 pub fn text_value(w: &mut Writer, bytes: &[u8]) {
     w.u8(0);
     w.bytes(bytes);
 }
 
+/// A binary value, in an `Entries` or a `SourceObjects` page.
 pub fn bytes_value(w: &mut Writer, bytes: &[u8]) {
     w.u8(1);
     w.bytes(bytes);
