@@ -7,6 +7,7 @@ mod agents;
 mod apply;
 mod audit_shape;
 mod audit_write;
+mod checkpoint;
 mod db;
 mod groups;
 mod leases;

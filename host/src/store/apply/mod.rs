@@ -145,6 +145,7 @@ impl Store {
             .await
             .context("cannot commit the run's changes")?;
         tracing::debug!(ms = t.elapsed().as_millis() as u64, "committed");
+        self.backend.checkpoint_in_background();
         Ok(apply_ms)
     }
 }

@@ -1,0 +1,117 @@
+//! Copying an SQLite store's write-ahead log into the database file, off the
+//! run's path.
+//!
+//! SQLite's default copies the log into the database (a checkpoint) inside
+//! the commit that grows it past 1,000 pages. A 100k-user first sync writes
+//! ~150 MB of log, so its commit waited ~0.3 s for the copy, and a 1M-user
+//! one seconds. The store's connections therefore never checkpoint
+//! (`wal_autocheckpoint = 0`, see `db.rs`); instead a thread of its own
+//! checkpoints after each applied run and when a process opens the store.
+//! The run's data is committed either way: the log is part of the database
+//! until it is copied. A process that exits while its thread copies leaves
+//! the rest to the next one that opens the store, as after a crash.
+//!
+//! The checkpoint is SQLite's `PASSIVE` one: it takes no lock that a run
+//! waits for, and copies what no reader still needs. The log file is cut
+//! back to `journal_size_limit` when the next write starts it over.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// The files whose checkpoint is running, each with whether another was
+/// asked for meanwhile (it then runs again, for the frames added since).
+static RUNNING: Mutex<Vec<(PathBuf, bool)>> = Mutex::new(Vec::new());
+
+/// Checkpoint the store at `file` on a background thread. At most one runs
+/// per file; a request while it runs makes it run once more.
+pub(crate) fn in_background(file: &Path) {
+    if !file.is_file() {
+        return; // an in-memory store has no log
+    }
+    {
+        let mut running = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(entry) = running.iter_mut().find(|(f, _)| f == file) {
+            entry.1 = true;
+            return;
+        }
+        running.push((file.to_path_buf(), false));
+    }
+    let file = file.to_path_buf();
+    let spawned = std::thread::Builder::new()
+        .name("store-checkpoint".into())
+        .spawn({
+            let file = file.clone();
+            move || loop {
+                checkpoint(&file);
+                let mut running = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
+                let Some(at) = running.iter().position(|(f, _)| *f == file) else {
+                    return;
+                };
+                if !std::mem::take(&mut running[at].1) {
+                    running.swap_remove(at);
+                    return;
+                }
+            }
+        });
+    if spawned.is_err() {
+        let mut running = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
+        running.retain(|(f, _)| *f != file);
+    }
+}
+
+/// One `PASSIVE` checkpoint on a connection of its own. Failing is harmless
+/// (the log stays, and the next request copies it), so it is only logged.
+fn checkpoint(file: &Path) {
+    let started = Instant::now();
+    let done = rusqlite::Connection::open_with_flags(
+        file,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .and_then(|db| {
+        db.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+            Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+        })
+    });
+    match done {
+        Ok((frames, copied)) => tracing::debug!(
+            frames,
+            copied,
+            ms = started.elapsed().as_millis() as u64,
+            "the store's log checkpointed"
+        ),
+        Err(e) => tracing::debug!(error = %e, "the store's log was not checkpointed"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_background_checkpoint_copies_the_log_into_the_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("store.db");
+        let db = rusqlite::Connection::open(&file).unwrap();
+        db.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0;
+             CREATE TABLE t (x TEXT);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000)
+             INSERT INTO t SELECT hex(randomblob(100)) FROM n;",
+        )
+        .unwrap();
+        let size = || std::fs::metadata(&file).unwrap().len();
+        assert!(size() < 100_000, "the rows are only in the log yet");
+        in_background(&file);
+        let deadline = Instant::now() + std::time::Duration::from_secs(30);
+        while RUNNING.lock().unwrap().iter().any(|(f, _)| *f == file) {
+            assert!(Instant::now() < deadline, "the checkpoint never finished");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(size() > 1_000_000, "the database file holds the rows");
+        let rows: i64 = db
+            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 5000);
+    }
+}
