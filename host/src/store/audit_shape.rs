@@ -16,9 +16,17 @@ pub(super) fn created(fields: &[(&str, &str)]) -> String {
 }
 
 /// A created user's initial groups, stored as `{"groups": [[name, source id], ...]}`.
+/// Serialized straight from the pairs: building a `serde_json::Value` first
+/// was 3% of a 100k-user first sync's apply.
 pub(super) fn joined<'a>(groups: impl Iterator<Item = (&'a str, &'a str)>) -> String {
-    let groups: Vec<(&str, &str)> = groups.collect();
-    serde_json::to_string(&serde_json::json!({ "groups": groups })).expect("pairs serialize")
+    #[derive(serde::Serialize)]
+    struct Joined<'a> {
+        groups: Vec<(&'a str, &'a str)>,
+    }
+    let joined = Joined {
+        groups: groups.collect(),
+    };
+    serde_json::to_string(&joined).expect("pairs serialize")
 }
 
 /// `changes` as readers see it: the stored compact shapes expanded, any
