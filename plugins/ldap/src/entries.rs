@@ -96,12 +96,12 @@ pub fn group(
     Ok(o)
 }
 
-/// `member` and `uniqueMember` DNs of an entry, normalized, handed to
-/// `each` one at a time (the entry stays in its page, so a group of
-/// 500,000 members is never held twice).
+/// `member` and `uniqueMember` DNs of an entry, as the server wrote them
+/// (not normalized), handed to `each` one at a time (the entry stays in its
+/// page, so a group of 500,000 members is never held twice).
 pub fn each_member_dn(
     e: EntryRef<'_>,
-    mut each: impl FnMut(String) -> Result<(), String>,
+    mut each: impl FnMut(&str) -> Result<(), String>,
 ) -> Result<(), String> {
     for a in e.attributes() {
         // groupOfUniqueNames values may carry an optional "#'0101'B" uid suffix.
@@ -111,7 +111,7 @@ pub fn each_member_dn(
         }
         for t in a.values().filter_map(ValueRef::text) {
             let t = if unique { without_uid_suffix(t) } else { t };
-            each(dn::normalize(t))?;
+            each(t)?;
         }
     }
     Ok(())

@@ -30,9 +30,18 @@ struct Members<'a> {
     /// The groups base, normalized: a member outside it is no group read.
     groups_base: &'a str,
     children: Vec<u32>,
+    /// Strings of members already sent, to normalize the next ones into.
+    spare: Vec<String>,
 }
 
 impl Members<'_> {
+    /// Push the member DN `raw`, normalized into a spare string.
+    fn push_dn(&mut self, raw: &str) -> Result<(), String> {
+        let mut member = self.spare.pop().unwrap_or_default();
+        dn::normalize_into(&mut member, raw);
+        self.push(member)
+    }
+
     fn push(&mut self, member: String) -> Result<(), String> {
         let group = self
             .graph
@@ -44,7 +53,7 @@ impl Members<'_> {
         if self.refs.len() >= CHUNK {
             target::put_members(self.group_id, &self.refs)
                 .map_err(|e| format!("the host refused a group's members: {e}"))?;
-            self.refs.clear();
+            self.spare.append(&mut self.refs);
         }
         Ok(())
     }
@@ -150,9 +159,11 @@ impl Reader {
                 graph: graph.as_ref(),
                 groups_base: &groups_base,
                 children: Vec::new(),
+                spare: std::mem::take(&mut self.spare_members),
             };
             let read = self.members_of(e, cfg, &mut m);
             let (refs, children) = (m.refs, m.children);
+            self.spare_members = m.spare;
             if let (Some(g), Some(node)) = (graph.as_mut(), node) {
                 g.set_children(node, children);
             }
@@ -186,13 +197,11 @@ impl Reader {
         if let Some(filter) = &cfg.group_member_filter {
             let filter = filter.replace(GROUP_DN_MACRO, &dn::filter_escape(e.dn()));
             let req = search::request(cfg, &cfg.users_base, &filter, vec!["1.1".into()]);
-            search::each_page(&req, |page| {
-                page.iter().try_for_each(|f| m.push(dn::normalize(f.dn())))
-            })?;
+            search::each_page(&req, |page| page.iter().try_for_each(|f| m.push_dn(f.dn())))?;
         } else {
             self.member_attrs |= crate::member_attrs::of(e);
             let uids: Vec<&str> = e.texts("memberUid").collect();
-            search::each_member(e, cfg, |member| m.push(member))?;
+            search::each_member(e, cfg, |member| m.push_dn(member))?;
             if !uids.is_empty() {
                 self.resolve_uids(&uids, cfg, m)?;
             }

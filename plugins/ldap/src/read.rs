@@ -84,7 +84,14 @@ pub struct Reader {
     pub changed_users: Option<ChangedUsers>,
     /// Builds the user records (set up at the first one).
     pub user_builder: Option<Users>,
+    /// Member strings of groups already sent, reused for the next members
+    /// (at most [`SPARE_MEMBERS`]): a read of 480,000 memberships allocated
+    /// and freed a string for each.
+    pub spare_members: Vec<String>,
 }
+
+/// The most member strings kept for reuse: a batch's worth.
+const SPARE_MEMBERS: usize = 32_768;
 
 impl Reader {
     /// When this read keeps a group graph (content sync): save it, with
@@ -116,7 +123,13 @@ impl Reader {
         match (kind, self.user_builder.as_mut()) {
             // Sent users are kept to build the next ones in.
             (ObjectKind::User, Some(users)) => users.recycle(&mut self.batch),
-            _ => self.batch.clear(),
+            _ => {
+                for group in self.batch.drain(..) {
+                    let room = SPARE_MEMBERS.saturating_sub(self.spare_members.len());
+                    self.spare_members
+                        .extend(group.members.into_iter().take(room));
+                }
+            }
         }
         self.batch_members = 0;
         Ok(())

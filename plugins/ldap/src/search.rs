@@ -4,7 +4,6 @@
 use usersync_sdk::host::ldap::{self, EntryRef, Page, Scope, SearchRequest, SyncDone, ValueRef};
 
 use crate::config::Resolved;
-use crate::dn;
 use crate::entries;
 
 pub fn request(cfg: &Resolved, base: &str, filter: &str, attributes: Vec<String>) -> SearchRequest {
@@ -65,19 +64,19 @@ pub fn all(req: &SearchRequest) -> Result<Pages, String> {
     }
 }
 
-/// The direct member DNs of a group entry, normalized, one at a time (see
+/// The direct member DNs of a group entry, as written, one at a time (see
 /// [`entries::each_member_dn`]). For ranged values (`member;range=0-1499`)
 /// the rest is read range by range.
 pub fn each_member(
     e: EntryRef<'_>,
     cfg: &Resolved,
-    mut each: impl FnMut(String) -> Result<(), String>,
+    mut each: impl FnMut(&str) -> Result<(), String>,
 ) -> Result<(), String> {
     entries::each_member_dn(e, &mut each)?;
     let Some((mut next, mut values)) = ranged(e) else {
         return Ok(());
     };
-    values.try_for_each(|v| each(dn::normalize(v)))?;
+    values.try_for_each(&mut each)?;
     while let Some(start) = next {
         let attr = format!("member;range={start}-{}", start + cfg.member_range - 1);
         let mut req = request(cfg, e.dn(), "(objectClass=*)", vec![attr]);
@@ -91,7 +90,7 @@ pub fn each_member(
         let Some((after, mut values)) = ranged(entry) else {
             return Ok(());
         };
-        values.try_for_each(|v| each(dn::normalize(v)))?;
+        values.try_for_each(&mut each)?;
         next = after;
     }
     Ok(())
