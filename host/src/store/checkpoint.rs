@@ -1,23 +1,47 @@
 //! Copying an SQLite store's write-ahead log into the database file, off the
 //! run's path.
 //!
-//! SQLite's default copies the log into the database (a checkpoint) inside
-//! the commit that grows it past 1,000 pages. A 100k-user first sync writes
-//! ~150 MB of log, so its commit waited ~0.3 s for the copy, and a 1M-user
-//! one seconds. The store's connections therefore never checkpoint
-//! (`wal_autocheckpoint = 0`, see `db.rs`); instead a thread of its own
-//! checkpoints after each applied run and when a process opens the store.
+//! SQLite copies the log into the database (a checkpoint) inside the commit
+//! that grows it past 1,000 pages. A 100k-user first sync writes ~150 MB of
+//! log, so its commit waited ~0.3 s for the copy, and a 1M-user one seconds.
+//! The connection a run applies on therefore never checkpoints
+//! (`wal_autocheckpoint = 0`, `Backend::writer`); when its commit leaves a
+//! log larger than [`BIG_LOG`], a thread of its own copies it, and so does
+//! a process that opens a store with such a log (one an earlier process
+//! exited before copying). Smaller logs are left to SQLite's own checkpoint
+//! in the other connections' commits, as before: copying them on a thread
+//! would make a short run's exit wait for the thread's `fsync`.
+//!
 //! The run's data is committed either way: the log is part of the database
 //! until it is copied. A process that exits while its thread copies leaves
-//! the rest to the next one that opens the store, as after a crash.
-//!
-//! The checkpoint is SQLite's `PASSIVE` one: it takes no lock that a run
-//! waits for, and copies what no reader still needs. The log file is cut
-//! back to `journal_size_limit` when the next write starts it over.
+//! the rest to the next one, as after a crash. The checkpoint is SQLite's
+//! `PASSIVE` one: it takes no lock a run waits for, and copies what no
+//! reader still needs.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
+
+/// A log file larger than this holds a large write not yet copied, or one
+/// copied but not yet started over (then a checkpoint has nothing to do):
+/// the store's connections cut the file back to it when the log starts over
+/// (`journal_size_limit`). 16 MiB: SQLite's own threshold, 1,000 pages of
+/// the store's 16 KiB.
+pub(crate) const BIG_LOG: u64 = 16 << 20;
+
+/// Checkpoint the store at `file` in the background if its log is larger
+/// than [`BIG_LOG`].
+pub(crate) fn if_large(file: &Path) {
+    if log_size(file) > BIG_LOG {
+        in_background(file);
+    }
+}
+
+fn log_size(file: &Path) -> u64 {
+    let mut log = file.as_os_str().to_owned();
+    log.push("-wal");
+    std::fs::metadata(log).map_or(0, |m| m.len())
+}
 
 /// The files whose checkpoint is running, each with whether another was
 /// asked for meanwhile (it then runs again, for the frames added since).
@@ -25,7 +49,7 @@ static RUNNING: Mutex<Vec<(PathBuf, bool)>> = Mutex::new(Vec::new());
 
 /// Checkpoint the store at `file` on a background thread. At most one runs
 /// per file; a request while it runs makes it run once more.
-pub(crate) fn in_background(file: &Path) {
+fn in_background(file: &Path) {
     if !file.is_file() {
         return; // an in-memory store has no log
     }
@@ -88,20 +112,39 @@ fn checkpoint(file: &Path) {
 mod tests {
     use super::*;
 
+    /// A store in WAL mode whose log holds `rows` rows not yet copied.
+    fn store_with_log(dir: &Path, rows: u32) -> (PathBuf, rusqlite::Connection) {
+        let file = dir.join("store.db");
+        let db = rusqlite::Connection::open(&file).unwrap();
+        db.execute_batch(&format!(
+            "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0;
+             CREATE TABLE t (x TEXT);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {rows})
+             INSERT INTO t SELECT hex(randomblob(100)) FROM n;"
+        ))
+        .unwrap();
+        (file, db)
+    }
+
+    #[test]
+    fn a_small_log_is_left_to_sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        let (file, _db) = store_with_log(dir.path(), 2000);
+        assert!(log_size(&file) > 100_000 && log_size(&file) < BIG_LOG);
+        if_large(&file);
+        assert!(!RUNNING.lock().unwrap().iter().any(|(f, _)| *f == file));
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let size = std::fs::metadata(&file).unwrap().len();
+        assert!(size < 100_000, "nothing was copied: {size} bytes");
+    }
+
     #[test]
     fn a_background_checkpoint_copies_the_log_into_the_database() {
         let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("store.db");
-        let db = rusqlite::Connection::open(&file).unwrap();
-        db.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0;
-             CREATE TABLE t (x TEXT);
-             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000)
-             INSERT INTO t SELECT hex(randomblob(100)) FROM n;",
-        )
-        .unwrap();
+        let (file, db) = store_with_log(dir.path(), 5000);
         let size = || std::fs::metadata(&file).unwrap().len();
         assert!(size() < 100_000, "the rows are only in the log yet");
+        assert!(log_size(&file) > 500_000, "{}", log_size(&file));
         in_background(&file);
         let deadline = Instant::now() + std::time::Duration::from_secs(30);
         while RUNNING.lock().unwrap().iter().any(|(f, _)| *f == file) {

@@ -139,9 +139,11 @@ impl Backend {
         };
         let mut conn = p.acquire().await?;
         conn.close_on_drop();
-        sqlx::query("PRAGMA foreign_keys = OFF")
-            .execute(&mut *conn)
-            .await?;
+        // Nor does its commit copy the log into the database: a large one is
+        // copied on a thread of its own afterwards (`checkpoint.rs`).
+        for pragma in ["PRAGMA foreign_keys = OFF", "PRAGMA wal_autocheckpoint = 0"] {
+            sqlx::query(pragma).execute(&mut *conn).await?;
+        }
         Ok(Writer(Some(conn)))
     }
 
@@ -155,11 +157,11 @@ impl Backend {
         })
     }
 
-    /// Copy an SQLite store's log into its database on a background
-    /// thread (`checkpoint.rs`); nothing to do on PostgreSQL.
-    pub(crate) fn checkpoint_in_background(&self) {
+    /// Copy an SQLite store's log into its database on a background thread
+    /// when it is large (`checkpoint.rs`); nothing to do on PostgreSQL.
+    pub(crate) fn checkpoint_if_large(&self) {
         if let Backend::Sqlite(p) = self {
-            super::checkpoint::in_background(p.connect_options().get_filename());
+            super::checkpoint::if_large(p.connect_options().get_filename());
         }
     }
 
@@ -190,11 +192,10 @@ async fn open_sqlite(url: &str) -> Result<SqlitePool> {
         // SQLite's temp files, in the OS's cache: kept in memory, the index
         // build of a 1M-user first sync held ~270 MB at the run's peak.
         .pragma("cache_size", "-16384")
-        // The log is copied into the database on a thread of its own, never
-        // in a run's commit (`checkpoint.rs`); once copied, the next write
-        // cuts its file back to 64 MiB.
-        .pragma("wal_autocheckpoint", "0")
-        .pragma("journal_size_limit", "67108864")
+        // Once the log is copied into the database, the next write cuts its
+        // file back to this size, so a bigger file means a large write since
+        // (`checkpoint.rs`).
+        .pragma("journal_size_limit", super::checkpoint::BIG_LOG.to_string())
         // 16 KiB pages for a new store (an existing one keeps its own): a
         // first sync's B-trees take fewer pages and its commit copies fewer
         // WAL frames. 100k users: 2.73-2.83 s against 2.97-3.08 s; 1M:
@@ -222,8 +223,8 @@ async fn open_sqlite(url: &str) -> Result<SqlitePool> {
         .with_context(|| {
             format!("cannot migrate the store's schema at {url}; if it was made by a pre-release build, move it away and sync again")
         })?;
-    // What an earlier process left in the log (it exited before copying).
-    super::checkpoint::in_background(pool.connect_options().get_filename());
+    // A large log an earlier process left (it exited before copying it).
+    super::checkpoint::if_large(pool.connect_options().get_filename());
     Ok(pool)
 }
 

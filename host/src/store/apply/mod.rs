@@ -145,7 +145,7 @@ impl Store {
             .await
             .context("cannot commit the run's changes")?;
         tracing::debug!(ms = t.elapsed().as_millis() as u64, "committed");
-        self.backend.checkpoint_in_background();
+        self.backend.checkpoint_if_large();
         Ok(apply_ms)
     }
 }
