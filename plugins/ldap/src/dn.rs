@@ -29,11 +29,10 @@ pub fn is_under(dn: &str, base: &str) -> bool {
 
 /// [`normalize`] into `out`, reusing its allocation in the common case.
 pub fn normalize_into(out: &mut String, dn: &str) {
-    // Every user, manager and member DN of a read comes through here: the
-    // common case is one pass over its bytes, into `out` as it goes.
-    // Checked first, then copied and lowercased in two tight loops: pushing
-    // each byte as it was checked cost twice as much (a capacity check and
-    // a char encoding per byte).
+    // Every user, manager and member DN of a read comes through here. The
+    // common case is checked, then copied and lowercased in two tight loops:
+    // pushing each byte as it was checked cost a capacity check and a char
+    // encoding per byte.
     out.clear();
     if scan(dn, |_| {}) {
         out.push_str(dn);

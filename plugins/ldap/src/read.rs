@@ -85,8 +85,8 @@ pub struct Reader {
     /// Builds the user records (set up at the first one).
     pub user_builder: Option<Users>,
     /// Member strings of groups already sent, reused for the next members
-    /// (at most [`SPARE_MEMBERS`]): a read of 480,000 memberships allocated
-    /// and freed a string for each.
+    /// (about [`SPARE_MEMBERS`], plus a `put-members` chunk): a read of
+    /// 480,000 memberships allocated and freed a string for each.
     pub spare_members: Vec<String>,
 }
 
