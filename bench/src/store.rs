@@ -124,16 +124,7 @@ impl Target {
         let Target::Sqlite(db) = self else {
             return Ok(false);
         };
-        for ext in ["", "-wal"] {
-            let (from, to) = (
-                format!("{}{ext}", db.display()),
-                format!("{}.saved{ext}", db.display()),
-            );
-            let _ = std::fs::remove_file(&to);
-            if Path::new(&from).exists() {
-                std::fs::copy(&from, &to).with_context(|| format!("copy {from} aside"))?;
-            }
-        }
+        copy_store(db, "", ".saved")?;
         Ok(true)
     }
 
@@ -143,16 +134,7 @@ impl Target {
             anyhow::bail!("only a SQLite store is copied aside");
         };
         self.reset()?;
-        for ext in ["", "-wal"] {
-            let (saved, to) = (
-                format!("{}.saved{ext}", db.display()),
-                format!("{}{ext}", db.display()),
-            );
-            if Path::new(&saved).exists() {
-                std::fs::copy(&saved, &to).with_context(|| format!("restore {to}"))?;
-            }
-        }
-        Ok(())
+        copy_store(db, ".saved", "")
     }
 
     /// A small read-only pool on the store.
@@ -209,4 +191,20 @@ impl Pool {
             Pool::Postgres(p) => p.close().await,
         }
     }
+}
+
+/// Copy the SQLite store `db` (its file and its log) from the names ending in `from` to those
+/// ending in `to`; a file missing at `from` leaves none at `to`.
+fn copy_store(db: &Path, from: &str, to: &str) -> Result<()> {
+    for ext in ["", "-wal"] {
+        let (from, to) = (
+            format!("{}{from}{ext}", db.display()),
+            format!("{}{to}{ext}", db.display()),
+        );
+        let _ = std::fs::remove_file(&to);
+        if Path::new(&from).exists() {
+            std::fs::copy(&from, &to).with_context(|| format!("copy {from} to {to}"))?;
+        }
+    }
+    Ok(())
 }

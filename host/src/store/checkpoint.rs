@@ -30,7 +30,7 @@ use std::time::Instant;
 pub(crate) const BIG_LOG: u64 = 16 << 20;
 
 /// Checkpoint the store at `file` in the background if its log is larger
-/// than [`BIG_LOG`].
+/// than [`BIG_LOG`] (an in-memory store has none).
 pub(crate) fn if_large(file: &Path) {
     if log_size(file) > BIG_LOG {
         in_background(file);
@@ -50,9 +50,6 @@ static RUNNING: Mutex<Vec<(PathBuf, bool)>> = Mutex::new(Vec::new());
 /// Checkpoint the store at `file` on a background thread. At most one runs
 /// per file; a request while it runs makes it run once more.
 fn in_background(file: &Path) {
-    if !file.is_file() {
-        return; // an in-memory store has no log
-    }
     {
         let mut running = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(entry) = running.iter_mut().find(|(f, _)| f == file) {

@@ -34,7 +34,7 @@ pub fn normalize_into(out: &mut String, dn: &str) {
     // pushing each byte as it was checked cost a capacity check and a char
     // encoding per byte.
     out.clear();
-    if scan(dn, |_| {}) {
+    if lowercase_is_normal(dn) {
         out.push_str(dn);
         out.make_ascii_lowercase();
     } else {
@@ -47,7 +47,7 @@ const fn special(b: u8) -> bool {
     !b.is_ascii() || matches!(b, b'\\' | b'+' | b'"' | b'#' | b'<' | b'>' | b';' | 0)
 }
 
-/// What [`scan`] tells bytes apart by: a table, so the
+/// What [`lowercase_is_normal`] tells bytes apart by: a table, so the
 /// common byte costs one load and one branch.
 const OTHER: u8 = 0;
 const COMMA: u8 = 1;
@@ -70,24 +70,16 @@ const CLASS: [u8; 256] = {
     class
 };
 
-/// Whether [`normalize_plain`] would give `dn` lowercased (what [`scan`] answers).
-#[cfg(test)]
-fn lowercase_is_normal(dn: &str) -> bool {
-    scan(dn, |_| {})
-}
-
 /// Whether [`normalize_plain`] would give `dn` lowercased, i.e. `dn` is
 /// plain (see there) and has no space to trim: none at either end of a
-/// type or a value. One pass over the bytes, no allocation; each byte it
-/// passes goes to `emit` (every byte, when it answers true).
+/// type or a value. One pass over the bytes, no allocation.
 #[inline(always)]
-fn scan(dn: &str, mut emit: impl FnMut(u8)) -> bool {
+fn lowercase_is_normal(dn: &str) -> bool {
     // `=` signs in the current RDN; the start counts as after a comma.
     let (mut eqs, mut prev) = (0u32, COMMA);
     for &b in dn.as_bytes() {
         let class = CLASS[b as usize];
         if class == OTHER {
-            emit(b);
             prev = OTHER;
             continue;
         }
@@ -100,7 +92,6 @@ fn scan(dn: &str, mut emit: impl FnMut(u8)) -> bool {
             SPACE => {}
             _ => return false,
         }
-        emit(b);
         prev = class;
     }
     eqs == 1 && prev != SPACE
