@@ -8,6 +8,7 @@ pub mod daemon;
 pub mod engine;
 pub mod model;
 pub mod notify;
+pub mod one_shot;
 pub mod registry;
 pub mod runtime;
 pub mod secret;

@@ -46,6 +46,7 @@ pub(super) async fn sync(config_path: &Path, json: bool, args: SyncArgs) -> Resu
         mapper,
     } = args;
     let config = Config::load(config_path)?;
+    crate::one_shot::mark();
     // An ambiguous job id is refused before anything is opened.
     let key = config.job(tenant.as_deref(), &job)?.key();
     let host = Host::open(config).await?;
@@ -88,6 +89,10 @@ pub(super) async fn sync(config_path: &Path, json: bool, args: SyncArgs) -> Resu
         Err(e) => return Err(e),
     };
     output::report(&report, json)?;
+    // The command ends here and the process with it. The store is closed
+    // (a small log goes into its file); the rest is the exit's to free.
+    host.store.close().await;
+    crate::one_shot::drop_later((host, report.plan, report.read));
     if report.run.outcome != RunOutcome::Succeeded {
         return Ok(ExitCode::from(report.run.outcome.exit_code()));
     }

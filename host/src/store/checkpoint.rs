@@ -32,8 +32,27 @@ pub(crate) const BIG_LOG: u64 = 16 << 20;
 /// Checkpoint the store at `file` in the background if its log is larger
 /// than [`BIG_LOG`] (an in-memory store has none).
 pub(crate) fn if_large(file: &Path) {
-    if log_size(file) > BIG_LOG {
+    if is_large(file) {
         in_background(file);
+    }
+}
+
+/// Whether the log of the store at `file` is larger than [`BIG_LOG`].
+pub(crate) fn is_large(file: &Path) -> bool {
+    log_size(file) > BIG_LOG
+}
+
+/// [`if_large`], after a run, unless the process ends with its run
+/// (`one_shot`): a copy started then was cut short at exit, and the exit
+/// waited ~0.1 s for its `fsync`. The next process to open the store copies
+/// the log instead.
+pub(crate) fn after_run(file: &Path) {
+    after_run_in(file, crate::one_shot::is());
+}
+
+fn after_run_in(file: &Path, one_shot: bool) {
+    if !one_shot {
+        if_large(file);
     }
 }
 
@@ -133,6 +152,22 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(100));
         let size = std::fs::metadata(&file).unwrap().len();
         assert!(size < 100_000, "nothing was copied: {size} bytes");
+    }
+
+    #[test]
+    fn a_command_leaves_a_large_log_to_the_next_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let (file, _db) = store_with_log(dir.path(), 90_000);
+        assert!(is_large(&file), "{}", log_size(&file));
+        after_run_in(&file, true);
+        assert!(!RUNNING.lock().unwrap().iter().any(|(f, _)| *f == file));
+        // What a daemon does after its runs, and any process at open.
+        if_large(&file);
+        let deadline = Instant::now() + std::time::Duration::from_secs(30);
+        while std::fs::metadata(&file).unwrap().len() < BIG_LOG {
+            assert!(Instant::now() < deadline, "the log was never copied");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
     }
 
     #[test]

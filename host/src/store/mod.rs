@@ -86,6 +86,13 @@ impl Store {
         &self.backend
     }
 
+    /// Close the store's connections before the process exits (see
+    /// `Backend::close`): an SQLite store with a small log is left as one
+    /// file.
+    pub async fn close(&self) {
+        self.backend.close().await
+    }
+
     /// The cursor the job's connector last checkpointed, and when the last
     /// full run finished.
     pub async fn job_cursor(
