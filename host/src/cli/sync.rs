@@ -92,7 +92,7 @@ pub(super) async fn sync(config_path: &Path, json: bool, args: SyncArgs) -> Resu
     // The command ends here and the process with it. The store is closed
     // (a small log goes into its file); the rest is the exit's to free.
     host.store.close().await;
-    crate::one_shot::drop_later((host, report.plan, report.read));
+    crate::one_shot::drop_at_exit((host, report.plan, report.read));
     if report.run.outcome != RunOutcome::Succeeded {
         return Ok(ExitCode::from(report.run.outcome.exit_code()));
     }

@@ -194,7 +194,7 @@ pub(super) fn resolve<'a>(
         }
     }
     if let Some(taken) = taken_members {
-        crate::one_shot::drop_later(taken);
+        super::drop_in_background(taken);
     }
     for (u, &ui) in snapshot.users.iter().zip(&snapshot_numbers) {
         if u.member_of.is_empty() {

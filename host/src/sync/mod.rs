@@ -435,7 +435,7 @@ impl Host {
         let mut plan = engine::plan_taking(snapshot, &current, &policy, run_mode);
         // The job's stored rows (100k users' fields at 100k) took ~25 ms
         // to free here, between planning and applying.
-        crate::one_shot::drop_later(current);
+        engine::drop_in_background(current);
         plan.warnings.splice(0..0, collected.warnings.drain(..));
         if plan.stop.is_none() {
             if let Some(limit) = config.limits_for(&job.tenant).max_users {
