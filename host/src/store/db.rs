@@ -168,7 +168,7 @@ impl Backend {
     /// After a run: copy an SQLite store's log into its database on a
     /// background thread when it is large (`checkpoint.rs`); nothing to do
     /// on PostgreSQL.
-    pub(crate) fn checkpoint_if_large(&self) {
+    pub(crate) fn checkpoint_after_run(&self) {
         if let Backend::Sqlite(p) = self {
             super::checkpoint::after_run(p.connect_options().get_filename());
         }

@@ -145,7 +145,7 @@ impl Store {
             .await
             .context("cannot commit the run's changes")?;
         tracing::debug!(ms = t.elapsed().as_millis() as u64, "committed");
-        self.backend.checkpoint_if_large();
+        self.backend.checkpoint_after_run();
         Ok(apply_ms)
     }
 }
