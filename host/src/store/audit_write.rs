@@ -126,9 +126,14 @@ fn js(s: &str) -> String {
 }
 
 /// A created user's username and text fields, its custom attributes as
-/// JSON, and `active: false` when disabled (stored compact, see
-/// `audit_shape`).
-fn created_fields(fields: &UserFields, custom_json: Option<&str>, disabled: bool) -> String {
+/// JSON, `active: false` when disabled, and the groups it joins in this run
+/// (stored compact, see `audit_shape`).
+fn created_fields<'a>(
+    fields: &UserFields,
+    custom_json: Option<&str>,
+    disabled: bool,
+    joins: &[&'a MembershipChange],
+) -> String {
     let mut set: Vec<(&str, &str)> = std::iter::once("username")
         .chain(TEXT_FIELDS)
         .filter_map(|f| fields.get(f).map(|v| (f, v)))
@@ -137,7 +142,7 @@ fn created_fields(fields: &UserFields, custom_json: Option<&str>, disabled: bool
     if disabled {
         set.push(("active", "false"));
     }
-    super::audit_shape::created(&set)
+    super::audit_shape::created(&set, joins.iter().map(|m| (m.group_name(), m.group())))
 }
 
 /// One audit event per change in the plan, in the run's transaction.
@@ -159,10 +164,31 @@ fn has_events(plan: &Plan) -> bool {
         || !plan.licenses.is_empty()
 }
 
-/// Every event of `plan`, in the order they are written: users, groups,
-/// created users' initial groups, other memberships, roles, licenses.
+/// Every event of `plan`, in the order they are written: users (a created
+/// user with the groups it joins), groups, other memberships, roles,
+/// licenses.
 fn events(plan: &Plan) -> impl Iterator<Item = Event<'_>> {
-    let users = plan.users.iter().filter(|u| audited(u)).map(user_event);
+    let InitialMemberships {
+        slot_of,
+        place,
+        starts,
+        by_user,
+    } = initial_memberships(plan);
+    let joins_of = move |user: &str| -> Vec<&MembershipChange> {
+        match slot_of.get(user) {
+            Some(&slot) if slot != NOT_JOINED => by_user
+                [starts[slot as usize] as usize..starts[slot as usize + 1] as usize]
+                .iter()
+                .map(|&i| &plan.memberships[i as usize])
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    let users = plan
+        .users
+        .iter()
+        .filter(|u| audited(u))
+        .map(move |u| user_event(u, &joins_of));
     let groups = plan.groups.iter().map(|g| Event {
         category: "group",
         action: g.action(),
@@ -172,25 +198,6 @@ fn events(plan: &Plan) -> impl Iterator<Item = Event<'_>> {
             GroupChange::Update { changes, .. } => json(changes),
             _ => None,
         },
-    });
-    let InitialMemberships {
-        users: joining,
-        place,
-        starts,
-        by_user,
-    } = initial_memberships(plan);
-    let joins = joining.into_iter().enumerate().map(move |(u, user)| {
-        let groups: Vec<_> = by_user[starts[u] as usize..starts[u + 1] as usize]
-            .iter()
-            .map(|&i| &plan.memberships[i as usize])
-            .collect();
-        Event {
-            category: "membership",
-            action: "join",
-            subject: groups[0].username(),
-            source_id: user,
-            changes: Some(join_details(&groups)),
-        }
     });
     let memberships = plan
         .memberships
@@ -229,7 +236,6 @@ fn events(plan: &Plan) -> impl Iterator<Item = Event<'_>> {
     });
     users
         .chain(groups)
-        .chain(joins)
         .chain(memberships)
         .chain(roles)
         .chain(licenses)
@@ -240,14 +246,24 @@ fn audited(u: &UserChange) -> bool {
     u.action() != "refresh"
 }
 
-fn user_event(u: &UserChange) -> Event<'_> {
+/// `joins_of(source_id)`: the memberships a user created by this run joins.
+fn user_event<'a>(
+    u: &'a UserChange,
+    joins_of: &impl Fn(&str) -> Vec<&'a MembershipChange>,
+) -> Event<'a> {
     let changes = match u {
         UserChange::Create {
+            source_id,
             fields,
             custom_json,
             disabled,
             ..
-        } => Some(created_fields(fields, custom_json.as_deref(), *disabled)),
+        } => Some(created_fields(
+            fields,
+            custom_json.as_deref(),
+            *disabled,
+            &joins_of(source_id),
+        )),
         UserChange::Deactivate { reason, .. } => Some(format!(
             r#"[{{"field":"active","old":"true","new":"false","reason":"{}"}}]"#,
             reason.as_str()
@@ -264,23 +280,25 @@ fn user_event(u: &UserChange) -> Event<'_> {
 }
 
 /// The groups each user created by this run joins in it. A first sync
-/// audits them as one `membership:join` event per user (listing the groups)
-/// instead of one `membership:add` row per membership: most of a first
-/// sync's audit rows were memberships. The event still names the run and
-/// its time, so `audit --user U` says since when and by which run U is in G.
+/// audits them in the user's `user:create` event (read back as a
+/// `membership:join` event listing the groups, see `audit_shape`) instead
+/// of one `membership:add` row per membership: most of a first sync's audit
+/// rows were memberships. The event still names the run and its time, so
+/// `audit --user U` says since when and by which run U is in G.
 ///
 /// The plan lists memberships by group; the joins are regrouped by user as
 /// a counting sort over flat arrays of indexes. A list per user, found
 /// through a map by source id, cost ~7 cache misses per membership: at 1M
 /// users (6M memberships) it was most of the audit's 7 s.
 struct InitialMemberships<'a> {
-    /// Each joining created user's source id, in the order of their first join.
-    users: Vec<&'a str>,
-    /// Per membership of the plan: its user's place in `users`, or
-    /// [`NOT_JOINED`] when a join event does not cover it.
+    /// Each created user's source id and its slot, numbered in the order of
+    /// their first join, or [`NOT_JOINED`] when it joins nothing.
+    slot_of: FastMap<&'a str, u32>,
+    /// Per membership of the plan: its user's slot, or [`NOT_JOINED`] when
+    /// a created user's event does not cover it.
     place: Vec<u32>,
-    /// `by_user[starts[u]..starts[u + 1]]`: indexes into the plan's
-    /// memberships of user `u`'s joins, in the plan's order.
+    /// `by_user[starts[s]..starts[s + 1]]`: indexes into the plan's
+    /// memberships of slot `s`'s joins, in the plan's order.
     starts: Vec<u32>,
     by_user: Vec<u32>,
 }
@@ -288,63 +306,59 @@ struct InitialMemberships<'a> {
 const NOT_JOINED: u32 = u32::MAX;
 
 fn initial_memberships(plan: &Plan) -> InitialMemberships<'_> {
-    let mut created: FastMap<&str, u32> = plan
+    let mut slot_of: FastMap<&str, u32> = plan
         .users
         .iter()
         .filter(|u| matches!(u, UserChange::Create { .. }))
         .map(|u| (u.source_id(), NOT_JOINED))
         .collect();
-    let mut users = Vec::new();
     let mut place = vec![NOT_JOINED; plan.memberships.len()];
-    if created.is_empty() {
+    if slot_of.is_empty() {
         return InitialMemberships {
-            users,
+            slot_of,
             place,
             starts: vec![0],
             by_user: Vec::new(),
         };
     }
     // A user's memberships share one handle, so its address finds the
-    // user's place; the source id is looked up once per handle.
+    // user's slot; the source id is looked up once per handle.
+    let mut slots = 0u32;
     let mut by_handle: FastMap<usize, u32> = FastMap::default();
     for (m, place) in plan.memberships.iter().zip(&mut place) {
         if !m.add {
             continue;
         }
         *place = *by_handle.entry(m.user_handle()).or_insert_with(|| {
-            let Some(slot) = created.get_mut(m.user()) else {
+            let Some(slot) = slot_of.get_mut(m.user()) else {
                 return NOT_JOINED;
             };
             if *slot == NOT_JOINED {
-                users.push(m.user());
-                *slot = (users.len() - 1) as u32;
+                *slot = slots;
+                slots += 1;
             }
             *slot
         });
     }
-    drop((by_handle, created));
-    let mut starts = vec![0u32; users.len() + 1];
+    drop(by_handle);
+    let slots = slots as usize;
+    let mut starts = vec![0u32; slots + 1];
     for &p in place.iter().filter(|&&p| p != NOT_JOINED) {
         starts[p as usize + 1] += 1;
     }
-    for u in 0..users.len() {
-        starts[u + 1] += starts[u];
+    for s in 0..slots {
+        starts[s + 1] += starts[s];
     }
     let mut next = starts.clone();
-    let mut by_user = vec![0u32; starts[users.len()] as usize];
+    let mut by_user = vec![0u32; starts[slots] as usize];
     for (i, &p) in place.iter().enumerate().filter(|(_, &p)| p != NOT_JOINED) {
         by_user[next[p as usize] as usize] = i as u32;
         next[p as usize] += 1;
     }
     InitialMemberships {
-        users,
+        slot_of,
         place,
         starts,
         by_user,
     }
-}
-
-/// The groups a created user joins, stored compact (see `audit_shape`).
-fn join_details(groups: &[&MembershipChange]) -> String {
-    super::audit_shape::joined(groups.iter().map(|m| (m.group_name(), m.group())))
 }

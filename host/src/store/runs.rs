@@ -474,12 +474,14 @@ impl Store {
                       WHERE n.category = 'user' AND n.subject_source_id <> '' AND (n.subject = $3 OR {users})))
                   OR (a.category = 'group' AND a.subject_source_id IN (SELECT n.subject_source_id FROM audit_events n
                       WHERE n.category = 'group' AND n.subject_source_id <> '' AND (n.subject = $3 OR {groups}))))
-             AND ($4 IS NULL OR a.category = $4)
+             AND ($4 IS NULL OR a.category = $4
+                  OR ($4 = 'membership' AND a.category = 'user' AND a.action = 'create' AND a.changes LIKE '{joins}%'))
              AND ($5 IS NULL OR r.started_at >= $5) ORDER BY a.id DESC LIMIT $6",
             users = renamed("username"),
             groups = renamed("name"),
+            joins = super::audit_shape::JOINS_PREFIX,
         );
-        let mut rows: Vec<AuditRow> = on_pool!(&self.backend, |p| {
+        let rows: Vec<AuditRow> = on_pool!(&self.backend, |p| {
             sqlx::query_as(&sql)
                 .bind(&f.tenant)
                 .bind(&f.job)
@@ -490,12 +492,14 @@ impl Store {
                 .fetch_all(p)
                 .await?
         });
-        for row in &mut rows {
-            row.changes = row
-                .changes
-                .take()
-                .map(|c| super::audit_shape::readable(&row.category, &row.action, c));
-        }
-        Ok(rows)
+        // A created user's stored row reads as its create and its join.
+        let rows = rows
+            .into_iter()
+            .flat_map(super::audit_shape::as_read)
+            .filter(|row| f.category.as_ref().is_none_or(|c| *c == row.category));
+        Ok(match usize::try_from(f.limit) {
+            Ok(limit) => rows.take(limit).collect(),
+            Err(_) => rows.collect(),
+        })
     }
 }

@@ -229,6 +229,9 @@ pub struct AuditParams {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AuditEvent {
+    /// The stored event's id. A user created by a run is stored with the
+    /// groups it joined in one event, listed as two: its `membership:join`
+    /// shares its `user:create`'s id.
     pub id: i64,
     pub tenant_id: String,
     pub job_id: Option<String>,
