@@ -128,11 +128,11 @@ fn js(s: &str) -> String {
 /// A created user's username and text fields, its custom attributes as
 /// JSON, `active: false` when disabled, and the groups it joins in this run
 /// (stored compact, see `audit_shape`).
-fn created_fields<'a>(
+fn created_fields(
     fields: &UserFields,
     custom_json: Option<&str>,
     disabled: bool,
-    joins: &[&'a MembershipChange],
+    joins: &[&MembershipChange],
 ) -> String {
     let mut set: Vec<(&str, &str)> = std::iter::once("username")
         .chain(TEXT_FIELDS)
