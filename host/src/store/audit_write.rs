@@ -168,27 +168,18 @@ fn has_events(plan: &Plan) -> bool {
 /// user with the groups it joins), groups, other memberships, roles,
 /// licenses.
 fn events(plan: &Plan) -> impl Iterator<Item = Event<'_>> {
-    let InitialMemberships {
-        slot_of,
-        place,
-        starts,
-        by_user,
-    } = initial_memberships(plan);
-    let joins_of = move |user: &str| -> Vec<&MembershipChange> {
-        match slot_of.get(user) {
-            Some(&slot) if slot != NOT_JOINED => by_user
-                [starts[slot as usize] as usize..starts[slot as usize + 1] as usize]
-                .iter()
-                .map(|&i| &plan.memberships[i as usize])
-                .collect(),
-            _ => Vec::new(),
-        }
-    };
-    let users = plan
-        .users
-        .iter()
-        .filter(|u| audited(u))
-        .map(move |u| user_event(u, &joins_of));
+    let mut initial = initial_memberships(plan);
+    let place = std::mem::take(&mut initial.place);
+    let users = (plan.users.iter().enumerate())
+        .filter(|(_, u)| audited(u))
+        .map(move |(i, u)| {
+            // Gathered before they are written: each group's name and id
+            // sit behind handles, and one tight loop overlaps their misses.
+            let joins: Vec<&MembershipChange> = (initial.joins_of(i).iter())
+                .map(|&m| &plan.memberships[m as usize])
+                .collect();
+            user_event(u, &joins)
+        });
     let groups = plan.groups.iter().map(|g| Event {
         category: "group",
         action: g.action(),
@@ -246,14 +237,10 @@ fn audited(u: &UserChange) -> bool {
     u.action() != "refresh"
 }
 
-/// `joins_of(source_id)`: the memberships a user created by this run joins.
-fn user_event<'a>(
-    u: &'a UserChange,
-    joins_of: &impl Fn(&str) -> Vec<&'a MembershipChange>,
-) -> Event<'a> {
+/// `joins`: the memberships a user created by this run joins.
+fn user_event<'a>(u: &'a UserChange, joins: &[&MembershipChange]) -> Event<'a> {
     let changes = match u {
         UserChange::Create {
-            source_id,
             fields,
             custom_json,
             disabled,
@@ -262,7 +249,7 @@ fn user_event<'a>(
             fields,
             custom_json.as_deref(),
             *disabled,
-            &joins_of(source_id),
+            joins,
         )),
         UserChange::Deactivate { reason, .. } => Some(format!(
             r#"[{{"field":"active","old":"true","new":"false","reason":"{}"}}]"#,
@@ -290,10 +277,11 @@ fn user_event<'a>(
 /// a counting sort over flat arrays of indexes. A list per user, found
 /// through a map by source id, cost ~7 cache misses per membership: at 1M
 /// users (6M memberships) it was most of the audit's 7 s.
-struct InitialMemberships<'a> {
-    /// Each created user's source id and its slot, numbered in the order of
-    /// their first join, or [`NOT_JOINED`] when it joins nothing.
-    slot_of: FastMap<&'a str, u32>,
+struct InitialMemberships {
+    /// Per user change of the plan: its slot when it creates a user who
+    /// joins groups, numbered in the order of their first join, or
+    /// [`NOT_JOINED`].
+    slots: Vec<u32>,
     /// Per membership of the plan: its user's slot, or [`NOT_JOINED`] when
     /// a created user's event does not cover it.
     place: Vec<u32>,
@@ -305,58 +293,66 @@ struct InitialMemberships<'a> {
 
 const NOT_JOINED: u32 = u32::MAX;
 
-fn initial_memberships(plan: &Plan) -> InitialMemberships<'_> {
-    let mut slot_of: FastMap<&str, u32> = plan
-        .users
-        .iter()
-        .filter(|u| matches!(u, UserChange::Create { .. }))
-        .map(|u| (u.source_id(), NOT_JOINED))
-        .collect();
-    let mut place = vec![NOT_JOINED; plan.memberships.len()];
-    if slot_of.is_empty() {
-        return InitialMemberships {
-            slot_of,
-            place,
-            starts: vec![0],
-            by_user: Vec::new(),
-        };
-    }
-    // A user's memberships share one handle, so its address finds the
-    // user's slot; the source id is looked up once per handle.
-    let mut slots = 0u32;
-    let mut by_handle: FastMap<usize, u32> = FastMap::default();
-    for (m, place) in plan.memberships.iter().zip(&mut place) {
-        if !m.add {
-            continue;
-        }
-        *place = *by_handle.entry(m.user_handle()).or_insert_with(|| {
-            let Some(slot) = slot_of.get_mut(m.user()) else {
-                return NOT_JOINED;
-            };
-            if *slot == NOT_JOINED {
-                *slot = slots;
-                slots += 1;
+impl InitialMemberships {
+    /// Indexes into the plan's memberships of the groups that the user
+    /// created by the plan's user change `i` joins.
+    fn joins_of(&self, i: usize) -> &[u32] {
+        match self.slots[i] {
+            NOT_JOINED => &[],
+            slot => {
+                let slot = slot as usize;
+                &self.by_user[self.starts[slot] as usize..self.starts[slot + 1] as usize]
             }
-            *slot
-        });
+        }
     }
-    drop(by_handle);
-    let slots = slots as usize;
-    let mut starts = vec![0u32; slots + 1];
+}
+
+fn initial_memberships(plan: &Plan) -> InitialMemberships {
+    // Each created user's source id and its user change's index.
+    let created: FastMap<&str, usize> = (plan.users.iter().enumerate())
+        .filter(|(_, u)| matches!(u, UserChange::Create { .. }))
+        .map(|(i, u)| (u.source_id(), i))
+        .collect();
+    let mut slots = vec![NOT_JOINED; plan.users.len()];
+    let mut place = vec![NOT_JOINED; plan.memberships.len()];
+    let mut joining = 0u32;
+    if !created.is_empty() {
+        // A user's memberships share one handle, so its address finds the
+        // user's slot; the source id is looked up once per handle.
+        let mut by_handle: FastMap<usize, u32> = FastMap::default();
+        for (m, place) in plan.memberships.iter().zip(&mut place) {
+            if !m.add {
+                continue;
+            }
+            *place = *by_handle.entry(m.user_handle()).or_insert_with(|| {
+                let Some(&i) = created.get(m.user()) else {
+                    return NOT_JOINED;
+                };
+                if slots[i] == NOT_JOINED {
+                    slots[i] = joining;
+                    joining += 1;
+                }
+                slots[i]
+            });
+        }
+    }
+    drop(created);
+    let joining = joining as usize;
+    let mut starts = vec![0u32; joining + 1];
     for &p in place.iter().filter(|&&p| p != NOT_JOINED) {
         starts[p as usize + 1] += 1;
     }
-    for s in 0..slots {
+    for s in 0..joining {
         starts[s + 1] += starts[s];
     }
     let mut next = starts.clone();
-    let mut by_user = vec![0u32; starts[slots] as usize];
+    let mut by_user = vec![0u32; starts[joining] as usize];
     for (i, &p) in place.iter().enumerate().filter(|(_, &p)| p != NOT_JOINED) {
         by_user[next[p as usize] as usize] = i as u32;
         next[p as usize] += 1;
     }
     InitialMemberships {
-        slot_of,
+        slots,
         place,
         starts,
         by_user,
