@@ -381,3 +381,26 @@ fn a_user_deleted_in_the_source_leaves_the_groups_an_incremental_read_did_not_se
     );
     assert_eq!(deactivations(&p), [("u2", DeactivationReason::Gone)]);
 }
+
+#[test]
+fn each_groups_changes_are_listed_by_user_id_however_they_are_sorted() {
+    // Read as u3, u1, u2: the engine numbers users in read order, not by id.
+    let users = vec![user("u3", "cy"), user("u1", "al"), user("u2", "bo")];
+    let members = vec![dn("u3"), dn("u1"), dn("u2")];
+    // One group: 3 changes for 3 users, sorted comparing ids. Two: 6
+    // changes, more than the users, sorted by each user's place in id order.
+    for n in [1, 2] {
+        let groups = (0..n)
+            .map(|g| group(&format!("g{g}"), &format!("G{g}"), &members))
+            .collect();
+        let p = full_default(&snap_groups(users.clone(), groups), &current(vec![]));
+        for g in 0..n {
+            let id = format!("g{g}");
+            let listed: Vec<&str> = (p.memberships.iter())
+                .filter(|m| m.group() == id)
+                .map(|m| m.user())
+                .collect();
+            assert_eq!(listed, ["u1", "u2", "u3"], "{n} group(s)");
+        }
+    }
+}
