@@ -239,7 +239,9 @@ async fn audit_filters_by_job_user_and_category() {
         ]
     );
     // Grace's create and the groups she joined are one stored event, read
-    // as two that share its id. A page of one event is still one event.
+    // as two that share its id. A page is cut after the expansion: a page
+    // one event short of her trail reads all her stored rows, which expand
+    // to one event more than the page holds.
     let id_of = |kind: &str| {
         let event = grace
             .iter()
@@ -253,12 +255,12 @@ async fn audit_filters_by_job_user_and_category() {
         .store
         .audit(&AuditFilter {
             subject: Some("grace".into()),
-            limit: 1,
+            limit: grace.len() as i64 - 1,
             ..by_job("people")
         })
         .await
         .unwrap();
-    assert_eq!(newest.len(), 1, "{newest:#?}");
+    assert_eq!(newest.len(), grace.len() - 1, "{newest:#?}");
     let by_source_id = env
         .audit(AuditFilter {
             subject: Some("u2".into()),
