@@ -1,8 +1,8 @@
 //! A process that ends with its command (`usersync sync`) leaves to its exit
 //! what only a long-lived one needs done: freeing the run's plan and the
-//! plugins once the command has answered, and copying a large SQLite log
-//! after the run (the exit waited ~0.1 s for the copy's `fsync`; see
-//! `store/checkpoint.rs`). The system frees a process's memory at once when
+//! plugins once the command has answered, and copying the SQLite log after
+//! the run or at the store's close (the exit waited for the copy's `fsync`s;
+//! see `store/checkpoint.rs` and `Backend::close`). The system frees a process's memory at once when
 //! it exits.
 
 use std::sync::atomic::{AtomicBool, Ordering};

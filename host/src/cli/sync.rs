@@ -89,8 +89,9 @@ pub(super) async fn sync(config_path: &Path, json: bool, args: SyncArgs) -> Resu
         Err(e) => return Err(e),
     };
     output::report(&report, json)?;
-    // The command ends here and the process with it. The store is closed
-    // (a small log goes into its file); the rest is the exit's to free.
+    // The command ends here and the process with it. The store's log is
+    // left to the next process (`Backend::close`); the rest is the exit's to
+    // free.
     host.store.close().await;
     crate::one_shot::drop_at_exit((host, report.plan, report.read));
     if report.run.outcome != RunOutcome::Succeeded {

@@ -12,7 +12,7 @@
 //! [`readable`] expands it (a stored row may read as two events, which
 //! share its id), and rows written before it pass through unchanged.
 
-use super::runs::AuditRow;
+use super::audit_read::AuditRow;
 use crate::engine::FieldChange;
 
 /// A created user's fields, and the groups it joins as `(name, source id)`.

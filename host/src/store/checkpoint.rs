@@ -10,7 +10,9 @@
 //! a process that opens a store with such a log (one an earlier process
 //! exited before copying). Smaller logs are left to SQLite's own checkpoint
 //! in the other connections' commits, as before: copying them on a thread
-//! would make a short run's exit wait for the thread's `fsync`.
+//! would make a short run's exit wait for the thread's `fsync`. A process
+//! that ends with its command (`one_shot`) copies none: its log grows over
+//! the next commands until one of them opens it large.
 //!
 //! The run's data is committed either way: the log is part of the database
 //! until it is copied. A process that exits while its thread copies leaves

@@ -5,6 +5,7 @@
 
 mod agents;
 mod apply;
+mod audit_read;
 mod audit_shape;
 mod audit_write;
 mod checkpoint;
@@ -22,6 +23,7 @@ mod users;
 
 pub use agents::AgentRow;
 pub use apply::ApplyContext;
+pub use audit_read::{AuditFilter, AuditRow};
 pub use db::{commit_uncertain, lost_connection, redact, Backend};
 pub use groups::GroupRow;
 pub use leases::{Abandoned, Holder, LeaseClaim, Slot, Take};
@@ -30,7 +32,7 @@ pub use managed::{Managed, ManagedJob, ManagedPlugin, ManagedTenant};
 pub use owner::{Owner, HEARTBEAT_EVERY};
 pub use run_phases::{ms_since, Phases};
 pub use run_quota::{QuotaHit, RunQuota};
-pub use runs::{AuditFilter, AuditRow, RunMatch, RunRecord, MIN_RUN_PREFIX};
+pub use runs::{RunMatch, RunRecord, MIN_RUN_PREFIX};
 pub use users::{Lookup, UserRow};
 
 use anyhow::Result;
