@@ -132,7 +132,7 @@ fn created_fields(
     fields: &UserFields,
     custom_json: Option<&str>,
     disabled: bool,
-    joins: &[&MembershipChange],
+    joins: &[&str],
 ) -> String {
     let mut set: Vec<(&str, &str)> = std::iter::once("username")
         .chain(TEXT_FIELDS)
@@ -142,7 +142,27 @@ fn created_fields(
     if disabled {
         set.push(("active", "false"));
     }
-    super::audit_shape::created(&set, joins.iter().map(|m| (m.group_name(), m.group())))
+    super::audit_shape::created(&set, joins)
+}
+
+/// The groups created users join, each serialized once
+/// ([`super::audit_shape::joined_group`]) and found by its shared handle:
+/// a first sync has a few groups and many joins.
+#[derive(Default)]
+struct JoinedGroups {
+    by_handle: FastMap<usize, u32>,
+    json: Vec<String>,
+}
+
+impl JoinedGroups {
+    /// The index in `json` of `m`'s group.
+    fn of(&mut self, m: &MembershipChange) -> u32 {
+        let Self { by_handle, json } = self;
+        *by_handle.entry(m.group_handle()).or_insert_with(|| {
+            json.push(super::audit_shape::joined_group(m.group_name(), m.group()));
+            (json.len() - 1) as u32
+        })
+    }
 }
 
 /// One audit event per change in the plan, in the run's transaction.
@@ -170,13 +190,19 @@ fn has_events(plan: &Plan) -> bool {
 fn events(plan: &Plan) -> impl Iterator<Item = Event<'_>> {
     let mut initial = initial_memberships(plan);
     let place = std::mem::take(&mut initial.place);
+    let (mut groups, mut joined) = (JoinedGroups::default(), Vec::new());
     let users = (plan.users.iter().enumerate())
         .filter(|(_, u)| audited(u))
         .map(move |(i, u)| {
-            // Gathered before they are written: each group's name and id
-            // sit behind handles, and one tight loop overlaps their misses.
-            let joins: Vec<&MembershipChange> = (initial.joins_of(i).iter())
-                .map(|&m| &plan.memberships[m as usize])
+            // Gathered before they are written: the memberships sit
+            // anywhere in the plan, and one tight loop overlaps their misses.
+            joined.clear();
+            joined.extend(
+                (initial.joins_of(i).iter()).map(|&m| groups.of(&plan.memberships[m as usize])),
+            );
+            let joins: Vec<&str> = joined
+                .iter()
+                .map(|&g| groups.json[g as usize].as_str())
                 .collect();
             user_event(u, &joins)
         });
@@ -237,8 +263,8 @@ fn audited(u: &UserChange) -> bool {
     u.action() != "refresh"
 }
 
-/// `joins`: the memberships a user created by this run joins.
-fn user_event<'a>(u: &'a UserChange, joins: &[&MembershipChange]) -> Event<'a> {
+/// `joins`: the groups a user created by this run joins, serialized.
+fn user_event<'a>(u: &'a UserChange, joins: &[&str]) -> Event<'a> {
     let changes = match u {
         UserChange::Create {
             fields,
