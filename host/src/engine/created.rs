@@ -7,33 +7,28 @@
 use serde::Serialize;
 
 use super::plan::{Plan, UserChange};
-use super::FastMap;
 use crate::model::{SourceUser, UserFields};
 
 /// For each create in `plan`: (its index in `plan.users`, the index of its
-/// record in `users`), by record. A source id the read returned twice
-/// was planned from its first record, so the first one is taken.
+/// record in `users`), by record. Each create names its record: finding it
+/// by source id took a map of every read user, ~0.4 s of a 1M-user first
+/// sync's planning.
 fn creates(plan: &Plan, users: &[SourceUser]) -> Vec<(usize, usize)> {
-    if !plan
-        .users
-        .iter()
-        .any(|u| matches!(u, UserChange::Create { .. }))
-    {
-        return Vec::new();
-    }
-    let mut by_id: FastMap<&str, usize> = FastMap::default();
-    for (i, u) in users.iter().enumerate() {
-        by_id.entry(u.id.as_str()).or_insert(i);
-    }
-    let mut creates: Vec<(usize, usize)> = plan
-        .users
-        .iter()
-        .enumerate()
+    let mut creates: Vec<(usize, usize)> = (plan.users.iter().enumerate())
         .filter_map(|(c, change)| match change {
-            UserChange::Create { source_id, .. } => Some((c, *by_id.get(source_id.as_str())?)),
+            UserChange::Create {
+                fields: NewFields::Decided(d),
+                source_id,
+                ..
+            } => {
+                let record = d.record as usize;
+                debug_assert_eq!(users.get(record).map(|u| &u.id), Some(source_id));
+                Some((c, record))
+            }
             _ => None,
         })
         .collect();
+    // Already in order, unless a later rule moved a change.
     creates.sort_unstable_by_key(|&(_, u)| u);
     creates
 }
@@ -93,6 +88,9 @@ pub enum NewFields {
 /// What planning decided of a new user's fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decided {
+    /// The place in the snapshot's users of the record it was planned from
+    /// (the first, when the source sent its id twice).
+    pub record: u32,
     pub username: String,
     /// The manager's source id, when the ref names a user.
     pub manager: Option<Box<str>>,

@@ -116,7 +116,7 @@ pub(super) fn diff<'a>(
                     plan.users.push(UserChange::Create {
                         source_id: su.id.clone(),
                         ref_key: String::new(),
-                        fields: NewFields::Decided(mapped.decided()),
+                        fields: NewFields::Decided(mapped.decided(k)),
                         custom_json,
                         disabled: create_disabled,
                     });
@@ -432,9 +432,11 @@ impl<'a> Mapped<'a> {
 
     /// What planning decided of a new user's fields: its name, the lookups
     /// that exist and its manager's id. The record's own fields come after
-    /// planning, moved out of the snapshot (`created.rs`).
-    fn decided(&self) -> Decided {
+    /// planning, moved out of the snapshot (`created.rs`): `record` is its
+    /// place there.
+    fn decided(&self, record: usize) -> Decided {
         Decided {
+            record: record as u32,
             username: self.username.to_string(),
             manager: self.manager.map(Box::from),
             job_title_exists: self.job_title.is_some(),
