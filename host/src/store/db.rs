@@ -178,7 +178,7 @@ impl Backend {
     /// copies the log into the database file and removes it, which a
     /// process that ends with its command does not wait for (`one_shot`):
     /// the copy and its two `fsync`s held up a 10k-user first sync's exit by
-    /// ~45 ms, 15% of its time. What it committed is in the log, which the
+    /// ~35 ms, an eighth of its time. What it committed is in the log, which the
     /// next process reads, and copies when large (`checkpoint.rs`). A large
     /// log is left open by a long-lived process too, for the same reason.
     pub(crate) async fn close(&self) {
