@@ -1,9 +1,9 @@
 //! A process that ends with its command (`usersync sync`) leaves to its exit
 //! what only a long-lived one needs done: freeing the run's plan and the
 //! plugins once the command has answered, and copying the SQLite log after
-//! the run or at the store's close (the exit waited for the copy's `fsync`s;
-//! see `store/checkpoint.rs` and `Backend::close`). The system frees a process's memory at once when
-//! it exits.
+//! the run or at the store's close (the exit waited for the copy's
+//! `fsync`s; see `store/checkpoint.rs` and `Backend::close`). The system
+//! frees a process's memory at once when it exits.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 

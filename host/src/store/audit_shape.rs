@@ -26,19 +26,7 @@ pub(super) fn created(fields: &[(&str, &str)], groups: &[&str]) -> String {
         return fields;
     }
     // What serde writes for `{fields, groups}`, compact.
-    let size = groups.iter().map(|g| g.len() + 1).sum::<usize>();
-    let mut stored = String::with_capacity(fields.len() + size + 24);
-    stored.push_str(r#"{"fields":"#);
-    stored.push_str(&fields);
-    stored.push_str(r#","groups":["#);
-    for (k, group) in groups.iter().enumerate() {
-        if k > 0 {
-            stored.push(',');
-        }
-        stored.push_str(group);
-    }
-    stored.push_str("]}");
-    stored
+    format!(r#"{{"fields":{fields},"groups":[{}]}}"#, groups.join(","))
 }
 
 /// A group a created user joins, as [`created`] stores it: `[name, id]`.
